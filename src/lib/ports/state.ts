@@ -1,0 +1,58 @@
+/** State ports: audit trail and idempotency keys (runs live in `src/lib/runs`). */
+export type AuditOutcome = 'succeeded' | 'failed' | 'rejected' | 'skipped' | 'planned' | 'reported';
+
+export interface AuditRecord {
+  id: string;
+  time: Date;
+  /** Who acted: `system:eventgrid`, `system:timer`, `user:{principal}`, `pipeline:{name}`. */
+  actor: string;
+  /** What was done, e.g. `secret.nearExpiry.notify`. */
+  action: string;
+  /** What it was done to, e.g. `vaults/contoso-kv/secrets/cosmos-key`. */
+  target: string;
+  /** Non-sensitive state before / after. Never a secret value. */
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
+  outcome: AuditOutcome;
+  correlationId: string;
+  runId?: string;
+  reason?: string;
+}
+
+export interface AuditQuery {
+  since?: Date;
+  until?: Date;
+  target?: string;
+  limit?: number;
+}
+
+export interface AuditLog {
+  /** Appends one record. Append-only: an existing id is never overwritten (a repeat is a no-op). */
+  append(record: AuditRecord, options?: { abortSignal?: AbortSignal }): Promise<void>;
+  /** Records, oldest first. */
+  query(query: AuditQuery, options?: { abortSignal?: AbortSignal }): Promise<AuditRecord[]>;
+}
+
+export type ClaimResult =
+  | { status: 'claimed' }
+  | { status: 'inProgress'; owner: string; expiresOn: Date }
+  | { status: 'completed'; result: unknown; completedOn: Date };
+
+export interface IdempotencyStore {
+  /**
+   * Claims `key` for `owner` until `leaseMs` from now. A key completed before answers `completed`
+   * with its stored result until `ttlMs` after completion; a key held by a live claim answers
+   * `inProgress`; an expired claim can be taken over.
+   */
+  claim(
+    key: string,
+    options: { owner: string; leaseMs: number; abortSignal?: AbortSignal },
+  ): Promise<ClaimResult>;
+  /** Marks `key` done with a (non-sensitive) result, kept for `ttlMs`. */
+  complete(
+    key: string,
+    options: { owner: string; result: unknown; ttlMs: number; abortSignal?: AbortSignal },
+  ): Promise<void>;
+  /** Gives up a claim (after a failure) so a retry can take it at once. */
+  release(key: string, options: { owner: string; abortSignal?: AbortSignal }): Promise<void>;
+}
