@@ -17,8 +17,8 @@ export function stableHash(...parts: string[]): string {
  * characters. Reversible encoding so keys stay readable.
  */
 export function toTableKey(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what Table keys forbid
   return value.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what Table keys forbid
     /[%/\\#?\u0000-\u001f\u007f-\u009f]/g,
     (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );
