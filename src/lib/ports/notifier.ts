@@ -21,11 +21,30 @@ export interface Notification {
 
 export interface ChannelResult {
   channel: string;
-  ok: boolean;
+  /** `sent`, `failed`, or `filtered` (below the channel's minimum severity). */
+  status: 'sent' | 'failed' | 'filtered';
+  /** Whether a retry may succeed (failed only). */
+  retryable?: boolean;
   error?: string;
 }
 
+/** One delivery channel (Event Grid topic, Teams, generic webhook). */
+export interface NotificationChannel {
+  readonly name: string;
+  readonly kind: string;
+  /** Delivers one notification; throws a project error (retryable or not) on failure. */
+  send(notification: Notification, options?: { abortSignal?: AbortSignal }): Promise<void>;
+}
+
 export interface Notifier {
-  /** Sends to every configured channel; never throws for one failing channel, reports it instead. */
-  notify(notification: Notification, options?: { abortSignal?: AbortSignal }): Promise<ChannelResult[]>;
+  /** Names of the configured channels. */
+  channelNames(): string[];
+  /**
+   * Sends to the named channels (whose minimum severity the notification reaches); never throws for
+   * a failing channel, reports it instead. Unknown channel names are reported as failures.
+   */
+  notify(
+    notification: Notification,
+    options: { channels: string[]; abortSignal?: AbortSignal },
+  ): Promise<ChannelResult[]>;
 }

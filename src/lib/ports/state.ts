@@ -56,3 +56,32 @@ export interface IdempotencyStore {
   /** Gives up a claim (after a failure) so a retry can take it at once. */
   release(key: string, options: { owner: string; abortSignal?: AbortSignal }): Promise<void>;
 }
+
+export interface LeaseGrant {
+  name: string;
+  owner: string;
+  expiresOn: Date;
+}
+
+/**
+ * Named locks with a time-to-live, for singleton work (a timer sweep that must not run twice at once).
+ * A lease whose time ran out can be taken by anyone; every change is conditional on what was read.
+ */
+export interface LeaseStore {
+  /** Takes `name` for `owner` for `ttlMs`; `undefined` when someone else holds a live lease. Re-entrant for the same owner. */
+  acquire(
+    name: string,
+    owner: string,
+    ttlMs: number,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<LeaseGrant | undefined>;
+  /** Extends a lease `owner` holds; `undefined` when it is no longer theirs. */
+  renew(
+    name: string,
+    owner: string,
+    ttlMs: number,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<LeaseGrant | undefined>;
+  /** Gives the lease up if `owner` holds it; otherwise does nothing. */
+  release(name: string, owner: string, options?: { abortSignal?: AbortSignal }): Promise<void>;
+}

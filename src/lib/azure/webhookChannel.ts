@@ -1,0 +1,51 @@
+import { createHttpHeaders, createPipelineRequest, type HttpClient } from '@azure/core-rest-pipeline';
+import { DependencyError, TransientError } from '../core/errors';
+import { toCloudEvent, toTeamsMessage } from '../notify/format';
+import type { Notification, NotificationChannel } from '../ports/notifier';
+
+const TIMEOUT_MS = 10_000;
+
+/**
+ * Posts notifications to an HTTPS webhook: a Teams channel (an Adaptive Card message) or a generic
+ * receiver (a CloudEvent in structured mode). The URL is a credential (it embeds a signature) and
+ * is never logged or put in an error. 429 / 5xx / network failures are retryable.
+ */
+export class WebhookChannel implements NotificationChannel {
+  constructor(
+    readonly name: string,
+    readonly kind: 'teams' | 'webhook',
+    private readonly url: string,
+    private readonly httpClient: HttpClient,
+    private readonly source: string,
+  ) {}
+
+  async send(notification: Notification, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    const teams = this.kind === 'teams';
+    const body = teams ? toTeamsMessage(notification) : toCloudEvent(notification, this.source);
+    const request = createPipelineRequest({
+      url: this.url,
+      method: 'POST',
+      headers: createHttpHeaders({
+        'content-type': teams ? 'application/json' : 'application/cloudevents+json; charset=utf-8',
+        'ce-id': notification.id,
+      }),
+      body: JSON.stringify(body),
+      timeout: TIMEOUT_MS,
+      abortSignal: options.abortSignal,
+    });
+    let status: number;
+    try {
+      status = (await this.httpClient.sendRequest(request)).status;
+    } catch (error) {
+      throw new TransientError(`posting to ${this.kind} channel ${this.name} failed: network error`, {
+        cause: error instanceof Error ? new Error(error.name) : undefined,
+        metadata: { channel: this.name },
+      });
+    }
+    if (status >= 200 && status < 300) return;
+    const message = `posting to ${this.kind} channel ${this.name} failed with ${status}`;
+    if (status === 408 || status === 429 || status >= 500)
+      throw new TransientError(message, { metadata: { channel: this.name, status } });
+    throw new DependencyError(message, { retryable: false, metadata: { channel: this.name, status } });
+  }
+}

@@ -1,0 +1,124 @@
+/** Hand-written fakes of the ports, for unit tests of use cases. */
+import { NotFoundError } from '../../src/lib/core/errors';
+import type { Clock } from '../../src/lib/ports/clock';
+import type { ChannelResult, Notification, Notifier } from '../../src/lib/ports/notifier';
+import type { SecretProperties, SecretVault, SecretWithValue } from '../../src/lib/ports/secrets';
+import type {
+  AuditLog,
+  AuditQuery,
+  AuditRecord,
+  ClaimResult,
+  IdempotencyStore,
+} from '../../src/lib/ports/state';
+
+export class TestClock implements Clock {
+  constructor(private current: Date) {}
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+export class MemoryAudit implements AuditLog {
+  readonly records: AuditRecord[] = [];
+  async append(record: AuditRecord): Promise<void> {
+    if (this.records.some((r) => r.id === record.id)) return;
+    this.records.push(structuredClone(record));
+  }
+  async query(q: AuditQuery): Promise<AuditRecord[]> {
+    return this.records.filter(
+      (r) =>
+        (!q.since || r.time >= q.since) &&
+        (!q.until || r.time <= q.until) &&
+        (!q.target || r.target === q.target),
+    );
+  }
+}
+
+export class MemoryIdempotency implements IdempotencyStore {
+  private readonly entries = new Map<
+    string,
+    { owner: string; expiresOn: Date; result?: unknown; completedOn?: Date }
+  >();
+  constructor(private readonly clock: Clock) {}
+  async claim(key: string, o: { owner: string; leaseMs: number }): Promise<ClaimResult> {
+    const now = this.clock.now();
+    const entry = this.entries.get(key);
+    if (entry?.completedOn && entry.expiresOn > now)
+      return { status: 'completed', result: entry.result, completedOn: entry.completedOn };
+    if (entry && !entry.completedOn && entry.expiresOn > now && entry.owner !== o.owner) {
+      return { status: 'inProgress', owner: entry.owner, expiresOn: entry.expiresOn };
+    }
+    this.entries.set(key, { owner: o.owner, expiresOn: new Date(now.getTime() + o.leaseMs) });
+    return { status: 'claimed' };
+  }
+  async complete(key: string, o: { owner: string; result: unknown; ttlMs: number }): Promise<void> {
+    const now = this.clock.now();
+    this.entries.set(key, {
+      owner: o.owner,
+      result: o.result,
+      completedOn: now,
+      expiresOn: new Date(now.getTime() + o.ttlMs),
+    });
+  }
+  async release(key: string, o: { owner: string }): Promise<void> {
+    if (this.entries.get(key)?.owner === o.owner && !this.entries.get(key)?.completedOn)
+      this.entries.delete(key);
+  }
+}
+
+export class MemoryVault implements SecretVault {
+  readonly versions: Array<SecretWithValue> = [];
+  add(
+    props: Omit<SecretProperties, 'tags'> & { tags?: Record<string, string> },
+    value = 'not-a-real-secret',
+  ): void {
+    this.versions.push({ properties: { tags: {}, ...props }, value });
+  }
+  private latest(vaultUrl: string, name: string): SecretWithValue | undefined {
+    return this.versions
+      .filter((v) => v.properties.vaultUrl === vaultUrl && v.properties.name === name)
+      .sort((a, b) => (b.properties.createdOn?.getTime() ?? 0) - (a.properties.createdOn?.getTime() ?? 0))[0];
+  }
+  async getSecretProperties(vaultUrl: string, name: string): Promise<SecretProperties | undefined> {
+    return this.latest(vaultUrl, name)?.properties;
+  }
+  async getSecret(vaultUrl: string, name: string): Promise<SecretWithValue> {
+    const found = this.latest(vaultUrl, name);
+    if (!found) throw new NotFoundError(`secret ${name} not found`);
+    return found;
+  }
+  async *listSecrets(vaultUrl: string): AsyncIterable<SecretProperties> {
+    for (const v of this.versions) if (v.properties.vaultUrl === vaultUrl) yield v.properties;
+  }
+  async *listSecretVersions(vaultUrl: string, name: string): AsyncIterable<SecretProperties> {
+    for (const v of this.versions)
+      if (v.properties.vaultUrl === vaultUrl && v.properties.name === name) yield v.properties;
+  }
+  async setSecret(): Promise<SecretProperties> {
+    throw new Error('not used by these tests');
+  }
+  async updateSecretProperties(): Promise<SecretProperties> {
+    throw new Error('not used by these tests');
+  }
+}
+
+export class RecordingNotifier implements Notifier {
+  readonly sent: Array<{ channel: string; notification: Notification }> = [];
+  /** Channel name -> how the next sends to it fail (consumed one per send). */
+  readonly failures = new Map<string, Array<{ retryable: boolean }>>();
+  constructor(private readonly names: string[]) {}
+  channelNames(): string[] {
+    return this.names;
+  }
+  async notify(notification: Notification, o: { channels: string[] }): Promise<ChannelResult[]> {
+    return o.channels.map((channel) => {
+      const failure = this.failures.get(channel)?.shift();
+      if (failure) return { channel, status: 'failed', retryable: failure.retryable, error: 'boom' };
+      this.sent.push({ channel, notification });
+      return { channel, status: 'sent' };
+    });
+  }
+}
