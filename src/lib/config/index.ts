@@ -1,0 +1,4 @@
+export * from './configuration';
+export * from './ncrontab';
+export * from './policy';
+export * from './settings';

@@ -1,0 +1,409 @@
+/**
+ * The operations policy: one versioned YAML (or JSON) file that says what stampkeeper manages and
+ * how. Validated against `policy/stampkeeper.policy.schema.json` (the same schema editors use) and
+ * by the semantic checks below; every problem is reported with its path in the file.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import Ajv, { type ErrorObject } from 'ajv';
+import { isNode, LineCounter, parseDocument } from 'yaml';
+import policySchema from '../../../policy/stampkeeper.policy.schema.json';
+import { ConfigurationError } from '../core/errors';
+import type { Severity } from '../ports/notifier';
+import { ncrontabProblems } from './ncrontab';
+
+export type { Severity } from '../ports/notifier';
+
+/** How a secret is rotated. Later issues add providers (cosmosDb, storageAccount, serviceBusSas...). */
+export type RotationPolicy = { provider: 'manual' };
+export type RotationProvider = RotationPolicy['provider'];
+
+export interface ManagedSecret {
+  /** The vault as written in the policy: a name or a URL. */
+  vault: string;
+  /** Normalised vault URL: `https://{name}.vault.azure.net`, lower-case host, no trailing slash. */
+  vaultUrl: string;
+  name: string;
+  owner: string;
+  /** Channel names; absent means `notifications.defaults`, empty means none. */
+  notify?: string[];
+  rotation: RotationPolicy;
+}
+
+/** Shapes arrive with the dead-letter capability; kept open until then. */
+export type DeadLetterEntity = Record<string, unknown>;
+/** Shapes arrive with the remediation capability; kept open until then. */
+export type Playbook = Record<string, unknown>;
+
+export interface Schedules {
+  /** NCRONTAB (6 fields, UTC) of the safety-net sweep of managed secrets. */
+  secretSweep: string;
+}
+
+interface ChannelBase {
+  name: string;
+  /** Least severity this channel receives. */
+  minSeverity: Severity;
+}
+/** CloudEvents to the topic in the `STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT` setting. */
+export interface EventGridChannel extends ChannelBase {
+  type: 'eventGrid';
+}
+/** An Adaptive Card posted to the Teams webhook URL held by the `urlSetting` app setting. */
+export interface TeamsChannel extends ChannelBase {
+  type: 'teams';
+  urlSetting: string;
+}
+/** A JSON POST to the URL held by the `urlSetting` app setting. */
+export interface WebhookChannel extends ChannelBase {
+  type: 'webhook';
+  urlSetting: string;
+}
+export type NotificationChannel = EventGridChannel | TeamsChannel | WebhookChannel;
+export type ChannelType = NotificationChannel['type'];
+
+export interface Notifications {
+  defaults: string[];
+  channels: NotificationChannel[];
+}
+
+export interface Policy {
+  version: 1;
+  secrets: ManagedSecret[];
+  deadLetters: DeadLetterEntity[];
+  playbooks: Playbook[];
+  schedules: Schedules;
+  notifications: Notifications;
+  /** Where the policy was read from (a file path or a label); for messages only. */
+  source: string;
+}
+
+/** The result of validating a policy text without throwing. */
+export type PolicyValidation = { ok: true; policy: Policy } | { ok: false; problems: string[] };
+
+/** The JSON Schema of the policy file (for tools that want to show or reuse it). */
+export const POLICY_SCHEMA: object = policySchema;
+
+const DEFAULT_POLICY_FILE = 'policy/stampkeeper.policy.yaml';
+const VAULT_DNS_SUFFIX = 'vault.azure.net';
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+// Editor-only keywords (VS Code / yaml-language-server): annotations for Ajv, used for messages.
+ajv.addVocabulary(['errorMessage', 'patternErrorMessage', 'markdownDescription']);
+const validateSchema = ajv.compile(policySchema);
+
+/**
+ * The normalised URL of a vault given by name (`contoso-kv`) or by URL
+ * (`https://Contoso-KV.vault.azure.net/`): `https://contoso-kv.vault.azure.net`.
+ */
+export function vaultUrlOf(vault: string): string {
+  const trimmed = vault.trim();
+  if (/^https?:\/\//i.test(trimmed)) return new URL(trimmed).origin;
+  return `https://${trimmed.toLowerCase()}.${VAULT_DNS_SUFFIX}`;
+}
+
+/**
+ * The managed secret matching a vault (name or URL; host compared case-insensitively) and a secret
+ * name (case-insensitive, as Key Vault names are), or `undefined` when the policy does not name it.
+ */
+export function findManagedSecret(
+  policy: Policy,
+  vaultUrlOrName: string,
+  secretName: string,
+): ManagedSecret | undefined {
+  let url: string;
+  try {
+    url = vaultUrlOf(vaultUrlOrName);
+  } catch {
+    return undefined;
+  }
+  const name = secretName.toLowerCase();
+  return policy.secrets.find((s) => s.vaultUrl === url && s.name.toLowerCase() === name);
+}
+
+/**
+ * The channels a secret notifies: its `notify` list, or `notifications.defaults` when it has none.
+ * When `severity` is given, channels whose `minSeverity` is higher are left out.
+ */
+export function channelsFor(
+  policy: Policy,
+  secret: Pick<ManagedSecret, 'notify'> | undefined,
+  severity?: Severity,
+): NotificationChannel[] {
+  const names = secret?.notify ?? policy.notifications.defaults;
+  const channels = names
+    .map((n) => policy.notifications.channels.find((c) => c.name === n))
+    .filter((c): c is NotificationChannel => c !== undefined);
+  return severity === undefined
+    ? channels
+    : channels.filter((c) => SEVERITY_RANK[severity] >= SEVERITY_RANK[c.minSeverity]);
+}
+
+/** Validates a policy text (YAML or JSON) and returns the policy or every problem found. */
+export function validatePolicy(text: string, sourceName = 'policy'): PolicyValidation {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const line = e.linePos?.[0];
+        const where = line ? `line ${line.line}, column ${line.col}` : 'unknown position';
+        return `${where}: YAML syntax error: ${firstLine(e.message)}`;
+      }),
+    };
+  }
+  const data: unknown = doc.toJS();
+  const lineOf = (path: PathSegment[]): number | undefined => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+      if (n === 0 && isNode(doc.contents) && doc.contents.range)
+        return lineCounter.linePos(doc.contents.range[0]).line;
+    }
+    return undefined;
+  };
+  const problems: Problem[] = [];
+  if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
+    problems.push({ path: [], message: 'must be a mapping with at least `version: 1`' });
+  } else {
+    if (!validateSchema(data)) problems.push(...schemaProblems(validateSchema.errors ?? []));
+    problems.push(...semanticProblems(data as Record<string, unknown>));
+  }
+  if (problems.length > 0) {
+    return {
+      ok: false,
+      problems: dedupe(
+        problems
+          .map((p) => ({ ...p, line: lineOf(p.path) }))
+          // Stable sort: problems read top to bottom, like the file.
+          .sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))
+          .map((p) => `${formatPath(p.path)}: ${p.message}${p.line ? ` (line ${p.line})` : ''}`),
+      ),
+    };
+  }
+  const raw = data as Omit<Policy, 'source'> & { $schema?: string };
+  const { $schema: _ignored, ...rest } = raw;
+  return {
+    ok: true,
+    policy: {
+      ...rest,
+      secrets: rest.secrets.map((s) => ({ ...s, vaultUrl: vaultUrlOf(s.vault) })),
+      source: sourceName,
+    },
+  };
+}
+
+/**
+ * Parses and validates a policy text. Throws `ConfigurationError` whose message lists every
+ * problem as `<path in file>: <message> (line N)`; YAML syntax errors carry line and column.
+ */
+export function parsePolicy(text: string, sourceName = 'policy'): Policy {
+  const result = validatePolicy(text, sourceName);
+  if (!result.ok) throw policyError(sourceName, result.problems);
+  return result.policy;
+}
+
+/** Reads and validates the policy file at `path`. Throws `ConfigurationError` (see `parsePolicy`). */
+export async function loadPolicy(path: string): Promise<Policy> {
+  return parsePolicy(await readPolicyText(path, () => readFile(path, 'utf8')), path);
+}
+
+/** Synchronous `loadPolicy`, for module-load time (trigger registrations are synchronous). */
+export function loadPolicySync(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+  return parsePolicy(text, path);
+}
+
+async function readPolicyText(path: string, read: () => Promise<string>): Promise<string> {
+  try {
+    return await read();
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+}
+
+function unreadable(path: string, error: unknown): ConfigurationError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = code === 'ENOENT' ? 'file not found' : `cannot read it (${code ?? 'unknown error'})`;
+  const problem = `(file): ${reason} (the app reads STAMPKEEPER_POLICY_PATH, default ${DEFAULT_POLICY_FILE} under the app root)`;
+  return new ConfigurationError(`Invalid policy ${path}:\n  - ${problem}`, [problem], {
+    cause: error,
+    metadata: { policyPath: path },
+  });
+}
+
+function policyError(sourceName: string, problems: string[]): ConfigurationError {
+  return new ConfigurationError(
+    `Invalid policy ${sourceName} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems
+      .map((p) => `  - ${p}`)
+      .join('\n')}`,
+    problems,
+    { metadata: { policyPath: sourceName } },
+  );
+}
+
+type PathSegment = string | number;
+interface Problem {
+  path: PathSegment[];
+  message: string;
+}
+
+function schemaProblems(errors: ErrorObject[]): Problem[] {
+  const out: Problem[] = [];
+  for (const e of errors) {
+    // `if` only says which branch failed; the branch's own errors follow.
+    if (e.keyword === 'if') continue;
+    const path = pointerToPath(e.instancePath);
+    const parent = (e.parentSchema ?? {}) as { errorMessage?: string; patternErrorMessage?: string };
+    switch (e.keyword) {
+      case 'required':
+        out.push({ path: [...path, e.params.missingProperty as string], message: 'is required' });
+        break;
+      case 'additionalProperties': {
+        const allowed = Object.keys((parent as { properties?: object }).properties ?? {});
+        out.push({
+          path: [...path, e.params.additionalProperty as string],
+          message: `is not allowed here${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`,
+        });
+        break;
+      }
+      case 'enum':
+        out.push({
+          path,
+          message: `must be one of: ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`,
+        });
+        break;
+      case 'pattern':
+        out.push({ path, message: parent.patternErrorMessage ?? e.message ?? 'is malformed' });
+        break;
+      case 'type':
+        out.push({ path, message: `must be ${article(String(e.params.type))}` });
+        break;
+      case 'uniqueItems':
+        out.push({
+          path: [...path, e.params.i as number],
+          message: `duplicates item ${e.params.j as number}`,
+        });
+        break;
+      default:
+        out.push({ path, message: parent.errorMessage ?? e.message ?? 'is invalid' });
+    }
+  }
+  return out;
+}
+
+/** Checks the schema cannot express. Defensive: the data may also have failed the schema. */
+function semanticProblems(data: Record<string, unknown>): Problem[] {
+  const out: Problem[] = [];
+  const notifications = asRecord(data.notifications);
+  const channels = Array.isArray(notifications?.channels) ? notifications.channels : [];
+  const channelNames = new Map<string, number>();
+  channels.forEach((c, i) => {
+    const name = asRecord(c)?.name;
+    if (typeof name !== 'string') return;
+    const first = channelNames.get(name);
+    if (first === undefined) channelNames.set(name, i);
+    else
+      out.push({
+        path: ['notifications', 'channels', i, 'name'],
+        message: `duplicate channel name "${name}" (first defined at notifications.channels[${first}])`,
+      });
+  });
+  const known = [...channelNames.keys()];
+  const checkRefs = (list: unknown, path: PathSegment[]) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((name, i) => {
+      if (typeof name === 'string' && !channelNames.has(name)) {
+        out.push({
+          path: [...path, i],
+          message: `unknown channel "${name}" (defined: ${known.length ? known.join(', ') : 'none'})`,
+        });
+      }
+    });
+  };
+  checkRefs(notifications?.defaults, ['notifications', 'defaults']);
+
+  const secrets = Array.isArray(data.secrets) ? data.secrets : [];
+  const seen = new Map<string, number>();
+  secrets.forEach((s, i) => {
+    const secret = asRecord(s);
+    if (!secret) return;
+    checkRefs(secret.notify, ['secrets', i, 'notify']);
+    if (typeof secret.vault !== 'string' || typeof secret.name !== 'string') return;
+    let url: string;
+    try {
+      url = vaultUrlOf(secret.vault);
+    } catch {
+      return; // the schema reports the malformed vault
+    }
+    const key = `${url}/secrets/${secret.name.toLowerCase()}`;
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, i);
+    else
+      out.push({
+        path: ['secrets', i],
+        message: `duplicate of secrets[${first}] (vault ${url}, secret ${secret.name})`,
+      });
+  });
+
+  const schedules = asRecord(data.schedules);
+  for (const [name, expression] of Object.entries(schedules ?? {})) {
+    if (typeof expression !== 'string') continue;
+    const problems = ncrontabProblems(expression);
+    // Wrong field counts are already reported by the schema pattern.
+    if (problems.length && !problems[0]!.startsWith('must have 6 fields')) {
+      out.push({ path: ['schedules', name], message: `invalid NCRONTAB: ${problems.join('; ')}` });
+    }
+  }
+  return out;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function pointerToPath(pointer: string): PathSegment[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+/** `['secrets', 1, 'vault']` -> `secrets[1].vault`; the root is `(root)`. */
+export function formatPath(path: readonly PathSegment[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((s, i) =>
+      typeof s === 'number'
+        ? `[${s}]`
+        : /^[A-Za-z_$][\w$]*$/.test(s)
+          ? i
+            ? `.${s}`
+            : s
+          : `[${JSON.stringify(s)}]`,
+    )
+    .join('');
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function dedupe(items: string[]): string[] {
+  return [...new Set(items)];
+}

@@ -1,0 +1,323 @@
+/**
+ * Settings from the environment (app settings in Azure, `local.settings.json` / the shell locally),
+ * validated once. This folder is the only place that reads `process.env`.
+ *
+ * Messages name the setting and what is expected, never its value: some settings are secrets
+ * (the storage connection string, webhook URLs).
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { ConfigurationError } from '../core/errors';
+import { registerSecret } from '../core/redact';
+import type { Policy } from './policy';
+
+export interface Settings {
+  /** `AzureWebJobsStorage`; `UseDevelopmentStorage=true` is expanded to Azurite on 127.0.0.1. Secret. */
+  storageConnectionString: string;
+  /** Whether `AzureWebJobsStorage` was `UseDevelopmentStorage=true`. */
+  usesDevelopmentStorage: boolean;
+  /** `STAMPKEEPER_POLICY_PATH`, absolute (relative paths resolve against the app root = cwd). */
+  policyPath: string;
+  /** `STAMPKEEPER_ENVIRONMENT`, e.g. `local`, `prod-weu`. */
+  environment: string;
+  /** `STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT`: https URL of the Event Grid custom topic. */
+  eventGridTopicEndpoint?: string;
+  /** `STAMPKEEPER_TABLE_PREFIX`: every table name is this prefix + a suffix of up to 20 characters. */
+  tablePrefix: string;
+  /** `STAMPKEEPER_WORK_QUEUE`: the Storage queue that advances runs. */
+  workQueueName: string;
+  /** `STAMPKEEPER_DRY_RUN`: plan and audit, change nothing. */
+  dryRun: boolean;
+  /** `STAMPKEEPER_AUDIT_RETENTION_DAYS`. */
+  auditRetentionDays: number;
+  /** `STAMPKEEPER_IDEMPOTENCY_TTL_HOURS`. */
+  idempotencyTtlHours: number;
+  /** `AZURE_CLIENT_ID`: client id of a user-assigned managed identity. */
+  managedIdentityClientId?: string;
+  /**
+   * The value of any other app setting (e.g. a channel's `urlSetting`), or `undefined` when unset
+   * or blank. Values read through here are treated as secrets: registered for redaction.
+   */
+  settingValue(name: string): string | undefined;
+}
+
+export interface LoadSettingsOptions {
+  /** The app root against which relative paths resolve. Default: `process.cwd()`. */
+  appRoot?: string;
+}
+
+export const DEFAULT_POLICY_PATH = 'policy/stampkeeper.policy.yaml';
+/** Suffixes the state layer appends to `tablePrefix` may be up to this long. */
+export const MAX_TABLE_SUFFIX_LENGTH = 20;
+/** The Functions host creates `<queue>-poison` next to every queue it triggers on. */
+const POISON_SUFFIX = '-poison';
+
+/** The well-known Azurite account (public, documented development credentials). */
+export const AZURITE_CONNECTION_STRING =
+  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+  'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+  'BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;' +
+  'QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;' +
+  'TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;';
+
+/** The default policy path resolved against the app root (the folder holding host.json). */
+export function defaultPolicyPath(appRoot: string = process.cwd()): string {
+  return resolve(appRoot, DEFAULT_POLICY_PATH);
+}
+
+/**
+ * Reads and validates every setting. Throws `ConfigurationError` listing every wrong or missing
+ * setting with what is expected (all problems at once, never a value).
+ */
+export function loadSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadSettingsOptions = {},
+): Settings {
+  const result = validateSettings(env, options);
+  if (!result.ok) throw settingsError(result.problems);
+  return result.settings;
+}
+
+export type SettingsValidation = { ok: true; settings: Settings } | { ok: false; problems: string[] };
+
+/** `loadSettings` without throwing: the settings, or every problem. */
+export function validateSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadSettingsOptions = {},
+): SettingsValidation {
+  const appRoot = options.appRoot ?? process.cwd();
+  // A snapshot: later changes to the environment do not change validated settings.
+  const snapshot: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) snapshot[k] = v;
+  const get = (name: string): string | undefined => {
+    const v = snapshot[name]?.trim();
+    return v ? v : undefined;
+  };
+  const problems: string[] = [];
+
+  const storage = get('AzureWebJobsStorage');
+  let storageConnectionString = '';
+  let usesDevelopmentStorage = false;
+  if (storage === undefined) {
+    problems.push(
+      'AzureWebJobsStorage: is required (a storage account connection string, or UseDevelopmentStorage=true for Azurite)',
+    );
+  } else if (/^UseDevelopmentStorage=true;?$/i.test(storage)) {
+    storageConnectionString = AZURITE_CONNECTION_STRING;
+    usesDevelopmentStorage = true;
+  } else if (!isStorageConnectionString(storage)) {
+    problems.push(
+      'AzureWebJobsStorage: must be a storage connection string (AccountName=...;AccountKey=... or ' +
+        'endpoints with a SharedAccessSignature), or UseDevelopmentStorage=true',
+    );
+  } else {
+    storageConnectionString = storage;
+  }
+
+  const policySetting = get('STAMPKEEPER_POLICY_PATH');
+  const policyPath = policySetting
+    ? isAbsolute(policySetting)
+      ? policySetting
+      : resolve(appRoot, policySetting)
+    : defaultPolicyPath(appRoot);
+
+  const environment = get('STAMPKEEPER_ENVIRONMENT') ?? 'local';
+  if (!/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/.test(environment)) {
+    problems.push(
+      'STAMPKEEPER_ENVIRONMENT: must be 1-32 lowercase letters, digits and dashes, not starting or ending with a dash (e.g. prod-weu)',
+    );
+  }
+
+  const eventGridTopicEndpoint = get('STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT');
+  if (eventGridTopicEndpoint !== undefined && !isHttpsUrl(eventGridTopicEndpoint)) {
+    problems.push(
+      'STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: must be the https URL of an Event Grid topic ' +
+        '(e.g. https://<topic>.<region>-1.eventgrid.azure.net/api/events)',
+    );
+  }
+
+  const tablePrefix = get('STAMPKEEPER_TABLE_PREFIX') ?? 'stampkeeper';
+  const maxPrefix = 63 - MAX_TABLE_SUFFIX_LENGTH;
+  if (!new RegExp(`^[A-Za-z][A-Za-z0-9]{2,${maxPrefix - 1}}$`).test(tablePrefix)) {
+    problems.push(
+      `STAMPKEEPER_TABLE_PREFIX: must be 3-${maxPrefix} letters and digits starting with a letter ` +
+        `(table names are the prefix plus a suffix of up to ${MAX_TABLE_SUFFIX_LENGTH} characters, 63 at most)`,
+    );
+  }
+
+  const workQueueName = get('STAMPKEEPER_WORK_QUEUE') ?? 'stampkeeper-work';
+  const maxQueue = 63 - POISON_SUFFIX.length;
+  if (!isQueueName(workQueueName, maxQueue)) {
+    problems.push(
+      `STAMPKEEPER_WORK_QUEUE: must be a Storage queue name of 3-${maxQueue} characters (room for the host's ` +
+        `"${POISON_SUFFIX}" queue): lowercase letters, digits and single dashes, starting and ending with a letter or digit`,
+    );
+  }
+
+  const dryRun = parseBoolean(get('STAMPKEEPER_DRY_RUN'), 'STAMPKEEPER_DRY_RUN', false, problems);
+  const auditRetentionDays = parsePositiveInt(
+    get('STAMPKEEPER_AUDIT_RETENTION_DAYS'),
+    'STAMPKEEPER_AUDIT_RETENTION_DAYS',
+    400,
+    36_500,
+    problems,
+  );
+  const idempotencyTtlHours = parsePositiveInt(
+    get('STAMPKEEPER_IDEMPOTENCY_TTL_HOURS'),
+    'STAMPKEEPER_IDEMPOTENCY_TTL_HOURS',
+    72,
+    24 * 366,
+    problems,
+  );
+
+  const managedIdentityClientId = get('AZURE_CLIENT_ID');
+  if (
+    managedIdentityClientId !== undefined &&
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(managedIdentityClientId)
+  ) {
+    problems.push(
+      'AZURE_CLIENT_ID: must be the client id (a GUID) of the user-assigned managed identity, or unset',
+    );
+  }
+
+  if (problems.length > 0) return { ok: false, problems };
+  if (!usesDevelopmentStorage) registerSecret(storageConnectionString);
+
+  const settings: Settings = {
+    storageConnectionString,
+    usesDevelopmentStorage,
+    policyPath,
+    environment,
+    tablePrefix,
+    workQueueName,
+    dryRun,
+    auditRetentionDays,
+    idempotencyTtlHours,
+    ...(eventGridTopicEndpoint === undefined ? {} : { eventGridTopicEndpoint }),
+    ...(managedIdentityClientId === undefined ? {} : { managedIdentityClientId }),
+    settingValue: (name: string) => {
+      const value = get(name);
+      registerSecret(value);
+      return value;
+    },
+  };
+  // Printing the settings (a log line, a debugger) must not print the connection string.
+  Object.defineProperty(settings, 'toJSON', {
+    enumerable: false,
+    value: () => ({ ...settings, storageConnectionString: '[REDACTED]' }),
+  });
+  Object.defineProperty(settings, Symbol.for('nodejs.util.inspect.custom'), {
+    enumerable: false,
+    value: () => ({ ...settings, storageConnectionString: '[REDACTED]' }),
+  });
+  return { ok: true, settings };
+}
+
+/**
+ * Problems of the policy against the settings (empty when consistent): every notification channel
+ * needs its setting (an eventGrid channel the topic endpoint, teams / webhook channels an https URL
+ * in their `urlSetting`). Paths point into the policy; values are never echoed.
+ */
+export function checkPolicyAgainstSettings(policy: Policy, settings: Settings): string[] {
+  const problems: string[] = [];
+  policy.notifications.channels.forEach((channel, i) => {
+    const at = `notifications.channels[${i}]`;
+    if (channel.type === 'eventGrid') {
+      if (!settings.eventGridTopicEndpoint) {
+        problems.push(
+          `${at} (${channel.name}): eventGrid channel needs setting STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT ` +
+            '(https URL of an Event Grid topic), which is not set',
+        );
+      }
+      return;
+    }
+    const value = settings.settingValue(channel.urlSetting);
+    if (value === undefined) {
+      problems.push(
+        `${at}.urlSetting (${channel.name}): setting ${channel.urlSetting} is not set (expected the ${channel.type} webhook https URL)`,
+      );
+    } else if (!isWebhookUrl(value)) {
+      problems.push(
+        `${at}.urlSetting (${channel.name}): setting ${channel.urlSetting} must be an https URL (http only on localhost)`,
+      );
+    }
+  });
+  return problems;
+}
+
+function settingsError(problems: string[]): ConfigurationError {
+  return new ConfigurationError(
+    `Invalid settings (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems
+      .map((p) => `  - ${p}`)
+      .join('\n')}`,
+    problems,
+    { metadata: { settings: problems.map((p) => p.slice(0, p.indexOf(':'))) } },
+  );
+}
+
+function parseBoolean(
+  value: string | undefined,
+  name: string,
+  fallback: boolean,
+  problems: string[],
+): boolean {
+  if (value === undefined) return fallback;
+  const v = value.toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  problems.push(`${name}: must be true, false, 1 or 0`);
+  return fallback;
+}
+
+function parsePositiveInt(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  max: number,
+  problems: string[],
+): number {
+  if (value === undefined) return fallback;
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) {
+    problems.push(`${name}: must be a whole number from 1 to ${max} (default ${fallback})`);
+    return fallback;
+  }
+  return n;
+}
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' && url.hostname !== '' && !url.username && !url.password;
+  } catch {
+    return false;
+  }
+}
+
+function isWebhookUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'https:') return url.hostname !== '';
+    // Plain http only for receivers on this machine (tests, the local host).
+    return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+function isQueueName(name: string, max: number): boolean {
+  return name.length >= 3 && name.length <= max && /^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/.test(name);
+}
+
+function isStorageConnectionString(value: string): boolean {
+  const pairs = value.split(';').filter((p) => p.trim() !== '');
+  const fields = new Map<string, string>();
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) return false;
+    fields.set(pair.slice(0, eq).trim().toLowerCase(), pair.slice(eq + 1).trim());
+  }
+  const has = (k: string) => Boolean(fields.get(k));
+  const hasEndpoint = ['blobendpoint', 'queueendpoint', 'tableendpoint'].some(has);
+  if (has('accountname') && has('accountkey')) return true;
+  return has('sharedaccesssignature') && (hasEndpoint || has('accountname'));
+}
