@@ -1,0 +1,103 @@
+/**
+ * State on Azure Table Storage and the work queue: the composition entry point.
+ */
+import { type Clock, systemClock } from '../ports/clock';
+import type { AuditLog, IdempotencyStore, LeaseStore } from '../ports/state';
+import { TableAuditLog } from './auditLog';
+import { TableIdempotencyStore } from './idempotencyStore';
+import { TableLeaseStore } from './leaseStore';
+import { TableRunStore } from './runStore';
+import {
+  createQueueClient,
+  createTableClient,
+  DEFAULT_TABLE_PREFIX,
+  DEFAULT_WORK_QUEUE,
+  ensureStateResources,
+  type StateNames,
+  stateNames,
+  storageCall,
+} from './tables';
+import { type MessageEncoding, StorageWorkQueue } from './workQueue';
+
+export { TableAuditLog } from './auditLog';
+export { TableIdempotencyStore } from './idempotencyStore';
+export { TableLeaseStore } from './leaseStore';
+export { TableRunStore } from './runStore';
+export { ensureStateResources, mapStorageError, stateNames } from './tables';
+export { StorageWorkQueue } from './workQueue';
+
+export interface StateStoreSettings {
+  /** A Storage connection string; `UseDevelopmentStorage=true` and http Azurite endpoints work. */
+  connectionString: string;
+  /** Prefix of the four table names (letters and digits); default `stampkeeper`. */
+  tablePrefix?: string;
+  /** Name of the work queue; its poison queue is `${workQueueName}-poison`. */
+  workQueueName?: string;
+  clock?: Clock;
+  /** Force (dis)allowing http endpoints; by default allowed only when the connection string uses http. */
+  allowInsecureConnection?: boolean;
+  /** Work message encoding; `base64` (default) matches the Functions queue trigger's default. */
+  messageEncoding?: MessageEncoding;
+}
+
+export interface StateStores {
+  names: StateNames;
+  audit: AuditLog;
+  idempotency: IdempotencyStore;
+  runs: TableRunStore;
+  workQueue: StorageWorkQueue;
+  leases: LeaseStore;
+  /** Creates the tables and queues if missing (idempotent; call once at start-up). */
+  ensure(options?: { abortSignal?: AbortSignal }): Promise<void>;
+  /** A cheap call proving storage is reachable (for the health endpoint); throws a mapped error. */
+  ping(options?: { abortSignal?: AbortSignal }): Promise<void>;
+}
+
+/**
+ * Builds every state adapter over one storage account. Throws `ConfigurationError` for a bad
+ * prefix or queue name; makes no network call until a store is used.
+ */
+export function createStateStores(settings: StateStoreSettings): StateStores {
+  const names = stateNames(
+    settings.tablePrefix ?? DEFAULT_TABLE_PREFIX,
+    settings.workQueueName ?? DEFAULT_WORK_QUEUE,
+  );
+  const clock = settings.clock ?? systemClock;
+  const clientOptions =
+    settings.allowInsecureConnection === undefined
+      ? {}
+      : { allowInsecureConnection: settings.allowInsecureConnection };
+  const table = (name: string) => createTableClient(settings.connectionString, name, clientOptions);
+  const runsTable = table(names.runs);
+  const workQueueClient = createQueueClient(settings.connectionString, names.workQueue);
+  return {
+    names,
+    audit: new TableAuditLog(table(names.audit), clock),
+    idempotency: new TableIdempotencyStore(table(names.idempotency), clock),
+    runs: new TableRunStore(runsTable),
+    workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
+    leases: new TableLeaseStore(table(names.leases), clock),
+    ensure: (options = {}) =>
+      ensureStateResources(settings.connectionString, names, { ...clientOptions, ...options }),
+    ping: async (options = {}) => {
+      // One point read on a key that never exists: a 404 proves the table answers.
+      await storageCall('storage ping', async () => {
+        try {
+          await runsTable.getEntity('ping', 'ping', { abortSignal: options.abortSignal });
+        } catch (error) {
+          if ((error as { statusCode?: number }).statusCode === 404 && !isTableMissing(error)) return;
+          throw error;
+        }
+      });
+    },
+  };
+}
+
+function isTableMissing(error: unknown): boolean {
+  const e = error as { details?: { errorCode?: string }; code?: string; message?: string };
+  return (
+    e.details?.errorCode === 'TableNotFound' ||
+    e.code === 'TableNotFound' ||
+    /TableNotFound/.test(String(e.message))
+  );
+}

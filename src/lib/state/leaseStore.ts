@@ -1,0 +1,129 @@
+import type { TableClient } from '@azure/data-tables';
+import { ValidationError } from '../core/errors';
+import { toTableKey } from '../core/ids';
+import type { Clock } from '../ports/clock';
+import type { LeaseGrant, LeaseStore } from '../ports/state';
+import { statusOf, storageCall } from './tables';
+
+const PARTITION = 'lease';
+
+interface LeaseEntity {
+  partitionKey: string;
+  rowKey: string;
+  owner: string;
+  expiresOn: string;
+  etag?: string;
+}
+
+/**
+ * Named leases on the Leases table, one entity per name. Acquire inserts (new name) or replaces
+ * if-match (expired, or re-entrant for the same owner); renew and release are conditional on the
+ * ETag read, so two owners never both believe they hold a lease. Needs
+ * `Storage Table Data Contributor`. A lost race answers `undefined`, not an error.
+ */
+export class TableLeaseStore implements LeaseStore {
+  constructor(
+    private readonly table: TableClient,
+    private readonly clock: Clock,
+  ) {}
+
+  async acquire(
+    name: string,
+    owner: string,
+    ttlMs: number,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<LeaseGrant | undefined> {
+    validate(name, owner, ttlMs);
+    const now = this.clock.now();
+    const current = await this.read(name, options.abortSignal);
+    const grant: LeaseGrant = { name, owner, expiresOn: new Date(now.getTime() + ttlMs) };
+    const entity: LeaseEntity = {
+      partitionKey: PARTITION,
+      rowKey: toTableKey(name),
+      owner,
+      expiresOn: grant.expiresOn.toISOString(),
+    };
+    if (!current) {
+      return (await this.tryWrite(() => this.table.createEntity(entity, options))) ? grant : undefined;
+    }
+    const live = new Date(current.expiresOn).getTime() > now.getTime();
+    if (live && current.owner !== owner) return undefined;
+    const ok = await this.tryWrite(() =>
+      this.table.updateEntity(entity, 'Replace', { etag: current.etag, abortSignal: options.abortSignal }),
+    );
+    return ok ? grant : undefined;
+  }
+
+  async renew(
+    name: string,
+    owner: string,
+    ttlMs: number,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<LeaseGrant | undefined> {
+    validate(name, owner, ttlMs);
+    const now = this.clock.now();
+    const current = await this.read(name, options.abortSignal);
+    // An expired lease is still ours to renew as long as nobody took it over.
+    if (!current || current.owner !== owner) return undefined;
+    const grant: LeaseGrant = { name, owner, expiresOn: new Date(now.getTime() + ttlMs) };
+    const ok = await this.tryWrite(() =>
+      this.table.updateEntity(
+        {
+          partitionKey: PARTITION,
+          rowKey: toTableKey(name),
+          owner,
+          expiresOn: grant.expiresOn.toISOString(),
+        },
+        'Replace',
+        { etag: current.etag, abortSignal: options.abortSignal },
+      ),
+    );
+    return ok ? grant : undefined;
+  }
+
+  async release(name: string, owner: string, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    validate(name, owner, 1);
+    const current = await this.read(name, options.abortSignal);
+    if (!current || current.owner !== owner) return;
+    await this.tryWrite(() =>
+      this.table.deleteEntity(PARTITION, toTableKey(name), {
+        etag: current.etag,
+        abortSignal: options.abortSignal,
+      }),
+    );
+  }
+
+  private async read(name: string, abortSignal?: AbortSignal): Promise<LeaseEntity | undefined> {
+    return storageCall('lease read', async () => {
+      try {
+        return await this.table.getEntity<LeaseEntity>(PARTITION, toTableKey(name), { abortSignal });
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  private async tryWrite(write: () => Promise<unknown>): Promise<boolean> {
+    return storageCall('lease write', async () => {
+      try {
+        await write();
+        return true;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 404 || status === 409 || status === 412) return false;
+        throw error;
+      }
+    });
+  }
+}
+
+function validate(name: string, owner: string, ttlMs: number): void {
+  const problems: string[] = [];
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 255) {
+    problems.push('name must be a non-empty string of at most 255 characters');
+  }
+  if (typeof owner !== 'string' || owner.trim() === '') problems.push('owner must be a non-empty string');
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) problems.push('ttlMs must be a positive number');
+  if (problems.length > 0) throw new ValidationError('Invalid lease request', problems);
+}
