@@ -1,0 +1,116 @@
+/**
+ * The sandbox clock: the project's `Clock` port, but time only moves when someone moves it. Moving it
+ * forward walks through every world occurrence due on the way (a secret's 30-day mark, its expiry)
+ * in time order, with `now()` set to the instant of each occurrence while it fires, so what the world
+ * raises carries the time it would carry in Azure.
+ */
+import type { Clock } from '../../lib/ports/clock';
+
+/** Something in the world that wakes up at given instants (one per emulated service). */
+export interface WorldTicker {
+  /** The earliest instant (epoch ms) something is due at or after nothing was fired, or undefined. */
+  nextDueAt(): number | undefined;
+  /** Fires everything due at or before `now` (epoch ms). */
+  fireDue(now: number): Promise<void>;
+}
+
+export interface SandboxClock extends Clock {
+  /** Moves time forward by `ms` (>= 0), firing what falls due on the way. */
+  advance(ms: number): Promise<Date>;
+  /** Moves time to `date` (not before now), firing what falls due on the way. */
+  set(date: Date): Promise<Date>;
+  /** Fires whatever is already due at the current instant (e.g. a secret created inside its 30-day window). */
+  settle(): Promise<void>;
+  /** Registers a part of the world that wakes up at given instants. */
+  addTicker(ticker: WorldTicker): void;
+  /** Runs after every move, before the move resolves (the sandbox waits for its deliveries there). */
+  onAfterMove(hook: () => Promise<void>): void;
+}
+
+/** A sandbox clock starting at `start` (the real time when omitted). */
+export function createSandboxClock(start: Date = new Date()): SandboxClock {
+  return new SandboxClockImpl(start);
+}
+
+export class SandboxClockImpl implements SandboxClock {
+  private current: number;
+  private readonly tickers: WorldTicker[] = [];
+  private readonly afterMove: Array<() => Promise<void>> = [];
+  /** Serialises moves: two concurrent advances must not interleave their walks. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(start: Date) {
+    if (Number.isNaN(start.getTime()))
+      throw new RangeError('sandbox clock: the start time is not a valid date');
+    this.current = start.getTime();
+  }
+
+  now(): Date {
+    return new Date(this.current);
+  }
+
+  addTicker(ticker: WorldTicker): void {
+    this.tickers.push(ticker);
+  }
+
+  onAfterMove(hook: () => Promise<void>): void {
+    this.afterMove.push(hook);
+  }
+
+  advance(ms: number): Promise<Date> {
+    if (!Number.isFinite(ms) || ms < 0) {
+      return Promise.reject(new RangeError(`sandbox clock: cannot advance by ${ms} ms (must be >= 0)`));
+    }
+    return this.enqueue(() => this.walkTo(this.current + ms));
+  }
+
+  set(date: Date): Promise<Date> {
+    const target = date.getTime();
+    if (Number.isNaN(target)) return Promise.reject(new RangeError('sandbox clock: not a valid date'));
+    return this.enqueue(() => {
+      if (target < this.current) {
+        throw new RangeError(
+          `sandbox clock: cannot go back in time from ${this.now().toISOString()} to ${date.toISOString()}`,
+        );
+      }
+      return this.walkTo(target);
+    });
+  }
+
+  settle(): Promise<void> {
+    return this.enqueue(async () => {
+      await this.walkTo(this.current);
+    });
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async walkTo(target: number): Promise<Date> {
+    // Guards a ticker that keeps reporting the same instant without firing: a bug, not an infinite loop.
+    for (let guard = 0; guard < 100_000; guard++) {
+      const due = this.earliestDue();
+      if (due === undefined || due > target) break;
+      if (due > this.current) this.current = due;
+      for (const ticker of this.tickers) {
+        const at = ticker.nextDueAt();
+        if (at !== undefined && at <= this.current) await ticker.fireDue(this.current);
+      }
+    }
+    this.current = target;
+    for (const hook of this.afterMove) await hook();
+    return this.now();
+  }
+
+  private earliestDue(): number | undefined {
+    let min: number | undefined;
+    for (const ticker of this.tickers) {
+      const at = ticker.nextDueAt();
+      if (at !== undefined && (min === undefined || at < min)) min = at;
+    }
+    return min;
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Event Grid as the world's event bus: services raise system events (Key Vault today), matching
+ * event subscriptions of the scenario get them pushed to the app's Event Grid endpoint, the way Event
+ * Grid delivers to a webhook / Azure Function: one event per request, at-least-once (sometimes twice,
+ * on purpose), retried on failure, dead-lettered after the last attempt.
+ *
+ * Fidelity: Azure waits 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h
+ * between attempts (up to 30 attempts / 24 h). The sandbox retries at once, a bounded number of times
+ * (`delivery.maxAttempts`, default 5), and records the wait Azure would have used on each attempt.
+ * As Azure does for webhooks, 400, 401, 403 and 413 are not retried: the event is dead-lettered.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SandboxClock } from '../clock';
+import type { EventGridDeliverySchema, ResolvedScenario } from '../scenario';
+
+/** Where the sandbox pushes events: the local host POSTs them to `/runtime/webhooks/eventgrid?functionName=`. */
+export interface EventDeliveryTarget {
+  post(functionName: string, body: string, headers: Record<string, string>): Promise<{ status: number }>;
+}
+
+/** A system event as the world raised it, in Event Grid schema (`data` keys as the service publishes them). */
+export interface RaisedEvent {
+  id: string;
+  topic: string;
+  subject: string;
+  eventType: string;
+  eventTime: string;
+  data: Record<string, unknown>;
+  dataVersion: string;
+  metadataVersion: string;
+}
+
+export interface DeliveryAttempt {
+  eventId: string;
+  eventType: string;
+  subject: string;
+  subscription: string;
+  functionName: string;
+  schema: EventGridDeliverySchema;
+  /** 1 for the first delivery of the event to this subscription, 2 for the deliberate duplicate. */
+  copy: number;
+  /** 1-based attempt number within this copy. */
+  attempt: number;
+  /** HTTP status the endpoint answered; undefined when the request itself failed. */
+  status: number | undefined;
+  error?: string;
+  outcome: 'delivered' | 'retrying' | 'dead-lettered';
+  /** The wait Azure would have observed before this attempt (0 for the first). */
+  azureBackoffMs: number;
+  /** Sandbox-clock time of the attempt. */
+  time: string;
+}
+
+export interface UndeliveredEvent {
+  subscription: string;
+  functionName: string;
+  copy: number;
+  event: RaisedEvent;
+  attempts: number;
+  lastStatus: number | undefined;
+  reason: string;
+  time: string;
+}
+
+/** Azure's documented waits between delivery attempts; the last one repeats. */
+const AZURE_BACKOFF_MS = [10, 30, 60, 300, 600, 1800, 3600, 10_800, 21_600, 43_200].map((s) => s * 1000);
+const NOT_RETRIED = new Set([400, 401, 403, 413]);
+
+export function azureBackoffBefore(attempt: number): number {
+  if (attempt <= 1) return 0;
+  return AZURE_BACKOFF_MS[Math.min(attempt - 2, AZURE_BACKOFF_MS.length - 1)]!;
+}
+
+/** Renders an Event Grid schema event as a CloudEvents 1.0 event (as Event Grid does for CloudEvent subscriptions). */
+export function toCloudEvent(event: RaisedEvent): Record<string, unknown> {
+  return {
+    id: event.id,
+    source: event.topic,
+    subject: event.subject,
+    type: event.eventType,
+    time: event.eventTime,
+    data: event.data,
+    specversion: '1.0',
+  };
+}
+
+export class EventBus {
+  private readonly raised: RaisedEvent[] = [];
+  private readonly attempts: DeliveryAttempt[] = [];
+  private readonly deadLetters: UndeliveredEvent[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+
+  constructor(
+    private readonly scenario: ResolvedScenario,
+    private readonly clock: SandboxClock,
+    private readonly target: EventDeliveryTarget | undefined,
+    private readonly random: () => number,
+  ) {}
+
+  /** Builds a system event stamped with the sandbox clock. */
+  createEvent(topic: string, subject: string, eventType: string, data: Record<string, unknown>): RaisedEvent {
+    return {
+      id: randomUUID(),
+      topic,
+      subject,
+      eventType,
+      eventTime: this.clock.now().toISOString(),
+      data,
+      dataVersion: '1',
+      metadataVersion: '1',
+    };
+  }
+
+  /**
+   * Records `event` and queues one delivery per matching subscription. Deliveries run one after the
+   * other in the order events were raised; `idle()` waits for them.
+   */
+  raise(event: RaisedEvent, vaultName: string): void {
+    this.raised.push(event);
+    for (const sub of this.scenario.eventGrid.subscriptions) {
+      if (sub.vault !== '*' && sub.vault.toLowerCase() !== vaultName.toLowerCase()) continue;
+      if (sub.eventTypes.length > 0 && !sub.eventTypes.includes(event.eventType)) continue;
+      if (!this.target) continue;
+      const copies = this.random() < this.scenario.delivery.duplicateProbability ? 2 : 1;
+      for (let copy = 1; copy <= copies; copy++) this.enqueue(() => this.deliver(event, sub, copy));
+    }
+  }
+
+  events(): RaisedEvent[] {
+    return this.raised.map((e) => structuredClone(e));
+  }
+
+  deliveries(): DeliveryAttempt[] {
+    return this.attempts.map((a) => ({ ...a }));
+  }
+
+  undelivered(): UndeliveredEvent[] {
+    return this.deadLetters.map((u) => structuredClone(u));
+  }
+
+  /** Resolves when every queued delivery (including ones queued while waiting) has finished. */
+  async idle(): Promise<void> {
+    while (this.pending > 0) await this.chain;
+  }
+
+  private enqueue(work: () => Promise<void>): void {
+    this.pending += 1;
+    // A failing delivery must not stop the ones queued after it.
+    this.chain = this.chain
+      .then(work)
+      .catch(() => undefined)
+      .finally(() => {
+        this.pending -= 1;
+      });
+  }
+
+  private async deliver(
+    event: RaisedEvent,
+    sub: ResolvedScenario['eventGrid']['subscriptions'][number],
+    copy: number,
+  ): Promise<void> {
+    const cloud = sub.schema === 'CloudEventSchemaV1_0';
+    const body = cloud ? JSON.stringify(toCloudEvent(event)) : JSON.stringify([event]);
+    const max = this.scenario.delivery.maxAttempts;
+    let lastStatus: number | undefined;
+    let reason = '';
+    for (let attempt = 1; attempt <= max; attempt++) {
+      const headers: Record<string, string> = {
+        'content-type': cloud ? 'application/cloudevents+json; charset=utf-8' : 'application/json',
+        'aeg-event-type': 'Notification',
+        'aeg-subscription-name': sub.name.toUpperCase(),
+        'aeg-delivery-count': String(attempt - 1),
+      };
+      if (!cloud) {
+        headers['aeg-data-version'] = event.dataVersion;
+        headers['aeg-metadata-version'] = event.metadataVersion;
+      }
+      let status: number | undefined;
+      let error: string | undefined;
+      try {
+        status = (await this.target!.post(sub.endpoint.functionName, body, headers)).status;
+      } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
+      }
+      lastStatus = status;
+      const ok = status !== undefined && status >= 200 && status <= 204;
+      const final = ok || (status !== undefined && NOT_RETRIED.has(status)) || attempt === max;
+      this.attempts.push({
+        eventId: event.id,
+        eventType: event.eventType,
+        subject: event.subject,
+        subscription: sub.name,
+        functionName: sub.endpoint.functionName,
+        schema: sub.schema,
+        copy,
+        attempt,
+        status,
+        ...(error === undefined ? {} : { error }),
+        outcome: ok ? 'delivered' : final ? 'dead-lettered' : 'retrying',
+        azureBackoffMs: azureBackoffBefore(attempt),
+        time: this.clock.now().toISOString(),
+      });
+      if (ok) return;
+      reason =
+        status !== undefined && NOT_RETRIED.has(status)
+          ? `endpoint answered ${status}, which Event Grid does not retry`
+          : `no success after ${attempt} attempt(s); last ${status === undefined ? `error: ${error}` : `status ${status}`}`;
+      if (final) {
+        this.deadLetters.push({
+          subscription: sub.name,
+          functionName: sub.endpoint.functionName,
+          copy,
+          event: structuredClone(event),
+          attempts: attempt,
+          lastStatus,
+          reason,
+          time: this.clock.now().toISOString(),
+        });
+        return;
+      }
+    }
+  }
+}

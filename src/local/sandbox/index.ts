@@ -1,0 +1,47 @@
+/** The sandbox: in-process emulation of the Azure services stampkeeper calls, and the world around it. */
+export { createSandboxClock, type SandboxClock, type WorldTicker } from './clock';
+export {
+  audienceOfScope,
+  createSandboxCredential,
+  type SandboxCredential,
+  type SandboxTokenInfo,
+} from './credential';
+export {
+  azureBackoffBefore,
+  type DeliveryAttempt,
+  type EventDeliveryTarget,
+  type RaisedEvent,
+  toCloudEvent,
+  type UndeliveredEvent,
+} from './eventgrid/delivery';
+export { EVENT_GRID_HOST_SUFFIX, type PublishedEvent, type PublishedSchema } from './eventgrid/sink';
+export { azureError, type SandboxReply, type SandboxRequest } from './http';
+export { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspect';
+export { KEY_VAULT_HOST_SUFFIX, KEY_VAULT_RESOURCE, type KeyVaultRequestRecord } from './keyvault/http';
+export { NEAR_EXPIRY_MS, type SecretAttributesInput } from './keyvault/store';
+export { createRoutingHttpClient, isLoopback, type ServiceEmulator } from './router';
+export {
+  type AdvanceResult,
+  type CreateSandboxOptions,
+  createSandbox,
+  type Sandbox,
+  type SandboxEstate,
+  seededRandom,
+} from './sandbox';
+export {
+  DEFAULT_RESOURCE_GROUP,
+  DEFAULT_SUBSCRIPTION_ID,
+  DEFAULT_TENANT_ID,
+  EVENT_GRID_SCHEMAS,
+  type EventGridDeliverySchema,
+  KEY_VAULT_SECRET_EVENT_TYPES,
+  loadScenario,
+  parseScenario,
+  type ResolvedScenario,
+  resolveScenario,
+  type Scenario,
+  type ScenarioEventSubscription,
+  type ScenarioSecret,
+  type ScenarioVault,
+} from './scenario';
+export { type WebhookRecord, WebhookSink } from './webhookSink';

@@ -1,0 +1,197 @@
+/**
+ * `createSandbox`: wires the emulated services, the world (clock + Event Grid deliveries) and the
+ * inspection view from one scenario. Each service is a module of its own, registered here by host
+ * name; adding a service means adding its emulator and, if it raises events, a `WorldTicker`.
+ */
+
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpClient } from '@azure/core-rest-pipeline';
+import { createSandboxClock, type SandboxClock } from './clock';
+import { createSandboxCredential, type SandboxCredential } from './credential';
+import {
+  type DeliveryAttempt,
+  EventBus,
+  type EventDeliveryTarget,
+  type RaisedEvent,
+  type UndeliveredEvent,
+} from './eventgrid/delivery';
+import { EventGridSink, type PublishedEvent } from './eventgrid/sink';
+import { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspect';
+import { KeyVaultEmulator, type KeyVaultRequestRecord } from './keyvault/http';
+import { KeyVaultStore, type SecretAttributesInput } from './keyvault/store';
+import { createRoutingHttpClient } from './router';
+import { type ResolvedScenario, resolveScenario, type Scenario } from './scenario';
+import { type WebhookRecord, WebhookSink } from './webhookSink';
+
+export interface CreateSandboxOptions {
+  /** The estate; validated here too. Omitted: an empty estate. */
+  scenario?: Scenario;
+  /** A clock to use instead of one starting at `scenario.clock.start` (or the real time). */
+  clock?: SandboxClock;
+  /** Where the world's events are delivered (the local host's Event Grid endpoint). Omitted: raised, not delivered. */
+  deliver?: EventDeliveryTarget;
+  /** Source of randomness for duplicate deliveries. Omitted: seeded from `scenario.delivery.seed`. */
+  random?: () => number;
+}
+
+export interface AdvanceResult {
+  now: string;
+  /** The events the world raised while the clock moved, in time order. */
+  raised: RaisedEvent[];
+}
+
+export interface Sandbox {
+  /** Pass as `httpClient` in every SDK client's options. */
+  readonly httpClient: HttpClient;
+  /** Pass as the credential of every SDK client. */
+  readonly credential: SandboxCredential;
+  readonly clock: SandboxClock;
+  readonly scenario: ResolvedScenario;
+  readonly keyVault: {
+    /** `https://{vault}.vault.azure.net` */
+    vaultUrl(vault: string): string;
+    /** Creates a secret version as a PUT would (raising SecretNewVersionCreated); returns its version id. */
+    setSecret(
+      vault: string,
+      name: string,
+      value: string,
+      options?: { contentType?: string; tags?: Record<string, string>; attributes?: SecretAttributesInput },
+    ): string;
+    /** Requests the Key Vault emulation received (method, path, authenticated, status); never bodies. */
+    requests(): KeyVaultRequestRecord[];
+  };
+  readonly eventGrid: {
+    /** Events the app published to Event Grid topics. */
+    published(): PublishedEvent[];
+    /** World events dead-lettered after their last delivery attempt. */
+    undelivered(): UndeliveredEvent[];
+  };
+  /** Events the world raised (Event Grid schema). */
+  events(): RaisedEvent[];
+  /** Every delivery attempt of a raised event to a subscription. */
+  deliveries(): DeliveryAttempt[];
+  /** Requests that landed in the webhook sink (Teams / generic webhooks). */
+  webhooks(): WebhookRecord[];
+  /** The estate without any secret value. */
+  estate(): SandboxEstate;
+  /** Moves the clock (`{ days, hours, minutes, seconds }` or `{ to }`) and waits for the deliveries. */
+  advance(by: AdvanceRequest): Promise<AdvanceResult>;
+  /** Fires what is already due now (e.g. seeded secrets inside their 30-day window) and waits for deliveries. */
+  settle(): Promise<AdvanceResult>;
+  /** Waits until every queued delivery has finished. */
+  idle(): Promise<void>;
+  /** Serves the inspection API under `/sandbox/`; resolves false for any other path. */
+  handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+}
+
+export interface SandboxEstate {
+  now: string;
+  azure: ResolvedScenario['azure'];
+  keyVault: { vaults: ReturnType<KeyVaultStore['describe']> };
+  eventGrid: { subscriptions: ResolvedScenario['eventGrid']['subscriptions'] };
+  delivery: ResolvedScenario['delivery'];
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A small seeded PRNG (mulberry32): duplicate deliveries are reproducible run to run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Builds a sandbox from a scenario. Seeded secrets are created at the clock's start without
+ * raising `SecretNewVersionCreated` (they exist before the story begins); their expiry events
+ * are raised when the clock reaches them (or at the next move if they are already due).
+ */
+export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
+  const scenario = resolveScenario(options.scenario ?? {}, 'scenario');
+  const clock: SandboxClock = options.clock ?? createSandboxClock(scenario.clock.start ?? new Date());
+  const credential = createSandboxCredential();
+  const random = options.random ?? seededRandom(scenario.delivery.seed);
+  const bus = new EventBus(scenario, clock, options.deliver, random);
+  const store = new KeyVaultStore(clock, bus, scenario.azure.subscriptionId);
+  clock.addTicker(store);
+  clock.onAfterMove(() => bus.idle());
+
+  seed(store, scenario, clock.now().getTime());
+
+  const keyVault = new KeyVaultEmulator(store, credential, scenario.azure.tenantId);
+  const eventGridSink = new EventGridSink(clock, credential);
+  const webhookSink = new WebhookSink(clock);
+  const httpClient = createRoutingHttpClient([keyVault, eventGridSink], webhookSink);
+
+  const estate = (): SandboxEstate => ({
+    now: clock.now().toISOString(),
+    azure: { ...scenario.azure },
+    keyVault: { vaults: store.describe() },
+    eventGrid: { subscriptions: structuredClone(scenario.eventGrid.subscriptions) },
+    delivery: { ...scenario.delivery },
+  });
+
+  const move = async (work: () => Promise<unknown>): Promise<AdvanceResult> => {
+    const before = bus.events().length;
+    await work();
+    await bus.idle();
+    return { now: clock.now().toISOString(), raised: bus.events().slice(before) };
+  };
+
+  const sandbox: Sandbox = {
+    httpClient,
+    credential,
+    clock,
+    scenario,
+    keyVault: {
+      vaultUrl: (vault) => KeyVaultStore.vaultUrl(vault),
+      setSecret(vault, name, value, opts = {}) {
+        return store.setSecret(vault, name, { value, ...opts }).version;
+      },
+      requests: () => keyVault.requests(),
+    },
+    eventGrid: {
+      published: () => eventGridSink.published(),
+      undelivered: () => bus.undelivered(),
+    },
+    events: () => bus.events(),
+    deliveries: () => bus.deliveries(),
+    webhooks: () => webhookSink.received(),
+    estate,
+    advance(by) {
+      const parsed = parseAdvance(by, clock.now());
+      if (!parsed.ok) return Promise.reject(new RangeError(parsed.error));
+      return move(() => clock.set(parsed.to));
+    },
+    settle: () => move(() => clock.settle()),
+    idle: () => bus.idle(),
+    handleHttp: (req, res) => handleInspectionHttp(sandbox, req, res),
+  };
+  return sandbox;
+}
+
+function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number): void {
+  const toEpoch = (spec: { at: string } | { inDays: number } | undefined): number | undefined => {
+    if (spec === undefined) return undefined;
+    const ms = 'at' in spec ? Date.parse(spec.at) : startMs + spec.inDays * DAY_MS;
+    return Math.floor(ms / 1000);
+  };
+  for (const vaultSpec of scenario.keyVault.vaults) {
+    store.addVault(vaultSpec.name, vaultSpec.resourceGroup);
+    for (const secret of vaultSpec.secrets) {
+      store.seedSecret(vaultSpec.name, secret.name, {
+        // Generated values are never printed: they exist only in the store.
+        value: secret.value ?? randomBytes(32).toString('base64'),
+        contentType: secret.contentType,
+        tags: secret.tags,
+        attributes: { enabled: secret.enabled, nbf: toEpoch(secret.notBefore), exp: toEpoch(secret.expires) },
+      });
+    }
+  }
+}

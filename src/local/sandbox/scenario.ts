@@ -1,0 +1,457 @@
+/**
+ * Scenario files: the estate the sandbox starts with (vaults and secrets with expiries and tags,
+ * the Event Grid subscriptions that deliver the world's events to the app, delivery behaviour).
+ * YAML or JSON. Validation collects every problem with its path in the file, so one run of
+ * `loadScenario` tells the author everything that is wrong.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ValidationError } from '../../lib/core/errors';
+
+export const EVENT_GRID_SCHEMAS = ['EventGridSchema', 'CloudEventSchemaV1_0'] as const;
+export type EventGridDeliverySchema = (typeof EVENT_GRID_SCHEMAS)[number];
+
+export const KEY_VAULT_SECRET_EVENT_TYPES = [
+  'Microsoft.KeyVault.SecretNewVersionCreated',
+  'Microsoft.KeyVault.SecretNearExpiry',
+  'Microsoft.KeyVault.SecretExpired',
+] as const;
+
+/** A secret as a scenario seeds it (one version). Times are absolute (ISO) or relative to the clock start. */
+export interface ScenarioSecret {
+  name: string;
+  /** Omitted: a random value is generated (and never printed). */
+  value?: string;
+  contentType?: string;
+  enabled?: boolean;
+  expires?: string;
+  expiresInDays?: number;
+  notBefore?: string;
+  notBeforeInDays?: number;
+  tags?: Record<string, string>;
+}
+
+export interface ScenarioVault {
+  name: string;
+  /** Defaults to `azure.resourceGroup`. */
+  resourceGroup?: string;
+  secrets?: ScenarioSecret[];
+}
+
+export interface ScenarioEventSubscription {
+  name: string;
+  /** A vault name, or '*' for every vault of the scenario. */
+  vault: string;
+  /** Empty or omitted: every Key Vault secret event type. */
+  eventTypes?: string[];
+  endpoint: { functionName: string };
+  schema?: EventGridDeliverySchema;
+}
+
+/** A scenario as written in a file (every section optional) or built by a test. */
+export interface Scenario {
+  clock?: { start?: string };
+  azure?: { subscriptionId?: string; tenantId?: string; resourceGroup?: string };
+  keyVault?: { vaults?: ScenarioVault[] };
+  eventGrid?: { subscriptions?: ScenarioEventSubscription[] };
+  delivery?: { duplicateProbability?: number; maxAttempts?: number; seed?: number };
+  /** Owned by the Service Bus part of the sandbox; passed through untouched. */
+  serviceBus?: unknown;
+}
+
+/** A validated scenario with every default filled in. */
+export interface ResolvedScenario {
+  clock: { start: Date | undefined };
+  azure: { subscriptionId: string; tenantId: string; resourceGroup: string };
+  keyVault: {
+    vaults: Array<{
+      name: string;
+      resourceGroup: string;
+      secrets: Array<{
+        name: string;
+        value: string | undefined;
+        contentType: string | undefined;
+        enabled: boolean;
+        expires: { at: string } | { inDays: number } | undefined;
+        notBefore: { at: string } | { inDays: number } | undefined;
+        tags: Record<string, string>;
+      }>;
+    }>;
+  };
+  eventGrid: {
+    subscriptions: Array<{
+      name: string;
+      vault: string;
+      eventTypes: string[];
+      endpoint: { functionName: string };
+      schema: EventGridDeliverySchema;
+    }>;
+  };
+  delivery: { duplicateProbability: number; maxAttempts: number; seed: number };
+  serviceBus: unknown;
+}
+
+export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000000';
+export const DEFAULT_TENANT_ID = '00000000-0000-0000-0000-000000000001';
+export const DEFAULT_RESOURCE_GROUP = 'rg-stampkeeper-sandbox';
+
+const VAULT_NAME = /^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){1,22}[a-zA-Z0-9]$/;
+const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_TAGS = 15;
+
+type Problems = string[];
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: string[], path: string, problems: Problems): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      problems.push(`${path}${path ? '.' : ''}${key}: unknown key (expected one of ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function optString(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  problems: Problems,
+): string | undefined {
+  const value = obj[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    problems.push(`${path}.${key}: must be a non-empty string`);
+    return undefined;
+  }
+  return value;
+}
+
+function optIsoDate(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  problems: Problems,
+): string | undefined {
+  let value = obj[key];
+  if (value instanceof Date) value = value.toISOString();
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value)) || !/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    problems.push(`${path}.${key}: must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z`);
+    return undefined;
+  }
+  return value;
+}
+
+function optNumber(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  problems: Problems,
+  check: (n: number) => boolean,
+  expected: string,
+): number | undefined {
+  const value = obj[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
+    problems.push(`${path}.${key}: must be ${expected}`);
+    return undefined;
+  }
+  return value;
+}
+
+function validateTags(value: unknown, path: string, problems: Problems): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isObject(value)) {
+    problems.push(`${path}: must be a map of tag names to string values`);
+    return {};
+  }
+  const tags: Record<string, string> = {};
+  const entries = Object.entries(value);
+  if (entries.length > MAX_TAGS)
+    problems.push(`${path}: at most ${MAX_TAGS} tags (Key Vault's limit), got ${entries.length}`);
+  for (const [key, tag] of entries) {
+    if (typeof tag !== 'string') problems.push(`${path}.${key}: tag values must be strings`);
+    else tags[key] = tag;
+  }
+  return tags;
+}
+
+function relativeOrAbsolute(
+  obj: Record<string, unknown>,
+  absKey: string,
+  relKey: string,
+  path: string,
+  problems: Problems,
+): { at: string } | { inDays: number } | undefined {
+  const at = optIsoDate(obj, absKey, path, problems);
+  const inDays = optNumber(
+    obj,
+    relKey,
+    path,
+    problems,
+    () => true,
+    'a number of days (may be negative or fractional)',
+  );
+  if (at !== undefined && inDays !== undefined) {
+    problems.push(`${path}: give either ${absKey} or ${relKey}, not both`);
+    return undefined;
+  }
+  if (at !== undefined) return { at };
+  if (inDays !== undefined) return { inDays };
+  return undefined;
+}
+
+/**
+ * Validates a scenario (as parsed from a file or built in code) and fills in defaults.
+ * Throws a `ValidationError` whose `problems` name every wrong path (`keyVault.vaults[0].secrets[1].tags`).
+ */
+export function resolveScenario(input: unknown, source = 'scenario'): ResolvedScenario {
+  const problems: Problems = [];
+  const root = input ?? {};
+  if (!isObject(root)) {
+    throw new ValidationError(`${source}: a scenario must be a mapping at the top level`, [
+      '(root): must be a mapping',
+    ]);
+  }
+  checkKeys(root, ['clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus'], '', problems);
+
+  const section = (key: string): Record<string, unknown> => {
+    const value = root[key];
+    if (value === undefined || value === null) return {};
+    if (!isObject(value)) {
+      problems.push(`${key}: must be a mapping`);
+      return {};
+    }
+    return value;
+  };
+
+  const clock = section('clock');
+  checkKeys(clock, ['start'], 'clock', problems);
+  const start = optIsoDate(clock, 'start', 'clock', problems);
+
+  const azure = section('azure');
+  checkKeys(azure, ['subscriptionId', 'tenantId', 'resourceGroup'], 'azure', problems);
+  const subscriptionId = optString(azure, 'subscriptionId', 'azure', problems) ?? DEFAULT_SUBSCRIPTION_ID;
+  if (!GUID.test(subscriptionId)) problems.push('azure.subscriptionId: must be a GUID');
+  const tenantId = optString(azure, 'tenantId', 'azure', problems) ?? DEFAULT_TENANT_ID;
+  if (!GUID.test(tenantId)) problems.push('azure.tenantId: must be a GUID');
+  const resourceGroup = optString(azure, 'resourceGroup', 'azure', problems) ?? DEFAULT_RESOURCE_GROUP;
+
+  const keyVault = section('keyVault');
+  checkKeys(keyVault, ['vaults'], 'keyVault', problems);
+  const vaults: ResolvedScenario['keyVault']['vaults'] = [];
+  const vaultsRaw = keyVault.vaults ?? [];
+  if (!Array.isArray(vaultsRaw)) problems.push('keyVault.vaults: must be a list');
+  else {
+    const seenVaults = new Set<string>();
+    vaultsRaw.forEach((rawVault, i) => {
+      const path = `keyVault.vaults[${i}]`;
+      if (!isObject(rawVault)) {
+        problems.push(`${path}: must be a mapping`);
+        return;
+      }
+      checkKeys(rawVault, ['name', 'resourceGroup', 'secrets'], path, problems);
+      const name = optString(rawVault, 'name', path, problems);
+      if (name === undefined) {
+        if (rawVault.name === undefined) problems.push(`${path}.name: is required`);
+        return;
+      }
+      if (!VAULT_NAME.test(name)) {
+        problems.push(
+          `${path}.name: '${name}' is not a valid vault name (3-24 letters, digits and single hyphens, starting with a letter)`,
+        );
+      }
+      if (seenVaults.has(name.toLowerCase())) problems.push(`${path}.name: duplicate vault '${name}'`);
+      seenVaults.add(name.toLowerCase());
+      const secrets: ResolvedScenario['keyVault']['vaults'][number]['secrets'] = [];
+      const secretsRaw = rawVault.secrets ?? [];
+      if (!Array.isArray(secretsRaw)) problems.push(`${path}.secrets: must be a list`);
+      else {
+        const seenSecrets = new Set<string>();
+        secretsRaw.forEach((rawSecret, j) => {
+          const spath = `${path}.secrets[${j}]`;
+          if (!isObject(rawSecret)) {
+            problems.push(`${spath}: must be a mapping`);
+            return;
+          }
+          checkKeys(
+            rawSecret,
+            [
+              'name',
+              'value',
+              'contentType',
+              'enabled',
+              'expires',
+              'expiresInDays',
+              'notBefore',
+              'notBeforeInDays',
+              'tags',
+            ],
+            spath,
+            problems,
+          );
+          const secretName = optString(rawSecret, 'name', spath, problems);
+          if (secretName === undefined) {
+            if (rawSecret.name === undefined) problems.push(`${spath}.name: is required`);
+            return;
+          }
+          if (!SECRET_NAME.test(secretName)) {
+            problems.push(
+              `${spath}.name: '${secretName}' is not a valid secret name (1-127 letters, digits, hyphens)`,
+            );
+          }
+          if (seenSecrets.has(secretName.toLowerCase()))
+            problems.push(`${spath}.name: duplicate secret '${secretName}'`);
+          seenSecrets.add(secretName.toLowerCase());
+          // Never echo the value in a problem: the file may hold a real one by mistake.
+          if (rawSecret.value !== undefined && typeof rawSecret.value !== 'string') {
+            problems.push(`${spath}.value: must be a string (omit it to generate a random value)`);
+          }
+          const enabled = rawSecret.enabled;
+          if (enabled !== undefined && typeof enabled !== 'boolean')
+            problems.push(`${spath}.enabled: must be true or false`);
+          secrets.push({
+            name: secretName,
+            value: typeof rawSecret.value === 'string' ? rawSecret.value : undefined,
+            contentType: optString(rawSecret, 'contentType', spath, problems),
+            enabled: enabled !== false,
+            expires: relativeOrAbsolute(rawSecret, 'expires', 'expiresInDays', spath, problems),
+            notBefore: relativeOrAbsolute(rawSecret, 'notBefore', 'notBeforeInDays', spath, problems),
+            tags: validateTags(rawSecret.tags, `${spath}.tags`, problems),
+          });
+        });
+      }
+      vaults.push({
+        name,
+        resourceGroup: optString(rawVault, 'resourceGroup', path, problems) ?? resourceGroup,
+        secrets,
+      });
+    });
+  }
+
+  const eventGrid = section('eventGrid');
+  checkKeys(eventGrid, ['subscriptions'], 'eventGrid', problems);
+  const subscriptions: ResolvedScenario['eventGrid']['subscriptions'] = [];
+  const subsRaw = eventGrid.subscriptions ?? [];
+  if (!Array.isArray(subsRaw)) problems.push('eventGrid.subscriptions: must be a list');
+  else {
+    const seen = new Set<string>();
+    subsRaw.forEach((rawSub, i) => {
+      const path = `eventGrid.subscriptions[${i}]`;
+      if (!isObject(rawSub)) {
+        problems.push(`${path}: must be a mapping`);
+        return;
+      }
+      checkKeys(rawSub, ['name', 'vault', 'eventTypes', 'endpoint', 'schema'], path, problems);
+      const name = optString(rawSub, 'name', path, problems);
+      if (rawSub.name === undefined) problems.push(`${path}.name: is required`);
+      if (name !== undefined && seen.has(name))
+        problems.push(`${path}.name: duplicate subscription '${name}'`);
+      if (name !== undefined) seen.add(name);
+      const vault = optString(rawSub, 'vault', path, problems) ?? '*';
+      if (vault !== '*' && !vaults.some((v) => v.name.toLowerCase() === vault.toLowerCase())) {
+        problems.push(`${path}.vault: '${vault}' is not a vault of this scenario (use '*' for every vault)`);
+      }
+      let eventTypes: string[] = [];
+      if (rawSub.eventTypes !== undefined) {
+        if (!Array.isArray(rawSub.eventTypes)) problems.push(`${path}.eventTypes: must be a list`);
+        else {
+          rawSub.eventTypes.forEach((type, k) => {
+            if (!(KEY_VAULT_SECRET_EVENT_TYPES as readonly unknown[]).includes(type)) {
+              problems.push(
+                `${path}.eventTypes[${k}]: '${String(type)}' is not emulated (expected one of ${KEY_VAULT_SECRET_EVENT_TYPES.join(', ')})`,
+              );
+            }
+          });
+          eventTypes = rawSub.eventTypes.filter((t): t is string => typeof t === 'string');
+        }
+      }
+      let functionName: string | undefined;
+      if (!isObject(rawSub.endpoint))
+        problems.push(`${path}.endpoint: is required, as { functionName: <name> }`);
+      else {
+        checkKeys(rawSub.endpoint, ['functionName'], `${path}.endpoint`, problems);
+        functionName = optString(rawSub.endpoint, 'functionName', `${path}.endpoint`, problems);
+        if (rawSub.endpoint.functionName === undefined)
+          problems.push(`${path}.endpoint.functionName: is required`);
+      }
+      const schema = rawSub.schema ?? 'EventGridSchema';
+      if (!(EVENT_GRID_SCHEMAS as readonly unknown[]).includes(schema)) {
+        problems.push(`${path}.schema: must be one of ${EVENT_GRID_SCHEMAS.join(', ')}`);
+      }
+      if (name !== undefined && functionName !== undefined) {
+        subscriptions.push({
+          name,
+          vault,
+          eventTypes,
+          endpoint: { functionName },
+          schema: schema as EventGridDeliverySchema,
+        });
+      }
+    });
+  }
+
+  const delivery = section('delivery');
+  checkKeys(delivery, ['duplicateProbability', 'maxAttempts', 'seed'], 'delivery', problems);
+  const duplicateProbability =
+    optNumber(
+      delivery,
+      'duplicateProbability',
+      'delivery',
+      problems,
+      (n) => n >= 0 && n <= 1,
+      'a number between 0 and 1',
+    ) ?? 0.1;
+  const maxAttempts =
+    optNumber(
+      delivery,
+      'maxAttempts',
+      'delivery',
+      problems,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 30,
+      'an integer from 1 to 30',
+    ) ?? 5;
+  const seed = optNumber(delivery, 'seed', 'delivery', problems, Number.isInteger, 'an integer') ?? 20260101;
+
+  if (problems.length > 0) {
+    throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
+  }
+  return {
+    clock: { start: start === undefined ? undefined : new Date(start) },
+    azure: { subscriptionId, tenantId, resourceGroup },
+    keyVault: { vaults },
+    eventGrid: { subscriptions },
+    delivery: { duplicateProbability, maxAttempts, seed },
+    serviceBus: root.serviceBus,
+  };
+}
+
+/** Parses scenario text (YAML, which includes JSON) and validates it. */
+export function parseScenario(text: string, source = 'scenario'): Scenario {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ValidationError(`${source}: not valid YAML/JSON: ${(err as Error).message}`, [
+      `(file): ${(err as Error).message}`,
+    ]);
+  }
+  resolveScenario(raw, source);
+  return (raw ?? {}) as Scenario;
+}
+
+/** Reads and validates a scenario file (`.yaml`, `.yml` or `.json`). Throws a `ValidationError` naming every wrong path. */
+export function loadScenario(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ValidationError(
+      `${path}: cannot read the scenario file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  return parseScenario(text, path);
+}
