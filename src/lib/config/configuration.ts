@@ -6,8 +6,8 @@ import { ConfigurationError } from '../core/errors';
 import { loadPolicy, loadPolicySync, type Policy } from './policy';
 import {
   checkPolicyAgainstSettings,
-  defaultPolicyPath,
   type LoadSettingsOptions,
+  policyPathFrom,
   type Settings,
   validateSettings,
 } from './settings';
@@ -25,7 +25,9 @@ export async function loadConfiguration(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadSettingsOptions = {},
 ): Promise<Configuration> {
-  return combine(env, options, (path) => loadPolicy(path));
+  const settings = validateSettings(env, options);
+  const policy = await loadPolicy(policyPathFrom(env, options.appRoot)).catch(asConfigurationError);
+  return finish(settings, policy);
 }
 
 /** Synchronous `loadConfiguration`, for module-load time (trigger registrations are synchronous). */
@@ -33,45 +35,19 @@ export function loadConfigurationSync(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadSettingsOptions = {},
 ): Configuration {
-  return combineSync(env, options, (path) => loadPolicySync(path));
-}
-
-async function combine(
-  env: NodeJS.ProcessEnv,
-  options: LoadSettingsOptions,
-  load: (path: string) => Promise<Policy>,
-): Promise<Configuration> {
   const settings = validateSettings(env, options);
   let policy: Policy | ConfigurationError;
   try {
-    policy = await load(settings.ok ? settings.settings.policyPath : policyPathOf(env, options));
+    policy = loadPolicySync(policyPathFrom(env, options.appRoot));
   } catch (error) {
-    if (!(error instanceof ConfigurationError)) throw error;
-    policy = error;
+    policy = asConfigurationError(error);
   }
   return finish(settings, policy);
 }
 
-function combineSync(
-  env: NodeJS.ProcessEnv,
-  options: LoadSettingsOptions,
-  load: (path: string) => Policy,
-): Configuration {
-  const settings = validateSettings(env, options);
-  let policy: Policy | ConfigurationError;
-  try {
-    policy = load(settings.ok ? settings.settings.policyPath : policyPathOf(env, options));
-  } catch (error) {
-    if (!(error instanceof ConfigurationError)) throw error;
-    policy = error;
-  }
-  return finish(settings, policy);
-}
-
-function policyPathOf(env: NodeJS.ProcessEnv, options: LoadSettingsOptions): string {
-  // Settings failed for another reason: the policy path itself always resolves.
-  const result = validateSettings({ ...env, AzureWebJobsStorage: 'UseDevelopmentStorage=true' }, options);
-  return result.ok ? result.settings.policyPath : defaultPolicyPath(options.appRoot);
+function asConfigurationError(error: unknown): ConfigurationError {
+  if (error instanceof ConfigurationError) return error;
+  throw error;
 }
 
 function finish(

@@ -65,6 +65,19 @@ export function defaultPolicyPath(appRoot: string = process.cwd()): string {
 }
 
 /**
+ * The policy file the app loads: `STAMPKEEPER_POLICY_PATH` (relative paths resolve against the app
+ * root) or the bundled default.
+ */
+export function policyPathFrom(
+  env: NodeJS.ProcessEnv = process.env,
+  appRoot: string = process.cwd(),
+): string {
+  const setting = env.STAMPKEEPER_POLICY_PATH?.trim();
+  if (!setting) return defaultPolicyPath(appRoot);
+  return isAbsolute(setting) ? setting : resolve(appRoot, setting);
+}
+
+/**
  * Reads and validates every setting. Throws `ConfigurationError` listing every wrong or missing
  * setting with what is expected (all problems at once, never a value).
  */
@@ -113,12 +126,7 @@ export function validateSettings(
     storageConnectionString = storage;
   }
 
-  const policySetting = get('STAMPKEEPER_POLICY_PATH');
-  const policyPath = policySetting
-    ? isAbsolute(policySetting)
-      ? policySetting
-      : resolve(appRoot, policySetting)
-    : defaultPolicyPath(appRoot);
+  const policyPath = policyPathFrom(env, appRoot);
 
   const environment = get('STAMPKEEPER_ENVIRONMENT') ?? 'local';
   if (!/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/.test(environment)) {
