@@ -41,7 +41,7 @@ export interface Settings {
 }
 
 export interface LoadSettingsOptions {
-  /** The app root against which relative paths resolve. Default: `process.cwd()`. */
+  /** The app root against which relative paths resolve. Default: see `appRootFrom`. */
   appRoot?: string;
 }
 
@@ -68,13 +68,20 @@ export function defaultPolicyPath(appRoot: string = process.cwd()): string {
  * The policy file the app loads: `STAMPKEEPER_POLICY_PATH` (relative paths resolve against the app
  * root) or the bundled default.
  */
-export function policyPathFrom(
-  env: NodeJS.ProcessEnv = process.env,
-  appRoot: string = process.cwd(),
-): string {
+export function policyPathFrom(env: NodeJS.ProcessEnv = process.env, appRoot?: string): string {
+  const root = appRootFrom(env, appRoot);
   const setting = env.STAMPKEEPER_POLICY_PATH?.trim();
-  if (!setting) return defaultPolicyPath(appRoot);
-  return isAbsolute(setting) ? setting : resolve(appRoot, setting);
+  if (!setting) return defaultPolicyPath(root);
+  return isAbsolute(setting) ? setting : resolve(root, setting);
+}
+
+/**
+ * The app root (the folder holding host.json): the explicit one, else `AzureWebJobsScriptRoot`
+ * when the host sets it (Core Tools does), else the working directory, which the Node worker sets
+ * to the function app directory in Azure.
+ */
+export function appRootFrom(env: NodeJS.ProcessEnv = process.env, appRoot?: string): string {
+  return appRoot ?? (env.AzureWebJobsScriptRoot?.trim() || process.cwd());
 }
 
 /**
@@ -97,7 +104,6 @@ export function validateSettings(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadSettingsOptions = {},
 ): SettingsValidation {
-  const appRoot = options.appRoot ?? process.cwd();
   // A snapshot: later changes to the environment do not change validated settings.
   const snapshot: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) snapshot[k] = v;
@@ -126,7 +132,7 @@ export function validateSettings(
     storageConnectionString = storage;
   }
 
-  const policyPath = policyPathFrom(env, appRoot);
+  const policyPath = policyPathFrom(env, options.appRoot);
 
   const environment = get('STAMPKEEPER_ENVIRONMENT') ?? 'local';
   if (!/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/.test(environment)) {

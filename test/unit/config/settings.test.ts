@@ -108,6 +108,14 @@ describe('loadSettings', () => {
     expect(error.code).toBe('ConfigurationInvalid');
   });
 
+  it("takes the app root from the host's AzureWebJobsScriptRoot when no root is given", () => {
+    const settings = loadSettings({
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      AzureWebJobsScriptRoot: '/home/site/wwwroot',
+    });
+    expect(settings.policyPath).toBe(resolve('/home/site/wwwroot', 'policy/stampkeeper.policy.yaml'));
+  });
+
   it('treats blank values as unset', () => {
     const settings = loadSettings({
       AzureWebJobsStorage: 'UseDevelopmentStorage=true',
