@@ -35,7 +35,8 @@ export interface Settings {
   managedIdentityClientId?: string;
   /**
    * The value of any other app setting (e.g. a channel's `urlSetting`), or `undefined` when unset
-   * or blank. Values read through here are treated as secrets: registered for redaction.
+   * or blank. Not registered for redaction (a short common value would blank out logs):
+   * `checkPolicyAgainstSettings` registers the channel URLs, which are secrets.
    */
   settingValue(name: string): string | undefined;
 }
@@ -208,11 +209,7 @@ export function validateSettings(
     idempotencyTtlHours,
     ...(eventGridTopicEndpoint === undefined ? {} : { eventGridTopicEndpoint }),
     ...(managedIdentityClientId === undefined ? {} : { managedIdentityClientId }),
-    settingValue: (name: string) => {
-      const value = get(name);
-      registerSecret(value);
-      return value;
-    },
+    settingValue: get,
   };
   // Printing the settings (a log line, a debugger) must not print the connection string.
   Object.defineProperty(settings, 'toJSON', {
@@ -229,7 +226,8 @@ export function validateSettings(
 /**
  * Problems of the policy against the settings (empty when consistent): every notification channel
  * needs its setting (an eventGrid channel the topic endpoint, teams / webhook channels an https URL
- * in their `urlSetting`). Paths point into the policy; values are never echoed.
+ * in their `urlSetting`). Paths point into the policy; values are never echoed, and the channel
+ * URLs are registered as secrets for redaction.
  */
 export function checkPolicyAgainstSettings(policy: Policy, settings: Settings): string[] {
   const problems: string[] = [];
@@ -245,6 +243,8 @@ export function checkPolicyAgainstSettings(policy: Policy, settings: Settings): 
       return;
     }
     const value = settings.settingValue(channel.urlSetting);
+    // Webhook URLs carry their credential (Teams signatures, tokens): keep them out of every log.
+    registerSecret(value);
     if (value === undefined) {
       problems.push(
         `${at}.urlSetting (${channel.name}): setting ${channel.urlSetting} is not set (expected the ${channel.type} webhook https URL)`,

@@ -220,10 +220,17 @@ notifications:
     expect(problems.join('\n')).not.toContain('SUPER-SECRET-SIGNATURE');
   });
 
-  it('registers webhook URLs read through settingValue for redaction', () => {
+  it('registers the channel webhook URLs for redaction', () => {
+    // Prepare
     const url = 'https://contoso.webhook.office.com/webhookb2/very-secret-path';
-    const settings = loadSettings({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', HOOK: url });
-    settings.settingValue('HOOK');
+    const settings = loadSettings({
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      TEAMS_WEBHOOK_URL: url,
+    });
+    expect(redactText(`POST ${url} failed`)).toContain(url);
+    // Act
+    checkPolicyAgainstSettings(policy, settings);
+    // Assess
     expect(redactText(`POST ${url} failed`)).toBe('POST [REDACTED] failed');
   });
 });
