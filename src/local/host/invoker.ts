@@ -1,0 +1,250 @@
+/**
+ * Runs one registered function the way the Node.js worker does (InvocationHandler): through the
+ * programming model the app set (`@azure/functions`' own `InvocationModel`), with the pre- and
+ * post-invocation hooks, then again per the registration's retry policy, as the host does.
+ */
+import { randomUUID } from 'node:crypto';
+import { redactText } from '../../lib/core/redact';
+import { currentProgrammingModel, type FunctionRegistry, LocalHostSystemError, writeLog } from './coreApi';
+import { parseRetryOptions, type RetryPolicy, retryDelayMs, retryPolicyApplies } from './retry';
+import type {
+  HostLogger,
+  InvocationInput,
+  InvocationOutcome,
+  Invoker,
+  RegisteredFunction,
+  RpcTypedData,
+} from './types';
+
+export interface LocalInvokerOptions {
+  registry: FunctionRegistry;
+  logger: HostLogger;
+  /** For exponential backoff jitter (tests pass a fixed one). */
+  random?: () => number;
+}
+
+interface RpcRetryContext {
+  retryCount: number;
+  maxRetryCount: number;
+  exception?: { message?: string; source?: string; stackTrace?: string };
+}
+
+/** The `Invoker` of the local host. `close()` cancels pending retry waits (host stopping). */
+export class LocalInvoker implements Invoker {
+  readonly #registry: FunctionRegistry;
+  readonly #logger: HostLogger;
+  readonly #random: () => number;
+  readonly #policies = new Map<string, RetryPolicy | undefined>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #closing = new AbortController();
+
+  constructor(options: LocalInvokerOptions) {
+    this.#registry = options.registry;
+    this.#logger = options.logger;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Invocations (with their retries) not finished yet. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Invokes `fn` and retries it per its `retryOptions` while it throws (retryContext carries the
+   * attempt number and the last exception). Never throws: the outcome says what happened.
+   */
+  invoke(fn: RegisteredFunction, input: InvocationInput): Promise<InvocationOutcome> {
+    const run = this.#invokeWithRetries(fn, input);
+    this.#inFlight.add(run);
+    void run.finally(() => this.#inFlight.delete(run));
+    return run;
+  }
+
+  /** Waits for running invocations to finish (at most `timeoutMs`). */
+  async drain(timeoutMs = 5_000): Promise<void> {
+    if (this.#inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Stops waiting between retries: pending retries end with their last error. */
+  close(): void {
+    this.#closing.abort();
+  }
+
+  /**
+   * The retry policy the host enforces for a function (undefined: none). Throws on a malformed one.
+   * A policy on a trigger the runtime does not retry (HTTP, Event Grid, queues...) is ignored, as in Azure.
+   */
+  retryPolicy(fn: RegisteredFunction): RetryPolicy | undefined {
+    if (!this.#policies.has(fn.name)) {
+      const policy = parseRetryOptions(fn.metadata.retryOptions, fn.name);
+      this.#policies.set(fn.name, policy && retryPolicyApplies(fn.trigger.type) ? policy : undefined);
+    }
+    return this.#policies.get(fn.name);
+  }
+
+  async #invokeWithRetries(fn: RegisteredFunction, input: InvocationInput): Promise<InvocationOutcome> {
+    let policy: RetryPolicy | undefined;
+    try {
+      policy = this.retryPolicy(fn);
+    } catch (error) {
+      return { ok: false, error, attempts: 0 };
+    }
+    let attempts = 0;
+    let retryContext: RpcRetryContext | undefined = policy
+      ? { retryCount: 0, maxRetryCount: policy.maxRetryCount }
+      : undefined;
+    for (;;) {
+      attempts += 1;
+      const result = await this.#invokeOnce(fn, input, retryContext);
+      if (result.ok) return { ...result, attempts };
+      const retryCount = attempts;
+      if (!policy || retryCount > policy.maxRetryCount || this.#closing.signal.aborted) {
+        return { ...result, attempts };
+      }
+      const delay = retryDelayMs(policy, retryCount, this.#random);
+      this.#logger.warn(
+        `[${fn.name}] attempt ${attempts} failed; retry ${retryCount} of ${policy.maxRetryCount} in ${Math.round(delay)} ms (${policy.strategy}).`,
+      );
+      if (!(await this.#sleep(delay))) return { ...result, attempts };
+      retryContext = {
+        retryCount,
+        maxRetryCount: policy.maxRetryCount,
+        exception: toRpcException(result.error),
+      };
+    }
+  }
+
+  async #invokeOnce(
+    fn: RegisteredFunction,
+    input: InvocationInput,
+    retryContext: RpcRetryContext | undefined,
+  ): Promise<Omit<InvocationOutcome, 'attempts'>> {
+    const invocationId = randomUUID();
+    const category = `${fn.name}.Invocation`;
+    const coreCtx: {
+      invocationId: string;
+      request: Record<string, unknown>;
+      metadata: RegisteredFunction['metadata'];
+      state?: string;
+      log(level: string, logCategory: string, message: string): void;
+    } = {
+      invocationId,
+      request: {
+        invocationId,
+        functionId: fn.name,
+        inputData: [{ name: fn.triggerName, data: input.trigger }],
+        triggerMetadata: input.triggerMetadata ?? {},
+        retryContext,
+      },
+      metadata: fn.metadata,
+      log: (level, logCategory, message) => {
+        const prefix = logCategory === 'system' ? `[${category}] (system)` : `[${fn.name}]`;
+        writeLog(this.#logger, level, `${prefix} ${redactText(message)}`);
+      },
+    };
+    try {
+      const model = currentProgrammingModel();
+      if (!model)
+        throw new LocalHostSystemError('The app did not set a programming model (no app.* call ran).');
+      const invocationModel = await model.getInvocationModel(coreCtx);
+      const hookData: Record<string, unknown> = {};
+      const { context, inputs } = await invocationModel.getArguments();
+      const appHookData = this.#registry.appHookData;
+      const preContext = {
+        hookData,
+        appHookData,
+        invocationContext: context,
+        inputs,
+        functionCallback: fn.callback,
+      };
+      coreCtx.state = 'preInvocationHooks';
+      try {
+        await this.#registry.executeHooks('preInvocation', preContext);
+      } finally {
+        coreCtx.state = undefined;
+      }
+      const postContext = {
+        hookData,
+        appHookData,
+        invocationContext: context,
+        inputs: preContext.inputs,
+        result: null as unknown,
+        error: null as unknown,
+      };
+      coreCtx.state = 'invocation';
+      try {
+        postContext.result = await invocationModel.invokeFunction(
+          context,
+          preContext.inputs,
+          preContext.functionCallback,
+        );
+      } catch (error) {
+        postContext.error = error;
+      } finally {
+        coreCtx.state = undefined;
+      }
+      coreCtx.state = 'postInvocationHooks';
+      try {
+        await this.#registry.executeHooks('postInvocation', postContext);
+      } finally {
+        coreCtx.state = undefined;
+      }
+      if (isErrorLike(postContext.error)) throw postContext.error;
+      const response = await invocationModel.getResponse(context, postContext.result);
+      return {
+        ok: true,
+        returnValue: (response.returnValue ?? null) as RpcTypedData | null,
+        outputData: (response.outputData ?? []) as InvocationOutcome['outputData'],
+      };
+    } catch (error) {
+      this.#logger.error(`[${fn.name}] invocation ${invocationId} failed: ${describeError(error)}`);
+      return { ok: false, error };
+    }
+  }
+
+  #sleep(ms: number): Promise<boolean> {
+    const signal = this.#closing.signal;
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+function isErrorLike(value: unknown): boolean {
+  // A post-invocation hook may clear the error (null) to swallow it; anything else thrown fails.
+  return value !== null && value !== undefined;
+}
+
+function toRpcException(error: unknown): RpcRetryContext['exception'] {
+  if (error instanceof Error) {
+    return {
+      message: redactText(error.message),
+      source: error.name,
+      stackTrace: redactText(error.stack ?? ''),
+    };
+  }
+  return { message: redactText(String(error)) };
+}
+
+/** A one-line, redacted description of an invocation error (never a stack trace). */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return redactText(`${error.name}: ${error.message}`);
+  return redactText(String(error));
+}

@@ -1,0 +1,268 @@
+/**
+ * Starts the local host in this process: installs `@azure/functions-core`, loads the app (its `app.*`
+ * registrations land in a fresh registry), runs the `appStart` hooks, serves HTTP / Event Grid / admin
+ * on one server, runs timers and the listeners of other trigger types, and stops all of it cleanly.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import {
+  FunctionRegistry,
+  getActiveRegistry,
+  type HookCallback,
+  type HookName,
+  installCoreApi,
+  setActiveRegistry,
+} from './coreApi';
+import { type HostConfig, loadHostConfig } from './hostConfig';
+import { LocalInvoker } from './invoker';
+import { keySettingsFromEnv } from './keys';
+import { BUILT_IN_TRIGGERS, findFactory, type ListenerFactories } from './listeners';
+import { LOCAL_INFINITE_RETRY_CAP, RETRY_POLICY_TRIGGERS } from './retry';
+import { createLocalServer, type LocalServer, type MountHandler } from './server';
+import { startTimerListener } from './timer';
+import type { HostLogger, RegisteredFunction, TriggerListener } from './types';
+
+export interface LocalHostOptions {
+  /** Module to load (path, relative to `rootDir`), or a function that loads the app. Default `src/main.ts`. */
+  appEntry?: string | (() => unknown);
+  /** Where host.json is read and `appEntry` resolved. Default: the current directory. */
+  rootDir?: string;
+  /** 0 = a free port. Default 7071. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Settings set in `process.env` for the app (restored on stop). */
+  env?: Record<string, string>;
+  logger?: HostLogger;
+  /** Handlers tried after the host's own routes, before 404 (e.g. the sandbox under /sandbox/). */
+  mounts?: MountHandler[];
+  /** Run timers on their schedules (default true). `runOnStartup` timers fire only when true. */
+  startTimers?: boolean;
+  /** Listener factories by trigger type (`queueTrigger`, `serviceBusTrigger`). */
+  listenerFactories?: ListenerFactories;
+  /** Host config instead of reading `<rootDir>/host.json`. */
+  hostConfig?: HostConfig;
+}
+
+export interface RunningLocalHost {
+  url: string;
+  functions: RegisteredFunction[];
+  invoker: LocalInvoker;
+  hostConfig: HostConfig;
+  /** The server (to mount more handlers after start). */
+  server: LocalServer;
+  /** Function names whose trigger type is not served locally. */
+  notServed: string[];
+  stop(): Promise<void>;
+}
+
+/** Writes host lines to the console. */
+export const consoleHostLogger: HostLogger = {
+  info: (m) => console.log(m),
+  warn: (m) => console.warn(m),
+  error: (m) => console.error(m),
+};
+
+interface LoadedApp {
+  functions: Array<{ metadata: RegisteredFunction['metadata']; callback: RegisteredFunction['callback'] }>;
+  hooks: Array<{ name: HookName; callback: HookCallback }>;
+}
+
+// Node caches modules: a second host on the same entry in one process would see no registrations,
+// so what an entry registered the first time is kept and replayed.
+const loadedApps = new Map<unknown, LoadedApp>();
+
+/**
+ * Starts the local host. Resolves once the server listens and the listeners run; rejects (after
+ * cleaning up) when the app fails to load, a registration is invalid or the port is taken.
+ */
+export async function startLocalHost(options: LocalHostOptions = {}): Promise<RunningLocalHost> {
+  const logger = options.logger ?? consoleHostLogger;
+  const rootDir = options.rootDir ?? process.cwd();
+  const previousEnv = applyEnv(options.env ?? {});
+  const listeners: TriggerListener[] = [];
+  let localServer: LocalServer | undefined;
+  let invoker: LocalInvoker | undefined;
+  const registry = new FunctionRegistry(logger);
+  try {
+    if (getActiveRegistry()) throw new Error('Another local host is running in this process; stop it first.');
+    const hostConfig = options.hostConfig ?? loadHostConfig(rootDir);
+    const keys = keySettingsFromEnv(process.env);
+    installCoreApi();
+    setActiveRegistry(registry);
+    await loadApp(options.appEntry ?? 'src/main.ts', rootDir, registry);
+    registry.seal();
+
+    invoker = new LocalInvoker({ registry, logger });
+    for (const fn of registry.functions) {
+      // Malformed retry options fail start-up; ignored ones are reported.
+      if (fn.metadata.retryOptions && !invoker.retryPolicy(fn)) {
+        logger.warn(
+          `Retry options of "${fn.name}" are ignored: the host enforces retry policies on ${RETRY_POLICY_TRIGGERS.join(', ')} only (${fn.trigger.type} retries through its extension).`,
+        );
+      }
+      if (fn.metadata.retryOptions && invoker.retryPolicy(fn)?.capped) {
+        logger.warn(
+          `Retry options of "${fn.name}": maxRetryCount -1 (forever) is capped to ${LOCAL_INFINITE_RETRY_CAP} locally.`,
+        );
+      }
+    }
+
+    await registry.executeHooks('appStart', {
+      hookData: {},
+      appHookData: registry.appHookData,
+      functionAppDirectory: rootDir,
+    });
+
+    localServer = createLocalServer({
+      functions: () => registry.functions,
+      invoker,
+      hostConfig,
+      keys,
+      logger,
+    });
+    for (const mount of options.mounts ?? []) localServer.mount(mount);
+    localServer.routes(); // invalid route templates fail start-up
+    await localServer.listen(options.port ?? 7071, options.host ?? '127.0.0.1');
+
+    const notServed: string[] = [];
+    const env = process.env;
+    for (const fn of registry.functions) {
+      const type = fn.trigger.type;
+      if (type.toLowerCase() === 'timertrigger') {
+        if (options.startTimers !== false) listeners.push(startTimerListener(fn, { invoker, logger, env }));
+        continue;
+      }
+      if (BUILT_IN_TRIGGERS.some((t) => t.toLowerCase() === type.toLowerCase())) continue;
+      const factory = findFactory(options.listenerFactories ?? {}, type);
+      if (!factory) {
+        notServed.push(fn.name);
+        logger.warn(`Function "${fn.name}" (${type}) is not served locally: no listener for ${type}.`);
+        continue;
+      }
+      listeners.push(await factory(fn, { invoker, logger, hostConfig, env }));
+    }
+
+    const server = localServer;
+    const activeInvoker = invoker;
+    let stopping: Promise<void> | undefined;
+    return {
+      url: server.url,
+      functions: registry.functions,
+      invoker: activeInvoker,
+      hostConfig,
+      server,
+      notServed,
+      stop: () => {
+        stopping ??= (async () => {
+          await shutdown(listeners, server, activeInvoker, registry, logger);
+          restoreEnv(previousEnv);
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await shutdown(listeners, localServer, invoker, registry, logger, false);
+    restoreEnv(previousEnv);
+    throw error;
+  }
+}
+
+async function shutdown(
+  listeners: TriggerListener[],
+  server: LocalServer | undefined,
+  invoker: LocalInvoker | undefined,
+  registry: FunctionRegistry,
+  logger: HostLogger,
+  runTerminateHooks = true,
+): Promise<void> {
+  invoker?.close();
+  const results = await Promise.allSettled(listeners.map((l) => l.stop()));
+  results.forEach((r, i) => {
+    if (r.status === 'rejected')
+      logger.warn(`Listener of "${listeners[i]?.functionName}" did not stop cleanly.`);
+  });
+  await server?.close();
+  await invoker?.drain();
+  if (runTerminateHooks) {
+    try {
+      await registry.executeHooks('appTerminate', { hookData: {}, appHookData: registry.appHookData });
+    } catch (error) {
+      logger.warn(`An appTerminate hook failed: ${(error as Error).message}`);
+    }
+  }
+  if (getActiveRegistry() === registry) setActiveRegistry(undefined);
+}
+
+async function loadApp(
+  entry: string | (() => unknown),
+  rootDir: string,
+  registry: FunctionRegistry,
+): Promise<void> {
+  const key = typeof entry === 'string' ? (isAbsolute(entry) ? entry : resolve(rootDir, entry)) : entry;
+  const known = loadedApps.get(key);
+  if (known) {
+    replay(known, registry);
+    return;
+  }
+  const captured: LoadedApp = { functions: [], hooks: [] };
+  // Record what the app registers, for a later host on the same entry.
+  const recordingRegistry = new Proxy(registry, {
+    get(target, prop, receiver) {
+      if (prop === 'registerFunction') {
+        return (
+          metadata: LoadedApp['functions'][number]['metadata'],
+          callback: LoadedApp['functions'][number]['callback'],
+        ) => {
+          const disposable = target.registerFunction(metadata, callback);
+          const record = { metadata, callback };
+          captured.functions.push(record);
+          return disposable;
+        };
+      }
+      if (prop === 'registerHook') {
+        return (name: HookName, callback: HookCallback) => {
+          const disposable = target.registerHook(name, callback);
+          captured.hooks.push({ name, callback });
+          return disposable;
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  setActiveRegistry(recordingRegistry);
+  try {
+    if (typeof entry === 'string') {
+      require(key as string);
+    } else {
+      await entry();
+    }
+  } finally {
+    setActiveRegistry(registry);
+  }
+  // Keep only what survived disposal during start-up.
+  const names = new Set(registry.functions.map((f) => f.name));
+  captured.functions = captured.functions.filter((f) => names.has(f.metadata.name));
+  if (captured.functions.length > 0 || captured.hooks.length > 0) loadedApps.set(key, captured);
+}
+
+function replay(app: LoadedApp, registry: FunctionRegistry): void {
+  for (const f of app.functions) registry.registerFunction(f.metadata, f.callback);
+  for (const h of app.hooks) registry.registerHook(h.name, h.callback);
+}
+
+function applyEnv(env: Record<string, string>): Record<string, string | undefined> {
+  const previous: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(env)) {
+    previous[name] = process.env[name];
+    process.env[name] = value;
+  }
+  return previous;
+}
+
+function restoreEnv(previous: Record<string, string | undefined>): void {
+  for (const [name, value] of Object.entries(previous)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * The local host's single HTTP server: HTTP triggers under `/<routePrefix>/`, the Event Grid webhook
+ * under `/runtime/webhooks/eventgrid`, the admin API under `/admin/`, then mounted handlers (the
+ * sandbox), then 404.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LOCAL_HOST_VERSION } from './coreApi';
+import { handleEventGridWebhook, type WebhookResponse } from './eventGrid';
+import type { HostConfig } from './hostConfig';
+import { findHttpResponse, toRpcHttpRequest, writeRpcHttpResponse } from './httpTrigger';
+import { describeError } from './invoker';
+import { type AccessTarget, isAuthorized, type KeySettings, presentedKey } from './keys';
+import { type HttpRoute, parseRouteTemplate, pathAfterPrefix, resolveRoute } from './routes';
+import { timerTriggerData } from './timer';
+import type { HostLogger, InvocationInput, Invoker, RegisteredFunction } from './types';
+
+/** A handler mounted on the server: returns true when it answered the request. */
+export type MountHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+export interface LocalServerOptions {
+  functions: () => RegisteredFunction[];
+  invoker: Invoker;
+  hostConfig: HostConfig;
+  keys: KeySettings;
+  logger: HostLogger;
+  /** Largest request body accepted (bytes). */
+  maxBodyBytes?: number;
+}
+
+export interface LocalServer {
+  readonly server: Server;
+  /** `http://127.0.0.1:<port>` once listening. */
+  readonly url: string;
+  listen(port: number, host: string): Promise<void>;
+  mount(handler: MountHandler): void;
+  close(): Promise<void>;
+  /** The HTTP routes, by function name (for printing). */
+  routes(): HttpRoute[];
+}
+
+const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
+const STARTED_AT = Date.now();
+
+export function createLocalServer(options: LocalServerOptions): LocalServer {
+  const mounts: MountHandler[] = [];
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  let routes: HttpRoute[] | undefined;
+  let url = '';
+
+  const findFunction = (name: string) =>
+    options.functions().find((f) => f.name.toLowerCase() === name.toLowerCase());
+
+  const httpRoutes = (): HttpRoute[] => {
+    routes ??= options
+      .functions()
+      .filter((f) => f.trigger.type.toLowerCase() === 'httptrigger')
+      .map((f) => ({
+        functionName: f.name,
+        template: parseRouteTemplate(typeof f.trigger.route === 'string' ? f.trigger.route : f.name),
+        methods: Array.isArray(f.trigger.methods)
+          ? (f.trigger.methods as string[]).map((m) => m.toUpperCase())
+          : [],
+      }));
+    return routes;
+  };
+
+  const authorized = (req: IncomingMessage, query: URLSearchParams, target: AccessTarget) =>
+    isAuthorized(options.keys, target, presentedKey(req.headers, query));
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestUrl = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    const path = requestUrl.pathname;
+    const method = (req.method ?? 'GET').toUpperCase();
+
+    if (path.toLowerCase() === '/runtime/webhooks/eventgrid') {
+      if (!authorized(req, requestUrl.searchParams, { kind: 'systemKey', name: 'eventgrid_extension' })) {
+        return send(res, { status: 401 });
+      }
+      const body = await readBody(req, maxBody);
+      const answer = await handleEventGridWebhook(
+        { method, headers: req.headers, query: requestUrl.searchParams, body },
+        { findFunction, invoker: options.invoker, log: (m) => options.logger.info(m) },
+      );
+      return send(res, answer);
+    }
+
+    if (path.toLowerCase() === '/admin' || path.toLowerCase().startsWith('/admin/')) {
+      if (!authorized(req, requestUrl.searchParams, { kind: 'admin' })) return send(res, { status: 401 });
+      const answered = await handleAdmin(req, res, path, method, requestUrl);
+      if (answered) return;
+    }
+
+    const segments = pathAfterPrefix(path, options.hostConfig.routePrefix);
+    if (segments) {
+      const resolution = resolveRoute(httpRoutes(), method, segments);
+      if (resolution.kind === 'match') {
+        const fn = findFunction(resolution.route.functionName) as RegisteredFunction;
+        const authLevel = typeof fn.trigger.authLevel === 'string' ? fn.trigger.authLevel : undefined;
+        if (!authorized(req, requestUrl.searchParams, { kind: 'function', authLevel })) {
+          return send(res, { status: 401 });
+        }
+        return invokeHttp(req, res, fn, requestUrl, resolution.params);
+      }
+      if (resolution.kind === 'methodNotAllowed') {
+        return send(res, { status: 405, headers: { allow: resolution.allowed.join(', ') } });
+      }
+    }
+
+    for (const mount of mounts) {
+      if (await mount(req, res)) return;
+    }
+    send(res, { status: 404 });
+  }
+
+  async function invokeHttp(
+    req: IncomingMessage,
+    res: ServerResponse,
+    fn: RegisteredFunction,
+    requestUrl: URL,
+    params: Record<string, string>,
+  ): Promise<void> {
+    const body = await readBody(req, maxBody);
+    const trigger = toRpcHttpRequest({
+      method: req.method ?? 'GET',
+      url: requestUrl.toString(),
+      headers: req.headers,
+      params,
+      body,
+    });
+    const outcome = await options.invoker.invoke(fn, { trigger });
+    if (!outcome.ok) return send(res, { status: 500 });
+    const response = findHttpResponse(outcome.returnValue, outcome.outputData);
+    // A handler that returns nothing gets an empty 204.
+    if (!response) return send(res, { status: 204 });
+    writeRpcHttpResponse(res, response);
+  }
+
+  async function handleAdmin(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    method: string,
+    requestUrl: URL,
+  ): Promise<boolean> {
+    const base = `${requestUrl.protocol}//${requestUrl.host}`;
+    const lower = path.toLowerCase().replace(/\/+$/, '');
+    if (lower === '/admin/host/status' && method === 'GET') {
+      sendJson(res, 200, {
+        id: 'stampkeeper-local',
+        state: 'Running',
+        version: LOCAL_HOST_VERSION,
+        versionDetails: `${LOCAL_HOST_VERSION} (stampkeeper local host, not the Functions host)`,
+        processUptime: Date.now() - STARTED_AT,
+        extensionBundle: bundleOf(options.hostConfig),
+      });
+      return true;
+    }
+    if (lower === '/admin/functions' && method === 'GET') {
+      sendJson(
+        res,
+        200,
+        options.functions().map((f) => describeFunction(f, base, options.hostConfig)),
+      );
+      return true;
+    }
+    const match = /^\/admin\/functions\/([^/]+)$/i.exec(path.replace(/\/+$/, ''));
+    if (!match) return false;
+    const fn = findFunction(decodeURIComponent(match[1] as string));
+    if (!fn) {
+      send(res, { status: 404 });
+      return true;
+    }
+    if (method === 'GET') {
+      sendJson(res, 200, describeFunction(fn, base, options.hostConfig));
+      return true;
+    }
+    if (method !== 'POST') {
+      send(res, { status: 405, headers: { allow: 'GET, POST' } });
+      return true;
+    }
+    const input = parseAdminInput(await readBody(req, maxBody));
+    if (input.error) {
+      send(res, { status: 400, body: input.error });
+      return true;
+    }
+    const invocation = adminInvocationInput(fn, input.value ?? '');
+    if ('error' in invocation) {
+      send(res, { status: 400, body: invocation.error });
+      return true;
+    }
+    // Like the host: accepted now, runs in the background (its outcome goes to the log).
+    void options.invoker.invoke(fn, invocation).then((outcome) => {
+      if (!outcome.ok)
+        options.logger.error(`[${fn.name}] admin invocation failed: ${describeError(outcome.error)}`);
+    });
+    send(res, { status: 202 });
+    return true;
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const tooLarge = error instanceof BodyTooLargeError;
+      if (!tooLarge) options.logger.error(`request ${req.method} ${req.url} failed: ${describeError(error)}`);
+      if (!res.headersSent) send(res, { status: tooLarge ? 413 : 500 });
+      else res.end();
+    });
+  });
+
+  return {
+    server,
+    get url() {
+      return url;
+    },
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.address() as AddressInfo;
+          url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+          resolve();
+        });
+      });
+    },
+    mount(handler) {
+      mounts.push(handler);
+    },
+    close() {
+      return new Promise((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+    routes: httpRoutes,
+  };
+}
+
+/** One function as Core Tools' / the host's admin API lists it (FunctionMetadataResponse). */
+export function describeFunction(fn: RegisteredFunction, base: string, hostConfig: HostConfig) {
+  const bindings = Object.entries(fn.metadata.bindings).map(([name, b]) => ({ ...b, name }));
+  const isHttp = fn.trigger.type.toLowerCase() === 'httptrigger';
+  const route = typeof fn.trigger.route === 'string' ? fn.trigger.route : fn.name;
+  const prefix = hostConfig.routePrefix ? `${hostConfig.routePrefix}/` : '';
+  let invokeUrlTemplate: string | null = null;
+  if (isHttp) invokeUrlTemplate = `${base}/${prefix}${route}`;
+  else if (fn.trigger.type.toLowerCase() === 'eventgridtrigger') {
+    invokeUrlTemplate = `${base}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(fn.name)}`;
+  }
+  return {
+    name: fn.name,
+    href: `${base}/admin/functions/${encodeURIComponent(fn.name)}`,
+    invoke_url_template: invokeUrlTemplate,
+    language: 'node',
+    config: { bindings, retry: fn.metadata.retryOptions },
+    isDisabled: false,
+    isDirect: true,
+    isProxy: false,
+    // Not in the host's shape; kept for people reading the list.
+    triggerType: fn.trigger.type,
+  };
+}
+
+function bundleOf(hostConfig: HostConfig): unknown {
+  return hostConfig.raw.extensionBundle ?? null;
+}
+
+function parseAdminInput(body: Buffer): { value?: string; error?: string } {
+  if (body.length === 0) return { value: '' };
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { input?: unknown };
+    if (parsed === null || typeof parsed !== 'object')
+      return { error: 'The body must be a JSON object { "input": "..." }.' };
+    if (parsed.input === undefined || parsed.input === null) return { value: '' };
+    if (typeof parsed.input !== 'string') return { error: '"input" must be a string.' };
+    return { value: parsed.input };
+  } catch {
+    return { error: 'The body must be a JSON object { "input": "..." }.' };
+  }
+}
+
+/** The trigger value the host builds from an admin invocation's `input` string. */
+export function adminInvocationInput(
+  fn: RegisteredFunction,
+  input: string,
+): InvocationInput | { error: string } {
+  const type = fn.trigger.type.toLowerCase();
+  if (type === 'httptrigger') return { error: `"${fn.name}" is an HTTP function: call its route instead.` };
+  if (type === 'timertrigger') return { trigger: timerTriggerData({ now: new Date(), isPastDue: false }) };
+  if (type === 'eventgridtrigger') {
+    try {
+      return { trigger: { json: JSON.stringify(JSON.parse(input)) } };
+    } catch {
+      return { error: `"input" of an Event Grid function must be the event as JSON text.` };
+    }
+  }
+  return { trigger: { string: input } };
+}
+
+class BodyTooLargeError extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new BodyTooLargeError('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, answer: WebhookResponse): void {
+  res.statusCode = answer.status;
+  for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+  if (answer.body !== undefined && !res.hasHeader('content-type')) {
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+  }
+  res.end(answer.body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify(value),
+  });
+}
