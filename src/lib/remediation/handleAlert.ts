@@ -1,0 +1,330 @@
+import { ConflictError, TransientError, type ValidationError } from '../core/errors';
+import { stableHash } from '../core/ids';
+import type { Logger } from '../core/logging';
+import type { Clock } from '../ports/clock';
+import type { ChannelResult, Notification, Notifier, Severity } from '../ports/notifier';
+import type { AuditLog, AuditOutcome, AuditRecord, IdempotencyStore } from '../ports/state';
+import type { AlertCondition, AlertSeverity, MonitorAlert } from './alert';
+import { sendToChannelsOnce } from './sendOnce';
+
+const CLAIM_LEASE_MS = 5 * 60_000;
+/** The audit action of every alert delivery this use case handles. */
+export const ALERT_RECEIVE_ACTION = 'alert.receive';
+
+export interface AlertDeps {
+  audit: AuditLog;
+  idempotency: IdempotencyStore;
+  notifier: Notifier;
+  clock: Clock;
+  logger: Logger;
+  /** Channels told about alerts no playbook handles (the policy's `notifications.defaults`). */
+  defaultChannels: string[];
+  environment: string;
+  dryRun: boolean;
+  idempotencyTtlMs: number;
+}
+
+export interface AlertContext {
+  /** Who acts, e.g. `system:azure-monitor`. */
+  actor: string;
+  correlationId: string;
+  /** Unique per attempt (the invocation id): owner of the idempotency claim. */
+  attemptId: string;
+  dryRun?: boolean;
+  abortSignal?: AbortSignal;
+}
+
+export type AlertOutcome =
+  | { status: 'handled'; outcome: AuditOutcome; auditId: string; channels: ChannelResult[] }
+  | { status: 'duplicate'; previous: { outcome?: AuditOutcome; auditId?: string } };
+
+const SEVERITY: Record<AlertSeverity, Severity> = {
+  Sev0: 'critical',
+  Sev1: 'critical',
+  Sev2: 'warning',
+  Sev3: 'info',
+  Sev4: 'info',
+};
+
+/**
+ * Handles one Azure Monitor alert delivered by an action group: exactly once per (alert instance,
+ * monitor condition), since action groups retry deliveries; a repeat answers `duplicate` and
+ * changes nothing. No playbook exists yet, so every alert is `reported`: one audit record
+ * (`alert.receive`) and one notification to the default channels (Sev0-1 critical, Sev2 warning,
+ * Sev3-4 and every Resolved alert info). In dry run, the notification is planned and audited, not sent.
+ *
+ * Needs no Azure permission (state and notification channels only).
+ * Retry: throws `ConflictError` while another attempt holds the alert and `TransientError` when a
+ * channel failed transiently; both are retryable, and a retry re-sends only the channels that failed.
+ */
+export async function handleAlert(
+  alert: MonitorAlert,
+  deps: AlertDeps,
+  ctx: AlertContext,
+): Promise<AlertOutcome> {
+  const key = alertKey(alert);
+  const claim = await deps.idempotency.claim(key, {
+    owner: ctx.attemptId,
+    leaseMs: CLAIM_LEASE_MS,
+    abortSignal: ctx.abortSignal,
+  });
+  if (claim.status === 'completed') {
+    deps.logger.info('duplicate alert delivery ignored', {
+      operation: ALERT_RECEIVE_ACTION,
+      target: alertTarget(alert),
+      alertId: alert.alertId,
+      monitorCondition: alert.monitorCondition,
+    });
+    return {
+      status: 'duplicate',
+      previous: (claim.result ?? {}) as { outcome?: AuditOutcome; auditId?: string },
+    };
+  }
+  if (claim.status === 'inProgress') {
+    throw new ConflictError(
+      `alert ${alert.alertRule} (${alert.monitorCondition}) is being handled by another attempt`,
+      {
+        metadata: { alertId: alert.alertId },
+      },
+    );
+  }
+  try {
+    const outcome = await handleClaimed(alert, key, deps, ctx);
+    await deps.idempotency.complete(key, {
+      owner: ctx.attemptId,
+      result: { outcome: outcome.outcome, auditId: outcome.auditId },
+      ttlMs: deps.idempotencyTtlMs,
+      abortSignal: ctx.abortSignal,
+    });
+    return outcome;
+  } catch (error) {
+    await deps.idempotency.release(key, { owner: ctx.attemptId }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The idempotency key of an alert delivery: ARM ids are case-insensitive, so the id is lower-cased. */
+export function alertKey(alert: Pick<MonitorAlert, 'alertId' | 'monitorCondition'>): string {
+  return `alert|${alert.monitorCondition.toLowerCase()}|${alert.alertId.toLowerCase()}`;
+}
+
+/**
+ * The audit / notification target of an alert: its first target resource id, lower-cased (ARM ids
+ * are case-insensitive and Azure is not consistent about their case), or `alertRules/{rule}`.
+ */
+export function alertTarget(alert: Pick<MonitorAlert, 'targetResourceIds' | 'alertRule'>): string {
+  const first = alert.targetResourceIds[0];
+  return first ? first.toLowerCase() : `alertRules/${alert.alertRule}`;
+}
+
+/** The notification severity of an alert (a Resolved alert is always `info`). */
+export function notificationSeverity(alert: Pick<MonitorAlert, 'severity' | 'monitorCondition'>): Severity {
+  return alert.monitorCondition === 'Resolved' ? 'info' : SEVERITY[alert.severity];
+}
+
+async function handleClaimed(
+  alert: MonitorAlert,
+  key: string,
+  deps: AlertDeps,
+  ctx: AlertContext,
+): Promise<Extract<AlertOutcome, { status: 'handled' }>> {
+  const target = alertTarget(alert);
+  const base = {
+    id: stableHash(key),
+    time: deps.clock.now(),
+    actor: ctx.actor,
+    action: ALERT_RECEIVE_ACTION,
+    target,
+    correlationId: ctx.correlationId,
+    before: describe(alert),
+  };
+  const reason = 'no playbook matches this alert: reported, nothing changed';
+  const channels = deps.defaultChannels;
+  const notification = buildNotification(alert, key, target, deps, ctx);
+
+  if (ctx.dryRun ?? deps.dryRun) {
+    const planned = channels.map((channel): ChannelResult => ({ channel, status: 'filtered' }));
+    await deps.audit.append(
+      {
+        ...base,
+        outcome: 'planned',
+        reason: `dry run: nothing sent; ${reason}`,
+        after: { notificationId: notification.id, channels },
+      },
+      { abortSignal: ctx.abortSignal },
+    );
+    return { status: 'handled', outcome: 'planned', auditId: base.id, channels: planned };
+  }
+
+  const results = await sendToChannelsOnce(notification, channels, key, deps, ctx);
+  const transient = results.filter((r) => r.status === 'failed' && r.retryable);
+  if (transient.length > 0) {
+    throw new TransientError(
+      `notifying ${transient.map((r) => r.channel).join(', ')} failed; the alert will be retried`,
+      { metadata: { alertId: alert.alertId, target } },
+    );
+  }
+  const outcome: AuditOutcome = results.some((r) => r.status === 'failed') ? 'failed' : 'reported';
+  const record: AuditRecord = {
+    ...base,
+    outcome,
+    reason,
+    after: { notificationId: notification.id, channels: results },
+  };
+  await deps.audit.append(record, { abortSignal: ctx.abortSignal });
+  deps.logger.info('alert reported', { operation: ALERT_RECEIVE_ACTION, target, outcome });
+  return { status: 'handled', outcome, auditId: record.id, channels: results };
+}
+
+function buildNotification(
+  alert: MonitorAlert,
+  key: string,
+  target: string,
+  deps: AlertDeps,
+  ctx: AlertContext,
+): Notification {
+  const fired = alert.monitorCondition === 'Fired';
+  const resource = resourceName(alert);
+  const condition = alert.conditions[0];
+  const facts: Record<string, string> = {
+    Rule: alert.alertRule,
+    Severity: alert.severity,
+    Condition: alert.monitorCondition,
+    Signal: `${alert.signalType} (${alert.monitoringService})`,
+    Resource: alert.targetResourceIds[0] ?? 'none',
+    Fired: alert.firedDateTime.toISOString(),
+    Environment: deps.environment,
+  };
+  if (alert.resolvedDateTime) facts.Resolved = alert.resolvedDateTime.toISOString();
+  if (alert.targetResourceCount > 1) facts['Other resources'] = String(alert.targetResourceCount - 1);
+  if (condition?.metricName) facts.Metric = condition.metricName;
+  if (condition?.metricValue !== undefined) facts.Value = String(condition.metricValue);
+  if (condition?.threshold !== undefined)
+    facts.Threshold = `${condition.operator ? `${condition.operator} ` : ''}${condition.threshold}`;
+  if (alert.activityLog?.operationName) facts.Operation = alert.activityLog.operationName;
+
+  const what = condition ? ` ${describeCondition(condition)}.` : '';
+  const summary = [
+    `Alert rule ${alert.alertRule} ${fired ? 'fired' : 'resolved'} on ${resource} at ${(
+      alert.resolvedDateTime ?? alert.firedDateTime
+    ).toISOString()}.${what}`,
+    alert.description ? `Rule description: ${alert.description.slice(0, 500)}` : '',
+    'No playbook matches this alert: stampkeeper reports it and changes nothing.',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return {
+    id: stableHash('notification', key),
+    type: fired ? 'com.stampkeeper.alert.fired' : 'com.stampkeeper.alert.resolved',
+    subject: target,
+    severity: notificationSeverity(alert),
+    title: `${fired ? 'Alert fired' : 'Alert resolved'}: ${alert.alertRule} (${alert.severity}) on ${resource}`,
+    summary,
+    facts,
+    correlationId: ctx.correlationId,
+    time: deps.clock.now(),
+    data: {
+      alertId: alert.alertId,
+      alertRule: alert.alertRule,
+      severity: alert.severity,
+      signalType: alert.signalType,
+      monitorCondition: alert.monitorCondition,
+      monitoringService: alert.monitoringService,
+      targetResourceIds: alert.targetResourceIds,
+      firedDateTime: alert.firedDateTime.toISOString(),
+      resolvedDateTime: alert.resolvedDateTime?.toISOString() ?? null,
+      conditions: alert.conditions.map(conditionFacts),
+      playbook: null,
+      environment: deps.environment,
+    },
+  };
+}
+
+function describeCondition(c: AlertCondition): string {
+  const subject = c.metricName ?? (c.kind === 'logQuery' ? 'the query result' : 'the metric');
+  const value = c.metricValue !== undefined ? ` was ${c.metricValue}` : '';
+  const threshold =
+    c.threshold !== undefined ? ` (threshold: ${c.operator ? `${c.operator} ` : ''}${c.threshold})` : '';
+  return `${subject}${value}${threshold}`;
+}
+
+/** A condition as audit / notification data: no search query (it may name tables, users, hosts). */
+function conditionFacts(c: AlertCondition): Record<string, unknown> {
+  return {
+    kind: c.kind,
+    metricName: c.metricName ?? null,
+    metricNamespace: c.metricNamespace ?? null,
+    operator: c.operator ?? null,
+    threshold: c.threshold ?? null,
+    metricValue: c.metricValue ?? null,
+    timeAggregation: c.timeAggregation ?? null,
+    dimensions: c.dimensions,
+  };
+}
+
+/** What the audit record keeps of the alert: identity, state and the evaluated conditions. */
+function describe(alert: MonitorAlert): Record<string, unknown> {
+  return {
+    alertId: alert.alertId,
+    alertRule: alert.alertRule,
+    severity: alert.severity,
+    signalType: alert.signalType,
+    monitorCondition: alert.monitorCondition,
+    monitoringService: alert.monitoringService,
+    targetResourceIds: alert.targetResourceIds.slice(0, 5),
+    targetResourceCount: alert.targetResourceCount,
+    firedDateTime: alert.firedDateTime.toISOString(),
+    resolvedDateTime: alert.resolvedDateTime?.toISOString() ?? null,
+    conditionType: alert.conditionType ?? null,
+    conditions: alert.conditions.slice(0, 5).map(conditionFacts),
+    operationName: alert.activityLog?.operationName ?? null,
+  };
+}
+
+/** The last segment of the first target (`wcus-r2-gen2`), or the rule when there is none. */
+function resourceName(alert: MonitorAlert): string {
+  const first = alert.targetResourceIds[0];
+  if (!first) return `the scope of ${alert.alertRule}`;
+  return first.split('/').filter(Boolean).pop() ?? first;
+}
+
+/**
+ * Records an alert that failed validation: one audit record (outcome `rejected`, action
+ * `alert.reject`) per distinct alert delivery, with the problems but never the payload.
+ */
+export async function recordRejectedAlert(
+  raw: unknown,
+  error: ValidationError,
+  deps: Pick<AlertDeps, 'audit' | 'clock' | 'logger'>,
+  ctx: Pick<AlertContext, 'actor' | 'correlationId' | 'abortSignal'>,
+): Promise<AuditRecord> {
+  const alertId = typeof error.metadata.alertId === 'string' ? error.metadata.alertId : undefined;
+  const alertRule = typeof error.metadata.alertRule === 'string' ? error.metadata.alertRule : undefined;
+  const condition = monitorConditionOf(raw);
+  const record: AuditRecord = {
+    // Same id for redeliveries of the same bad alert: the audit log keeps one record.
+    id: stableHash('rejected-alert', alertId ? `${alertId.toLowerCase()}|${condition}` : ctx.correlationId),
+    time: deps.clock.now(),
+    actor: ctx.actor,
+    action: 'alert.reject',
+    target: alertRule ? `alertRules/${alertRule}` : 'alerts/unknown',
+    outcome: 'rejected',
+    correlationId: ctx.correlationId,
+    reason: (error.problems.join('; ') || error.message).slice(0, 2000),
+    after: { alertId: alertId ?? null, alertRule: alertRule ?? null, problemCount: error.problems.length },
+  };
+  await deps.audit.append(record, { abortSignal: ctx.abortSignal });
+  deps.logger.warn('alert rejected', {
+    operation: 'alert.reject',
+    target: record.target,
+    reason: record.reason,
+  });
+  return record;
+}
+
+function monitorConditionOf(raw: unknown): string {
+  const essentials = (raw as { data?: { essentials?: { monitorCondition?: unknown } } } | undefined)?.data
+    ?.essentials;
+  const value = essentials?.monitorCondition;
+  return typeof value === 'string' ? value.trim().toLowerCase().slice(0, 20) : '';
+}
