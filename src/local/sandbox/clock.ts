@@ -23,7 +23,10 @@ export interface SandboxClock extends Clock {
   settle(): Promise<void>;
   /** Registers a part of the world that wakes up at given instants. */
   addTicker(ticker: WorldTicker): void;
-  /** Runs after every move, before the move resolves (the sandbox waits for its deliveries there). */
+  /**
+   * Runs at each instant a move stops at (every due occurrence, then the target) before time moves
+   * on: the sandbox waits for its deliveries there. A hook must not move the clock itself.
+   */
   onAfterMove(hook: () => Promise<void>): void;
 }
 
@@ -99,6 +102,9 @@ export class SandboxClockImpl implements SandboxClock {
         const at = ticker.nextDueAt();
         if (at !== undefined && at <= this.current) await ticker.fireDue(this.current);
       }
+      // Deliveries happen at the instant of their event, before time moves on, as they would in Azure:
+      // a handler of a near-expiry event must not see a clock already past the expiry.
+      for (const hook of this.afterMove) await hook();
     }
     this.current = target;
     for (const hook of this.afterMove) await hook();

@@ -11,6 +11,7 @@ export {
   type DeliveryAttempt,
   type EventDeliveryTarget,
   type RaisedEvent,
+  type SubscriptionValidation,
   toCloudEvent,
   type UndeliveredEvent,
 } from './eventgrid/delivery';

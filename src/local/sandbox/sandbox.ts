@@ -14,6 +14,7 @@ import {
   EventBus,
   type EventDeliveryTarget,
   type RaisedEvent,
+  type SubscriptionValidation,
   type UndeliveredEvent,
 } from './eventgrid/delivery';
 import { EventGridSink, type PublishedEvent } from './eventgrid/sink';
@@ -66,6 +67,8 @@ export interface Sandbox {
     published(): PublishedEvent[];
     /** World events dead-lettered after their last delivery attempt. */
     undelivered(): UndeliveredEvent[];
+    /** Runs the subscription validation handshake against the delivery target (as Event Grid does on creation). */
+    validateSubscriptions(): Promise<SubscriptionValidation[]>;
   };
   /** Events the world raised (Event Grid schema). */
   events(): RaisedEvent[];
@@ -159,6 +162,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     eventGrid: {
       published: () => eventGridSink.published(),
       undelivered: () => bus.undelivered(),
+      validateSubscriptions: () => bus.validateSubscriptions(),
     },
     events: () => bus.events(),
     deliveries: () => bus.deliveries(),

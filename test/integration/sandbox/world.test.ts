@@ -342,4 +342,60 @@ describe('sandbox world: Key Vault events through Event Grid', () => {
     expect(sandbox.events()).toHaveLength(1);
     expect(sandbox.deliveries()).toEqual([]);
   });
+
+  it('delivers each event at its own instant: a handler never sees the clock past the event it handles', async () => {
+    // Prepare
+    const seenAt: Array<[string, string]> = [];
+    let sandbox: Sandbox | undefined;
+    const target: EventDeliveryTarget = {
+      async post(_fn, body) {
+        const [event] = JSON.parse(body) as Array<{ eventType: string }>;
+        seenAt.push([event!.eventType, sandbox!.clock.now().toISOString()]);
+        return { status: 200 };
+      },
+    };
+    sandbox = createSandbox({
+      scenario: scenario({}, [{ name: VAULT, secrets: [{ name: 'jump', expiresInDays: 40 }] }]),
+      deliver: target,
+    });
+
+    // Act
+    await sandbox.advance({ days: 365 });
+
+    // Assess
+    expect(seenAt).toEqual([
+      ['Microsoft.KeyVault.SecretNearExpiry', '2026-01-11T00:00:00.000Z'],
+      ['Microsoft.KeyVault.SecretExpired', '2026-02-10T00:00:00.000Z'],
+    ]);
+  });
+
+  it('runs the subscription validation handshake: validated only when the code is echoed', async () => {
+    // Prepare
+    const received: Array<{ headers: Record<string, string>; body: string }> = [];
+    const echoing: EventDeliveryTarget = {
+      async post(_fn, body, headers) {
+        received.push({ headers, body });
+        const [event] = JSON.parse(body) as Array<{ data: { validationCode: string } }>;
+        return { status: 200, body: JSON.stringify({ validationResponse: event!.data.validationCode }) };
+      },
+    };
+    const silent: EventDeliveryTarget = { post: async () => ({ status: 200, body: '' }) };
+    const good = createSandbox({ scenario: scenario(), deliver: echoing });
+    const bad = createSandbox({ scenario: scenario(), deliver: silent });
+
+    // Act
+    const goodResult = await good.eventGrid.validateSubscriptions();
+    const badResult = await bad.eventGrid.validateSubscriptions();
+
+    // Assess
+    expect(goodResult).toEqual([
+      { subscription: 'to-app', functionName: 'keyVaultEvents', validated: true, status: 200 },
+    ]);
+    expect(received[0]!.headers['aeg-event-type']).toBe('SubscriptionValidation');
+    expect(JSON.parse(received[0]!.body)[0].eventType).toBe(
+      'Microsoft.EventGrid.SubscriptionValidationEvent',
+    );
+    expect(badResult[0]).toMatchObject({ validated: false, status: 200 });
+    expect(good.events()).toEqual([]);
+  });
 });

@@ -15,7 +15,21 @@ import type { EventGridDeliverySchema, ResolvedScenario } from '../scenario';
 
 /** Where the sandbox pushes events: the local host POSTs them to `/runtime/webhooks/eventgrid?functionName=`. */
 export interface EventDeliveryTarget {
-  post(functionName: string, body: string, headers: Record<string, string>): Promise<{ status: number }>;
+  /** `body` in the answer is only read by the subscription validation handshake. */
+  post(
+    functionName: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; body?: string }>;
+}
+
+/** The outcome of the subscription validation handshake for one subscription. */
+export interface SubscriptionValidation {
+  subscription: string;
+  functionName: string;
+  validated: boolean;
+  status: number | undefined;
+  reason?: string;
 }
 
 /** A system event as the world raised it, in Event Grid schema (`data` keys as the service publishes them). */
@@ -125,6 +139,91 @@ export class EventBus {
       const copies = this.random() < this.scenario.delivery.duplicateProbability ? 2 : 1;
       for (let copy = 1; copy <= copies; copy++) this.enqueue(() => this.deliver(event, sub, copy));
     }
+  }
+
+  /**
+   * Runs the Event Grid subscription validation handshake against every Event Grid schema
+   * subscription: posts a `Microsoft.EventGrid.SubscriptionValidationEvent` with
+   * `aeg-event-type: SubscriptionValidation` and expects `{ "validationResponse": <code> }` back.
+   * CloudEvents subscriptions validate with an HTTP OPTIONS request instead, which the delivery
+   * target cannot send: they are reported as not validated, with the reason.
+   */
+  async validateSubscriptions(): Promise<SubscriptionValidation[]> {
+    const results: SubscriptionValidation[] = [];
+    for (const sub of this.scenario.eventGrid.subscriptions) {
+      const base = { subscription: sub.name, functionName: sub.endpoint.functionName };
+      if (!this.target) {
+        results.push({
+          ...base,
+          validated: false,
+          status: undefined,
+          reason: 'the sandbox has no delivery target',
+        });
+        continue;
+      }
+      if (sub.schema === 'CloudEventSchemaV1_0') {
+        results.push({
+          ...base,
+          validated: false,
+          status: undefined,
+          reason: 'CloudEvents subscriptions validate with an HTTP OPTIONS handshake, not emulated',
+        });
+        continue;
+      }
+      const code = randomUUID();
+      const event = {
+        id: randomUUID(),
+        topic: `/subscriptions/${this.scenario.azure.subscriptionId}`,
+        subject: '',
+        data: {
+          validationCode: code,
+          validationUrl: `https://rp-sandbox.eventgrid.azure.net:553/eventsubscriptions/${sub.name}/validate?id=${code}`,
+        },
+        eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent',
+        eventTime: this.clock.now().toISOString(),
+        metadataVersion: '1',
+        dataVersion: '1',
+      };
+      let status: number | undefined;
+      let answer: string | undefined;
+      try {
+        const response = await this.target.post(sub.endpoint.functionName, JSON.stringify([event]), {
+          'content-type': 'application/json',
+          'aeg-event-type': 'SubscriptionValidation',
+          'aeg-subscription-name': sub.name.toUpperCase(),
+          'aeg-delivery-count': '0',
+          'aeg-data-version': '1',
+          'aeg-metadata-version': '1',
+        });
+        status = response.status;
+        answer = response.body;
+      } catch (err) {
+        results.push({
+          ...base,
+          validated: false,
+          status,
+          reason: err instanceof Error ? err.message : String(err),
+        });
+        continue;
+      }
+      let echoed: unknown;
+      try {
+        echoed =
+          answer === undefined
+            ? undefined
+            : (JSON.parse(answer) as { validationResponse?: unknown }).validationResponse;
+      } catch {
+        echoed = undefined;
+      }
+      const validated = status === 200 && echoed === code;
+      results.push({
+        ...base,
+        validated,
+        status,
+        ...(validated ? {} : { reason: `expected 200 with {"validationResponse":"${code}"}, got ${status}` }),
+      });
+    }
+    return results;
   }
 
   events(): RaisedEvent[] {
