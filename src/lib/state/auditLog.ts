@@ -12,6 +12,8 @@ const DAY_MS = 86_400_000;
 export const DEFAULT_AUDIT_WINDOW_DAYS = 30;
 export const DEFAULT_AUDIT_LIMIT = 100;
 export const MAX_AUDIT_LIMIT = 1000;
+export const MAX_AUDIT_WINDOW_DAYS = 366;
+const DAYS_IN_PARALLEL = 8;
 /** Marker rows (one per record id) sort after every record row (`2…` < `~`). */
 const ID_MARKER_PREFIX = '~id~';
 /** Short free-text properties are cut well below the property limit. */
@@ -117,25 +119,38 @@ export class TableAuditLog implements AuditLog {
         `limit must be an integer from 1 to ${MAX_AUDIT_LIMIT}`,
       ]);
     }
+    const days = daysBetween(since, until);
+    if (days.length > MAX_AUDIT_WINDOW_DAYS) {
+      throw new ValidationError('Audit query window is too long', [
+        `since and until must be at most ${MAX_AUDIT_WINDOW_DAYS} days apart`,
+      ]);
+    }
     const out: AuditRecord[] = [];
     // Record RowKeys start with the ISO time; `until` is inclusive, so compare with its successor.
     const lower = since.toISOString();
     const upper = `${until.toISOString()}\uffff`;
-    for (const day of daysBetween(since, until)) {
+    const readDay = (day: string, max: number) => {
       let filter = odata`PartitionKey eq ${day} and RowKey ge ${lower} and RowKey lt ${upper}`;
       if (query.target !== undefined) filter += ` and ${odata`target eq ${query.target}`}`;
-      const rows = await storageCall('audit query', async () => {
+      return storageCall('audit query', async () => {
         const found: AuditEntity[] = [];
         const pages = this.table
           .listEntities<AuditEntity>({ queryOptions: { filter }, abortSignal: options.abortSignal })
-          .byPage({ maxPageSize: Math.min(1000, limit - out.length) });
+          .byPage({ maxPageSize: Math.min(1000, max) });
         for await (const page of pages) {
           for (const row of page as TableEntityResult<AuditEntity>[]) found.push(row);
-          if (out.length + found.length >= limit) break;
+          if (found.length >= max) break;
         }
         return found;
       });
-      for (const row of rows) {
+    };
+    // Days are read a few at a time in parallel (each may be nearly empty) and consumed in order.
+    for (let first = 0; first < days.length; first += DAYS_IN_PARALLEL) {
+      const remaining = limit - out.length;
+      const batches = await Promise.all(
+        days.slice(first, first + DAYS_IN_PARALLEL).map((day) => readDay(day, remaining)),
+      );
+      for (const row of batches.flat()) {
         out.push(toRecord(row));
         if (out.length >= limit) return out;
       }

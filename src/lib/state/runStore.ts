@@ -6,8 +6,8 @@ import { MAX_STRING_PROPERTY_CHARS } from './limits';
 import { storageCall } from './tables';
 
 const ROW = 'run';
-/** Steps JSON is split over `steps0..stepsN` properties of at most 32 Ki characters each. */
-const MAX_STEP_CHUNKS = 16;
+/** Steps JSON is split over `steps0..stepsN` properties of 32 Ki characters (64 KiB) each; 12 keep the entity under 1 MiB. */
+const MAX_STEP_CHUNKS = 12;
 
 interface RunEntity {
   partitionKey: string;
