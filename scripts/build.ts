@@ -27,6 +27,7 @@ export interface BuildResult {
   files: string[];
 }
 
+const IMPORT_META_URL = '__stampkeeperImportMetaUrl';
 /** Packages the Functions host provides at run time: never bundled. */
 const HOST_PROVIDED = ['@azure/functions-core'];
 /**
@@ -72,6 +73,11 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     format: 'cjs',
     sourcemap: true,
     external: [...HOST_PROVIDED, ...UNBUNDLED_DEPENDENCIES],
+    // Some SDK dependencies ship ESM that derives `require` / `__dirname` from `import.meta.url`
+    // (@azure/storage-common's CRC64, `open` under @azure/identity); in a CJS bundle that is
+    // empty and loading main.js throws. Give them the bundle's own URL.
+    banner: { js: `var ${IMPORT_META_URL} = require('node:url').pathToFileURL(__filename).href;` },
+    define: { 'import.meta.url': IMPORT_META_URL },
     logLevel: 'warning',
     metafile: true,
   });
@@ -79,6 +85,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   // Examples are documentation and test material, not part of the deployed policy.
   await cp(policyDir, join(outDir, 'policy'), {
     recursive: true,
+    dereference: true,
     filter: (source) => relative(policyDir, source).split(/[\\/]/)[0] !== 'examples',
   });
   // A bundled policy given by --policy replaces the default one, so dist/ runs what was validated.

@@ -80,20 +80,28 @@ describe('build', () => {
     });
   });
 
-  it('leaves @azure/functions-core to the host', async () => {
-    // Prepare
+  it('leaves @azure/functions-core to the host, and the SDK bundle loads under plain node', async () => {
+    // Prepare: an entry pulling in SDK packages whose ESM builds use import.meta.url.
     const root = await mkdtemp(join(tmpdir(), 'sk-build-'));
     await cp(join(REPO_ROOT, 'policy'), join(root, 'policy'), { recursive: true });
     await writeFile(join(root, 'host.json'), '{ "version": "2.0" }\n');
     await writeFile(join(root, 'package.json'), JSON.stringify({ name: 'x', version: '1.0.0' }));
     await mkdir(join(root, 'src'));
-    await writeFile(join(root, 'src', 'main.ts'), "import { app } from '@azure/functions';\nvoid app;\n");
+    await writeFile(
+      join(root, 'src', 'main.ts'),
+      "import { app } from '@azure/functions';\n" +
+        "import { DefaultAzureCredential } from '@azure/identity';\n" +
+        "import { QueueClient } from '@azure/storage-queue';\n" +
+        "console.log([typeof app.http, typeof DefaultAzureCredential, typeof QueueClient].join(','));\n",
+    );
     // esbuild resolves packages from the entry's folder: link the repository's node_modules.
     await symlink(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
     // Act
     const result = await build({ rootDir: root, log: () => {} });
     const bundle = await readFile(join(result.outDir, 'main.js'), 'utf8');
+    const { stdout } = await run(process.execPath, ['main.js'], { cwd: result.outDir });
     // Assess
     expect(bundle).toMatch(/require\("@azure\/functions-core"\)/);
+    expect(stdout.trim().split('\n').at(-1)).toBe('function,function,function');
   });
 });
