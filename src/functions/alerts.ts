@@ -1,0 +1,96 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { getDeps } from '../lib/app/deps';
+import { isRetryable, isStampkeeperError, TransientError, ValidationError } from '../lib/core/errors';
+import { errorResponse, jsonResponse } from '../lib/core/http';
+import { parseCommonAlert } from '../lib/remediation/alert';
+import { type AlertDeps, handleAlert, recordRejectedAlert } from '../lib/remediation/handleAlert';
+import { invocationLogger } from './invocation';
+
+/** Common-schema alerts are capped at 256 KB by Azure Monitor; anything much larger is not one. */
+const MAX_BODY_BYTES = 512 * 1024;
+
+/**
+ * `POST /api/alerts`: the action group webhook (common alert schema). 202 when handled, 200
+ * `duplicate` for a redelivery, 400 with every problem (and an audited rejection) for a body that is
+ * not a common-schema alert, 503 + Retry-After when a retry may succeed: action groups retry on
+ * 408 / 429 / 503 / 504 only, so every retryable failure answers 503. Function-key protected in Azure.
+ */
+export async function alerts(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const logger = invocationLogger(context, 'alerts');
+  const correlationId = context.invocationId;
+  const ctx = { actor: 'system:azure-monitor', correlationId, attemptId: context.invocationId };
+  try {
+    const deps = getDeps();
+    await deps.ready();
+    const alertDeps: AlertDeps = {
+      audit: deps.state.audit,
+      idempotency: deps.state.idempotency,
+      notifier: deps.notifier,
+      clock: deps.platform.clock,
+      logger,
+      defaultChannels: deps.policy.notifications.defaults,
+      environment: deps.settings.environment,
+      dryRun: deps.settings.dryRun,
+      idempotencyTtlMs: deps.settings.idempotencyTtlHours * 3_600_000,
+    };
+    let body: unknown;
+    let alert: ReturnType<typeof parseCommonAlert>;
+    try {
+      body = await readJson(request);
+      alert = parseCommonAlert(body);
+    } catch (error) {
+      if (error instanceof ValidationError) await recordRejectedAlert(body, error, alertDeps, ctx);
+      throw error;
+    }
+    const result = await handleAlert(alert, alertDeps, ctx);
+    if (result.status === 'duplicate') {
+      return jsonResponse(
+        200,
+        { status: 'duplicate', auditId: result.previous.auditId ?? null, correlationId },
+        correlationId,
+      );
+    }
+    return jsonResponse(
+      202,
+      { status: 'accepted', outcome: result.outcome, auditId: result.auditId, correlationId },
+      correlationId,
+    );
+  } catch (error) {
+    if (!isStampkeeperError(error)) {
+      logger.error('unexpected error handling an alert', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    return errorResponse(asWebhookError(error), correlationId, logger);
+  }
+}
+
+async function readJson(request: HttpRequest): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  const tooLarge = new ValidationError('the request body is too large for an alert', [
+    `(body): larger than ${MAX_BODY_BYTES} bytes`,
+  ]);
+  if (declared > MAX_BODY_BYTES) throw tooLarge;
+  const text = await request.text();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw tooLarge;
+  if (text.trim() === '')
+    throw new ValidationError('the request body is empty', ['(body): expected a JSON alert']);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ValidationError('the request body is not valid JSON', ['(body): not valid JSON']);
+  }
+}
+
+/** Action groups retry only 408 / 429 / 503 / 504: a retryable failure must answer 503 to be retried. */
+function asWebhookError(error: unknown): unknown {
+  if (isStampkeeperError(error) && error.retryable && error.status !== 503) {
+    return new TransientError(error.message, { cause: error, metadata: error.metadata });
+  }
+  if (!isStampkeeperError(error) && isRetryable(error)) {
+    return new TransientError('the alert could not be handled now; retry later', { cause: error });
+  }
+  return error;
+}
+
+app.http('alerts', { methods: ['POST'], authLevel: 'function', route: 'alerts', handler: alerts });
