@@ -98,8 +98,8 @@ export class TableAuditLog implements AuditLog {
       await this.table.submitTransaction(actions, { abortSignal: options.abortSignal });
     } catch (error) {
       // The marker already exists: this id was appended before. Append-only means: do nothing.
+      // (A failed transaction reports the Storage code in `code`, a single write in `details`.)
       if (statusOf(error) === 409 && storageErrorCode(error) === 'EntityAlreadyExists') return;
-      if (statusOf(error) === 409 && /EntityAlreadyExists/.test(String((error as Error).message))) return;
       throw mapStorageError('audit append', error);
     }
   }
