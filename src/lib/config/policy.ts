@@ -159,8 +159,6 @@ export function validatePolicy(text: string, sourceName = 'policy'): PolicyValid
     for (let n = path.length; n >= 0; n--) {
       const node = doc.getIn(path.slice(0, n), true);
       if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
-      if (n === 0 && isNode(doc.contents) && doc.contents.range)
-        return lineCounter.linePos(doc.contents.range[0]).line;
     }
     return undefined;
   };
@@ -207,7 +205,13 @@ export function parsePolicy(text: string, sourceName = 'policy'): Policy {
 
 /** Reads and validates the policy file at `path`. Throws `ConfigurationError` (see `parsePolicy`). */
 export async function loadPolicy(path: string): Promise<Policy> {
-  return parsePolicy(await readPolicyText(path, () => readFile(path, 'utf8')), path);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+  return parsePolicy(text, path);
 }
 
 /** Synchronous `loadPolicy`, for module-load time (trigger registrations are synchronous). */
@@ -219,14 +223,6 @@ export function loadPolicySync(path: string): Policy {
     throw unreadable(path, error);
   }
   return parsePolicy(text, path);
-}
-
-async function readPolicyText(path: string, read: () => Promise<string>): Promise<string> {
-  try {
-    return await read();
-  } catch (error) {
-    throw unreadable(path, error);
-  }
 }
 
 function unreadable(path: string, error: unknown): ConfigurationError {
