@@ -17,7 +17,7 @@ export {
 } from './eventgrid/delivery';
 export { EVENT_GRID_HOST_SUFFIX, type PublishedEvent, type PublishedSchema } from './eventgrid/sink';
 export { azureError, type SandboxReply, type SandboxRequest } from './http';
-export { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspect';
+export { type AdvanceRequest, handleInspectionHttp, type ParsedAdvance, parseAdvance } from './inspect';
 export { KEY_VAULT_HOST_SUFFIX, KEY_VAULT_RESOURCE, type KeyVaultRequestRecord } from './keyvault/http';
 export { NEAR_EXPIRY_MS, type SecretAttributesInput } from './keyvault/store';
 export { createRoutingHttpClient, isLoopback, type ServiceEmulator } from './router';

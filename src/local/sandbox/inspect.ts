@@ -19,11 +19,10 @@ const UNIT_MS: Record<string, number> = {
 };
 const MAX_BODY_BYTES = 64 * 1024;
 
+export type ParsedAdvance = { ok: true; to: Date } | { ok: true; ms: number } | { ok: false; error: string };
+
 /** Validates an advance request against the current time; the error says what is expected. */
-export function parseAdvance(
-  input: unknown,
-  now: Date,
-): { ok: true; to: Date } | { ok: false; error: string } {
+export function parseAdvance(input: unknown, now: Date): ParsedAdvance {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return {
       ok: false,
@@ -69,7 +68,8 @@ export function parseAdvance(
     }
     ms += value * UNIT_MS[key]!;
   }
-  return { ok: true, to: new Date(now.getTime() + Math.round(ms)) };
+  // A duration stays relative: two advances queued together move the clock twice.
+  return { ok: true, ms: Math.round(ms) };
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -164,7 +164,7 @@ export async function handleInspectionHttp(
         send(res, 400, { error: { code: 'BadRequest', message: parsed.error } });
         return true;
       }
-      const result = await sandbox.advance({ to: parsed.to });
+      const result = await sandbox.advance(input as AdvanceRequest);
       send(res, 200, result);
       return true;
     }

@@ -171,7 +171,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     advance(by) {
       const parsed = parseAdvance(by, clock.now());
       if (!parsed.ok) return Promise.reject(new RangeError(parsed.error));
-      return move(() => clock.set(parsed.to));
+      return move(() => ('to' in parsed ? clock.set(parsed.to) : clock.advance(parsed.ms)));
     },
     settle: () => move(() => clock.settle()),
     idle: () => bus.idle(),

@@ -139,6 +139,21 @@ describe('sandbox inspection over HTTP', () => {
     });
   });
 
+  it('serialises concurrent advances: two one-day advances move the clock two days', async () => {
+    // Prepare
+    const sandbox = busySandbox();
+    const base = await serve(sandbox);
+
+    // Act
+    await Promise.all([
+      fetch(`${base}/sandbox/clock/advance`, { method: 'POST', body: '{"days":1}' }),
+      fetch(`${base}/sandbox/clock/advance`, { method: 'POST', body: '{"days":1}' }),
+    ]);
+
+    // Assess
+    expect(sandbox.clock.now().toISOString()).toBe('2026-01-03T00:00:00.000Z');
+  });
+
   it('refuses bad advance requests with 400 and a clear message, leaving the clock where it was', async () => {
     // Prepare
     const sandbox = busySandbox();
