@@ -48,6 +48,7 @@ export interface Sandbox {
   /** Pass as the credential of every SDK client. */
   readonly credential: SandboxCredential;
   readonly clock: SandboxClock;
+  /** The validated scenario, without any secret value. */
   readonly scenario: ResolvedScenario;
   readonly keyVault: {
     /** `https://{vault}.vault.azure.net` */
@@ -151,7 +152,8 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     httpClient,
     credential,
     clock,
-    scenario,
+    // The seeded values were needed once, to seed: the scenario others can read holds none.
+    scenario: withoutValues(scenario),
     keyVault: {
       vaultUrl: (vault) => KeyVaultStore.vaultUrl(vault),
       setSecret(vault, name, value, opts = {}) {
@@ -178,6 +180,18 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     handleHttp: (req, res) => handleInspectionHttp(sandbox, req, res),
   };
   return sandbox;
+}
+
+function withoutValues(scenario: ResolvedScenario): ResolvedScenario {
+  return {
+    ...scenario,
+    keyVault: {
+      vaults: scenario.keyVault.vaults.map((vault) => ({
+        ...vault,
+        secrets: vault.secrets.map((secret) => ({ ...secret, value: undefined })),
+      })),
+    },
+  };
 }
 
 function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number): void {

@@ -82,6 +82,7 @@ describe('sandbox inspection over HTTP', () => {
     );
 
     // Assess
+    expect(JSON.stringify(sandbox.scenario)).not.toContain(SEEDED_VALUE);
     for (const body of bodies) {
       expect(body.status, body.path).toBe(200);
       expect(body.text, body.path).not.toContain(SEEDED_VALUE);
