@@ -226,7 +226,8 @@ function buildNotification(
     data: {
       alertId: alert.alertId,
       alertRule: alert.alertRule,
-      severity: alert.severity,
+      // Not `severity`: the CloudEvent data already carries the notification's severity under that name.
+      alertSeverity: alert.severity,
       signalType: alert.signalType,
       monitorCondition: alert.monitorCondition,
       monitoringService: alert.monitoringService,
