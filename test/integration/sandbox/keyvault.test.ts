@@ -163,6 +163,25 @@ describe('sandbox Key Vault secrets, through the real SecretClient', () => {
     expect(JSON.stringify([page1.json, page2.json])).not.toContain('secret-value-');
   });
 
+  it('lets the SDK follow nextLink across pages (more than 25 secrets)', async () => {
+    // Prepare
+    const sandbox = sandboxWithVault();
+    const client = clientOf(sandbox);
+    for (let i = 0; i < 30; i++)
+      sandbox.keyVault.setSecret(VAULT, `bulk-${String(i).padStart(2, '0')}`, `bulk-value-${i}`);
+
+    // Act
+    const names: string[] = [];
+    for await (const props of client.listPropertiesOfSecrets()) names.push(props.name);
+
+    // Assess
+    expect(names).toHaveLength(30);
+    expect(new Set(names).size).toBe(30);
+    expect(
+      sandbox.keyVault.requests().filter((r) => r.method === 'GET' && r.path === '/secrets'),
+    ).toHaveLength(3);
+  });
+
   it('answers an unknown secret with the SecretNotFound shape of the recording', async () => {
     // Prepare
     const sandbox = sandboxWithVault();

@@ -150,6 +150,30 @@ describe('sandbox world: Key Vault events through Event Grid', () => {
     ]);
   });
 
+  it('re-arms the expiry events of a version whose exp is changed by an update', async () => {
+    // Prepare
+    const sandbox = createSandbox({ scenario: scenario(), deliver: recordingTarget() });
+    const client = clientOf(sandbox);
+    const set = await client.setSecret('extended', 'extended-value-1', {
+      expiresOn: new Date('2026-01-20T00:00:00Z'),
+    });
+    await sandbox.advance({ days: 1 });
+
+    // Act
+    await client.updateSecretProperties('extended', set.properties.version!, {
+      expiresOn: new Date('2026-03-02T00:00:00Z'),
+    });
+    await sandbox.advance({ days: 60 });
+
+    // Assess
+    expect(types(sandbox)).toEqual([
+      'SecretNewVersionCreated@2026-01-01T00:00:00.000Z',
+      'SecretNearExpiry@2026-01-01T00:00:00.000Z',
+      'SecretNearExpiry@2026-01-31T00:00:00.000Z',
+      'SecretExpired@2026-03-02T00:00:00.000Z',
+    ]);
+  });
+
   it('raises NearExpiry at the next clock move for a version already inside its 30-day window', async () => {
     // Prepare
     const sandbox = createSandbox({
