@@ -125,7 +125,7 @@ export function applyError(
   const base: Run = { ...run, lease: undefined, updatedOn: now, ticket: run.ticket + 1 };
   if (!retryable || step.attempts >= policy.maxAttempts) {
     const reason = retryable
-      ? { ...error, message: `${error.message} (gave up after ${step.attempts} attempts)` }
+      ? { ...error, message: `${error.message} (gave up after ${plural(step.attempts, 'attempt')})` }
       : error;
     return failCurrentStep(base, reason, now);
   }
@@ -168,7 +168,10 @@ export function resumeTransition(run: Run, policy: RetryPolicy, now: Date): Tran
   if (run.lease && step && step.status === 'running' && step.attempts >= policy.maxAttempts) {
     return failCurrentStep(
       base,
-      { code: 'StepAbandoned', message: `Step '${step.name}' did not finish in ${step.attempts} attempts` },
+      {
+        code: 'StepAbandoned',
+        message: `Step '${step.name}' did not finish in ${plural(step.attempts, 'attempt')}`,
+      },
       now,
     );
   }
@@ -205,4 +208,8 @@ function replaceStep(steps: RunStep[], index: number, step: RunStep): RunStep[] 
   const out = steps.slice();
   out[index] = step;
   return out;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
