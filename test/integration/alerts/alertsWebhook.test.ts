@@ -11,6 +11,8 @@ import { getDeps, resetDeps } from '../../../src/lib/app/deps';
 import { setPlatformOverride } from '../../../src/lib/azure/platform';
 import { newId } from '../../../src/lib/core/ids';
 import { systemClock } from '../../../src/lib/ports/clock';
+import { parseCommonAlert } from '../../../src/lib/remediation/alert';
+import { alertKey } from '../../../src/lib/remediation/handleAlert';
 import { storageConnectionString, uniquePrefix } from '../../support/storage';
 import { commonAlert, monitorSampleFiles, payloadOf } from '../../unit/remediation/alertFactory';
 
@@ -252,6 +254,35 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
     expect(third.status).toBe(200);
     expect(receiver.posts).toHaveLength(2);
     expect(receiver.posts[0]!.headers['ce-id']).toBe(receiver.posts[1]!.headers['ce-id']);
+  });
+
+  it('answers 503 (which action groups retry, unlike 409) while another attempt holds the same alert', async () => {
+    // Prepare
+    const payload = commonAlert({ alertId: `/x/alerts/${newId()}`, monitorCondition: 'Fired' });
+    await getDeps().state.idempotency.claim(alertKey(parseCommonAlert(payload)), {
+      owner: 'another-instance',
+      leaseMs: 60_000,
+    });
+
+    // Act
+    const response = await deliver(JSON.stringify(payload));
+
+    // Assess
+    expect(response.status).toBe(503);
+    expect(response.headers).toMatchObject({ 'retry-after': '5' });
+    expect(receiver.posts).toHaveLength(0);
+  });
+
+  it('answers 400 for a body far larger than any alert, without parsing it', async () => {
+    // Act
+    const response = await deliver(
+      `{"schemaId":"azureMonitorCommonAlertSchema","pad":"${'x'.repeat(600 * 1024)}"}`,
+    );
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect(response.jsonBody.error.problems).toEqual(['(body): larger than 524288 bytes']);
+    expect(receiver.posts).toHaveLength(0);
   });
 
   it('never echoes the webhook URL (a credential) in responses, logs or audit records', async () => {

@@ -227,6 +227,30 @@ describe('parseCommonAlert: tolerated variants', () => {
     expect(alert.resolvedDateTime).toBeUndefined();
   });
 
+  it('accepts a context it has no reader for (the documented Prometheus sample) with no conditions', () => {
+    // Prepare: alertContext as published in the common schema article (Prometheus alerts)
+    const payload = commonAlert(
+      { monitorCondition: 'Fired' },
+      {
+        interval: 'PT1M',
+        expression: 'sql_up > 0',
+        expressionValue: '0',
+        for: 'PT2M',
+        labels: { Environment: 'Prod', cluster: 'myCluster1' },
+        annotations: { summary: 'alert on SQL availability' },
+        ruleGroup:
+          '/subscriptions/s/resourceGroups/rg/providers/Microsoft.AlertsManagement/prometheusRuleGroups/g',
+      },
+    );
+
+    // Act
+    const alert = parseCommonAlert(payload);
+
+    // Assess
+    expect(alert.conditions).toEqual([]);
+    expect(alert.customProperties).toEqual({ Key1: 'Value1', Key2: 'Value2' });
+  });
+
   it('bounds what it keeps: targets, conditions, description', () => {
     // Prepare
     const targets = Array.from(
