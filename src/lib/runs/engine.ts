@@ -249,6 +249,15 @@ export class RunEngine {
     }
     if (check !== 'ok') return { outcome: { status: check, run } };
 
+    // Checked before taking the lease, so a run this deployment cannot execute is left untouched
+    // (during a rolling deployment another instance may know the kind's current steps).
+    const handler = definition.steps[run.currentStep];
+    if (!handler || handler.name !== run.steps[run.currentStep]?.name) {
+      throw new ValidationError(`Run ${run.id} does not match the steps of kind '${run.kind}'`, [
+        `step ${run.currentStep} is '${run.steps[run.currentStep]?.name}', the kind defines '${handler?.name ?? 'nothing'}'`,
+      ]);
+    }
+
     let leased: Run;
     try {
       leased = await this.deps.runs.update(beginStep(run, options.owner, now, this.leaseMs), options);
@@ -258,12 +267,6 @@ export class RunEngine {
     }
     const index = leased.currentStep;
     const stepState = leased.steps[index]!;
-    const handler = definition.steps[index];
-    if (!handler || handler.name !== stepState.name) {
-      throw new ValidationError(`Run ${run.id} does not match the steps of kind '${run.kind}'`, [
-        `step ${index} is '${stepState.name}', the kind defines '${handler?.name ?? 'nothing'}'`,
-      ]);
-    }
     const log = this.logger.child({
       operation: `run.${run.kind}.${handler.name}`,
       runId: run.id,
