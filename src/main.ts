@@ -9,3 +9,4 @@ getDeps();
 require('./functions/keyVaultEvents');
 require('./functions/health');
 require('./functions/audit');
+require('./functions/alerts');

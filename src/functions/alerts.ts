@@ -3,7 +3,7 @@ import { getDeps } from '../lib/app/deps';
 import { isRetryable, isStampkeeperError, TransientError, ValidationError } from '../lib/core/errors';
 import { errorResponse, jsonResponse } from '../lib/core/http';
 import { parseCommonAlert } from '../lib/remediation/alert';
-import { type AlertDeps, handleAlert, recordRejectedAlert } from '../lib/remediation/handleAlert';
+import { handleAlert, recordRejectedAlert } from '../lib/remediation/handleAlert';
 import { invocationLogger } from './invocation';
 
 /** Common-schema alerts are capped at 256 KB by Azure Monitor; anything much larger is not one. */
@@ -22,17 +22,7 @@ export async function alerts(request: HttpRequest, context: InvocationContext): 
   try {
     const deps = getDeps();
     await deps.ready();
-    const alertDeps: AlertDeps = {
-      audit: deps.state.audit,
-      idempotency: deps.state.idempotency,
-      notifier: deps.notifier,
-      clock: deps.platform.clock,
-      logger,
-      defaultChannels: deps.policy.notifications.defaults,
-      environment: deps.settings.environment,
-      dryRun: deps.settings.dryRun,
-      idempotencyTtlMs: deps.settings.idempotencyTtlHours * 3_600_000,
-    };
+    const alertDeps = deps.alertDeps(logger);
     let body: unknown;
     let alert: ReturnType<typeof parseCommonAlert>;
     try {

@@ -2,14 +2,15 @@ import { EventGridChannel } from '../azure/eventGridChannel';
 import { KeyVaultSecretVault } from '../azure/keyVaultSecrets';
 import { type Platform, resolvePlatform } from '../azure/platform';
 import { WebhookChannel } from '../azure/webhookChannel';
-import { channelsFor, findManagedSecret, loadPolicySync, type Policy } from '../config/policy';
-import { checkPolicyAgainstSettings, loadSettings, type Settings } from '../config/settings';
-import { ConfigurationError } from '../core/errors';
+import { loadConfigurationSync } from '../config/configuration';
+import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
+import type { Settings } from '../config/settings';
 import type { Logger } from '../core/logging';
 import { createLogger } from '../core/logging';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { Notifier } from '../ports/notifier';
 import type { SecretVault } from '../ports/secrets';
+import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
 import { createStateStores, type StateStores } from '../state';
 
@@ -24,6 +25,8 @@ export interface AppDeps {
   secretPolicy: SecretPolicyView;
   /** Deps of the secret event use case, with a logger bound to one invocation. */
   secretEventDeps(logger: Logger): SecretEventDeps;
+  /** Deps of the alert intake use case, with a logger bound to one invocation. */
+  alertDeps(logger: Logger): AlertDeps;
   /** Creates the tables and queues on first call (memoized; a failure is retried on the next call). */
   ready(): Promise<void>;
 }
@@ -36,7 +39,10 @@ let cached: AppDeps | undefined;
  * names it. Synchronous: it only creates clients, it does not call Azure.
  */
 export function getDeps(env: NodeJS.ProcessEnv = process.env): AppDeps {
-  cached ??= buildDeps(loadSettings(env));
+  if (!cached) {
+    const { settings, policy } = loadConfigurationSync(env);
+    cached = buildDeps(settings, policy);
+  }
   return cached;
 }
 
@@ -45,15 +51,12 @@ export function resetDeps(): void {
   cached = undefined;
 }
 
-export function buildDeps(settings: Settings, platform: Platform = resolvePlatform(settings)): AppDeps {
-  const policy = loadPolicySync(settings.policyPath);
-  const problems = checkPolicyAgainstSettings(policy, settings);
-  if (problems.length > 0) {
-    throw new ConfigurationError(
-      `the policy ${policy.source} does not match the settings:\n  ${problems.join('\n  ')}`,
-      problems,
-    );
-  }
+/** Builds the deps from validated settings and policy (see `loadConfigurationSync`). */
+export function buildDeps(
+  settings: Settings,
+  policy: Policy,
+  platform: Platform = resolvePlatform(settings),
+): AppDeps {
   const logger = createLogger(console, { component: 'stampkeeper' });
   const state = createStateStores({
     connectionString: settings.storageConnectionString,
@@ -91,6 +94,7 @@ export function buildDeps(settings: Settings, platform: Platform = resolvePlatfo
     },
     defaultChannels: () => channelsFor(policy, undefined).map((c) => c.name),
   };
+  const idempotencyTtlMs = settings.idempotencyTtlHours * 3_600_000;
   let ensured: Promise<void> | undefined;
   return {
     ready() {
@@ -109,6 +113,17 @@ export function buildDeps(settings: Settings, platform: Platform = resolvePlatfo
     vault,
     notifier,
     secretPolicy,
+    alertDeps: (invocationLogger) => ({
+      audit: state.audit,
+      idempotency: state.idempotency,
+      notifier,
+      clock: platform.clock,
+      logger: invocationLogger,
+      defaultChannels: policy.notifications.defaults,
+      environment: settings.environment,
+      dryRun: settings.dryRun,
+      idempotencyTtlMs,
+    }),
     secretEventDeps: (invocationLogger) => ({
       vault,
       notifier,
@@ -119,7 +134,7 @@ export function buildDeps(settings: Settings, platform: Platform = resolvePlatfo
       policy: secretPolicy,
       environment: settings.environment,
       dryRun: settings.dryRun,
-      idempotencyTtlMs: settings.idempotencyTtlHours * 3_600_000,
+      idempotencyTtlMs,
     }),
   };
 }

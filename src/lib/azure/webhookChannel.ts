@@ -32,13 +32,16 @@ export class WebhookChannel implements NotificationChannel {
       body: JSON.stringify(body),
       timeout: TIMEOUT_MS,
       abortSignal: options.abortSignal,
+      // Settings accept plain http only for loopback receivers (local development and tests).
+      allowInsecureConnection: isLoopbackHttp(this.url),
     });
     let status: number;
     try {
       status = (await this.httpClient.sendRequest(request)).status;
     } catch (error) {
-      throw new TransientError(`posting to ${this.kind} channel ${this.name} failed: network error`, {
-        cause: error instanceof Error ? new Error(error.name) : undefined,
+      // The SDK's message may quote the URL, which is a credential: keep only the error's kind.
+      const kind = (error as { code?: string; name?: string }).code ?? (error as Error).name ?? 'Error';
+      throw new TransientError(`posting to ${this.kind} channel ${this.name} failed: ${kind}`, {
         metadata: { channel: this.name },
       });
     }
@@ -47,5 +50,14 @@ export class WebhookChannel implements NotificationChannel {
     if (status === 408 || status === 429 || status >= 500)
       throw new TransientError(message, { metadata: { channel: this.name, status } });
     throw new DependencyError(message, { retryable: false, metadata: { channel: this.name, status } });
+  }
+}
+
+function isLoopbackHttp(url: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(url);
+    return protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]', '::1'].includes(hostname);
+  } catch {
+    return false;
   }
 }

@@ -22,13 +22,14 @@ export function toCloudEvent(notification: Notification, source: string): Record
 
 /** The `data` of the CloudEvent published for a notification. */
 export function notificationData(notification: Notification): Record<string, unknown> {
+  // The notification's own fields win over same-named keys a use case put in `data`.
   return {
+    ...notification.data,
     severity: notification.severity,
     title: notification.title,
     summary: notification.summary,
     facts: notification.facts,
     correlationId: notification.correlationId,
-    ...notification.data,
   };
 }
 

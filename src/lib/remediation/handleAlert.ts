@@ -1,11 +1,11 @@
 import { ConflictError, TransientError, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
+import { sendToChannelsOnce } from '../notify/sendOnce';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier, Severity } from '../ports/notifier';
 import type { AuditLog, AuditOutcome, AuditRecord, IdempotencyStore } from '../ports/state';
 import type { AlertCondition, AlertSeverity, MonitorAlert } from './alert';
-import { sendToChannelsOnce } from './sendOnce';
 
 const CLAIM_LEASE_MS = 5 * 60_000;
 /** The audit action of every alert delivery this use case handles. */

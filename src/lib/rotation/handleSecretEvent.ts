@@ -1,6 +1,7 @@
 import { ConflictError, TransientError, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
+import { sendToChannelsOnce } from '../notify/sendOnce';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
 import type { SecretProperties, SecretVault } from '../ports/secrets';
@@ -172,7 +173,7 @@ async function handleClaimed(
     return { status: 'handled', outcome: 'planned', auditId: base.id, channels: planned };
   }
 
-  const results = await sendOnce(notification, channels, key, deps, ctx);
+  const results = await sendToChannelsOnce(notification, channels, key, deps, ctx);
   const transient = results.filter((r) => r.status === 'failed' && r.retryable);
   if (transient.length > 0) {
     throw new TransientError(
@@ -194,46 +195,6 @@ async function handleClaimed(
   );
   deps.logger.info('secret event handled', { operation: action, target: base.target, outcome });
   return { status: 'handled', outcome, auditId: base.id, channels: results };
-}
-
-/** Sends to each channel at most once across retries (a per-channel idempotency key). */
-async function sendOnce(
-  notification: Notification,
-  channels: string[],
-  key: string,
-  deps: SecretEventDeps,
-  ctx: SecretEventContext,
-): Promise<ChannelResult[]> {
-  return Promise.all(
-    channels.map(async (channel): Promise<ChannelResult> => {
-      const channelKey = `${key}|channel|${channel}`;
-      const claim = await deps.idempotency.claim(channelKey, {
-        owner: ctx.attemptId,
-        leaseMs: CLAIM_LEASE_MS,
-        abortSignal: ctx.abortSignal,
-      });
-      if (claim.status === 'completed') return claim.result as ChannelResult;
-      if (claim.status === 'inProgress') {
-        return { channel, status: 'failed', retryable: true, error: 'another attempt is sending' };
-      }
-      const [result] = await deps.notifier.notify(notification, {
-        channels: [channel],
-        abortSignal: ctx.abortSignal,
-      });
-      const settled = result ?? { channel, status: 'failed', retryable: false, error: 'no result' };
-      if (settled.status === 'failed' && settled.retryable) {
-        await deps.idempotency.release(channelKey, { owner: ctx.attemptId });
-      } else {
-        await deps.idempotency.complete(channelKey, {
-          owner: ctx.attemptId,
-          result: settled,
-          ttlMs: deps.idempotencyTtlMs,
-          abortSignal: ctx.abortSignal,
-        });
-      }
-      return settled;
-    }),
-  );
 }
 
 /** Why acting on this event would be wrong now (the secret moved on since it was raised), if so. */

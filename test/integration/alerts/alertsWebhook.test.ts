@@ -3,14 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
 import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { alerts } from '../../../src/functions/alerts';
 import { getDeps, resetDeps } from '../../../src/lib/app/deps';
-import { setPlatformOverride } from '../../../src/lib/azure/platform';
 import { newId } from '../../../src/lib/core/ids';
-import { systemClock } from '../../../src/lib/ports/clock';
 import { parseCommonAlert } from '../../../src/lib/remediation/alert';
 import { alertKey } from '../../../src/lib/remediation/handleAlert';
 import { storageConnectionString, uniquePrefix } from '../../support/storage';
@@ -58,22 +55,6 @@ class Receiver {
 
 const logs: string[] = [];
 
-/**
- * The SDK's real HTTP client, allowed to post over plain http to loopback receivers only.
- * Needed because WebhookChannel does not set `allowInsecureConnection` for the http://localhost URLs
- * the settings accept (reported to the lead); once it does, this override can go.
- */
-function loopbackWebhookClient(): HttpClient {
-  const real = createDefaultHttpClient();
-  return {
-    sendRequest(request) {
-      const host = new URL(request.url).hostname;
-      request.allowInsecureConnection = ['127.0.0.1', 'localhost', '[::1]'].includes(host);
-      return real.sendRequest(request);
-    },
-  };
-}
-
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read freely in assertions
 async function deliver(body: string): Promise<HttpResponseInit & { jsonBody?: any }> {
   const request = new HttpRequest({
@@ -119,22 +100,11 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
     process.env.STAMPKEEPER_POLICY_PATH = policyPath;
     process.env.STAMPKEEPER_ENVIRONMENT = 'itest';
     process.env.ALERTS_TEST_WEBHOOK = url;
-    setPlatformOverride({
-      credential: {
-        getToken: async () => {
-          throw new Error('no Azure credential in this test');
-        },
-      },
-      webhookClient: loopbackWebhookClient(),
-      clock: systemClock,
-      kind: 'test',
-    });
     resetDeps();
   });
 
   afterAll(async () => {
     resetDeps();
-    setPlatformOverride(undefined);
     await receiver.stop();
     rmSync(dir, { recursive: true, force: true });
   });

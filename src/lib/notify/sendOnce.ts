@@ -8,9 +8,7 @@ const CLAIM_LEASE_MS = 5 * 60_000;
  * idempotency key per channel (`{key}|channel|{name}`). A channel sent (or failed for good) before
  * answers its stored result without sending again; a transient failure releases its key so that a
  * retry sends to that channel only. Never throws for a failing channel: the result says so.
- *
- * The same approach as `sendOnce` in src/lib/rotation/handleSecretEvent.ts, written against the
- * ports only so that it can move to src/lib/notify unchanged.
+ * Shared by every use case that notifies (secret events, alerts).
  */
 export async function sendToChannelsOnce(
   notification: Notification,
