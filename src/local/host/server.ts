@@ -226,12 +226,14 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
     mount(handler) {
       mounts.push(handler);
     },
-    close() {
-      return new Promise((resolve) => {
-        if (!server.listening) return resolve();
+    async close() {
+      if (!server.listening) return;
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      // libuv releases the closed handles on the next loop turn; callers (tests) expect them gone.
+      await new Promise((resolve) => setImmediate(resolve));
     },
     routes: httpRoutes,
   };

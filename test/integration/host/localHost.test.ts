@@ -433,6 +433,29 @@ describe('local host lifecycle', () => {
     await expect(fetch(`${url}/api/hello`)).rejects.toThrow();
   });
 
+  it('leaves no server, socket or timer behind after stop (timers running, a request served)', async () => {
+    // Prepare
+    const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+    const snapshot = () => ({
+      servers: count('TCPServerWrap'),
+      sockets: count('TCPSocketWrap'),
+      timers: count('Timeout'),
+    });
+    const before = snapshot();
+    const host = await startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() });
+    await fetch(`${host.url}/api/hello`);
+    const running = snapshot();
+    // Act
+    await host.stop();
+    // Assess (handles are released asynchronously after close: bounded poll)
+    expect(running.servers).toBe(before.servers + 1);
+    expect(running.timers).toBeGreaterThan(before.timers);
+    await eventually(() => {
+      const now = snapshot();
+      return now.servers === before.servers && now.sockets <= before.sockets && now.timers <= before.timers;
+    }, 'every handle of the host released');
+  });
+
   it('fails to start on a port that is taken, and cleans up so that the next start works', async () => {
     // Prepare
     const blocker = createServer();
