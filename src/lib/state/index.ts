@@ -14,6 +14,7 @@ import {
   DEFAULT_WORK_QUEUE,
   ensureStateResources,
   type StateNames,
+  type StorageAccess,
   stateNames,
   storageCall,
 } from './tables';
@@ -23,22 +24,18 @@ export { TableAuditLog } from './auditLog';
 export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { TableRunStore } from './runStore';
-export { ensureStateResources, mapStorageError, stateNames } from './tables';
+export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
 export { StorageWorkQueue } from './workQueue';
 
-export interface StateStoreSettings {
-  /** A Storage connection string; `UseDevelopmentStorage=true` and http Azurite endpoints work. */
-  connectionString: string;
+export type StateStoreSettings = StorageAccess & {
   /** Prefix of the four table names (letters and digits); default `stampkeeper`. */
   tablePrefix?: string;
   /** Name of the work queue; its poison queue is `${workQueueName}-poison`. */
   workQueueName?: string;
   clock?: Clock;
-  /** Force (dis)allowing http endpoints; by default allowed only when the connection string uses http. */
-  allowInsecureConnection?: boolean;
   /** Work message encoding; `base64` (default) matches the Functions queue trigger's default. */
   messageEncoding?: MessageEncoding;
-}
+};
 
 export interface StateStores {
   names: StateNames;
@@ -49,13 +46,19 @@ export interface StateStores {
   leases: LeaseStore;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
   ensure(options?: { abortSignal?: AbortSignal }): Promise<void>;
-  /** A cheap call proving storage is reachable (for the health endpoint); throws a mapped error. */
+  /**
+   * Two cheap calls proving the runs table and the work queue answer (for the health endpoint).
+   * Throws a mapped error: `NotFoundError` when they were never created, `TransientError` when
+   * storage is unreachable.
+   */
   ping(options?: { abortSignal?: AbortSignal }): Promise<void>;
 }
 
 /**
- * Builds every state adapter over one storage account. Throws `ConfigurationError` for a bad
- * prefix or queue name; makes no network call until a store is used.
+ * Builds every state adapter over one storage account, from a connection string or from service
+ * URLs and a token credential (managed identity: grant `Storage Table Data Contributor` and
+ * `Storage Queue Data Contributor`). Throws `ConfigurationError` for a bad prefix or queue name;
+ * makes no network call until a store is used.
  */
 export function createStateStores(settings: StateStoreSettings): StateStores {
   const names = stateNames(
@@ -63,13 +66,9 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
     settings.workQueueName ?? DEFAULT_WORK_QUEUE,
   );
   const clock = settings.clock ?? systemClock;
-  const clientOptions =
-    settings.allowInsecureConnection === undefined
-      ? {}
-      : { allowInsecureConnection: settings.allowInsecureConnection };
-  const table = (name: string) => createTableClient(settings.connectionString, name, clientOptions);
+  const table = (name: string) => createTableClient(settings, name);
   const runsTable = table(names.runs);
-  const workQueueClient = createQueueClient(settings.connectionString, names.workQueue);
+  const workQueueClient = createQueueClient(settings, names.workQueue);
   return {
     names,
     audit: new TableAuditLog(table(names.audit), clock),
@@ -77,18 +76,22 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
     runs: new TableRunStore(runsTable),
     workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
     leases: new TableLeaseStore(table(names.leases), clock),
-    ensure: (options = {}) =>
-      ensureStateResources(settings.connectionString, names, { ...clientOptions, ...options }),
+    ensure: (options = {}) => ensureStateResources(settings, names, options),
     ping: async (options = {}) => {
-      // One point read on a key that never exists: a 404 proves the table answers.
-      await storageCall('storage ping', async () => {
-        try {
-          await runsTable.getEntity('ping', 'ping', { abortSignal: options.abortSignal });
-        } catch (error) {
-          if ((error as { statusCode?: number }).statusCode === 404 && !isTableMissing(error)) return;
-          throw error;
-        }
-      });
+      await Promise.all([
+        // A point read of a key that never exists: a 404 for the entity proves the table answers.
+        storageCall('storage ping (table)', async () => {
+          try {
+            await runsTable.getEntity('ping', 'ping', { abortSignal: options.abortSignal });
+          } catch (error) {
+            if ((error as { statusCode?: number }).statusCode === 404 && !isTableMissing(error)) return;
+            throw error;
+          }
+        }),
+        storageCall('storage ping (queue)', () =>
+          workQueueClient.getProperties({ abortSignal: options.abortSignal }),
+        ),
+      ]);
     },
   };
 }

@@ -3,7 +3,8 @@
  * the tables and queues, their idempotent creation, and the one place where Storage SDK errors
  * become the project's errors.
  */
-import { TableClient, TableServiceClient } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/core-auth';
+import { TableClient } from '@azure/data-tables';
 import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import {
   ConfigurationError,
@@ -63,13 +64,27 @@ export function stateNames(
   return names;
 }
 
-export interface StorageClientOptions {
-  /**
-   * Allow http:// endpoints (Azurite). Defaults to true when the connection string is the
-   * development shortcut or names an http endpoint, false otherwise.
-   */
-  allowInsecureConnection?: boolean;
-}
+/**
+ * How to reach the storage account: a connection string (Azurite, `UseDevelopmentStorage=true`,
+ * or an account key), or service URLs with a token credential (managed identity in Azure, where
+ * the app holds no keys).
+ */
+export type StorageAccess =
+  | {
+      connectionString: string;
+      /**
+       * Allow http:// endpoints (Azurite). Defaults to true when the connection string is the
+       * development shortcut or names an http endpoint, false otherwise.
+       */
+      allowInsecureConnection?: boolean;
+    }
+  | {
+      /** `https://{account}.table.core.windows.net` */
+      tableServiceUrl: string;
+      /** `https://{account}.queue.core.windows.net` */
+      queueServiceUrl: string;
+      credential: TokenCredential;
+    };
 
 /** Whether a connection string points at plain http (Azurite / the development shortcut). */
 export function isInsecureConnectionString(connectionString: string): boolean {
@@ -80,29 +95,29 @@ export function isInsecureConnectionString(connectionString: string): boolean {
   );
 }
 
-/** A TableClient for one table. `UseDevelopmentStorage=true` is understood by the SDK itself. */
-export function createTableClient(
-  connectionString: string,
-  tableName: string,
-  options: StorageClientOptions = {},
-): TableClient {
-  return TableClient.fromConnectionString(connectionString, tableName, {
-    allowInsecureConnection: options.allowInsecureConnection ?? isInsecureConnectionString(connectionString),
-  });
+function asAccess(access: StorageAccess | string): StorageAccess {
+  return typeof access === 'string' ? { connectionString: access } : access;
 }
 
-export function createTableServiceClient(
-  connectionString: string,
-  options: StorageClientOptions = {},
-): TableServiceClient {
-  return TableServiceClient.fromConnectionString(connectionString, {
-    allowInsecureConnection: options.allowInsecureConnection ?? isInsecureConnectionString(connectionString),
-  });
+/** A TableClient for one table. `UseDevelopmentStorage=true` is understood by the SDK itself. */
+export function createTableClient(access: StorageAccess | string, tableName: string): TableClient {
+  const a = asAccess(access);
+  if ('connectionString' in a) {
+    return TableClient.fromConnectionString(a.connectionString, tableName, {
+      allowInsecureConnection: a.allowInsecureConnection ?? isInsecureConnectionString(a.connectionString),
+    });
+  }
+  return new TableClient(a.tableServiceUrl, tableName, a.credential);
 }
 
 /** A QueueClient for one queue (the queue SDK accepts http endpoints on its own). */
-export function createQueueClient(connectionString: string, queueName: string): QueueClient {
-  return QueueServiceClient.fromConnectionString(connectionString).getQueueClient(queueName);
+export function createQueueClient(access: StorageAccess | string, queueName: string): QueueClient {
+  const a = asAccess(access);
+  const service =
+    'connectionString' in a
+      ? QueueServiceClient.fromConnectionString(a.connectionString)
+      : new QueueServiceClient(a.queueServiceUrl, a.credential);
+  return service.getQueueClient(queueName);
 }
 
 /**
@@ -111,20 +126,20 @@ export function createQueueClient(connectionString: string, queueName: string): 
  * (or an account key). Errors are mapped by `mapStorageError`; a transient failure may be retried.
  */
 export async function ensureStateResources(
-  connectionString: string,
+  access: StorageAccess | string,
   names: StateNames,
-  options: StorageClientOptions & { abortSignal?: AbortSignal } = {},
+  options: { abortSignal?: AbortSignal } = {},
 ): Promise<void> {
   const tables = [names.runs, names.audit, names.idempotency, names.leases];
   await Promise.all([
     ...tables.map((table) =>
       storageCall(`create table ${table}`, () =>
-        createTableClient(connectionString, table, options).createTable({ abortSignal: options.abortSignal }),
+        createTableClient(access, table).createTable({ abortSignal: options.abortSignal }),
       ),
     ),
     ...[names.workQueue, names.poisonQueue].map((queue) =>
       storageCall(`create queue ${queue}`, () =>
-        createQueueClient(connectionString, queue).createIfNotExists({ abortSignal: options.abortSignal }),
+        createQueueClient(access, queue).createIfNotExists({ abortSignal: options.abortSignal }),
       ),
     ),
   ]);

@@ -78,6 +78,16 @@ describe('connection strings', () => {
       ),
     ).toBe(false);
   });
+  it('builds token-credential clients for identity-based access', () => {
+    const credential = { getToken: async () => ({ token: 'unused', expiresOnTimestamp: 0 }) };
+    const access = {
+      tableServiceUrl: 'https://acct.table.core.windows.net',
+      queueServiceUrl: 'https://acct.queue.core.windows.net',
+      credential,
+    };
+    expect(createTableClient(access, 'xRuns').url).toBe('https://acct.table.core.windows.net');
+    expect(createQueueClient(access, 'x-work').url).toBe('https://acct.queue.core.windows.net/x-work');
+  });
 });
 
 describe('ensure and ping', () => {
