@@ -407,6 +407,7 @@ export class RunEngine {
     return recorded;
   }
 
+  /** Reads a run (for status endpoints and tests); `undefined` when it does not exist. */
   getRun(runId: string, options: CallOptions = {}): Promise<Run | undefined> {
     return this.deps.runs.get(runId, options);
   }

@@ -65,6 +65,7 @@ export interface Run {
 
 export type NewRun = Omit<Run, 'etag'>;
 
+/** Whether a run in this state is over (no step will run again). */
 export function isTerminal(state: RunState): boolean {
   return TERMINAL_STATES.includes(state);
 }

@@ -44,6 +44,7 @@ export function parseJson(text: unknown): unknown {
   return JSON.parse(text);
 }
 
+/** Whether stored JSON was cut by `fitJson`. */
 export function isTruncationMarker(value: unknown): value is TruncationMarker {
   return typeof value === 'object' && value !== null && (value as TruncationMarker)._truncated === true;
 }

@@ -159,6 +159,7 @@ export function storageErrorCode(error: unknown): string | undefined {
   return e?.details?.errorCode ?? e?.details?.odataError?.code ?? e?.code;
 }
 
+/** The HTTP status of an SDK error, when it has one. */
 export function statusOf(error: unknown): number | undefined {
   const status = (error as SdkErrorShape | undefined)?.statusCode;
   return typeof status === 'number' ? status : undefined;
