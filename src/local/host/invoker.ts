@@ -21,6 +21,8 @@ export interface LocalInvokerOptions {
   logger: HostLogger;
   /** For exponential backoff jitter (tests pass a fixed one). */
   random?: () => number;
+  /** host.json `functionTimeout` in ms: an attempt running longer fails, as on the host. */
+  timeoutMs?: number;
 }
 
 interface RpcRetryContext {
@@ -34,6 +36,7 @@ export class LocalInvoker implements Invoker {
   readonly #registry: FunctionRegistry;
   readonly #logger: HostLogger;
   readonly #random: () => number;
+  readonly #timeoutMs: number | undefined;
   readonly #policies = new Map<string, RetryPolicy | undefined>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
@@ -42,6 +45,7 @@ export class LocalInvoker implements Invoker {
     this.#registry = options.registry;
     this.#logger = options.logger;
     this.#random = options.random ?? Math.random;
+    this.#timeoutMs = options.timeoutMs;
   }
 
   /** Invocations (with their retries) not finished yet. */
@@ -181,10 +185,8 @@ export class LocalInvoker implements Invoker {
       };
       coreCtx.state = 'invocation';
       try {
-        postContext.result = await invocationModel.invokeFunction(
-          context,
-          preContext.inputs,
-          preContext.functionCallback,
+        postContext.result = await this.#withTimeout(
+          invocationModel.invokeFunction(context, preContext.inputs, preContext.functionCallback),
         );
       } catch (error) {
         postContext.error = error;
@@ -210,6 +212,20 @@ export class LocalInvoker implements Invoker {
     }
   }
 
+  /**
+   * Fails the attempt when it outlives `functionTimeout`. JavaScript cannot cancel the handler: it
+   * keeps running in the background (in Azure the host would be restarted).
+   */
+  #withTimeout<T>(work: Promise<T>): Promise<T> {
+    const limit = this.#timeoutMs;
+    if (limit === undefined) return work;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new FunctionTimeoutError(limit)), limit);
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+
   #sleep(ms: number): Promise<boolean> {
     const signal = this.#closing.signal;
     if (signal.aborted) return Promise.resolve(false);
@@ -224,6 +240,14 @@ export class LocalInvoker implements Invoker {
       };
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+}
+
+/** An invocation outlived host.json `functionTimeout`. */
+export class FunctionTimeoutError extends Error {
+  constructor(limitMs: number) {
+    super(`Timeout value of ${limitMs} ms (host.json functionTimeout) was exceeded by the function.`);
+    this.name = 'FunctionTimeoutError';
   }
 }
 

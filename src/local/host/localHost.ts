@@ -92,7 +92,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
     await loadApp(options.appEntry ?? 'src/main.ts', rootDir, registry);
     registry.seal();
 
-    invoker = new LocalInvoker({ registry, logger });
+    invoker = new LocalInvoker({ registry, logger, timeoutMs: hostConfig.functionTimeoutMs });
     for (const fn of registry.functions) {
       // Malformed retry options fail start-up; ignored ones are reported.
       if (fn.metadata.retryOptions && !invoker.retryPolicy(fn)) {

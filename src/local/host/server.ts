@@ -232,8 +232,9 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      // libuv releases the closed handles on the next loop turn; callers (tests) expect them gone.
-      await new Promise((resolve) => setImmediate(resolve));
+      // libuv releases closed handles in the close-callbacks phase, after 'close' is emitted; a timer
+      // runs after that phase, so callers (tests counting handles) find them gone when this resolves.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     },
     routes: httpRoutes,
   };

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseHostConfig } from '../../../src/local/host/hostConfig';
 import { type RunningLocalHost, startLocalHost } from '../../../src/local/host/localHost';
 import type { HostLogger } from '../../../src/local/host/types';
 import { recorded, resetRecorded } from './fixtures/recorder';
@@ -431,6 +432,31 @@ describe('local host lifecycle', () => {
     // Assess
     expect(host.server.server.listening).toBe(false);
     await expect(fetch(`${url}/api/hello`)).rejects.toThrow();
+  });
+
+  it('fails an invocation that outlives host.json functionTimeout', async () => {
+    // Prepare
+    const logger = captureLogger();
+    const host = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger,
+      startTimers: false,
+      hostConfig: { ...parseHostConfig({ version: '2.0' }), functionTimeoutMs: 50 },
+    });
+    try {
+      // Act
+      const slow = await fetch(`${host.url}/api/slow`);
+      const fast = await fetch(`${host.url}/api/hello`);
+      // Assess
+      expect(slow.status).toBe(500);
+      expect(fast.status).toBe(200);
+      expect(logger.lines.some((l) => l.startsWith('error [slow]') && l.includes('functionTimeout'))).toBe(
+        true,
+      );
+    } finally {
+      await host.stop();
+    }
   });
 
   it('leaves no server, socket or timer behind after stop (timers running, a request served)', async () => {
