@@ -4,6 +4,7 @@
  * on one server, runs timers and the listeners of other trigger types, and stops all of it cleanly.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   FunctionRegistry,
   getActiveRegistry,
@@ -233,7 +234,8 @@ async function loadApp(
   setActiveRegistry(recordingRegistry);
   try {
     if (typeof entry === 'string') {
-      require(key as string);
+      // import() rather than require(): it loads TypeScript both under tsx (npm start) and vitest.
+      await import(pathToFileURL(key as string).href);
     } else {
       await entry();
     }

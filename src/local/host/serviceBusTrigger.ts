@@ -9,9 +9,9 @@
  */
 import {
   type ServiceBusClient as Client,
+  ServiceBusClient,
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
-  ServiceBusClient,
 } from '@azure/service-bus';
 import {
   dateTimeOffsetData,
@@ -76,8 +76,16 @@ export async function startServiceBusListener(
   const config = resolveServiceBusConfig(options.hostConfig ?? {});
   const binding = fn.trigger;
   const what = `[${fn.name}]`;
-  const queueName = resolveBindingExpression(binding['queueName'], options.resolveSetting, `${what} queueName`);
-  const topicName = resolveBindingExpression(binding['topicName'], options.resolveSetting, `${what} topicName`);
+  const queueName = resolveBindingExpression(
+    binding['queueName'],
+    options.resolveSetting,
+    `${what} queueName`,
+  );
+  const topicName = resolveBindingExpression(
+    binding['topicName'],
+    options.resolveSetting,
+    `${what} topicName`,
+  );
   const subscriptionName = resolveBindingExpression(
     binding['subscriptionName'],
     options.resolveSetting,
@@ -98,7 +106,9 @@ export async function startServiceBusListener(
     return notServed(fn, options.logger, `session-enabled receivers are not supported locally (${entity}).`);
   }
   const connectionName =
-    typeof binding['connection'] === 'string' && binding['connection'] ? binding['connection'] : 'AzureWebJobsServiceBus';
+    typeof binding['connection'] === 'string' && binding['connection']
+      ? binding['connection']
+      : 'AzureWebJobsServiceBus';
   let connectionString: string;
   try {
     connectionString = resolveConnectionString(
@@ -167,7 +177,9 @@ class ServiceBusListener implements TriggerListener {
         processMessage: (message) => this.#track(this.#handle([message])),
         processError: async (args) => {
           if (!this.#abort.signal.aborted) {
-            this.options.logger.warn(`[${this.fn.name}] Service Bus receive error (${args.errorSource}): ${describe(args.error)}`);
+            this.options.logger.warn(
+              `[${this.fn.name}] Service Bus receive error (${args.errorSource}): ${describe(args.error)}`,
+            );
           }
         },
       },
@@ -177,6 +189,9 @@ class ServiceBusListener implements TriggerListener {
 
   async stop(): Promise<void> {
     this.#abort.abort();
+    // Let running invocations settle on the open link first; messages delivered after the abort
+    // are left unsettled and come back (closing the link releases their locks).
+    await Promise.allSettled([...this.#inFlight]);
     await this.#subscription?.close();
     await this.#batchLoop;
     await Promise.allSettled([...this.#inFlight]);
@@ -210,9 +225,12 @@ class ServiceBusListener implements TriggerListener {
   }
 
   async #handle(messages: ServiceBusReceivedMessage[]): Promise<void> {
+    if (this.#abort.signal.aborted) return;
     const outcome = await this.options.invoker.invoke(this.fn, {
       trigger: this.shape.many ? this.#collection(messages) : this.#value(messages[0]!),
-      triggerMetadata: this.shape.many ? batchMetadata(messages, this.fn.name) : singleMetadata(messages[0]!, this.fn.name),
+      triggerMetadata: this.shape.many
+        ? batchMetadata(messages, this.fn.name)
+        : singleMetadata(messages[0]!, this.fn.name),
     });
     if (!this.config.autoCompleteMessages) return;
     for (const message of messages) {
@@ -276,7 +294,10 @@ function optionalString(value: unknown): RpcTypedData {
 }
 
 /** The extension's binding data for one message (`ServiceBusTriggerBindingStrategy.AddBindingData`). */
-function singleMetadata(message: ServiceBusReceivedMessage, functionName: string): Record<string, RpcTypedData> {
+function singleMetadata(
+  message: ServiceBusReceivedMessage,
+  functionName: string,
+): Record<string, RpcTypedData> {
   const expiry = expiresAt(message);
   const enqueued = enqueuedAt(message);
   const properties = jsonData(message.applicationProperties ?? {});
@@ -311,7 +332,10 @@ function singleMetadata(message: ServiceBusReceivedMessage, functionName: string
  * string arrays travel as `collectionString` (null as ""), `long[]` as `collectionSint64`, and
  * everything else (int[], DateTime[], dictionaries) as JSON.
  */
-function batchMetadata(messages: ServiceBusReceivedMessage[], functionName: string): Record<string, RpcTypedData> {
+function batchMetadata(
+  messages: ServiceBusReceivedMessage[],
+  functionName: string,
+): Record<string, RpcTypedData> {
   const strings = (pick: (m: ServiceBusReceivedMessage) => unknown): RpcTypedData => ({
     collectionString: {
       string: messages.map((m) => {
@@ -331,7 +355,9 @@ function batchMetadata(messages: ServiceBusReceivedMessage[], functionName: stri
     ExpiresAtUtcArray: jsonData(messages.map((m) => expiresAt(m).utc)),
     ExpiresAtArray: jsonData(messages.map((m) => expiresAt(m).offset)),
     EnqueuedTimeUtcArray: jsonData(messages.map((m) => enqueuedAt(m)?.toISOString() ?? null)),
-    EnqueuedTimeArray: jsonData(messages.map((m) => enqueuedAt(m)?.toISOString().replace('Z', '+00:00') ?? null)),
+    EnqueuedTimeArray: jsonData(
+      messages.map((m) => enqueuedAt(m)?.toISOString().replace('Z', '+00:00') ?? null),
+    ),
     MessageIdArray: strings((m) => m.messageId),
     ContentTypeArray: strings((m) => m.contentType),
     ReplyToArray: strings((m) => m.replyTo),

@@ -1,0 +1,77 @@
+/**
+ * The listener factories of the local host for trigger types it does not serve itself:
+ * `queueTrigger` (Storage queues) and `serviceBusTrigger`. `startLocalHost({ listenerFactories })`
+ * looks them up by trigger type; each maps host.json (`extensions.queues`,
+ * `extensions.serviceBus`) and the app settings onto its listener's options.
+ */
+import type { HostConfig } from './hostConfig';
+import type { ListenerContext, ListenerFactories } from './listeners';
+import { type QueueHostConfig, startQueueListener } from './queueTrigger';
+import { parseTimeSpan } from './retry';
+import { type ServiceBusHostConfig, startServiceBusListener } from './serviceBusTrigger';
+
+export const listenerFactories: ListenerFactories = {
+  queueTrigger: (fn, context) =>
+    startQueueListener(fn, {
+      invoker: context.invoker,
+      resolveSetting: settingsOf(context),
+      hostConfig: queueConfigFromHost(context.hostConfig),
+      logger: context.logger,
+    }),
+  serviceBusTrigger: (fn, context) =>
+    startServiceBusListener(fn, {
+      invoker: context.invoker,
+      resolveSetting: settingsOf(context),
+      hostConfig: serviceBusConfigFromHost(context.hostConfig),
+      logger: context.logger,
+    }),
+};
+
+function settingsOf(context: ListenerContext): (name: string) => string | undefined {
+  return (name) => context.env[name];
+}
+
+/** host.json `extensions.queues` (TimeSpan strings) as the queue listener's options. */
+export function queueConfigFromHost(hostConfig: HostConfig): Partial<QueueHostConfig> {
+  const q = hostConfig.queues ?? {};
+  const encoding = q['messageEncoding'];
+  return {
+    maxPollingIntervalMs: durationMs(q.maxPollingInterval, 'extensions.queues.maxPollingInterval'),
+    visibilityTimeoutMs: durationMs(q.visibilityTimeout, 'extensions.queues.visibilityTimeout'),
+    batchSize: q.batchSize,
+    newBatchThreshold: q.newBatchThreshold,
+    maxDequeueCount: q.maxDequeueCount,
+    messageEncoding:
+      typeof encoding === 'string'
+        ? (encoding.toLowerCase() as QueueHostConfig['messageEncoding'])
+        : undefined,
+  };
+}
+
+/**
+ * host.json `extensions.serviceBus` as the Service Bus listener's options. Both the 5.x names
+ * (`autoCompleteMessages`, `maxAutoLockRenewalDuration`) and the 4.x `messageHandlerOptions` are read;
+ * the 5.x ones win.
+ */
+export function serviceBusConfigFromHost(hostConfig: HostConfig): Partial<ServiceBusHostConfig> {
+  const sb = hostConfig.serviceBus ?? {};
+  const legacy = sb.messageHandlerOptions ?? {};
+  return {
+    prefetchCount: sb.prefetchCount,
+    maxConcurrentCalls: sb.maxConcurrentCalls ?? legacy.maxConcurrentCalls,
+    autoCompleteMessages: sb.autoCompleteMessages ?? legacy.autoComplete,
+    maxAutoLockRenewalDurationMs: durationMs(
+      sb['maxAutoLockRenewalDuration'] ?? legacy['maxAutoRenewDuration'],
+      'extensions.serviceBus.maxAutoLockRenewalDuration',
+    ),
+    maxMessageBatchSize: sb['maxMessageBatchSize'] as number | undefined,
+  };
+}
+
+function durationMs(value: unknown, what: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const ms = typeof value === 'string' ? parseTimeSpan(value) : undefined;
+  if (ms === undefined)
+    throw new Error(`host.json ${what} must be a TimeSpan like "00:00:30", got ${JSON.stringify(value)}.`);
+  return ms;
+}
