@@ -341,7 +341,11 @@ export class RunEngine {
   ): Promise<{ resumed: string[]; failed: string[] }> {
     const now = request.now ?? this.deps.clock.now();
     const active = await this.deps.runs.list(
-      { states: [...ACTIVE_STATES], limit: request.limit ?? 500 },
+      {
+        states: [...ACTIVE_STATES],
+        maybeStalled: { now, thresholdMs: this.stallThresholdMs },
+        limit: request.limit ?? 500,
+      },
       options,
     );
     const resumed: string[] = [];

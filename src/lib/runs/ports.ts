@@ -9,6 +9,11 @@ export interface RunQuery {
   kind?: string;
   /** Only runs holding a lease that expired before this time. */
   leaseExpiredBefore?: Date;
+  /**
+   * Only runs that may be stalled: lease expired by `now`, or next message due more than
+   * `thresholdMs` before `now`. A pre-filter; `isStalled` has the last word.
+   */
+  maybeStalled?: { now: Date; thresholdMs: number };
   limit?: number;
 }
 

@@ -88,6 +88,14 @@ export class TableRunStore implements RunStore {
       // ISO 8601 strings of one fixed format compare in time order.
       clauses.push(odata`leaseExpiresOn lt ${query.leaseExpiredBefore.toISOString()}`);
     }
+    if (query.maybeStalled !== undefined) {
+      const now = query.maybeStalled.now;
+      const cutoff = new Date(now.getTime() - query.maybeStalled.thresholdMs);
+      // Rows without the property never match a comparison, so leaseless runs fall to the dueOn test.
+      clauses.push(
+        `(${odata`leaseExpiresOn le ${now.toISOString()}`} or ${odata`dueOn lt ${cutoff.toISOString()}`})`,
+      );
+    }
     const limit = query.limit ?? 500;
     return storageCall('run list', async () => {
       const out: Run[] = [];

@@ -343,10 +343,18 @@ describe('run engine on Azurite', () => {
     const pending = await stores.runs.list({ states: ['pending'] });
     const running = await stores.runs.list({ states: ['running'] });
     const expired = await stores.runs.list({ leaseExpiredBefore: new Date(clock.now().getTime() + 2_000) });
+    const maybeStalledSoon = await stores.runs.list({
+      maybeStalled: { now: clock.now(), thresholdMs: 60_000 },
+    });
+    const maybeStalledLater = await stores.runs.list({
+      maybeStalled: { now: new Date(clock.now().getTime() + 60_001), thresholdMs: 60_000 },
+    });
 
     // Assess
     expect(pending.map((r) => r.id)).toEqual([a.id]);
     expect(running.map((r) => r.id)).toEqual([b.id]);
     expect(expired.map((r) => r.id)).toEqual([b.id]);
+    expect(maybeStalledSoon).toEqual([]);
+    expect(maybeStalledLater.map((r) => r.id).sort()).toEqual([a.id, b.id].sort());
   });
 });
