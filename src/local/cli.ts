@@ -16,6 +16,7 @@ import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host
 import { nextOccurrence } from './host/ncrontab';
 import type { MountHandler } from './host/server';
 import { timerSchedule } from './host/timer';
+import { listenerFactories } from './host/triggers';
 import type { HostLogger } from './host/types';
 
 export interface CliOptions {
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
       logger,
       mounts: estate.mounts,
       startTimers: options.timers,
+      listenerFactories,
     });
     for (const line of describeHost(host, storage, estate.describe)) logger.info(line);
   } catch (error) {

@@ -73,7 +73,7 @@ describe('npm start (src/local/cli.ts)', () => {
       expect(cli.output()).toContain(
         `onEvent (eventGridTrigger): ${cli.url}/runtime/webhooks/eventgrid?functionName=onEvent`,
       );
-      expect(cli.output()).toContain('queued (queueTrigger): not served locally');
+      expect(cli.output()).toContain('queued (queueTrigger): listening');
       expect(cli.output()).toContain('Storage: AzureWebJobsStorage as configured');
       expect(cli.output()).not.toContain('AccountKey');
       expect(code).toBe(0);
