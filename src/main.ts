@@ -1,12 +1,10 @@
 /**
- * The app's entry point (bundled to dist/main.js). Validates the settings and the policy first, so
- * a wrong setting stops start-up with a message naming it, then registers every function.
+ * The app's entry point (bundled to dist/main.js): validates the configuration first (startup),
+ * then registers every function. Imports are evaluated in this order.
  */
-import { getDeps } from './lib/app/deps';
-
-getDeps();
-
-require('./functions/keyVaultEvents');
-require('./functions/health');
-require('./functions/audit');
-require('./functions/alerts');
+import './startup';
+import './functions/keyVaultEvents';
+import './functions/health';
+import './functions/audit';
+import './functions/alerts';
+import './functions/runs';

@@ -12,6 +12,7 @@ import type { Notifier } from '../ports/notifier';
 import type { SecretVault } from '../ports/secrets';
 import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
+import { createRunEngine, type RunEngine } from '../runs';
 import { createStateStores, type StateStores } from '../state';
 
 /** Everything the functions need, built once per process by `getDeps()`. */
@@ -27,6 +28,8 @@ export interface AppDeps {
   secretEventDeps(logger: Logger): SecretEventDeps;
   /** Deps of the alert intake use case, with a logger bound to one invocation. */
   alertDeps(logger: Logger): AlertDeps;
+  /** The run engine (step machine); run kinds register with it as capabilities arrive. */
+  runs: RunEngine;
   /** Creates the tables and queues on first call (memoized; a failure is retried on the next call). */
   ready(): Promise<void>;
 }
@@ -95,6 +98,14 @@ export function buildDeps(
     defaultChannels: () => channelsFor(policy, undefined).map((c) => c.name),
   };
   const idempotencyTtlMs = settings.idempotencyTtlHours * 3_600_000;
+  const runs = createRunEngine({
+    runs: state.runs,
+    queue: state.workQueue,
+    audit: state.audit,
+    clock: platform.clock,
+    logger,
+    kinds: [],
+  });
   let ensured: Promise<void> | undefined;
   return {
     ready() {
@@ -109,6 +120,7 @@ export function buildDeps(
     settings,
     policy,
     platform,
+    runs,
     state,
     vault,
     notifier,

@@ -1,0 +1,70 @@
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { getDeps } from '../lib/app/deps';
+import { isRetryable, ValidationError } from '../lib/core/errors';
+import { parseWorkMessage } from '../lib/runs';
+import { invocationLogger } from './invocation';
+
+const RESUME_LEASE = 'timer:resumeRuns';
+const RESUME_LEASE_MS = 4 * 60_000;
+
+/**
+ * Advances one run by one step per work message. A malformed message is logged and settled (it
+ * would fail forever); retryable failures are rethrown so the message becomes visible again and,
+ * after `maxDequeueCount` attempts, lands on the poison queue.
+ */
+export async function runWorker(message: unknown, context: InvocationContext): Promise<void> {
+  const deps = getDeps();
+  const logger = invocationLogger(context, 'runWorker');
+  let work: ReturnType<typeof parseWorkMessage>;
+  try {
+    work = parseWorkMessage(message);
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      logger.error('malformed work message settled', { problems: error.problems });
+      return;
+    }
+    throw error;
+  }
+  try {
+    const outcome = await deps.runs.advanceRun(work.runId, {
+      owner: context.invocationId,
+      ticket: work.ticket,
+    });
+    logger.info('run advanced', { runId: work.runId, outcome });
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    logger.error('run step failed and will not be retried', {
+      runId: work.runId,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
+/**
+ * The safety net of the step machine: re-enqueues runs whose worker died (lease expired) or whose
+ * next message was lost. One instance at a time (a lease), and safe even without it.
+ */
+export async function resumeRuns(_timer: Timer, context: InvocationContext): Promise<void> {
+  const deps = getDeps();
+  const logger = invocationLogger(context, 'resumeRuns');
+  await deps.ready();
+  const lease = await deps.state.leases.acquire(RESUME_LEASE, context.invocationId, RESUME_LEASE_MS);
+  if (!lease) {
+    logger.info('another instance is resuming runs');
+    return;
+  }
+  try {
+    const { resumed, failed } = await deps.runs.resumeStalledRuns();
+    if (resumed.length > 0 || failed.length > 0) logger.info('stalled runs resumed', { resumed, failed });
+  } finally {
+    await deps.state.leases.release(RESUME_LEASE, context.invocationId).catch(() => undefined);
+  }
+}
+
+app.storageQueue('runWorker', {
+  queueName: getDeps().settings.workQueueName,
+  connection: 'AzureWebJobsStorage',
+  handler: runWorker,
+});
+
+app.timer('resumeRuns', { schedule: '0 */5 * * * *', handler: resumeRuns });
