@@ -18,6 +18,8 @@ beforeAll(async () => {
       { name: 'retries', maxDeliveryCount: 3 },
       { name: 'renew', lockDurationMs: 2_000 },
       { name: 'closing' },
+      { name: 'deferring' },
+      { name: 'scheduling' },
       { name: 'events', type: 'topic', subscriptions: ['audit', 'billing'] },
     ],
   });
@@ -238,6 +240,52 @@ describe('sandbox Service Bus broker', () => {
     await second.completeMessage(message!);
     await sender.close();
     await second.close();
+  });
+
+  it('defers a message and hands it out again by sequence number, settled through $management', async () => {
+    // Prepare
+    const sender = client.createSender('deferring');
+    await sender.sendMessages({ body: 'later', messageId: 'f-1' });
+    const receiver = client.createReceiver('deferring');
+    const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5_000 });
+
+    // Act
+    await receiver.deferMessage(message!);
+    const whileDeferred = await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 });
+    const [deferred] = await receiver.receiveDeferredMessages(message!.sequenceNumber!);
+    await receiver.completeMessage(deferred!);
+
+    // Assess
+    expect(whileDeferred).toEqual([]);
+    expect(deferred?.messageId).toBe('f-1');
+    expect(deferred?.state).toBe('deferred');
+    expect(broker.entities.get('deferring').active()).toEqual([]);
+    await sender.close();
+    await receiver.close();
+  });
+
+  it('enqueues scheduled messages at their time and drops cancelled ones', async () => {
+    // Prepare
+    const sender = client.createSender('scheduling');
+    const receiver = client.createReceiver('scheduling');
+    const at = new Date(Date.now() + 500);
+
+    // Act
+    const [kept] = await sender.scheduleMessages({ body: 'on time', messageId: 's-1' }, at);
+    const [cancelled] = await sender.scheduleMessages({ body: 'never', messageId: 's-2' }, at);
+    await sender.cancelScheduledMessages(cancelled!);
+    const beforeTime = broker.entities.get('scheduling').active();
+    const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 10_000 });
+    await receiver.completeMessage(message!);
+
+    // Assess
+    expect(Number(kept)).toBeLessThan(Number(cancelled));
+    expect(beforeTime).toEqual([]);
+    expect(message?.messageId).toBe('s-1');
+    expect(message?.sequenceNumber?.toNumber()).toBe(Number(kept));
+    expect(broker.entities.get('scheduling').active()).toEqual([]);
+    await sender.close();
+    await receiver.close();
   });
 
   it('copies a message sent to a topic into every subscription', async () => {

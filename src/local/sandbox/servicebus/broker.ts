@@ -101,6 +101,8 @@ interface Entity {
   /** Receivable paths of the entity (the queue itself, or each subscription), lower-cased. */
   targets: SubQueue[];
   nextSequenceNumber: number;
+  /** Messages waiting for their scheduled enqueue time, by sequence number. */
+  scheduled: Map<number, NodeJS.Timeout>;
 }
 
 /**
@@ -262,7 +264,7 @@ export async function startServiceBusBroker(
       }
       if (lowered.endsWith('/$management')) {
         const entityPath = lowered.slice(0, -'/$management'.length);
-        const reply = handleManagement(paths.get(entityPath), context.message!);
+        const reply = handleManagement(entityPath, context.message!);
         respond(replyLinkFor(context.connection, context.message, target), context.message!, reply);
         delivery.accept();
         return;
@@ -321,17 +323,75 @@ export async function startServiceBusBroker(
         }
       }
       for (const queue of paths.values()) queue.dispose();
+      for (const entity of entities.values())
+        for (const timer of entity.scheduled.values()) clearTimeout(timer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 
-  function enqueue(entity: Entity, message: Message): void {
+  /** `$management` requests: entity-level ones (schedule) first, then per receivable path. */
+  function handleManagement(entityPath: string, request: Message): ManagementReply {
+    const operation = String(request.application_properties?.['operation'] ?? '');
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const entity = entities.get(entityPath);
+    if (
+      operation === 'com.microsoft:schedule-message' ||
+      operation === 'com.microsoft:cancel-scheduled-message'
+    ) {
+      if (!entity)
+        return failure(404, 'amqp:not-found', `The messaging entity '${entityPath}' could not be found.`);
+      if (operation === 'com.microsoft:schedule-message') {
+        const sequenceNumbers = asArray(body['messages']).map((item) => {
+          const encoded = (item as { message?: unknown }).message;
+          return enqueue(
+            entity,
+            rheaMessage.decode(Buffer.from(encoded as Uint8Array)) as unknown as Message,
+          );
+        });
+        return ok({ 'sequence-numbers': types.wrap_array(sequenceNumbers, 0x81, undefined) });
+      }
+      for (const value of asArray(body['sequence-numbers'])) {
+        const sequenceNumber = longValue(value);
+        const timer = sequenceNumber === undefined ? undefined : entity.scheduled.get(sequenceNumber);
+        if (timer && sequenceNumber !== undefined) {
+          clearTimeout(timer);
+          entity.scheduled.delete(sequenceNumber);
+        }
+      }
+      return ok({});
+    }
+    const queue = paths.get(entityPath);
+    if (!queue)
+      return failure(404, 'amqp:not-found', `The messaging entity '${entityPath}' could not be found.`);
+    return handleQueueManagement(queue, request);
+  }
+
+  /**
+   * Numbers a sent message and adds it to every receivable path of the entity, now or at its
+   * `x-opt-scheduled-enqueue-time`. Returns its sequence number.
+   */
+  function enqueue(entity: Entity, message: Message): number {
     const sequenceNumber = entity.nextSequenceNumber++;
     // Service Bus stamps a message id on messages sent without one (the JS SDK relies on it,
     // e.g. for lock renewal bookkeeping).
     if (message.message_id === undefined || message.message_id === null) {
       message.message_id = randomUUID().replace(/-/g, '');
     }
+    const at = scheduledTime(message);
+    if (at !== undefined && at > Date.now()) {
+      const timer = setTimeout(() => {
+        entity.scheduled.delete(sequenceNumber);
+        deliverNow(entity, message, sequenceNumber);
+      }, at - Date.now());
+      timer.unref();
+      entity.scheduled.set(sequenceNumber, timer);
+      return sequenceNumber;
+    }
+    deliverNow(entity, message, sequenceNumber);
+    return sequenceNumber;
+  }
+
+  function deliverNow(entity: Entity, message: Message, sequenceNumber: number): void {
     const enqueuedTime = new Date();
     for (const target of entity.targets) {
       const entry: StoredMessage = {
@@ -493,8 +553,8 @@ function failure(statusCode: number, errorCondition: string, statusDescription: 
 }
 
 /** The `$management` operations the SDK's receivers use. */
-function handleManagement(queue: SubQueue | undefined, request: Message): ManagementReply {
-  if (!queue) return failure(404, 'amqp:not-found', 'The messaging entity could not be found.');
+/** The `$management` operations on a receivable path (queue, subscription, dead-letter queue). */
+function handleQueueManagement(queue: SubQueue, request: Message): ManagementReply {
   const operation = String(request.application_properties?.['operation'] ?? '');
   const body = (request.body ?? {}) as Record<string, unknown>;
   switch (operation) {
@@ -546,6 +606,35 @@ function handleManagement(queue: SubQueue | undefined, request: Message): Manage
       }
       return ok({});
     }
+    case 'com.microsoft:receive-by-sequence-number': {
+      const receiveAndDelete = Number(body['receiver-settle-mode'] ?? 1) === 0;
+      const messages: Array<{ message: Buffer; 'lock-token'?: unknown }> = [];
+      for (const value of asArray(body['sequence-numbers'])) {
+        const sequenceNumber = longValue(value);
+        const entry = sequenceNumber === undefined ? undefined : queue.findDeferred(sequenceNumber);
+        if (!entry) {
+          return failure(
+            404,
+            'com.microsoft:message-not-found',
+            `No deferred message with sequence number ${String(sequenceNumber)}.`,
+          );
+        }
+        const taken = queue.takeDeferred(entry, receiveAndDelete);
+        if (taken === undefined) {
+          return failure(
+            400,
+            'com.microsoft:message-lock-lost',
+            `Deferred message ${sequenceNumber} is locked by another receiver.`,
+          );
+        }
+        const lock = taken === 'removed' ? undefined : taken;
+        messages.push({
+          message: rheaMessage.encode(outgoingMessage(entry, lock?.lockedUntil)),
+          ...(lock ? { 'lock-token': types.wrap_uuid(Buffer.from(string_to_uuid(lock.token))) } : {}),
+        });
+      }
+      return ok({ messages });
+    }
     default:
       return failure(
         501,
@@ -562,6 +651,15 @@ function respond(link: Sender | undefined, request: Message, reply: Partial<Mess
     to: request.reply_to,
     correlation_id: request.message_id,
   } as Message);
+}
+
+function scheduledTime(message: Message): number | undefined {
+  const value = (message.message_annotations as Record<string, unknown> | undefined)?.[
+    'x-opt-scheduled-enqueue-time'
+  ];
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === 'number') return value;
+  return undefined;
 }
 
 function asArray(value: unknown): unknown[] {
@@ -653,7 +751,7 @@ function buildEntities(configs: BrokerEntityConfig[]): {
       paths.set(`${path}/${DEAD_LETTER_QUEUE}`.toLowerCase(), dlq);
       return queue;
     });
-    entities.set(name.toLowerCase(), { name, type, targets, nextSequenceNumber: 1 });
+    entities.set(name.toLowerCase(), { name, type, targets, nextSequenceNumber: 1, scheduled: new Map() });
   }
   return { entities, paths };
 }

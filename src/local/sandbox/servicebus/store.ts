@@ -65,6 +65,13 @@ export interface MessageView {
   deadLetterSource?: string;
 }
 
+/** The holder of locks taken through `$management` (deferred messages): no link to give back. */
+const MANAGEMENT_CONSUMER: Consumer = {
+  canTake: () => false,
+  take: () => {},
+  receiveAndDelete: false,
+};
+
 export class SubQueue {
   private readonly messages: StoredMessage[] = [];
   private readonly locks = new Map<string, StoredMessage>();
@@ -178,6 +185,24 @@ export class SubQueue {
   /** Messages from `fromSequenceNumber` on, locked or not, without touching them (Service Bus peek). */
   peek(fromSequenceNumber: number, maxCount: number): StoredMessage[] {
     return this.messages.filter((m) => m.sequenceNumber >= fromSequenceNumber).slice(0, maxCount);
+  }
+
+  /** A deferred message by sequence number (what receive-by-sequence-number may hand out). */
+  findDeferred(sequenceNumber: number): StoredMessage | undefined {
+    return this.messages.find((m) => m.sequenceNumber === sequenceNumber && m.state === 'deferred');
+  }
+
+  /**
+   * Locks a deferred message for a receive through `$management` (peek-lock) or removes it
+   * (receive-and-delete). Undefined when it is already locked.
+   */
+  takeDeferred(entry: StoredMessage, receiveAndDelete: boolean): MessageLock | undefined | 'removed' {
+    if (entry.lock) return undefined;
+    if (receiveAndDelete) {
+      this.remove(entry);
+      return 'removed';
+    }
+    return this.lock(entry, MANAGEMENT_CONSUMER);
   }
 
   hasLock(token: string): boolean {
