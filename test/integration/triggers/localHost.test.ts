@@ -1,5 +1,5 @@
-import { QueueClient } from '@azure/storage-queue';
 import { ServiceBusClient } from '@azure/service-bus';
+import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostConfig } from '../../../src/local/host/hostConfig';
 import { type RunningLocalHost, startLocalHost } from '../../../src/local/host/localHost';

@@ -50,6 +50,7 @@ beforeAll(async () => {
       { name: 'batches' },
       { name: 'batchfail', maxDeliveryCount: 2 },
       { name: 'events', type: 'topic', subscriptions: ['audit'] },
+      { name: 'manual', lockDurationMs: 300 },
     ],
   });
   settings['ServiceBusConnection'] = broker.connectionString;
@@ -81,6 +82,7 @@ beforeAll(async () => {
     connection,
     handler: record('sbTopic'),
   });
+  host.app.serviceBusQueue('sbManual', { queueName: 'manual', connection, handler: record('sbManual') });
   host.app.serviceBusQueue('sbIdentity', {
     queueName: 'orders',
     connection: 'Identity',
@@ -208,6 +210,32 @@ describe('Service Bus trigger listener', () => {
     expect(seen.filter((id) => id === 'x-1')).toHaveLength(2);
     expect(seen.filter((id) => id === 'y-1')).toHaveLength(2);
     expect(broker.entities.get('batchfail').active()).toEqual([]);
+    await sender.close();
+  });
+
+  it('leaves settlement to the function when autoCompleteMessages is false: the lock lapses and the message returns', async () => {
+    // Prepare
+    const sender = client.createSender('manual');
+    await sender.sendMessages({ body: 'settle me yourself', messageId: 'm-1' });
+    await listen('sbManual', { autoCompleteMessages: false, maxAutoLockRenewalDurationMs: 0 });
+
+    // Act
+    await eventually(() => (calls.get('sbManual')?.length ?? 0) >= 2, 'redelivered after the lock lapsed');
+
+    // Assess
+    expect(
+      calls
+        .get('sbManual')
+        ?.slice(0, 2)
+        .map((c) => c.metadata['deliveryCount']),
+    ).toEqual([1, 2]);
+    expect(
+      broker.entities
+        .get('manual')
+        .active()
+        .map((m) => m.messageId),
+    ).toEqual(['m-1']);
+    expect(host.logger.lines.some((l) => l.includes('[sbManual] autoCompleteMessages is false'))).toBe(true);
     await sender.close();
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import {
   type Connection,
   create_container,
@@ -65,6 +65,7 @@ const DEFAULT_MAX_DELIVERY_COUNT = 10;
 const DEFAULT_LOCK_DURATION_MS = 60_000;
 const BATCH_FORMAT = 0x80013700;
 const MAX_MESSAGE_SIZE = 256 * 1024;
+const STOP_GRACE_MS = 1_000;
 const DEAD_LETTER_QUEUE = '$deadletterqueue';
 const LOCK_LOST_CONDITION = 'com.microsoft:message-lock-lost';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/;
@@ -293,6 +294,11 @@ export async function startServiceBusBroker(
     server.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   const open = new Set<Connection>();
   container.on('connection_open', (context: EventContext) => open.add(context.connection));
   container.on('disconnected', (context: EventContext) => open.delete(context.connection));
@@ -325,7 +331,13 @@ export async function startServiceBusBroker(
       for (const queue of paths.values()) queue.dispose();
       for (const entity of entities.values())
         for (const timer of entity.scheduled.values()) clearTimeout(timer);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Clients get a moment to answer the close; a silent one is cut off.
+      const grace = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, STOP_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
     },
   };
 
