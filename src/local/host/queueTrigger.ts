@@ -8,7 +8,7 @@
  * Message encoding follows host.json `extensions.queues.messageEncoding`: `base64` (the default,
  * as in the host) decodes each message; a message that is not valid base64 cannot be decoded, and
  * is moved to the poison queue without an invocation (the host's decode-failure handling).
- * `none` passes the text as it is.
+ * `none` passes the text as it is. A binding with `dataType: 'binary'` gets the bytes.
  */
 import { randomUUID } from 'node:crypto';
 import { type DequeuedMessageItem, type QueueClient, QueueServiceClient } from '@azure/storage-queue';
@@ -175,8 +175,8 @@ class QueueListener implements TriggerListener {
   async #process(message: DequeuedMessageItem): Promise<void> {
     const lease = new Lease(this.queue, message, this.options.logger, this.fn.name);
     try {
-      const text = this.#decode(message.messageText);
-      if (text === undefined) {
+      const bytes = this.#decode(message.messageText);
+      if (bytes === undefined) {
         this.options.logger.warn(
           `[${this.fn.name}] message ${message.messageId} is not valid base64 (messageEncoding is base64): moving it to '${this.poisonQueue.name}'.`,
         );
@@ -184,8 +184,10 @@ class QueueListener implements TriggerListener {
         return;
       }
       lease.startRenewing();
+      const text = bytes.toString('utf8');
+      const binary = String(this.fn.trigger['dataType'] ?? '').toLowerCase() === 'binary';
       const outcome = await this.options.invoker.invoke(this.fn, {
-        trigger: { string: text },
+        trigger: binary ? { bytes } : { string: text },
         triggerMetadata: this.#metadata(message, text),
       });
       lease.stopRenewing();
@@ -221,9 +223,10 @@ class QueueListener implements TriggerListener {
     await this.queue.deleteMessage(message.messageId, lease.popReceipt);
   }
 
-  #decode(messageText: string): string | undefined {
-    if (this.config.messageEncoding === 'none') return messageText;
-    return decodeBase64Strict(messageText);
+  /** The message's bytes per `messageEncoding`; undefined when base64 is expected and it is not. */
+  #decode(messageText: string): Buffer | undefined {
+    if (this.config.messageEncoding === 'none') return Buffer.from(messageText, 'utf8');
+    return decodeBase64Bytes(messageText);
   }
 
   /** The queue trigger's binding data, named and typed as the host sends it. */
@@ -317,9 +320,13 @@ function resolveQueueConfig(partial: Partial<QueueHostConfig>): Required<QueueHo
  * a multiple of 4, padding only at the end); undefined when the text is not base64.
  */
 export function decodeBase64Strict(text: string): string | undefined {
+  return decodeBase64Bytes(text)?.toString('utf8');
+}
+
+function decodeBase64Bytes(text: string): Buffer | undefined {
   const compact = text.replace(/[\s]/g, '');
   if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return undefined;
-  return Buffer.from(compact, 'base64').toString('utf8');
+  return Buffer.from(compact, 'base64');
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

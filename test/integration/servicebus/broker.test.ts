@@ -19,6 +19,7 @@ beforeAll(async () => {
       { name: 'renew', lockDurationMs: 2_000 },
       { name: 'closing' },
       { name: 'deferring' },
+      { name: 'takeaway' },
       { name: 'scheduling' },
       { name: 'events', type: 'topic', subscriptions: ['audit', 'billing'] },
     ],
@@ -154,6 +155,26 @@ describe('sandbox Service Bus broker', () => {
     await sender.close();
     await receiver.close();
     await dlqReceiver.close();
+  });
+
+  it('removes messages as it hands them out in receive-and-delete mode', async () => {
+    // Prepare
+    const sender = client.createSender('takeaway');
+    await sender.sendMessages([
+      { body: 1, messageId: 't-1' },
+      { body: 2, messageId: 't-2' },
+    ]);
+    const receiver = client.createReceiver('takeaway', { receiveMode: 'receiveAndDelete' });
+
+    // Act
+    const messages = await receiver.receiveMessages(2, { maxWaitTimeInMs: 5_000 });
+
+    // Assess
+    expect(messages.map((m) => m.messageId)).toEqual(['t-1', 't-2']);
+    expect(messages.every((m) => m.lockToken === undefined)).toBe(true);
+    expect(broker.entities.get('takeaway').active()).toEqual([]);
+    await sender.close();
+    await receiver.close();
   });
 
   it('returns a message whose lock expired, and refuses to settle with the lost lock', async () => {

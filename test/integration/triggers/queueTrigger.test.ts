@@ -21,6 +21,7 @@ const names = {
   failing: uniquePrefix('qfail'),
   plain: uniquePrefix('qplain'),
   undecodable: uniquePrefix('qbad'),
+  binary: uniquePrefix('qbin'),
 };
 
 function record(fnName: string) {
@@ -66,6 +67,16 @@ beforeAll(async () => {
     queueName: names.undecodable,
     connection: 'AzureWebJobsStorage',
     handler: record('queueUndecodable'),
+  });
+  host.app.generic('queueBinary', {
+    trigger: {
+      type: 'queueTrigger',
+      name: 'item',
+      queueName: names.binary,
+      connection: 'AzureWebJobsStorage',
+      dataType: 'binary',
+    },
+    handler: record('queueBinary'),
   });
   for (const name of Object.values(names)) await queue(name).createIfNotExists();
 });
@@ -172,6 +183,25 @@ describe('queue trigger listener', () => {
     expect(await queueLength(names.undecodable)).toBe(0);
     const poison = await queue(`${names.undecodable}-poison`).peekMessages();
     expect(poison.peekedMessageItems[0]?.messageText).toBe('HelloWorld');
+  });
+
+  it('hands a dataType "binary" binding the decoded bytes', async () => {
+    // Prepare
+    await queue(names.binary).sendMessage(Buffer.from([0xff, 0x00, 0x7b]).toString('base64'));
+    listeners.push(
+      await startQueueListener(host.fn('queueBinary'), {
+        invoker: host.invoker,
+        resolveSetting,
+        hostConfig: { maxPollingIntervalMs: 200 },
+        logger: host.logger,
+      }),
+    );
+
+    // Act
+    await eventually(() => (calls.get('queueBinary')?.length ?? 0) > 0, 'binary message handled');
+
+    // Assess
+    expect(calls.get('queueBinary')?.[0]?.message).toEqual(Buffer.from([0xff, 0x00, 0x7b]));
   });
 
   it('refuses a missing connection setting or a bad queue name, naming what is wrong', async () => {
