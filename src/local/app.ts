@@ -27,6 +27,8 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
 export interface LocalAppOptions {
   /** Project root (host.json, src/main.ts, the scenario). Default: the current directory. */
   rootDir?: string;
+  /** The app's entry module. Default: src/main.ts. */
+  appEntry?: string;
   port?: number;
   host?: string;
   /** App settings (`process.env` for the app while it runs). */
@@ -83,6 +85,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   let host: RunningLocalHost;
   try {
     host = await startLocalHost({
+      appEntry: options.appEntry,
       rootDir,
       port: options.port,
       host: options.host,

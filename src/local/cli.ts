@@ -4,20 +4,18 @@
  * 1. Reads `local.settings.json` (its `Values` go to the environment, like Core Tools; variables
  *    already set win; values are never printed).
  * 2. Starts Azurite in memory when `AzureWebJobsStorage` is unset or `UseDevelopmentStorage=true`.
- * 3. Prepares the estate (`prepareEstate`: the sandbox), unless `--no-sandbox`.
- * 4. Starts the local host and prints where everything listens; Ctrl-C stops everything and exits 0.
+ * 3. Starts the app on the local host (`startLocalApp`), on the sandbox unless `--no-sandbox`,
+ *    and prints where everything listens; Ctrl-C stops everything and exits 0.
  *
  * Usage: tsx src/local/cli.ts [--port <n>] [--entry <module>] [--no-sandbox] [--no-timers]
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { type RunningLocalApp, startLocalApp } from './app';
 import { type RunningAzurite, startAzurite } from './host/azurite';
-import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host/localHost';
+import { consoleHostLogger, type RunningLocalHost } from './host/localHost';
 import { nextOccurrence } from './host/ncrontab';
-import type { MountHandler } from './host/server';
 import { timerSchedule } from './host/timer';
-import { listenerFactories } from './host/triggers';
-import type { HostLogger } from './host/types';
 
 export interface CliOptions {
   port: number;
@@ -90,28 +88,6 @@ export function loadLocalSettings(rootDir: string, env: NodeJS.ProcessEnv = proc
   return applied;
 }
 
-export interface Estate {
-  /** Handlers mounted on the host's server (the sandbox under /sandbox/). */
-  mounts: MountHandler[];
-  /** Lines printed with the start-up summary. */
-  describe: string[];
-  stop(): Promise<void>;
-}
-
-/**
- * Sets up the world the app runs against locally: the sandbox (src/local/sandbox, `createSandbox`) and
- * the app's composition on it. Not wired yet: it only logs, and the app runs against whatever the
- * settings point to.
- */
-export async function prepareEstate(options: { sandbox: boolean; logger: HostLogger }): Promise<Estate> {
-  if (options.sandbox) {
-    options.logger.info('Sandbox: not wired into npm start yet (prepareEstate in src/local/cli.ts).');
-  } else {
-    options.logger.info('Sandbox: off (--no-sandbox).');
-  }
-  return { mounts: [], describe: [], stop: async () => {} };
-}
-
 /** The start-up summary: every function with where (or when) it runs, admin, storage. */
 export function describeHost(host: RunningLocalHost, storage: string, extra: string[] = []): string[] {
   const lines = [`Local host listening on ${host.url}`, '', 'Functions:'];
@@ -168,18 +144,14 @@ async function main(): Promise<void> {
     throw new Error(`The app entry ${options.entry} does not exist (use --entry <module>).`);
 
   let azurite: RunningAzurite | undefined;
-  let estate: Estate | undefined;
-  let host: RunningLocalHost | undefined;
+  let app: RunningLocalApp | undefined;
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    await host
+    await app
       ?.stop()
       .catch((e: unknown) => logger.error(`Host did not stop cleanly: ${(e as Error).message}`));
-    await estate
-      ?.stop()
-      .catch((e: unknown) => logger.error(`Estate did not stop cleanly: ${(e as Error).message}`));
     await azurite?.stop();
     process.exit(code);
   };
@@ -202,17 +174,21 @@ async function main(): Promise<void> {
     } else {
       storage = 'AzureWebJobsStorage as configured';
     }
-    estate = await prepareEstate({ sandbox: options.sandbox, logger });
-    host = await startLocalHost({
+    app = await startLocalApp({
       appEntry: entry,
       rootDir,
       port: options.port,
       logger,
-      mounts: estate.mounts,
       startTimers: options.timers,
-      listenerFactories,
+      sandbox: options.sandbox ? {} : false,
     });
-    for (const line of describeHost(host, storage, estate.describe)) logger.info(line);
+    const estate = app.sandbox
+      ? [
+          `Sandbox: ${app.url}/sandbox/ (estate, clock, events, notifications); clock at ${app.sandbox.clock.now().toISOString()}`,
+          `  advance it: curl -XPOST ${app.url}/sandbox/clock/advance -d '{"days":16}'`,
+        ]
+      : ['Sandbox: off (--no-sandbox): the app talks to the endpoints its settings name.'];
+    for (const line of describeHost(app.host, storage, estate)) logger.info(line);
   } catch (error) {
     logger.error(`Start-up failed: ${(error as Error).message}`);
     await stopAll(1);
