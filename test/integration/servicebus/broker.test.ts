@@ -20,6 +20,7 @@ beforeAll(async () => {
       { name: 'closing' },
       { name: 'deferring' },
       { name: 'takeaway' },
+      { name: 'dropped' },
       { name: 'scheduling' },
       { name: 'events', type: 'topic', subscriptions: ['audit', 'billing'] },
     ],
@@ -305,6 +306,26 @@ describe('sandbox Service Bus broker', () => {
     expect(message?.messageId).toBe('s-1');
     expect(message?.sequenceNumber?.toNumber()).toBe(Number(kept));
     expect(broker.entities.get('scheduling').active()).toEqual([]);
+    await sender.close();
+    await receiver.close();
+  });
+
+  it('gives back the locked messages of a client whose connection closes', async () => {
+    // Prepare
+    const sender = client.createSender('dropped');
+    await sender.sendMessages({ body: 'in flight', messageId: 'x-1' });
+    const other = new ServiceBusClient(broker.connectionString);
+    await other.createReceiver('dropped').receiveMessages(1, { maxWaitTimeInMs: 5_000 });
+
+    // Act
+    await other.close();
+    const receiver = client.createReceiver('dropped');
+    const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5_000 });
+
+    // Assess
+    expect(message?.messageId).toBe('x-1');
+    expect(message?.deliveryCount).toBe(1);
+    await receiver.completeMessage(message!);
     await sender.close();
     await receiver.close();
   });
