@@ -54,7 +54,8 @@ const QUEUE_NAME_RE = /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/;
 
 /**
  * Starts polling the queue of a `queueTrigger` binding. Resolves once the binding is validated
- * (bad queue name, missing connection setting: rejects, nothing starts).
+ * (bad queue name, missing connection setting: rejects, nothing starts). An identity-based
+ * connection (`<name>__queueServiceUri` ...) is not served locally: a warning, and nothing polls.
  *
  * Storage permission: the connection's account needs queue data read, process and add (Storage
  * Queue Data Contributor) for the trigger queue and its poison queue.
@@ -79,12 +80,21 @@ export async function startQueueListener(
   }
   const connectionName =
     typeof fn.trigger['connection'] === 'string' ? fn.trigger['connection'] : 'AzureWebJobsStorage';
-  const connectionString = resolveConnectionString(
-    connectionName || 'AzureWebJobsStorage',
-    options.resolveSetting,
-    ['queueServiceUri', 'serviceUri', 'accountName'],
-    fn.name,
-  );
+  let connectionString: string;
+  try {
+    connectionString = resolveConnectionString(
+      connectionName || 'AzureWebJobsStorage',
+      options.resolveSetting,
+      ['queueServiceUri', 'serviceUri', 'accountName'],
+      fn.name,
+    );
+  } catch (error) {
+    if (error instanceof Error && error.message.includes('identity-based')) {
+      options.logger.warn(`Function "${fn.name}" (queueTrigger) is not served locally: ${error.message}`);
+      return { functionName: fn.name, stop: async () => {} };
+    }
+    throw error;
+  }
   const service = QueueServiceClient.fromConnectionString(connectionString);
   const listener = new QueueListener(
     fn,

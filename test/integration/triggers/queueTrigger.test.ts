@@ -219,6 +219,28 @@ describe('queue trigger listener', () => {
     await expect(badName).rejects.toThrow(/queueName 'Bad_Name' is not a valid Storage queue name/);
     await expect(missing).rejects.toThrow(/connection setting 'MissingStorage' is not set/);
   });
+
+  it('does not serve an identity-based connection, and says so', async () => {
+    // Prepare
+    settings['IdentityStorage__queueServiceUri'] = 'https://example.queue.core.windows.net';
+    const fn = host.fn('queueOk');
+    const identity = { ...fn, trigger: { ...fn.trigger, connection: 'IdentityStorage' } };
+
+    // Act
+    const listener = await startQueueListener(identity, {
+      invoker: host.invoker,
+      resolveSetting,
+      logger: host.logger,
+    });
+    await listener.stop();
+
+    // Assess
+    expect(
+      host.logger.lines.some(
+        (l) => l.startsWith('warn') && l.includes('"queueOk"') && l.includes('identity-based'),
+      ),
+    ).toBe(true);
+  });
 });
 
 describe('decodeBase64Strict', () => {
