@@ -35,6 +35,7 @@ describe('secret near expiry on the sandbox, end to end', () => {
   const consoleMethods = ['log', 'info', 'warn', 'error', 'debug'] as const;
   const originalConsole = consoleMethods.map((m) => [m, console[m]] as const);
 
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are read freely in assertions
   async function get(path: string): Promise<{ status: number; json: any }> {
     const response = await fetch(`${app.url}${path}`);
     const text = await response.text();
