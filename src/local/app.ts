@@ -78,7 +78,10 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
       clock: sandbox.clock,
       kind: 'sandbox',
     });
-    env = { ...SANDBOX_SETTINGS, ...env };
+    // Sandbox defaults only fill settings nobody gave (options, local.settings.json, the shell).
+    for (const [name, value] of Object.entries(SANDBOX_SETTINGS)) {
+      if (!env[name]?.trim() && !process.env[name]?.trim()) env[name] = value;
+    }
   }
   resetDeps();
 
