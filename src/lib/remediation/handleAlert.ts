@@ -1,13 +1,13 @@
-import { ConflictError, TransientError, type ValidationError } from '../core/errors';
+import { TransientError, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
+import { runOnce } from '../core/once';
 import { sendToChannelsOnce } from '../notify/sendOnce';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier, Severity } from '../ports/notifier';
 import type { AuditLog, AuditOutcome, AuditRecord, IdempotencyStore } from '../ports/state';
 import type { AlertCondition, AlertSeverity, MonitorAlert } from './alert';
 
-const CLAIM_LEASE_MS = 5 * 60_000;
 /** The audit action of every alert delivery this use case handles. */
 export const ALERT_RECEIVE_ACTION = 'alert.receive';
 
@@ -63,12 +63,19 @@ export async function handleAlert(
   ctx: AlertContext,
 ): Promise<AlertOutcome> {
   const key = alertKey(alert);
-  const claim = await deps.idempotency.claim(key, {
-    owner: ctx.attemptId,
-    leaseMs: CLAIM_LEASE_MS,
-    abortSignal: ctx.abortSignal,
-  });
-  if (claim.status === 'completed') {
+  const once = await runOnce(
+    deps.idempotency,
+    key,
+    {
+      owner: ctx.attemptId,
+      ttlMs: deps.idempotencyTtlMs,
+      busyMessage: `alert ${alert.alertRule} (${alert.monitorCondition}) is being handled by another attempt`,
+      summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
+      abortSignal: ctx.abortSignal,
+    },
+    () => handleClaimed(alert, key, deps, ctx),
+  );
+  if (once.status === 'duplicate') {
     deps.logger.info('duplicate alert delivery ignored', {
       operation: ALERT_RECEIVE_ACTION,
       target: alertTarget(alert),
@@ -77,30 +84,10 @@ export async function handleAlert(
     });
     return {
       status: 'duplicate',
-      previous: (claim.result ?? {}) as { outcome?: AuditOutcome; auditId?: string },
+      previous: (once.previous ?? {}) as { outcome?: AuditOutcome; auditId?: string },
     };
   }
-  if (claim.status === 'inProgress') {
-    throw new ConflictError(
-      `alert ${alert.alertRule} (${alert.monitorCondition}) is being handled by another attempt`,
-      {
-        metadata: { alertId: alert.alertId },
-      },
-    );
-  }
-  try {
-    const outcome = await handleClaimed(alert, key, deps, ctx);
-    await deps.idempotency.complete(key, {
-      owner: ctx.attemptId,
-      result: { outcome: outcome.outcome, auditId: outcome.auditId },
-      ttlMs: deps.idempotencyTtlMs,
-      abortSignal: ctx.abortSignal,
-    });
-    return outcome;
-  } catch (error) {
-    await deps.idempotency.release(key, { owner: ctx.attemptId }).catch(() => undefined);
-    throw error;
-  }
+  return once.result;
 }
 
 /** The idempotency key of an alert delivery: ARM ids are case-insensitive, so the id is lower-cased. */

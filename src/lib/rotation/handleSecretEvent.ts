@@ -1,6 +1,7 @@
-import { ConflictError, TransientError, type ValidationError } from '../core/errors';
+import { TransientError, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
+import { runOnce } from '../core/once';
 import { sendToChannelsOnce } from '../notify/sendOnce';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
@@ -11,7 +12,6 @@ import type { SecretEvent } from './keyVaultEvent';
 const DAY_MS = 86_400_000;
 /** Key Vault raises SecretNearExpiry 30 days before expiry. */
 export const NEAR_EXPIRY_WINDOW_DAYS = 30;
-const CLAIM_LEASE_MS = 5 * 60_000;
 
 /** What the policy says about a secret, as this use case needs it. */
 export interface ManagedSecretView {
@@ -71,37 +71,27 @@ export async function handleSecretEvent(
 ): Promise<SecretEventOutcome> {
   const kind = eventKind(event);
   const key = `secret-event|${kind}|${event.vaultUrl}|${event.secretName.toLowerCase()}|${event.version}`;
-  const claim = await deps.idempotency.claim(key, {
-    owner: ctx.attemptId,
-    leaseMs: CLAIM_LEASE_MS,
-    abortSignal: ctx.abortSignal,
-  });
-  if (claim.status === 'completed') {
+  const once = await runOnce(
+    deps.idempotency,
+    key,
+    {
+      owner: ctx.attemptId,
+      ttlMs: deps.idempotencyTtlMs,
+      busyMessage: `secret event ${event.id} is being handled by another attempt`,
+      summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
+      abortSignal: ctx.abortSignal,
+    },
+    () => handleClaimed(event, kind, key, deps, ctx),
+  );
+  if (once.status === 'duplicate') {
     deps.logger.info('duplicate secret event ignored', {
       operation: kind,
       target: targetOf(event),
       eventId: event.id,
     });
-    return { status: 'duplicate', previous: claim.result };
+    return { status: 'duplicate', previous: once.previous };
   }
-  if (claim.status === 'inProgress') {
-    throw new ConflictError(`secret event ${event.id} is being handled by another attempt`, {
-      metadata: { eventId: event.id },
-    });
-  }
-  try {
-    const outcome = await handleClaimed(event, kind, key, deps, ctx);
-    await deps.idempotency.complete(key, {
-      owner: ctx.attemptId,
-      result: { outcome: outcome.outcome, auditId: outcome.auditId },
-      ttlMs: deps.idempotencyTtlMs,
-      abortSignal: ctx.abortSignal,
-    });
-    return outcome;
-  } catch (error) {
-    await deps.idempotency.release(key, { owner: ctx.attemptId }).catch(() => undefined);
-    throw error;
-  }
+  return once.result;
 }
 
 type EventKind = 'secret.nearExpiry' | 'secret.expired' | 'secret.newVersion';
