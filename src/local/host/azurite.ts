@@ -59,26 +59,30 @@ export function tryListen(port: number): Promise<number | undefined> {
   });
 }
 
-async function choosePorts(): Promise<StoragePorts> {
+async function choosePorts(preferDefaults: boolean): Promise<StoragePorts> {
   const defaults = await Promise.all([
     tryListen(DEFAULT_PORTS.blob),
     tryListen(DEFAULT_PORTS.queue),
     tryListen(DEFAULT_PORTS.table),
   ]);
-  if (defaults.every((p) => p !== undefined)) return DEFAULT_PORTS;
+  if (preferDefaults && defaults.every((p) => p !== undefined)) return DEFAULT_PORTS;
   const [blob, queue, table] = await Promise.all([tryListen(0), tryListen(0), tryListen(0)]);
   if (!blob || !queue || !table) throw new Error('No free loopback port for Azurite.');
   return { blob, queue, table };
 }
 
 /**
- * Starts an in-memory Azurite and waits until it listens (20 s at most). Stop it with `stop()`;
+ * Starts an in-memory Azurite and waits until it listens (20 s at most): on the default ports
+ * 10000-10002 when they are free and `preferDefaultPorts` (the default), on free ones otherwise. Stop it with `stop()`;
  * it also dies with this process.
  */
-export async function startAzurite(rootDir: string): Promise<RunningAzurite> {
+export async function startAzurite(
+  rootDir: string,
+  options: { preferDefaultPorts?: boolean } = {},
+): Promise<RunningAzurite> {
   const bin = join(rootDir, 'node_modules', 'azurite', 'dist', 'src', 'azurite.js');
   if (!existsSync(bin)) throw new Error(`Azurite is not installed (${bin} is missing): run npm install.`);
-  const ports = await choosePorts();
+  const ports = await choosePorts(options.preferDefaultPorts ?? true);
   const args = [
     bin,
     '--silent',
