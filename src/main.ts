@@ -8,3 +8,4 @@ import './functions/health';
 import './functions/audit';
 import './functions/alerts';
 import './functions/runs';
+import './functions/secretSweep';

@@ -96,6 +96,7 @@ export function buildDeps(
       };
     },
     defaultChannels: () => channelsFor(policy, undefined).map((c) => c.name),
+    managedVaults: () => [...new Set(policy.secrets.map((s) => s.vaultUrl))],
   };
   const idempotencyTtlMs = settings.idempotencyTtlHours * 3_600_000;
   const runs = createRunEngine({

@@ -5,8 +5,12 @@
  * The grammar follows NCrontab (the library the Functions host uses): each field is `*` or a
  * comma-separated list of values, ranges `a-b` and steps (`*\/n`, `a-b/n`, `a/n` = from a to the
  * maximum); months and days of the week may be given by name or a prefix of at least three letters
- * (`Jan`, `monday`). Day of month and day of week must both match (NCrontab semantics, unlike the
- * OR of Vixie cron).
+ * (`Jan`, `JAN`, `monday`). Day of month and day of week must both match (NCrontab semantics, unlike
+ * the OR of Vixie cron). `?` is not accepted: NCrontab (and so the Functions host) rejects it.
+ *
+ * This is the one NCRONTAB implementation of the project: the policy validation and the local
+ * host's timers (src/local/host/ncrontab.ts, which adds TimeSpan schedules) both use it, so they agree
+ * on what a valid expression is.
  */
 
 interface FieldSpec {
@@ -63,14 +67,23 @@ type Parsed = { ok: true; schedule: NcrontabSchedule } | { ok: false; problems: 
 
 /**
  * Every problem of an NCRONTAB expression (empty when valid). Messages name the field and the
- * allowed range, e.g. `hour field "25" is out of range 0-23`.
+ * allowed range, e.g. `hour field "25" is out of range 0-23`. An expression whose fields are well
+ * formed but that never matches a date (`0 0 0 31 Feb *`) is a problem too: a schedule that never
+ * fires is a mistake, whether in the policy or on a timer.
  */
 export function ncrontabProblems(expression: string): string[] {
   const parsed = parse(expression);
-  return parsed.ok ? [] : parsed.problems;
+  if (!parsed.ok) return parsed.problems;
+  return matchesSomeDate(parsed.schedule)
+    ? []
+    : [`never matches a date: no month of the month field has a day of the day field (e.g. 31 in February)`];
 }
 
-/** Parses an NCRONTAB expression; throws an `Error` listing every problem when it is invalid. */
+/**
+ * Parses an NCRONTAB expression; throws an `Error` listing every problem of its fields when it is
+ * invalid. Well-formed fields are enough: an expression that never matches a date parses (its
+ * `nextNcrontabOccurrence` is `undefined`); `ncrontabProblems` reports it.
+ */
 export function parseNcrontab(expression: string): NcrontabSchedule {
   const parsed = parse(expression);
   if (!parsed.ok) throw new Error(`invalid NCRONTAB expression: ${parsed.problems.join('; ')}`);
@@ -114,6 +127,21 @@ export function nextNcrontabOccurrence(schedule: NcrontabSchedule | string, afte
   return undefined;
 }
 
+// Days in each month, February counted in a leap year.
+const MONTH_LENGTHS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Whether some date matches the month, day and day-of-week fields. Every date that exists
+ * (29 February included) falls on each day of the week in some year (2000-2027 shows all of them),
+ * so the (never empty) day-of-week field does not matter.
+ */
+function matchesSomeDate(s: NcrontabSchedule): boolean {
+  for (const month of s.months) {
+    for (const day of s.days) if (day <= MONTH_LENGTHS[month - 1]!) return true;
+  }
+  return false;
+}
+
 function parse(expression: string): Parsed {
   if (typeof expression !== 'string') return { ok: false, problems: ['must be a string'] };
   const parts = expression.trim().split(/\s+/).filter(Boolean);
@@ -121,7 +149,7 @@ function parse(expression: string): Parsed {
     return {
       ok: false,
       problems: [
-        `must have 6 fields ({second} {minute} {hour} {day} {month} {day-of-week}), found ${parts.length}`,
+        `must have 6 fields ({second} {minute} {hour} {day} {month} {day-of-week}), found ${parts.length} field${parts.length === 1 ? '' : 's'}`,
       ],
     };
   }

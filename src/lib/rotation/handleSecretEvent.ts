@@ -25,6 +25,8 @@ export interface SecretPolicyView {
   lookup(vaultUrl: string, secretName: string): ManagedSecretView | undefined;
   /** Channels for secrets the policy does not name (reported, never touched). */
   defaultChannels(): string[];
+  /** URLs of the vaults holding managed secrets (what the safety-net sweep looks at). */
+  managedVaults(): string[];
 }
 
 export interface SecretEventDeps {

@@ -15,7 +15,8 @@ export interface SecretEvent {
   time: Date;
   /** `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vault}` */
   source: string;
-  schema: 'EventGridSchema' | 'CloudEventSchemaV1_0';
+  /** How it arrived: an Event Grid delivery (either schema), or found by the safety-net sweep. */
+  schema: 'EventGridSchema' | 'CloudEventSchemaV1_0' | 'Sweep';
   vaultName: string;
   /** `https://{vault}.vault.azure.net` (from the data's `Id`). */
   vaultUrl: string;

@@ -28,6 +28,7 @@ const policy: SecretPolicyView = {
       ? { owner: 'team-data', channels: ['ops-events', 'ops-teams'], rotation: 'manual' }
       : undefined,
   defaultChannels: () => ['ops-events'],
+  managedVaults: () => [VAULT],
 };
 
 function nearExpiry(name = 'cosmos-key', version = 'v1', id = 'evt-1') {

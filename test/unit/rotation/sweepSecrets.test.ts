@@ -1,0 +1,136 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { TransientError } from '../../../src/lib/core/errors';
+import { silentLogger } from '../../../src/lib/core/logging';
+import type { SecretProperties } from '../../../src/lib/ports/secrets';
+import { handleSecretEvent, type SecretEventDeps } from '../../../src/lib/rotation/handleSecretEvent';
+import { parseSecretEvent } from '../../../src/lib/rotation/keyVaultEvent';
+import { sweepSecrets } from '../../../src/lib/rotation/sweepSecrets';
+import { secretEvent } from '../../support/events';
+import {
+  MemoryAudit,
+  MemoryIdempotency,
+  MemoryVault,
+  RecordingNotifier,
+  TestClock,
+} from '../../support/fakes';
+
+const DAY = 86_400_000;
+const VAULT = 'https://contoso-kv.vault.azure.net';
+const NOW = new Date('2026-03-01T00:00:00Z');
+const at = (days: number) => new Date(NOW.getTime() + days * DAY);
+
+describe('sweepSecrets', () => {
+  let vault: MemoryVault;
+  let audit: MemoryAudit;
+  let notifier: RecordingNotifier;
+  let deps: SecretEventDeps;
+  const ctx = { actor: 'system:timer', correlationId: 'sweep-1', attemptId: 'sweep-1' };
+
+  beforeEach(() => {
+    const clock = new TestClock(NOW);
+    vault = new MemoryVault();
+    audit = new MemoryAudit();
+    notifier = new RecordingNotifier(['ops-events', 'ops-teams']);
+    const add = (name: string, version: string, expiresOn: Date, extra: Partial<SecretProperties> = {}) =>
+      vault.add({
+        vaultUrl: VAULT,
+        name,
+        version,
+        expiresOn,
+        createdOn: new Date('2026-01-01'),
+        enabled: true,
+        ...extra,
+      });
+    add('cosmos-key', 'c1', at(20));
+    add('stray', 's1', at(5));
+    add('old', 'o1', at(-2));
+    add('far', 'f1', at(90));
+    add('disabled', 'd1', at(3), { enabled: false });
+    deps = {
+      vault,
+      notifier,
+      audit,
+      idempotency: new MemoryIdempotency(clock),
+      clock,
+      logger: silentLogger,
+      policy: {
+        lookup: (_v, name) =>
+          name === 'cosmos-key' ? { owner: 'team-data', channels: ['ops-events', 'ops-teams'] } : undefined,
+        defaultChannels: () => ['ops-events'],
+        managedVaults: () => [VAULT],
+      },
+      environment: 'test',
+      dryRun: false,
+      idempotencyTtlMs: 3 * DAY,
+    };
+  });
+
+  it('handles every secret inside its window or expired, skipping far, disabled ones', async () => {
+    // Act
+    const summary = await sweepSecrets(deps, ctx);
+    // Assess
+    expect(summary).toMatchObject({
+      vaults: 1,
+      checked: 3,
+      nearExpiry: 2,
+      expired: 1,
+      handled: 3,
+      duplicates: 0,
+      failures: [],
+    });
+    expect(audit.records.map((r) => [r.target, r.action, r.outcome]).sort()).toEqual([
+      ['vaults/contoso-kv/secrets/cosmos-key', 'secret.nearExpiry.notify', 'succeeded'],
+      ['vaults/contoso-kv/secrets/old', 'secret.expired.notify', 'reported'],
+      ['vaults/contoso-kv/secrets/stray', 'secret.nearExpiry.notify', 'reported'],
+    ]);
+    expect(audit.records.every((r) => r.actor === 'system:timer')).toBe(true);
+  });
+
+  it('is a duplicate of the Key Vault event already handled, and of itself on the next run', async () => {
+    // Prepare: the Event Grid event for cosmos-key arrived first.
+    const event = parseSecretEvent(
+      secretEvent({
+        type: 'Microsoft.KeyVault.SecretNearExpiry',
+        vault: 'contoso-kv',
+        name: 'cosmos-key',
+        version: 'c1',
+        exp: at(20).getTime() / 1000,
+      }),
+    );
+    await handleSecretEvent(event, deps, { actor: 'system:eventgrid', correlationId: 'e', attemptId: 'e' });
+    const sentBefore = notifier.sent.length;
+    // Act
+    const first = await sweepSecrets(deps, ctx);
+    const second = await sweepSecrets(deps, { ...ctx, attemptId: 'sweep-2' });
+    // Assess
+    expect(first).toMatchObject({ handled: 2, duplicates: 1 });
+    expect(second).toMatchObject({ handled: 0, duplicates: 3 });
+    expect(notifier.sent.length - sentBefore).toBe(2);
+    expect(audit.records.filter((r) => r.target.endsWith('/cosmos-key'))).toHaveLength(1);
+  });
+
+  it('collects a failing vault or secret without throwing, and the next sweep catches up', async () => {
+    notifier.failures.set('ops-events', [{ retryable: true }]);
+    const failing = await sweepSecrets(deps, ctx);
+    expect(failing.failures).toEqual([
+      expect.objectContaining({
+        target: expect.stringMatching(/^vaults\/contoso-kv\/secrets\//),
+        retryable: true,
+      }),
+    ]);
+    const next = await sweepSecrets(deps, { ...ctx, attemptId: 'sweep-2' });
+    expect(next.failures).toEqual([]);
+    expect(next.handled).toBe(1);
+
+    deps.vault = Object.assign(Object.create(vault), {
+      // biome-ignore lint/correctness/useYield: fails before yielding, like an unreachable vault
+      async *listSecrets() {
+        throw new TransientError('vault unreachable');
+      },
+    });
+    const unreachable = await sweepSecrets(deps, ctx);
+    expect(unreachable.failures).toEqual([
+      { target: 'vaults/contoso-kv', reason: 'vault unreachable', retryable: true },
+    ]);
+  });
+});
