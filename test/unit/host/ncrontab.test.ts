@@ -1,52 +1,28 @@
 import { describe, expect, it } from 'vitest';
+import { ncrontabProblems, nextNcrontabOccurrence } from '../../../src/lib/config/ncrontab';
+import { validatePolicy } from '../../../src/lib/config/policy';
 import { nextOccurrence, nextOccurrences, parseSchedule } from '../../../src/local/host/ncrontab';
+
+// The NCRONTAB grammar and its next occurrences are tested in test/unit/config/ncrontab.test.ts;
+// here: what the host adds (TimeSpan schedules, the empty schedule) and that it delegates.
 
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 
-describe('NCRONTAB next occurrences (UTC)', () => {
-  const from = new Date('2026-01-30T23:59:58.500Z');
-
-  it.each([
-    ['*/1 * * * * *', ['2026-01-30T23:59:59.000Z', '2026-01-31T00:00:00.000Z', '2026-01-31T00:00:01.000Z']],
-    ['0 */5 * * * *', ['2026-01-31T00:00:00.000Z', '2026-01-31T00:05:00.000Z', '2026-01-31T00:10:00.000Z']],
-    [
-      '0 30 9 * * MON-FRI',
-      ['2026-02-02T09:30:00.000Z', '2026-02-03T09:30:00.000Z', '2026-02-04T09:30:00.000Z'],
-    ],
-    ['0 30 9 * * 1-5', ['2026-02-02T09:30:00.000Z', '2026-02-03T09:30:00.000Z', '2026-02-04T09:30:00.000Z']],
-    ['0 0 0 29 FEB *', ['2028-02-29T00:00:00.000Z', '2032-02-29T00:00:00.000Z', '2036-02-29T00:00:00.000Z']],
-    [
-      '0 0 12 1 JAN,JUL *',
-      ['2026-07-01T12:00:00.000Z', '2027-01-01T12:00:00.000Z', '2027-07-01T12:00:00.000Z'],
-    ],
-    ['5/20 * * * * *', ['2026-01-31T00:00:05.000Z', '2026-01-31T00:00:25.000Z', '2026-01-31T00:00:45.000Z']],
-    ['0 0 0 31 * *', ['2026-01-31T00:00:00.000Z', '2026-03-31T00:00:00.000Z', '2026-05-31T00:00:00.000Z']],
-    [
-      '0 0 8-10/2 * * *',
-      ['2026-01-31T08:00:00.000Z', '2026-01-31T10:00:00.000Z', '2026-02-01T08:00:00.000Z'],
-    ],
-    [
-      '0 15,45 * * * sun',
-      ['2026-02-01T00:15:00.000Z', '2026-02-01T00:45:00.000Z', '2026-02-01T01:15:00.000Z'],
-    ],
-    // Day of month AND day of week must both match (NCrontab), unlike Vixie cron's OR.
-    ['0 0 0 13 * FRI', ['2026-02-13T00:00:00.000Z', '2026-03-13T00:00:00.000Z', '2026-11-13T00:00:00.000Z']],
-  ])('%s', (expression, expected) => {
+describe('timer schedules', () => {
+  it('runs NCRONTAB expressions as the config module steps them', () => {
     // Prepare
-    const schedule = parseSchedule(expression);
+    const from = new Date('2026-01-30T23:59:58.500Z');
     // Act
+    const schedule = parseSchedule(' 0 30 9 * * MON-FRI ');
     const next = nextOccurrences(schedule, from, 3);
     // Assess
-    expect(iso(next)).toEqual(expected);
-  });
-
-  it('gives an occurrence strictly after the given time, even on an exact match', () => {
-    // Prepare
-    const schedule = parseSchedule('0 0 * * * *');
-    // Act
-    const next = nextOccurrence(schedule, new Date('2026-03-01T10:00:00.000Z'));
-    // Assess
-    expect(next?.toISOString()).toBe('2026-03-01T11:00:00.000Z');
+    expect(schedule).toMatchObject({ kind: 'cron', expression: '0 30 9 * * MON-FRI' });
+    expect(iso(next)).toEqual([
+      '2026-02-02T09:30:00.000Z',
+      '2026-02-03T09:30:00.000Z',
+      '2026-02-04T09:30:00.000Z',
+    ]);
+    expect(nextOccurrence(schedule, from)).toEqual(nextNcrontabOccurrence('0 30 9 * * MON-FRI', from));
   });
 
   it('supports TimeSpan schedules as intervals', () => {
@@ -59,29 +35,58 @@ describe('NCRONTAB next occurrences (UTC)', () => {
     expect(iso(next)).toEqual(['2026-01-01T00:05:00.000Z', '2026-01-01T00:10:00.000Z']);
     expect(parseSchedule('1.00:00:00')).toMatchObject({ kind: 'interval', intervalMs: 86_400_000 });
   });
-});
 
-describe('NCRONTAB validation', () => {
   it.each([
-    ['* * * * *', /has 5 field\(s\); expected 6: second minute hour day month day-of-week/],
-    ['* * * * * * *', /has 7 field\(s\)/],
-    ['61 * * * * *', /Invalid second field "61".*61 is outside 0-59/],
-    ['0 60 * * * *', /Invalid minute field "60"/],
-    ['0 0 24 * * *', /Invalid hour field "24"/],
-    ['0 0 0 0 * *', /Invalid day of month field "0".*outside 1-31/],
-    ['0 0 0 * 13 *', /Invalid month field "13"/],
-    ['0 0 0 * * 7', /Invalid day of week field "7".*outside 0-6/],
-    ['0 0 0 * * FOO', /"FOO" is not a number or a name/],
-    ['0 0 5-2 * * *', /range start 5 is after its end 2/],
-    ['*/0 * * * * *', /step must be at least 1/],
-    ['*/x * * * * *', /step "x" is not a number/],
-    ['1,,2 * * * * *', /empty list item/],
-    ['0 0 0 31 2 *', /never matches a date/],
     ['', /The schedule is empty/],
     ['00:00:00', /not a positive TimeSpan/],
     ['25:00:00', /not a positive TimeSpan/],
+    [
+      '0 0 24 * * *',
+      /"0 0 24 \* \* \*" is not a valid NCRONTAB expression: hour field "24" is out of range 0-23/,
+    ],
   ])('rejects "%s" with a clear message', (expression, message) => {
     // Act / Assess
     expect(() => parseSchedule(expression)).toThrow(message);
+  });
+});
+
+describe('the policy validation and the host agree on NCRONTAB expressions', () => {
+  const policyAccepts = (expression: string): boolean =>
+    validatePolicy(`version: 1\nschedules:\n  secretSweep: "${expression}"\n`, 'agree.yaml').ok;
+  const hostAccepts = (expression: string): boolean => {
+    try {
+      parseSchedule(expression);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it.each([
+    ['0 0 */6 * * *', true],
+    ['*/10 * * * * *', true],
+    ['0 30 9 * * MON-FRI', true],
+    ['0 30 9 * * Monday-friday', true],
+    ['0 0 12 1 JAN,JUL *', true],
+    ['5/20 0-30/10 8-10/2 1,15 */2 *', true],
+    ['0 0 0 29 FEB FRI', true],
+    ['0 0 0 1 JAN FRI', true],
+    ['* * * * *', false],
+    ['* * * * * * *', false],
+    ['60 * * * * *', false],
+    ['0 0 0 0 * *', false],
+    ['0 0 0 * * 7', false],
+    ['0 0 0 * * FOO', false],
+    ['0 0 0 ? * MON', false],
+    ['0 10-5 * * * *', false],
+    ['*/0 * * * * *', false],
+    ['1,,2 * * * * *', false],
+    ['0 0 0 31 2 *', false],
+  ])('%s: %s', (expression, valid) => {
+    // Act
+    const verdicts = { policy: policyAccepts(expression), host: hostAccepts(expression) };
+    // Assess
+    expect(verdicts).toEqual({ policy: valid, host: valid });
+    expect(ncrontabProblems(expression).length === 0).toBe(valid);
   });
 });
