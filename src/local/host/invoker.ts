@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { redactText } from '../../lib/core/redact';
 import { currentProgrammingModel, type FunctionRegistry, LocalHostSystemError, writeLog } from './coreApi';
-import { parseRetryOptions, type RetryPolicy, retryDelayMs, retryPolicyApplies } from './retry';
+import { parseRetryOptions, type RetryPolicy, retryDelayMs, retryPolicyApplies, sleep } from './retry';
 import type {
   HostLogger,
   InvocationInput,
@@ -117,7 +117,7 @@ export class LocalInvoker implements Invoker {
       this.#logger.warn(
         `[${fn.name}] attempt ${attempts} failed; retry ${retryCount} of ${policy.maxRetryCount} in ${Math.round(delay)} ms (${policy.strategy}).`,
       );
-      if (!(await this.#sleep(delay))) return { ...result, attempts };
+      if (!(await sleep(delay, this.#closing.signal))) return { ...result, attempts };
       retryContext = {
         retryCount,
         maxRetryCount: policy.maxRetryCount,
@@ -224,22 +224,6 @@ export class LocalInvoker implements Invoker {
       timer = setTimeout(() => reject(new FunctionTimeoutError(limit)), limit);
     });
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  #sleep(ms: number): Promise<boolean> {
-    const signal = this.#closing.signal;
-    if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(true);
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve(false);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type DequeuedMessageItem, type QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import { sleep } from './retry';
 import type { HostLogger, Invoker, RegisteredFunction, RpcTypedData, TriggerListener } from './types';
 
 export interface QueueHostConfig {
@@ -412,20 +413,4 @@ export function dateTimeOffsetData(date: Date | undefined): RpcTypedData {
 /** The `sys` binding data the host adds to every invocation. */
 export function sysMetadata(functionName: string): RpcTypedData {
   return jsonData({ MethodName: functionName, UtcNow: new Date().toISOString(), RandGuid: randomUUID() });
-}
-
-/** Resolves true after `ms`, or false early when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -122,3 +122,22 @@ export function parseTimeSpan(text: string): number | undefined {
   const fractionMs = fraction ? Number(`0.${fraction}`) * 1000 : 0;
   return (((Number(days ?? 0) * 24 + h) * 60 + m) * 60 + s) * 1000 + fractionMs;
 }
+
+/**
+ * Resolves true after `ms`, or false early when `signal` aborts (at once if it already has): the
+ * host's waits (retry delays, queue polling back-off, batch gathering) end when the host stops.
+ */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

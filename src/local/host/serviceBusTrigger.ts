@@ -19,10 +19,10 @@ import {
   type ResolveSetting,
   resolveBindingExpression,
   resolveConnectionString,
-  sleep,
   stringData,
   sysMetadata,
 } from './queueTrigger';
+import { sleep } from './retry';
 import type { HostLogger, Invoker, RegisteredFunction, RpcTypedData, TriggerListener } from './types';
 
 export interface ServiceBusHostConfig {

@@ -2,20 +2,11 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startLocalHost } from '../../../src/local/host/localHost';
 import { timerTriggerData } from '../../../src/local/host/timer';
+import { captureLogger } from '../triggers/support';
 import { recorded } from './fixtures/recorder';
 
 const loadHooksApp = () => import('./fixtures/hooksApp.js');
 const ROOT = resolve(__dirname, '../../..');
-
-function captureLogger() {
-  const lines: string[] = [];
-  return {
-    lines,
-    info: (m: string) => lines.push(`info ${m}`),
-    warn: (m: string) => lines.push(`warn ${m}`),
-    error: (m: string) => lines.push(`error ${m}`),
-  };
-}
 
 describe('worker hooks and retries on the local host', () => {
   it('runs appStart at start and appTerminate at stop; hooks can swap the handler and forgive an error', async () => {

@@ -5,21 +5,11 @@ import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostConfig } from '../../../src/local/host/hostConfig';
 import { type RunningLocalHost, startLocalHost } from '../../../src/local/host/localHost';
-import type { HostLogger } from '../../../src/local/host/types';
+import { captureLogger } from '../triggers/support';
 import { recorded, resetRecorded } from './fixtures/recorder';
 
 const loadFixtureApp = () => import('./fixtures/app.js');
 const FIXTURES = resolve(__dirname, '../../../../shared/fixtures/events');
-
-function captureLogger(): HostLogger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
 
 /** Polls `check` until it is true (bounded; no timing assertion). */
 async function eventually(check: () => boolean, what: string, limitMs = 10_000): Promise<void> {

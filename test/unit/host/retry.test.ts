@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   LOCAL_INFINITE_RETRY_CAP,
   parseRetryOptions,
   parseTimeSpan,
   retryDelayMs,
   retryPolicyApplies,
+  sleep,
 } from '../../../src/local/host/retry';
 
 describe('retry options', () => {
@@ -92,5 +93,43 @@ describe('retry delays', () => {
     expect(parseTimeSpan('2.00:00:00')).toBe(172_800_000);
     expect(parseTimeSpan('00:61:00')).toBeUndefined();
     expect(parseTimeSpan('5s')).toBeUndefined();
+  });
+});
+
+describe('abortable sleep', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('resolves true once the time has passed', async () => {
+    // Prepare
+    vi.useFakeTimers();
+    let settled: boolean | undefined;
+    // Act
+    const done = sleep(1_000, new AbortController().signal).then((v) => {
+      settled = v;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    const before = settled;
+    await vi.advanceTimersByTimeAsync(1);
+    await done;
+    // Assess
+    expect(before).toBeUndefined();
+    expect(settled).toBe(true);
+  });
+
+  it('resolves false early when the signal aborts, or at once when it already has', async () => {
+    // Prepare
+    vi.useFakeTimers();
+    const controller = new AbortController();
+    const waiting = sleep(60_000, controller.signal);
+    // Act
+    controller.abort();
+    const aborted = await waiting;
+    const already = await sleep(60_000, controller.signal);
+    // Assess
+    expect(aborted).toBe(false);
+    expect(already).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
