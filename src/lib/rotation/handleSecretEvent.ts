@@ -73,17 +73,18 @@ export async function handleSecretEvent(
 ): Promise<SecretEventOutcome> {
   const kind = eventKind(event);
   const key = `secret-event|${kind}|${event.vaultUrl}|${event.secretName.toLowerCase()}|${event.version}`;
+  const remembered = { ...deps, idempotencyTtlMs: rememberFor(event, kind, deps) };
   const once = await runOnce(
     deps.idempotency,
     key,
     {
       owner: ctx.attemptId,
-      ttlMs: deps.idempotencyTtlMs,
+      ttlMs: remembered.idempotencyTtlMs,
       busyMessage: `secret event ${event.id} is being handled by another attempt`,
       summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
       abortSignal: ctx.abortSignal,
     },
-    () => handleClaimed(event, kind, key, deps, ctx),
+    () => handleClaimed(event, kind, key, remembered, ctx),
   );
   if (once.status === 'duplicate') {
     deps.logger.info('duplicate secret event ignored', {
@@ -94,6 +95,18 @@ export async function handleSecretEvent(
     return { status: 'duplicate', previous: once.previous };
   }
   return once.result;
+}
+
+/**
+ * How long having handled this event is remembered. A secret near expiry stays so until it is
+ * rotated, and the sweep finds it every few hours: remember the version until its expiry plus the
+ * near-expiry window, so that neither redeliveries nor sweeps repeat the notification (a version
+ * still expired a window later is notified again, as a reminder).
+ */
+function rememberFor(event: SecretEvent, kind: EventKind, deps: SecretEventDeps): number {
+  if (kind === 'secret.newVersion' || !event.expiresOn) return deps.idempotencyTtlMs;
+  const untilExpiry = event.expiresOn.getTime() - deps.clock.now().getTime();
+  return Math.max(deps.idempotencyTtlMs, untilExpiry + NEAR_EXPIRY_WINDOW_DAYS * DAY_MS);
 }
 
 type EventKind = 'secret.nearExpiry' | 'secret.expired' | 'secret.newVersion';

@@ -109,6 +109,22 @@ describe('sweepSecrets', () => {
     expect(audit.records.filter((r) => r.target.endsWith('/cosmos-key'))).toHaveLength(1);
   });
 
+  it('does not repeat a notification while the same version stays near expiry, beyond the idempotency ttl', async () => {
+    // Prepare: a first sweep, then a week of sweeps (the configured idempotency ttl is 3 days).
+    const clock = deps.clock as TestClock;
+    await sweepSecrets(deps, ctx);
+    const sent = notifier.sent.length;
+    // Act
+    for (let day = 1; day <= 7; day++) {
+      clock.advance(DAY);
+      await sweepSecrets(deps, { ...ctx, attemptId: `sweep-day-${day}` });
+    }
+    // Assess: nothing repeats; the one new notification is 'stray' expiring on day 5 (a new kind).
+    const newOnes = notifier.sent.slice(sent).map((n) => [n.notification.subject, n.notification.type]);
+    expect(newOnes).toEqual([['vaults/contoso-kv/secrets/stray', 'com.stampkeeper.secret.expired']]);
+    expect(audit.records.filter((r) => r.target.endsWith('/cosmos-key'))).toHaveLength(1);
+  });
+
   it('collects a failing vault or secret without throwing, and the next sweep catches up', async () => {
     notifier.failures.set('ops-events', [{ retryable: true }]);
     const failing = await sweepSecrets(deps, ctx);
