@@ -1,5 +1,5 @@
 /** Hand-written fakes of the ports, for unit tests of use cases. */
-import { NotFoundError } from '../../src/lib/core/errors';
+import { ConflictError, NotFoundError } from '../../src/lib/core/errors';
 import type { Clock } from '../../src/lib/ports/clock';
 import type { ChannelResult, Notification, Notifier } from '../../src/lib/ports/notifier';
 import type { SecretProperties, SecretVault, SecretWithValue } from '../../src/lib/ports/secrets';
@@ -56,6 +56,10 @@ export class MemoryIdempotency implements IdempotencyStore {
   }
   async complete(key: string, o: { owner: string; result: unknown; ttlMs: number }): Promise<void> {
     const now = this.clock.now();
+    const entry = this.entries.get(key);
+    // As the real store: completing a claim that another owner took over is a conflict.
+    if (!entry || (entry.owner !== o.owner && !entry.completedOn))
+      throw new ConflictError(`claim ${key} is not held by ${o.owner}`);
     this.entries.set(key, {
       owner: o.owner,
       result: o.result,

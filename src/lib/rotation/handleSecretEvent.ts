@@ -1,7 +1,8 @@
-import { TransientError, type ValidationError } from '../core/errors';
+import { isRetryable, TransientError, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
-import { runOnce } from '../core/once';
+import { type OnceResult, runOnce } from '../core/once';
+import { redactText } from '../core/redact';
 import { sendToChannelsOnce } from '../notify/sendOnce';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
@@ -72,20 +73,30 @@ export async function handleSecretEvent(
   ctx: SecretEventContext,
 ): Promise<SecretEventOutcome> {
   const kind = eventKind(event);
-  const key = `secret-event|${kind}|${event.vaultUrl}|${event.secretName.toLowerCase()}|${event.version}`;
+  const dryRun = ctx.dryRun ?? deps.dryRun;
+  const expiry = event.expiresOn ? String(Math.floor(event.expiresOn.getTime() / 1000)) : 'none';
+  // A moved expiry is a new fact about the same version; a dry run is remembered apart, so that
+  // switching dry run off still acts on the same event.
+  const key = `${dryRun ? 'dry-run|' : ''}secret-event|${kind}|${event.vaultUrl}|${event.secretName.toLowerCase()}|${event.version}|${expiry}`;
   const remembered = { ...deps, idempotencyTtlMs: rememberFor(event, kind, deps) };
-  const once = await runOnce(
-    deps.idempotency,
-    key,
-    {
-      owner: ctx.attemptId,
-      ttlMs: remembered.idempotencyTtlMs,
-      busyMessage: `secret event ${event.id} is being handled by another attempt`,
-      summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
-      abortSignal: ctx.abortSignal,
-    },
-    () => handleClaimed(event, kind, key, remembered, ctx),
-  );
+  let once: OnceResult<Handled>;
+  try {
+    once = await runOnce(
+      deps.idempotency,
+      key,
+      {
+        owner: ctx.attemptId,
+        ttlMs: remembered.idempotencyTtlMs,
+        busyMessage: `secret event ${event.id} is being handled by another attempt`,
+        summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
+        abortSignal: ctx.abortSignal,
+      },
+      () => handleClaimed(event, kind, key, dryRun, remembered, ctx),
+    );
+  } catch (error) {
+    if (!isRetryable(error)) await recordFailure(event, kind, key, error, deps, ctx);
+    throw error;
+  }
   if (once.status === 'duplicate') {
     deps.logger.info('duplicate secret event ignored', {
       operation: kind,
@@ -95,6 +106,41 @@ export async function handleSecretEvent(
     return { status: 'duplicate', previous: once.previous };
   }
   return once.result;
+}
+
+type Handled = Extract<SecretEventOutcome, { status: 'handled' }>;
+
+/** A failure no retry will mend (access denied, a bad answer): audited once, then settled by the caller. */
+async function recordFailure(
+  event: SecretEvent,
+  kind: EventKind,
+  key: string,
+  error: unknown,
+  deps: SecretEventDeps,
+  ctx: SecretEventContext,
+): Promise<void> {
+  const reason = redactText(error instanceof Error ? error.message : String(error)).slice(0, 1000);
+  await deps.audit
+    .append(
+      {
+        id: stableHash('failed', key),
+        time: event.time,
+        actor: ctx.actor,
+        action: kind === 'secret.newVersion' ? 'secret.newVersion.observe' : `${kind}.notify`,
+        target: targetOf(event),
+        outcome: 'failed',
+        correlationId: ctx.correlationId,
+        reason,
+        before: { eventId: event.id, eventType: event.type, eventVersion: event.version },
+      },
+      { abortSignal: ctx.abortSignal },
+    )
+    .catch((auditError: unknown) =>
+      deps.logger.error('could not audit a failed secret event', {
+        target: targetOf(event),
+        error: redactText(auditError instanceof Error ? auditError.message : String(auditError)),
+      }),
+    );
 }
 
 /**
@@ -126,16 +172,18 @@ async function handleClaimed(
   event: SecretEvent,
   kind: EventKind,
   key: string,
+  dryRun: boolean,
   deps: SecretEventDeps,
   ctx: SecretEventContext,
-): Promise<Extract<SecretEventOutcome, { status: 'handled' }>> {
+): Promise<Handled> {
   const managed = deps.policy.lookup(event.vaultUrl, event.secretName);
   const current = await deps.vault.getSecretProperties(event.vaultUrl, event.secretName, {
     abortSignal: ctx.abortSignal,
   });
   const base = {
     id: stableHash(key),
-    time: deps.clock.now(),
+    // The event's time, not now: a retry after midnight must land on the same audit record.
+    time: event.time,
     actor: ctx.actor,
     target: targetOf(event),
     correlationId: ctx.correlationId,
@@ -168,7 +216,6 @@ async function handleClaimed(
 
   const channels = managed ? managed.channels : deps.policy.defaultChannels();
   const notification = buildNotification(event, kind, managed, current, key, deps, ctx);
-  const dryRun = ctx.dryRun ?? deps.dryRun;
   if (dryRun) {
     const planned = channels.map((channel): ChannelResult => ({ channel, status: 'filtered' }));
     await deps.audit.append(

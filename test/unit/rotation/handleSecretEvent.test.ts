@@ -1,5 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConflictError, TransientError, type ValidationError } from '../../../src/lib/core/errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  TransientError,
+  type ValidationError,
+} from '../../../src/lib/core/errors';
 import { silentLogger } from '../../../src/lib/core/logging';
 import {
   handleSecretEvent,
@@ -152,11 +157,63 @@ describe('handleSecretEvent', () => {
   });
 
   it('answers a retryable conflict while another attempt holds the event', async () => {
-    await deps.idempotency.claim(`secret-event|secret.nearExpiry|${VAULT}|cosmos-key|v1`, {
-      owner: 'other',
-      leaseMs: 60_000,
-    });
+    await deps.idempotency.claim(
+      `secret-event|secret.nearExpiry|${VAULT}|cosmos-key|v1|${EXP.getTime() / 1000}`,
+      {
+        owner: 'other',
+        leaseMs: 60_000,
+      },
+    );
     await expect(handleSecretEvent(nearExpiry(), deps, ctx())).rejects.toBeInstanceOf(ConflictError);
+    expect(notifier.sent).toHaveLength(0);
+  });
+
+  it('acts on an event after a dry run of it: the dry run is remembered apart', async () => {
+    const planned = await handleSecretEvent(nearExpiry(), deps, { ...ctx(), dryRun: true });
+    const real = await handleSecretEvent(nearExpiry(), deps, ctx());
+    expect(planned).toMatchObject({ outcome: 'planned' });
+    expect(real).toMatchObject({ status: 'handled', outcome: 'succeeded' });
+    expect(notifier.sent).toHaveLength(2);
+    expect(audit.records.map((r) => r.outcome).sort()).toEqual(['planned', 'succeeded']);
+  });
+
+  it('notifies again when the expiry of the same version was moved and nears again', async () => {
+    await handleSecretEvent(nearExpiry(), deps, ctx());
+    const moved = new Date(EXP.getTime() + 10 * DAY);
+    vault.versions[0]!.properties.expiresOn = moved;
+    clock.advance(12 * DAY);
+    const again = parseSecretEvent(
+      secretEvent({
+        id: 'evt-9',
+        type: 'Microsoft.KeyVault.SecretNearExpiry',
+        vault: 'contoso-kv',
+        name: 'cosmos-key',
+        version: 'v1',
+        exp: moved.getTime() / 1000,
+      }),
+    );
+    expect(await handleSecretEvent(again, deps, ctx())).toMatchObject({
+      status: 'handled',
+      outcome: 'succeeded',
+    });
+    expect(notifier.sent).toHaveLength(4);
+  });
+
+  it('audits a failure no retry will mend once, then lets the caller settle it', async () => {
+    deps.vault = Object.assign(Object.create(vault), {
+      getSecretProperties: async () => {
+        throw new ForbiddenError('reading secret cosmos-key: access denied (403)');
+      },
+    });
+    await expect(handleSecretEvent(nearExpiry(), deps, ctx())).rejects.toBeInstanceOf(ForbiddenError);
+    await expect(handleSecretEvent(nearExpiry(), deps, ctx())).rejects.toBeInstanceOf(ForbiddenError);
+    expect(audit.records).toEqual([
+      expect.objectContaining({
+        action: 'secret.nearExpiry.notify',
+        outcome: 'failed',
+        reason: expect.stringMatching(/access denied/),
+      }),
+    ]);
     expect(notifier.sent).toHaveLength(0);
   });
 
