@@ -34,6 +34,8 @@ export interface AppDeps {
   ready(): Promise<void>;
 }
 
+const RUN_LEASE_MS = 12 * 60_000;
+
 let cached: AppDeps | undefined;
 
 /**
@@ -41,7 +43,7 @@ let cached: AppDeps | undefined;
  * policy against the settings), so a wrong setting or policy stops start-up with a message that
  * names it. Synchronous: it only creates clients, it does not call Azure.
  */
-export function getDeps(env: NodeJS.ProcessEnv = process.env): AppDeps {
+export function getDeps(env?: NodeJS.ProcessEnv): AppDeps {
   if (!cached) {
     const { settings, policy } = loadConfigurationSync(env);
     cached = buildDeps(settings, policy);
@@ -106,6 +108,9 @@ export function buildDeps(
     clock: platform.clock,
     logger,
     kinds: [],
+    // Longer than host.json's functionTimeout (10 min): a step that runs to the timeout still
+    // records its result before another worker may take the run over.
+    options: { leaseMs: RUN_LEASE_MS },
   });
   let ensured: Promise<void> | undefined;
   return {

@@ -6,7 +6,13 @@
  * recovered by `resumeStalledRuns`, and because every message carries the run's ticket, a
  * duplicate or late message never runs a step twice.
  */
-import { ConflictError, isRetryable, isStampkeeperError, ValidationError } from '../core/errors';
+import {
+  ConflictError,
+  isRetryable,
+  isStampkeeperError,
+  TransientError,
+  ValidationError,
+} from '../core/errors';
 import { newId, stableHash } from '../core/ids';
 import { type Logger, silentLogger } from '../core/logging';
 import { redact, redactText } from '../core/redact';
@@ -238,7 +244,11 @@ export class RunEngine {
     if (!run) return { outcome: { status: 'notFound' } };
     const definition = this.kinds.get(run.kind);
     if (!definition) {
-      throw new ValidationError(`Run ${run.id} is of unknown kind '${run.kind}'`, ['register the kind']);
+      // Retryable: the message goes back and, after the host's max dequeue count, to the poison
+      // queue where operators see it; another instance of a rolling deployment may know the kind.
+      throw new TransientError(`Run ${run.id} is of kind '${run.kind}', which this instance does not know`, {
+        metadata: { runId: run.id, kind: run.kind },
+      });
     }
     const now = this.deps.clock.now();
     const check = checkAdvance(run, { ticket: options.ticket }, options.owner, now);
@@ -253,9 +263,10 @@ export class RunEngine {
     // (during a rolling deployment another instance may know the kind's current steps).
     const handler = definition.steps[run.currentStep];
     if (!handler || handler.name !== run.steps[run.currentStep]?.name) {
-      throw new ValidationError(`Run ${run.id} does not match the steps of kind '${run.kind}'`, [
-        `step ${run.currentStep} is '${run.steps[run.currentStep]?.name}', the kind defines '${handler?.name ?? 'nothing'}'`,
-      ]);
+      throw new TransientError(
+        `Run ${run.id} does not match the steps of kind '${run.kind}' on this instance: step ${run.currentStep} is '${run.steps[run.currentStep]?.name}', the kind defines '${handler?.name ?? 'nothing'}'`,
+        { metadata: { runId: run.id, kind: run.kind } },
+      );
     }
 
     let leased: Run;
@@ -352,6 +363,14 @@ export class RunEngine {
     const failed: string[] = [];
     for (const run of active) {
       if (!isStalled(run, now, this.stallThresholdMs)) continue;
+      // A kind this instance cannot run is left to an instance that can (never re-enqueued in a loop).
+      if (!this.kinds.has(run.kind)) {
+        this.logger.warn('stalled run of a kind unknown to this instance left alone', {
+          runId: run.id,
+          kind: run.kind,
+        });
+        continue;
+      }
       const policy = this.kinds.get(run.kind)?.policy ?? DEFAULT_RETRY;
       const transition = resumeTransition(run, policy, now);
       let recorded: Run;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, ValidationError } from '../../../src/lib/core/errors';
+import { ConflictError, TransientError, ValidationError } from '../../../src/lib/core/errors';
 import type { Clock } from '../../../src/lib/ports/clock';
 import type { AuditLog, AuditRecord } from '../../../src/lib/ports/state';
 import { RunEngine, type RunKindDefinition } from '../../../src/lib/runs/engine';
@@ -164,8 +164,22 @@ describe('RunEngine.advanceRun', () => {
     // Act
     const attempt = current.advanceRun(run.id, { owner: 'w' });
 
+    // Assess: retryable, so the work message is kept (and ends on the poison queue if no instance knows the step)
+    await expect(attempt).rejects.toBeInstanceOf(TransientError);
+    expect(old.runs.rows.get(run.id)).toEqual(run);
+  });
+
+  it('never re-enqueues a stalled run of a kind this instance does not know', async () => {
+    // Prepare: a run of kind 'k' whose first message was lost, long ago
+    const old = engineWith([{ kind: 'k', steps: [{ name: 'a', run: done }] }]);
+    const { run } = await old.engine.startRun('k', { target: 't', correlationId: 'c' });
+    old.queue.sent.length = 0;
+    const unaware = new RunEngine({ runs: old.runs, queue: old.queue, audit: old.audit, clock, kinds: [] });
+    // Act
+    const result = await unaware.resumeStalledRuns({ now: new Date(clock.now().getTime() + 3_600_000) });
     // Assess
-    await expect(attempt).rejects.toBeInstanceOf(ValidationError);
+    expect(result).toEqual({ resumed: [], failed: [] });
+    expect(old.queue.sent).toEqual([]);
     expect(old.runs.rows.get(run.id)).toEqual(run);
   });
 
