@@ -1,8 +1,9 @@
 /**
  * The sandbox's `HttpClient`: every request an SDK client sends goes through here and is routed by
  * host name to one emulated service. Loopback goes to the real network (Azurite, the local host);
- * any other host lands in the webhook sink (Teams and generic webhooks). A service that throws
- * answers a 500 Azure error instead of crashing the caller's pipeline.
+ * an Azure host no service emulates answers 501 (so a call the sandbox does not cover fails loudly
+ * instead of "succeeding" in the sink); any other host lands in the webhook sink (Teams and generic
+ * webhooks). A service that throws answers a 500 Azure error instead of crashing the caller's pipeline.
  */
 import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
@@ -28,6 +29,56 @@ export function isLoopback(hostname: string): boolean {
   return LOOPBACK.has(hostname) || hostname.endsWith('.localhost');
 }
 
+/**
+ * DNS suffixes of Azure and Microsoft service endpoints (public and sovereign clouds): a request to
+ * one of them that no emulator claims is an Azure call the sandbox does not cover.
+ */
+const AZURE_SUFFIXES = [
+  'azure.com',
+  'azure.net',
+  'windows.net',
+  'microsoftonline.com',
+  'microsoft.com',
+  'azure-api.net',
+  'azurecr.io',
+  'azure.us',
+  'usgovcloudapi.net',
+  'microsoftonline.us',
+  'chinacloudapi.cn',
+  'azure.cn',
+];
+
+/**
+ * Azure hosts that serve customers' webhook endpoints, not Azure APIs: Logic Apps request triggers
+ * (older Teams Workflows URLs, `https://prod-NN.<region>.logic.azure.com/workflows/<id>/triggers/manual/paths/invoke?...&sig=`).
+ * Newer Workflows URLs (`*.environment.api.powerplatform.com`) and Teams incoming webhooks
+ * (`*.webhook.office.com`) are outside the Azure suffixes anyway.
+ */
+const WEBHOOK_SUFFIXES = ['logic.azure.com', 'logic.azure.us', 'logic.azure.cn'];
+
+function hasSuffix(hostname: string, suffix: string): boolean {
+  return hostname === suffix || hostname.endsWith(`.${suffix}`);
+}
+
+/** True for an Azure / Microsoft service host (lower case) that is not a webhook endpoint host. */
+export function isAzureServiceHost(hostname: string): boolean {
+  if (WEBHOOK_SUFFIXES.some((suffix) => hasSuffix(hostname, suffix))) return false;
+  return AZURE_SUFFIXES.some((suffix) => hasSuffix(hostname, suffix));
+}
+
+function notEmulated(hostname: string): SandboxReply {
+  return azureError(
+    501,
+    'NotImplemented',
+    `The host '${hostname}' is not emulated by the sandbox: no sandbox service answers for it. ` +
+      'Emulate the service (see docs/sandbox.md, "Adding a service") or keep the call out of sandbox runs.',
+  );
+}
+
+/**
+ * The `HttpClient` SDK clients get in sandbox runs: loopback to the real network, an emulated host to
+ * its emulator, an un-emulated Azure host to a 501, anything else to `fallback` (the webhook sink).
+ */
 export function createRoutingHttpClient(services: ServiceEmulator[], fallback: ServiceEmulator): HttpClient {
   let real: HttpClient | undefined;
   return {
@@ -42,7 +93,10 @@ export function createRoutingHttpClient(services: ServiceEmulator[], fallback: S
         abort.name = 'AbortError';
         throw abort;
       }
-      const service = services.find((s) => s.matches(hostname)) ?? fallback;
+      const emulator = services.find((s) => s.matches(hostname));
+      if (!emulator && isAzureServiceHost(hostname))
+        return toPipelineResponse(request, notEmulated(hostname));
+      const service = emulator ?? fallback;
       let reply: SandboxReply;
       try {
         reply = await service.handle(await toSandboxRequest(request));

@@ -1,7 +1,10 @@
 /**
- * Where requests to any non-Azure host land in the sandbox (Teams incoming webhooks, generic
- * webhooks): recorded for people and tests to read, answered 200. Credentials are not kept:
- * authorization-like headers are dropped and signature query parameters are masked.
+ * Where requests to any non-Azure host land in the sandbox (Teams incoming webhooks, Teams
+ * Workflows / Logic Apps triggers, generic webhooks): recorded for people and tests to read,
+ * answered 200. Credentials are not kept: authorization-like headers are dropped, and the URL is
+ * recorded as its origin and first path segment only, because webhook URLs carry their credential
+ * in the path (`/webhookb2/<guid>@<guid>/IncomingWebhook/<secret>/<guid>`) or the query (`sig=`),
+ * and the redaction registry cannot know every such value.
  */
 import { redactText } from '../../lib/core/redact';
 import type { SandboxClock } from './clock';
@@ -10,11 +13,25 @@ import type { ServiceEmulator } from './router';
 
 export interface WebhookRecord {
   method: string;
+  /** Origin and first path segment; the rest of the path and the query are masked. */
   url: string;
   headers: Record<string, string>;
   /** Parsed JSON when the body is JSON, the text otherwise. */
   body: unknown;
   time: string;
+}
+
+const MASK = '***';
+
+/**
+ * `https://host/first/***` (or the bare origin): enough to tell which webhook was called, nothing
+ * that would let a reader call it.
+ */
+export function maskWebhookUrl(url: URL): string {
+  const segments = url.pathname.split('/').filter((segment) => segment !== '');
+  if (segments.length === 0) return url.search === '' ? url.origin : `${url.origin}/?${MASK}`;
+  const rest = segments.length > 1 || url.search !== '' ? `/${MASK}` : '';
+  return `${url.origin}/${segments[0]}${rest}`;
 }
 
 const DROPPED_HEADERS = new Set([
@@ -55,7 +72,8 @@ export class WebhookSink implements ServiceEmulator {
     }
     this.records.push({
       method: req.method,
-      url: redactText(req.url.toString()),
+      // The registry still applies: a first segment can be a registered secret too.
+      url: redactText(maskWebhookUrl(req.url)),
       headers,
       body,
       time: this.clock.now().toISOString(),
