@@ -2,6 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { getDeps } from '../lib/app/deps';
 import { ValidationError } from '../lib/core/errors';
 import { errorResponse, jsonResponse } from '../lib/core/http';
+import { parseIsoTime } from '../lib/core/time';
 import { invocationLogger } from './invocation';
 
 const DEFAULT_WINDOW_MS = 24 * 3_600_000;
@@ -24,13 +25,20 @@ export async function audit(request: HttpRequest, context: InvocationContext): P
   }
 }
 
+/**
+ * Reads the audit query parameters: `since` (default 24 hours before `now`), `until`, `target`,
+ * `limit` (1-1000, default 200). Throws a `ValidationError` listing every bad parameter.
+ */
 export function parseAuditQuery(params: URLSearchParams, now: Date) {
   const problems: string[] = [];
   const time = (name: string): Date | undefined => {
     const raw = params.get(name);
     if (raw === null || raw === '') return undefined;
-    const date = new Date(raw);
-    if (Number.isNaN(date.getTime())) problems.push(`${name}: '${raw.slice(0, 40)}' is not an ISO 8601 time`);
+    const date = parseIsoTime(raw);
+    if (!date)
+      problems.push(
+        `${name}: '${raw.slice(0, 40)}' is not an ISO 8601 time with a zone (e.g. 2026-01-01T00:00:00Z)`,
+      );
     return date;
   };
   const since = time('since') ?? new Date(now.getTime() - DEFAULT_WINDOW_MS);

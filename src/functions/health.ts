@@ -11,7 +11,8 @@ interface Check {
 }
 
 /**
- * `GET /api/health`: storage reachable and the policy loaded and valid. 200 when every check
+ * `GET /api/health`: storage reachable (its tables and queues created on first use) and the policy
+ * loaded and valid. 200 when every check
  * passes, 503 otherwise (so that a pipeline gate or a load balancer probe can use it). Anonymous:
  * it reveals no configuration values.
  */
@@ -20,6 +21,7 @@ export async function health(_request: HttpRequest, context: InvocationContext):
   const logger = invocationLogger(context, 'health');
   const checks: Check[] = [];
   try {
+    await deps.ready();
     await deps.state.ping();
     checks.push({ name: 'storage', ok: true, detail: 'table storage reachable' });
   } catch (error) {

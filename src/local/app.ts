@@ -14,6 +14,7 @@ import type { HostLogger } from './host/types';
 import { createSandbox, loadScenario, type Sandbox, type Scenario } from './sandbox';
 
 export const DEFAULT_SCENARIO = 'sandbox/default.scenario.yaml';
+const EVENT_GRID_TIMEOUT_MS = 30_000;
 
 /** App settings the sandbox estate needs when they are not given (none of them is a real credential). */
 export const SANDBOX_SETTINGS: Record<string, string> = {
@@ -51,7 +52,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   const logger = options.logger ?? consoleHostLogger;
   let hostUrl: string | undefined;
   let sandbox: Sandbox | undefined;
-  let env = { ...options.env };
+  const env = { ...options.env };
 
   if (options.sandbox !== false) {
     const spec = options.sandbox ?? {};
@@ -65,7 +66,8 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
           if (!hostUrl) return { status: 503 };
           const response = await fetch(
             `${hostUrl}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
-            { method: 'POST', body, headers },
+            // Event Grid waits 30 s for a webhook, then counts the attempt as failed.
+            { method: 'POST', body, headers, signal: AbortSignal.timeout(EVENT_GRID_TIMEOUT_MS) },
           );
           return { status: response.status, body: await response.text() };
         },

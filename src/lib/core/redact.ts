@@ -10,8 +10,10 @@ const MAX_REGISTERED = 10_000;
 
 const registered = new Set<string>();
 
+// Not `value` / `key`: too common in plain data (alert dimensions, idempotency keys) to mask by
+// name; secret values read through the adapters are registered and replaced wherever they appear.
 const SECRET_KEY =
-  /^(value|secret|secretvalue|password|pwd|primarykey|secondarykey|primarymasterkey|secondarymasterkey|primaryreadonlymasterkey|secondaryreadonlymasterkey|key|keys|accountkey|sharedaccesskey|connectionstring|primaryconnectionstring|secondaryconnectionstring|token|accesstoken|authorization|sig|signature|clientsecret)$/i;
+  /^(secret|secretvalue|password|pwd|primarykey|secondarykey|primarymasterkey|secondarymasterkey|primaryreadonlymasterkey|secondaryreadonlymasterkey|accountkey|sharedaccesskey|connectionstring|primaryconnectionstring|secondaryconnectionstring|token|accesstoken|authorization|sig|signature|clientsecret)$/i;
 
 const SECRET_TEXT_RULES: Array<[RegExp, string]> = [
   [/\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|pwd)=[^;"'\s]+/gi, `$1=${REDACTED}`],

@@ -1,6 +1,6 @@
 import { isStampkeeperError } from '../core/errors';
 import type { Logger } from '../core/logging';
-import { redactText } from '../core/redact';
+import { redact, redactText } from '../core/redact';
 import type { ChannelResult, Notification, NotificationChannel, Notifier, Severity } from '../ports/notifier';
 import { severityAtLeast } from './format';
 
@@ -25,7 +25,8 @@ export function createNotifier(entries: ChannelEntry[], logger: Logger): Notifie
           if (!severityAtLeast(notification.severity, entry.minSeverity))
             return { channel: name, status: 'filtered' };
           try {
-            await entry.channel.send(notification, { abortSignal: options.abortSignal });
+            // Second line of defence: nothing that looks like a secret leaves in a notification.
+            await entry.channel.send(redact(notification), { abortSignal: options.abortSignal });
             return { channel: name, status: 'sent' };
           } catch (error) {
             const message = redactText(error instanceof Error ? error.message : String(error));

@@ -1,4 +1,5 @@
 import { ValidationError } from '../core/errors';
+import { parseIsoTime } from '../core/time';
 
 /**
  * Azure Monitor alerts in the common alert schema (action group webhooks with
@@ -471,20 +472,8 @@ function time(value: unknown, path: string, isRequired: boolean, problems: strin
     if (isRequired) problems.push(`${path}: required (ISO 8601 time)`);
     return undefined;
   }
-  // ISO 8601 only: `Date` would read other formats in the host's local time zone.
-  if (
-    typeof value !== 'string' ||
-    value.length > 40 ||
-    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value.trim())
-  ) {
-    problems.push(`${path}: must be an ISO 8601 time with a zone (e.g. 2021-11-16T08:29:01.29Z)`);
-    return undefined;
-  }
-  const date = new Date(value.trim());
-  if (Number.isNaN(date.getTime())) {
-    problems.push(`${path}: must be an ISO 8601 time with a zone (e.g. 2021-11-16T08:29:01.29Z)`);
-    return undefined;
-  }
+  const date = parseIsoTime(value);
+  if (!date) problems.push(`${path}: must be an ISO 8601 time with a zone (e.g. 2021-11-16T08:29:01.29Z)`);
   return date;
 }
 

@@ -124,7 +124,7 @@ async function recordFailure(
     .append(
       {
         id: stableHash('failed', key),
-        time: event.time,
+        time: deps.clock.now(),
         actor: ctx.actor,
         action: kind === 'secret.newVersion' ? 'secret.newVersion.observe' : `${kind}.notify`,
         target: targetOf(event),
@@ -182,8 +182,7 @@ async function handleClaimed(
   });
   const base = {
     id: stableHash(key),
-    // The event's time, not now: a retry after midnight must land on the same audit record.
-    time: event.time,
+    time: deps.clock.now(),
     actor: ctx.actor,
     target: targetOf(event),
     correlationId: ctx.correlationId,

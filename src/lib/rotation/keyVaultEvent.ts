@@ -136,11 +136,12 @@ function str(value: unknown): string | undefined {
 function epoch(value: unknown, path: string, problems: string[]): Date | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
-  if (!Number.isFinite(n) || n < 0) {
+  const date = new Date(n * 1000);
+  if (!Number.isFinite(n) || n < 0 || Number.isNaN(date.getTime())) {
     problems.push(`${path}: must be Unix epoch seconds`);
     return undefined;
   }
-  return new Date(n * 1000);
+  return date;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

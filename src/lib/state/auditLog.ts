@@ -56,8 +56,8 @@ export function auditRowKey(time: Date, id: string): string {
 
 /**
  * The audit trail on a Table. Append-only: a record row and an id marker row are inserted in one
- * entity-group transaction in the record's day partition, so a repeat of the same id (same day) is a
- * no-op and nothing is ever overwritten. `before` / `after` go through `redact()` before storing.
+ * entity-group transaction in the record's day partition, so a repeat of the same id (that day or,
+ * for a retry across midnight, the next) is a no-op and nothing is ever overwritten. `before` / `after` go through `redact()` before storing.
  * Needs `Storage Table Data Contributor` on the table. Transient Storage failures surface as
  * `TransientError` (safe to retry: the append is idempotent by id).
  */
@@ -66,6 +66,20 @@ export class TableAuditLog implements AuditLog {
     private readonly table: TableClient,
     private readonly clock: Clock,
   ) {}
+
+  private async hasMarker(
+    partitionKey: string,
+    rowKey: string,
+    options: { abortSignal?: AbortSignal },
+  ): Promise<boolean> {
+    try {
+      await this.table.getEntity(partitionKey, rowKey, { abortSignal: options.abortSignal });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw mapStorageError('audit append', error);
+    }
+  }
 
   async append(record: AuditRecord, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     validateRecord(record);
@@ -85,11 +99,11 @@ export class TableAuditLog implements AuditLog {
     if (record.after !== undefined) entity.after = fitJson(redact(record.after));
     if (record.runId !== undefined) entity.runId = cut(record.runId);
     if (record.reason !== undefined) entity.reason = cut(redact(record.reason));
-    const marker = {
-      partitionKey,
-      rowKey: `${ID_MARKER_PREFIX}${toTableKey(record.id)}`,
-      rowKeyOfRecord: entity.rowKey,
-    };
+    const markerRowKey = `${ID_MARKER_PREFIX}${toTableKey(record.id)}`;
+    // A retry that crosses midnight lands in the next day's partition: look for the id the day before.
+    if (await this.hasMarker(auditPartition(new Date(record.time.getTime() - DAY_MS)), markerRowKey, options))
+      return;
+    const marker = { partitionKey, rowKey: markerRowKey, rowKeyOfRecord: entity.rowKey };
     const actions: TransactionAction[] = [
       ['create', marker],
       ['create', entity],

@@ -54,6 +54,22 @@ describe('TableAuditLog', () => {
     expect(found[0]?.after).toEqual({ n: 1 });
   });
 
+  it('treats a repeat of the same id the next day (a retry across midnight) as a no-op', async () => {
+    // Prepare
+    const clock = new TestClock(new Date('2026-11-28T12:00:00.000Z'));
+    const { audit } = await freshStores(clock);
+    await audit.append(record({ id: 'midnight', time: new Date('2026-11-27T23:59:59.000Z') }));
+
+    // Act
+    await audit.append(
+      record({ id: 'midnight', time: new Date('2026-11-28T00:00:05.000Z'), outcome: 'failed' }),
+    );
+
+    // Assess
+    const found = await audit.query({ since: new Date('2026-11-27T00:00:00.000Z') });
+    expect(found.map((r) => [r.id, r.outcome])).toEqual([['midnight', 'succeeded']]);
+  });
+
   it('queries by time window across day partitions and by target, oldest first, with a limit', async () => {
     // Prepare
     const clock = new TestClock(new Date('2026-11-30T00:00:00.000Z'));

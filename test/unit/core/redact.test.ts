@@ -16,12 +16,14 @@ describe('redact', () => {
 
   it('masks secret-looking keys and connection-string fragments in structured data', () => {
     const out = redact({
-      value: 'plain',
+      secretValue: 'plain',
+      dimension: { name: 'Region', value: 'westeurope' },
       nested: { primaryMasterKey: 'abc', name: 'kept' },
       conn: 'Endpoint=sb://x/;SharedAccessKeyName=root;SharedAccessKey=zzzz==',
       url: 'https://x.blob.core.windows.net/c?sv=1&sig=abcdef',
     });
-    expect(out.value).toBe('[REDACTED]');
+    expect(out.secretValue).toBe('[REDACTED]');
+    expect(out.dimension).toEqual({ name: 'Region', value: 'westeurope' });
     expect(out.nested.primaryMasterKey).toBe('[REDACTED]');
     expect(out.nested.name).toBe('kept');
     expect(out.conn).not.toContain('zzzz');
