@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventGridChannel } from '../../../src/lib/azure/eventGridChannel';
@@ -286,6 +287,7 @@ describe('WebhookChannel', () => {
       expect(lines).toHaveLength(1);
       expectNoUrlSecret(error.message);
       expectNoUrlSecret(JSON.stringify(error));
+      expectNoUrlSecret(inspect(error, { depth: 10 }));
       expectNoUrlSecret(JSON.stringify(results));
       expectNoUrlSecret(lines.join('\n'));
     },
@@ -312,6 +314,7 @@ describe('WebhookChannel', () => {
     expect(lines).toHaveLength(1);
     expectNoUrlSecret(error.message);
     expectNoUrlSecret(JSON.stringify(error));
+    expectNoUrlSecret(inspect(error, { depth: 10 }));
     expectNoUrlSecret(JSON.stringify(results));
     expectNoUrlSecret(lines.join('\n'));
   });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { KeyVaultSecretVault } from '../../../src/lib/azure/keyVaultSecrets';
 import { DependencyError, ForbiddenError, NotFoundError, TransientError } from '../../../src/lib/core/errors';
@@ -218,6 +219,8 @@ describe('KeyVaultSecretVault over the real SecretClient on the sandbox', () => 
     expect(error.message).toContain('exceeds the maximum size');
     expect(error.message).not.toContain(value.slice(0, 40));
     expect(JSON.stringify(error)).not.toContain(value.slice(0, 40));
+    // What `console.error(error)` would print, the SDK's error (the cause) and its request included.
+    expect(inspect(error, { depth: 10 })).not.toContain(value.slice(0, 40));
     expect(await vault.getSecretProperties(vaultUrl, 'too-big')).toBeUndefined();
     expect(sandbox.events()).toEqual([]);
   });
