@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { redactText } from '../../lib/core/redact';
 import { currentProgrammingModel, type FunctionRegistry, LocalHostSystemError, writeLog } from './coreApi';
-import { parseRetryOptions, type RetryPolicy, retryDelayMs, retryPolicyApplies, sleep } from './retry';
+import {
+  parseRetryOptions,
+  type RetryPolicy,
+  retryDelayMs,
+  retryPolicyApplies,
+  settledWithin,
+  sleep,
+} from './retry';
 import type {
   HostLogger,
   InvocationInput,
@@ -30,6 +37,9 @@ interface RpcRetryContext {
   maxRetryCount: number;
   exception?: { message?: string; source?: string; stackTrace?: string };
 }
+
+/** How long a stopping host waits for running invocations before it abandons them (5 s). */
+export const DRAIN_TIMEOUT_MS = 5_000;
 
 /** The `Invoker` of the local host. `close()` cancels pending retry waits (host stopping). */
 export class LocalInvoker implements Invoker {
@@ -64,17 +74,13 @@ export class LocalInvoker implements Invoker {
     return run;
   }
 
-  /** Waits for running invocations to finish (at most `timeoutMs`). */
-  async drain(timeoutMs = 5_000): Promise<void> {
-    if (this.#inFlight.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#inFlight]),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+  /**
+   * Waits for running invocations to finish (at most `timeoutMs`); resolves true when they all did,
+   * false when some were still running and are abandoned.
+   */
+  async drain(timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
+    if (this.#inFlight.size === 0) return true;
+    return settledWithin(this.#inFlight, timeoutMs);
   }
 
   /** Stops waiting between retries: pending retries end with their last error. */

@@ -12,6 +12,8 @@ export interface ListenerContext {
   hostConfig: HostConfig;
   /** The environment the app runs with (connection settings are looked up by name here). */
   env: Record<string, string | undefined>;
+  /** How long the listener's `stop()` waits for running invocations before abandoning them. */
+  stopTimeoutMs?: number;
 }
 
 /** Starts listening for one function; resolves once the listener runs. */

@@ -14,10 +14,10 @@ import {
   setActiveRegistry,
 } from './coreApi';
 import { type HostConfig, loadHostConfig } from './hostConfig';
-import { LocalInvoker } from './invoker';
+import { DRAIN_TIMEOUT_MS, LocalInvoker } from './invoker';
 import { keySettingsFromEnv } from './keys';
 import { BUILT_IN_TRIGGERS, findFactory, type ListenerFactories } from './listeners';
-import { LOCAL_INFINITE_RETRY_CAP, RETRY_POLICY_TRIGGERS } from './retry';
+import { LOCAL_INFINITE_RETRY_CAP, RETRY_POLICY_TRIGGERS, settledWithin } from './retry';
 import { createLocalServer, type LocalServer, type MountHandler } from './server';
 import { startTimerListener } from './timer';
 import type { HostLogger, RegisteredFunction, TriggerListener } from './types';
@@ -42,6 +42,11 @@ export interface LocalHostOptions {
   listenerFactories?: ListenerFactories;
   /** Host config instead of reading `<rootDir>/host.json`. */
   hostConfig?: HostConfig;
+  /**
+   * How long `stop()` waits for running invocations (timers, listeners, HTTP) before abandoning
+   * them with a warning (default 5 s): a handler that never ends does not hang the host's stop.
+   */
+  drainTimeoutMs?: number;
 }
 
 export interface RunningLocalHost {
@@ -68,6 +73,9 @@ interface LoadedApp {
   hooks: Array<{ name: HookName; callback: HookCallback }>;
 }
 
+/** What a listener may take to close its links once its invocations are settled or abandoned. */
+const LISTENER_CLOSE_GRACE_MS = 2_000;
+
 // Node caches modules: a second host on the same entry in one process would see no registrations,
 // so what an entry registered the first time is kept and replayed.
 const loadedApps = new Map<unknown, LoadedApp>();
@@ -79,13 +87,15 @@ const loadedApps = new Map<unknown, LoadedApp>();
 export async function startLocalHost(options: LocalHostOptions = {}): Promise<RunningLocalHost> {
   const logger = options.logger ?? consoleHostLogger;
   const rootDir = options.rootDir ?? process.cwd();
+  // Refuse before touching the environment: the running host's invocations read it.
+  if (getActiveRegistry()) throw new Error('Another local host is running in this process; stop it first.');
+  const drainTimeoutMs = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
   const previousEnv = applyEnv(options.env ?? {});
   const listeners: TriggerListener[] = [];
   let localServer: LocalServer | undefined;
   let invoker: LocalInvoker | undefined;
   const registry = new FunctionRegistry(logger);
   try {
-    if (getActiveRegistry()) throw new Error('Another local host is running in this process; stop it first.');
     const hostConfig = options.hostConfig ?? loadHostConfig(rootDir);
     const keys = keySettingsFromEnv(process.env);
     installCoreApi();
@@ -130,7 +140,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
     for (const fn of registry.functions) {
       const type = fn.trigger.type;
       if (type.toLowerCase() === 'timertrigger') {
-        if (options.startTimers !== false) listeners.push(startTimerListener(fn, { invoker, logger, env }));
+        if (options.startTimers !== false) {
+          listeners.push(startTimerListener(fn, { invoker, logger, env, stopTimeoutMs: drainTimeoutMs }));
+        }
         continue;
       }
       if (BUILT_IN_TRIGGERS.some((t) => t.toLowerCase() === type.toLowerCase())) continue;
@@ -140,7 +152,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
         logger.warn(`Function "${fn.name}" (${type}) is not served locally: no listener for ${type}.`);
         continue;
       }
-      listeners.push(await factory(fn, { invoker, logger, hostConfig, env }));
+      listeners.push(await factory(fn, { invoker, logger, hostConfig, env, stopTimeoutMs: drainTimeoutMs }));
     }
 
     const server = localServer;
@@ -155,14 +167,14 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
       notServed,
       stop: () => {
         stopping ??= (async () => {
-          await shutdown(listeners, server, activeInvoker, registry, logger);
+          await shutdown(listeners, server, activeInvoker, registry, logger, drainTimeoutMs);
           restoreEnv(previousEnv);
         })();
         return stopping;
       },
     };
   } catch (error) {
-    await shutdown(listeners, localServer, invoker, registry, logger, false);
+    await shutdown(listeners, localServer, invoker, registry, logger, drainTimeoutMs, false);
     restoreEnv(previousEnv);
     throw error;
   }
@@ -174,16 +186,30 @@ async function shutdown(
   invoker: LocalInvoker | undefined,
   registry: FunctionRegistry,
   logger: HostLogger,
+  drainTimeoutMs: number,
   runTerminateHooks = true,
 ): Promise<void> {
+  const deadline = Date.now() + drainTimeoutMs;
   invoker?.close();
-  const results = await Promise.allSettled(listeners.map((l) => l.stop()));
-  results.forEach((r, i) => {
-    if (r.status === 'rejected')
-      logger.warn(`Listener of "${listeners[i]?.functionName}" did not stop cleanly.`);
-  });
+  // Listeners bound their own wait for running invocations; a listener that still does not stop
+  // (a custom factory's, a link that never closes) is abandoned shortly after.
+  await Promise.all(
+    listeners.map(async (listener) => {
+      const stopping = listener.stop();
+      const stopped = await settledWithin([stopping], drainTimeoutMs + LISTENER_CLOSE_GRACE_MS);
+      if (!stopped) {
+        logger.warn(`Listener of "${listener.functionName}" did not stop in time; abandoned.`);
+        return;
+      }
+      await stopping.catch(() => logger.warn(`Listener of "${listener.functionName}" did not stop cleanly.`));
+    }),
+  );
   await server?.close();
-  await invoker?.drain();
+  if (invoker && !(await invoker.drain(Math.max(0, deadline - Date.now())))) {
+    logger.warn(
+      `Stopped without waiting for ${invoker.inFlight} running invocation(s) (still running after ${drainTimeoutMs} ms).`,
+    );
+  }
   if (runTerminateHooks) {
     try {
       await registry.executeHooks('appTerminate', { hookData: {}, appHookData: registry.appHookData });

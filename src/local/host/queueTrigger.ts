@@ -10,9 +10,19 @@
  * is moved to the poison queue without an invocation (the host's decode-failure handling).
  * `none` passes the text as it is. A binding with `dataType: 'binary'` gets the bytes.
  */
-import { randomUUID } from 'node:crypto';
 import { type DequeuedMessageItem, type QueueClient, QueueServiceClient } from '@azure/storage-queue';
-import { sleep } from './retry';
+import {
+  dateTimeOffsetData,
+  jsonData,
+  type ResolveSetting,
+  resolveBindingExpression,
+  resolveConnectionString,
+  stringData,
+  stripUndefined,
+  sysMetadata,
+} from './bindingData';
+import { DRAIN_TIMEOUT_MS, describeError } from './invoker';
+import { settledWithin, sleep } from './retry';
 import type { HostLogger, Invoker, RegisteredFunction, RpcTypedData, TriggerListener } from './types';
 
 export interface QueueHostConfig {
@@ -46,6 +56,8 @@ export interface QueueListenerOptions {
   logger: HostLogger;
   /** Shortest wait between polls of an empty queue (default 100 ms, as the host). */
   minPollingIntervalMs?: number;
+  /** How long `stop()` waits for running invocations before abandoning them (default 5 s). */
+  stopTimeoutMs?: number;
 }
 
 /** The host receives with a 10-minute lease and renews it while the function runs. */
@@ -112,7 +124,9 @@ export async function startQueueListener(
 class QueueListener implements TriggerListener {
   readonly functionName: string;
   readonly #abort = new AbortController();
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Running messages: their work, and the lease to let go of if stop() abandons them. */
+  readonly #inFlight = new Map<Promise<void>, { messageId: string; lease?: Lease }>();
+  readonly #aborted: Promise<void>;
   #loop: Promise<void> | undefined;
   #poisonQueueReady = false;
 
@@ -124,16 +138,30 @@ class QueueListener implements TriggerListener {
     private readonly options: QueueListenerOptions,
   ) {
     this.functionName = fn.name;
+    this.#aborted = new Promise((resolve) =>
+      this.#abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
   }
 
   start(): void {
     this.#loop = this.#poll();
   }
 
+  /**
+   * Stops polling and waits for running invocations, at most `stopTimeoutMs`: the messages of
+   * invocations still running then are abandoned (their lease is no longer renewed, so they
+   * return to the queue when it expires).
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#loop;
-    await Promise.allSettled([...this.#inFlight]);
+    const limit = this.options.stopTimeoutMs ?? DRAIN_TIMEOUT_MS;
+    if (await settledWithin(this.#inFlight.keys(), limit)) return;
+    const abandoned = [...this.#inFlight.values()];
+    for (const item of abandoned) void item.lease?.stopRenewing();
+    this.options.logger.warn(
+      `[${this.fn.name}] stopped without waiting for ${abandoned.length} running invocation(s) (still running after ${limit} ms); message(s) ${abandoned.map((a) => a.messageId).join(', ')} return to '${this.queue.name}' when their lease expires.`,
+    );
   }
 
   async #poll(): Promise<void> {
@@ -142,7 +170,7 @@ class QueueListener implements TriggerListener {
     let delay = minDelay;
     while (!signal.aborted) {
       if (this.#inFlight.size > this.config.newBatchThreshold) {
-        await Promise.race([...this.#inFlight]);
+        await Promise.race([...this.#inFlight.keys(), this.#aborted]);
         continue;
       }
       const messages = await this.#receive(signal);
@@ -154,12 +182,15 @@ class QueueListener implements TriggerListener {
       }
       delay = minDelay;
       for (const message of messages) {
-        const work = this.#process(message).catch((error) =>
+        const tracked: { messageId: string; lease?: Lease } = { messageId: message.messageId };
+        const work = this.#process(message, (lease) => {
+          tracked.lease = lease;
+        }).catch((error) =>
           this.options.logger.error(
-            `[${this.fn.name}] queue message ${message.messageId}: ${describe(error)}`,
+            `[${this.fn.name}] queue message ${message.messageId}: ${describeError(error)}`,
           ),
         );
-        this.#inFlight.add(work);
+        this.#inFlight.set(work, tracked);
         void work.finally(() => this.#inFlight.delete(work));
       }
     }
@@ -177,14 +208,17 @@ class QueueListener implements TriggerListener {
       if (signal.aborted) return [];
       // A queue that does not exist yet is an empty queue to the host's listener.
       if ((error as { statusCode?: number }).statusCode !== 404) {
-        this.options.logger.warn(`[${this.fn.name}] polling '${this.queue.name}' failed: ${describe(error)}`);
+        this.options.logger.warn(
+          `[${this.fn.name}] polling '${this.queue.name}' failed: ${describeError(error)}`,
+        );
       }
       return [];
     }
   }
 
-  async #process(message: DequeuedMessageItem): Promise<void> {
+  async #process(message: DequeuedMessageItem, leased: (lease: Lease) => void): Promise<void> {
     const lease = new Lease(this.queue, message, this.options.logger, this.fn.name);
+    leased(lease);
     try {
       const bytes = this.#decode(message.messageText);
       if (bytes === undefined) {
@@ -201,7 +235,8 @@ class QueueListener implements TriggerListener {
         trigger: binary ? { bytes } : { string: text },
         triggerMetadata: this.#metadata(message, text),
       });
-      lease.stopRenewing();
+      // A renewal still running changes the pop receipt: settle with the receipt it returns.
+      await lease.stopRenewing();
       if (outcome.ok) {
         await this.queue.deleteMessage(message.messageId, lease.popReceipt);
         return;
@@ -220,7 +255,7 @@ class QueueListener implements TriggerListener {
         Math.ceil(this.config.visibilityTimeoutMs / 1000),
       );
     } finally {
-      lease.stopRenewing();
+      await lease.stopRenewing();
     }
   }
 
@@ -280,9 +315,11 @@ class Lease {
     this.#timer.unref();
   }
 
-  stopRenewing(): void {
+  /** Stops renewing; resolves once a renewal already running has finished (and updated `popReceipt`). */
+  async stopRenewing(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    await this.#renewal;
   }
 
   async #renew(): Promise<void> {
@@ -296,7 +333,7 @@ class Lease {
       if (response.popReceipt) this.popReceipt = response.popReceipt;
     } catch (error) {
       this.logger.warn(
-        `[${this.functionName}] renewing the lease of message ${this.message.messageId} failed: ${describe(error)}`,
+        `[${this.functionName}] renewing the lease of message ${this.message.messageId} failed: ${describeError(error)}`,
       );
     }
   }
@@ -338,79 +375,4 @@ function decodeBase64Bytes(text: string): Buffer | undefined {
   const compact = text.replace(/[\s]/g, '');
   if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return undefined;
   return Buffer.from(compact, 'base64');
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers shared with the Service Bus listener (serviceBusTrigger.ts).
-
-export type ResolveSetting = (name: string) => string | undefined;
-
-/** Resolves `%Setting%` binding expressions in a binding property, as the host does at start-up. */
-export function resolveBindingExpression(
-  value: unknown,
-  resolveSetting: ResolveSetting,
-  what: string,
-): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string') throw new Error(`${what} must be a string.`);
-  return value.replace(/%([^%]+)%/g, (_match, name: string) => {
-    const resolved = resolveSetting(name);
-    if (resolved === undefined || resolved === '') {
-      throw new Error(`${what} refers to the app setting '${name}', which is not set.`);
-    }
-    return resolved;
-  });
-}
-
-/**
- * The connection string a binding's `connection` names. Like the host, it looks the name up as
- * is, then with the `AzureWebJobs` prefix. Identity-based connections (`<name>__...` settings)
- * are reported as not served locally. The error names the setting, never its value.
- */
-export function resolveConnectionString(
-  connectionName: string,
-  resolveSetting: ResolveSetting,
-  identitySuffixes: string[],
-  functionName: string,
-): string {
-  const value = resolveSetting(connectionName) ?? resolveSetting(`AzureWebJobs${connectionName}`);
-  if (value !== undefined && value !== '') return value;
-  const identity = identitySuffixes.find((suffix) => resolveSetting(`${connectionName}__${suffix}`));
-  if (identity) {
-    throw new Error(
-      `[${functionName}] connection '${connectionName}' is identity-based (${connectionName}__${identity}); the local host serves connection strings only.`,
-    );
-  }
-  throw new Error(
-    `[${functionName}] connection setting '${connectionName}' is not set: expected a connection string in '${connectionName}' or 'AzureWebJobs${connectionName}'.`,
-  );
-}
-
-/** A non-string .NET value as the host sends it over RPC: JSON (Newtonsoft). */
-export function jsonData(value: unknown): RpcTypedData {
-  return { json: JSON.stringify(value ?? null) };
-}
-
-export function stringData(value: string): RpcTypedData {
-  return { string: value };
-}
-
-/** A date as Newtonsoft serializes a UTC `DateTimeOffset` (`+00:00`, not `Z`). */
-export function dateTimeOffsetData(date: Date | undefined): RpcTypedData {
-  if (!date) return { json: 'null' };
-  return jsonData(date.toISOString().replace('Z', '+00:00'));
-}
-
-/** The `sys` binding data the host adds to every invocation. */
-export function sysMetadata(functionName: string): RpcTypedData {
-  return jsonData({ MethodName: functionName, UtcNow: new Date().toISOString(), RandGuid: randomUUID() });
 }

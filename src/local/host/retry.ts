@@ -141,3 +141,20 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Resolves true once every promise in `work` has settled, or false after `ms` when some still
+ * have not: a stopping host waits for running invocations, but not for ever.
+ */
+export async function settledWithin(work: Iterable<Promise<unknown>>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const all = Promise.allSettled([...work]).then(() => true);
+  const limit = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([all, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -20,9 +20,11 @@ import {
   resolveBindingExpression,
   resolveConnectionString,
   stringData,
+  stripUndefined,
   sysMetadata,
-} from './queueTrigger';
-import { sleep } from './retry';
+} from './bindingData';
+import { DRAIN_TIMEOUT_MS, describeError } from './invoker';
+import { settledWithin, sleep } from './retry';
 import type { HostLogger, Invoker, RegisteredFunction, RpcTypedData, TriggerListener } from './types';
 
 export interface ServiceBusHostConfig {
@@ -52,6 +54,8 @@ export interface ServiceBusListenerOptions {
   resolveSetting: ResolveSetting;
   hostConfig?: Partial<ServiceBusHostConfig>;
   logger: HostLogger;
+  /** How long `stop()` waits for running invocations before abandoning them (default 5 s). */
+  stopTimeoutMs?: number;
 }
 
 /** How long one batch receive waits for messages before polling again (`cardinality: 'many'`). */
@@ -152,7 +156,8 @@ export async function startServiceBusListener(
 class ServiceBusListener implements TriggerListener {
   readonly functionName: string;
   readonly #abort = new AbortController();
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Running invocations and the ids of their messages. */
+  readonly #inFlight = new Map<Promise<void>, string[]>();
   #subscription: { close(): Promise<void> } | undefined;
   #batchLoop: Promise<void> | undefined;
 
@@ -174,11 +179,11 @@ class ServiceBusListener implements TriggerListener {
     }
     this.#subscription = this.receiver.subscribe(
       {
-        processMessage: (message) => this.#track(this.#handle([message])),
+        processMessage: (message) => this.#track([message]),
         processError: async (args) => {
           if (!this.#abort.signal.aborted) {
             this.options.logger.warn(
-              `[${this.fn.name}] Service Bus receive error (${args.errorSource}): ${describe(args.error)}`,
+              `[${this.fn.name}] Service Bus receive error (${args.errorSource}): ${describeError(args.error)}`,
             );
           }
         },
@@ -187,14 +192,27 @@ class ServiceBusListener implements TriggerListener {
     );
   }
 
+  /**
+   * Stops receiving. Running invocations settle on the open link first, for at most
+   * `stopTimeoutMs` in all; messages of invocations still running then are abandoned to the
+   * broker (closing the link releases their locks, so they are redelivered), as are messages
+   * delivered after the abort.
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
-    // Let running invocations settle on the open link first; messages delivered after the abort
-    // are left unsettled and come back (closing the link releases their locks).
-    await Promise.allSettled([...this.#inFlight]);
+    const limit = this.options.stopTimeoutMs ?? DRAIN_TIMEOUT_MS;
+    const deadline = Date.now() + limit;
+    const remaining = () => Math.max(0, deadline - Date.now());
+    let settled = await settledWithin(this.#inFlight.keys(), remaining());
     await this.#subscription?.close();
-    await this.#batchLoop;
-    await Promise.allSettled([...this.#inFlight]);
+    if (this.#batchLoop) settled = (await settledWithin([this.#batchLoop], remaining())) && settled;
+    settled = (await settledWithin(this.#inFlight.keys(), remaining())) && settled;
+    if (!settled) {
+      const abandoned = [...this.#inFlight.values()].flat();
+      this.options.logger.warn(
+        `[${this.fn.name}] stopped without waiting for ${this.#inFlight.size} running invocation(s) (still running after ${limit} ms); message(s) ${abandoned.join(', ')} are released to the broker.`,
+      );
+    }
     await this.receiver.close();
     await this.client.close();
   }
@@ -210,16 +228,25 @@ class ServiceBusListener implements TriggerListener {
         });
       } catch (error) {
         if (signal.aborted) return;
-        this.options.logger.warn(`[${this.fn.name}] Service Bus receive error: ${describe(error)}`);
+        this.options.logger.warn(`[${this.fn.name}] Service Bus receive error: ${describeError(error)}`);
         await sleep(BATCH_WAIT_MS, signal);
         continue;
       }
-      if (messages.length > 0) await this.#track(this.#handle(messages));
+      if (messages.length > 0) await this.#track(messages);
     }
   }
 
-  #track(work: Promise<void>): Promise<void> {
-    this.#inFlight.add(work);
+  /** Handles `messages`, tracked for stop(); never rejects (a failure is logged). */
+  #track(messages: ServiceBusReceivedMessage[]): Promise<void> {
+    const work = this.#handle(messages).catch((error: unknown) => {
+      this.options.logger.error(
+        `[${this.fn.name}] handling message(s) ${messages.map((m) => String(m.messageId)).join(', ')} failed: ${describeError(error)}`,
+      );
+    });
+    this.#inFlight.set(
+      work,
+      messages.map((m) => String(m.messageId)),
+    );
     void work.finally(() => this.#inFlight.delete(work));
     return work;
   }
@@ -240,7 +267,7 @@ class ServiceBusListener implements TriggerListener {
       } catch (error) {
         // A lost lock means the broker already made the message available again: nothing is lost.
         this.options.logger.warn(
-          `[${this.fn.name}] could not ${outcome.ok ? 'complete' : 'abandon'} message ${String(message.messageId)}: ${describe(error)}`,
+          `[${this.fn.name}] could not ${outcome.ok ? 'complete' : 'abandon'} message ${String(message.messageId)}: ${describeError(error)}`,
         );
       }
     }
@@ -382,8 +409,7 @@ function notServed(fn: RegisteredFunction, logger: HostLogger, why: string): Tri
 }
 
 function resolveServiceBusConfig(partial: Partial<ServiceBusHostConfig>): ServiceBusHostConfig {
-  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
-  const merged = { ...DEFAULT_SERVICE_BUS_HOST_CONFIG, ...defined } as ServiceBusHostConfig;
+  const merged = { ...DEFAULT_SERVICE_BUS_HOST_CONFIG, ...stripUndefined(partial) } as ServiceBusHostConfig;
   if (!Number.isInteger(merged.maxConcurrentCalls) || merged.maxConcurrentCalls < 1) {
     throw new Error('host.json extensions.serviceBus.maxConcurrentCalls must be a positive integer.');
   }
@@ -397,9 +423,4 @@ function resolveServiceBusConfig(partial: Partial<ServiceBusHostConfig>): Servic
     throw new Error('host.json extensions.serviceBus.autoCompleteMessages must be true or false.');
   }
   return merged;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }

@@ -4,7 +4,10 @@
  * `@azure/functions` camel-cases into `Timer`. An occurrence that comes while the previous invocation
  * still runs is skipped, as the host's singleton lock does; `runOnStartup` fires once at start.
  */
+import { resolveBindingExpression } from './bindingData';
+import { DRAIN_TIMEOUT_MS } from './invoker';
 import { nextOccurrence, parseSchedule, type Schedule } from './ncrontab';
+import { settledWithin } from './retry';
 import type {
   HostLogger,
   InvocationOutcome,
@@ -42,20 +45,19 @@ export function timerTriggerData(info: TimerInfoInput): RpcTypedData {
 }
 
 /**
- * The schedule of a timer function; `%Name%` is resolved from the environment, as the host resolves
- * app-setting references. Throws a clear error when the schedule is missing or invalid.
+ * The schedule of a timer function; `%Name%` references are resolved from the environment with the
+ * same rules as every other binding expression (`resolveBindingExpression`). Throws a clear error
+ * when the schedule is missing, refers to an unset setting, or is invalid.
  */
 export function timerSchedule(fn: RegisteredFunction, env: Record<string, string | undefined>): Schedule {
   const declared = fn.trigger.schedule;
-  if (typeof declared !== 'string') throw new Error(`Timer function "${fn.name}" has no schedule.`);
-  let expression = declared;
-  const reference = /^%([^%]+)%$/.exec(expression.trim());
-  if (reference) {
-    const name = reference[1] as string;
-    const value = env[name];
-    if (!value) throw new Error(`Timer function "${fn.name}": the schedule setting "${name}" is not set.`);
-    expression = value;
-  }
+  if (typeof declared !== 'string' || declared.trim() === '')
+    throw new Error(`Timer function "${fn.name}" has no schedule.`);
+  const expression = resolveBindingExpression(
+    declared,
+    (name) => env[name],
+    `Timer function "${fn.name}": the schedule`,
+  ) as string;
   try {
     return parseSchedule(expression);
   } catch (error) {
@@ -74,6 +76,8 @@ export interface TimerListenerOptions {
   logger: HostLogger;
   env: Record<string, string | undefined>;
   now?: () => Date;
+  /** How long `stop()` waits for a running invocation before abandoning it (default 5 s). */
+  stopTimeoutMs?: number;
 }
 
 /** Starts the scheduler of one timer function. */
@@ -102,16 +106,20 @@ export function startTimerListener(fn: RegisteredFunction, options: TimerListene
     });
   };
 
-  const arm = () => {
+  // Re-arming after an occurrence counts from that occurrence, not from the clock: Node timers may
+  // fire a millisecond early, and the clock would then still be before the occurrence just fired.
+  const arm = (after?: Date) => {
     if (stopped) return;
-    const next = nextOccurrence(schedule, now());
+    const clock = now();
+    const from = after && after.getTime() > clock.getTime() ? after : clock;
+    const next = nextOccurrence(schedule, from);
     if (!next) return;
-    const wait = next.getTime() - now().getTime();
+    const wait = next.getTime() - clock.getTime();
     handle = setTimeout(
       () => {
-        if (wait > MAX_TIMEOUT_MS) return arm();
+        if (wait > MAX_TIMEOUT_MS) return arm(after);
         fire(next);
-        arm();
+        arm(next);
       },
       Math.max(0, Math.min(wait, MAX_TIMEOUT_MS)),
     );
@@ -129,7 +137,13 @@ export function startTimerListener(fn: RegisteredFunction, options: TimerListene
     async stop() {
       stopped = true;
       clearTimeout(handle);
-      if (running) await running;
+      if (!running) return;
+      const limit = options.stopTimeoutMs ?? DRAIN_TIMEOUT_MS;
+      if (!(await settledWithin([running], limit))) {
+        options.logger.warn(
+          `[${fn.name}] stopped without waiting for its running invocation (still running after ${limit} ms).`,
+        );
+      }
     },
   };
 }

@@ -17,6 +17,7 @@ export const listenerFactories: ListenerFactories = {
       resolveSetting: settingsOf(context),
       hostConfig: queueConfigFromHost(context.hostConfig),
       logger: context.logger,
+      stopTimeoutMs: context.stopTimeoutMs,
     }),
   serviceBusTrigger: (fn, context) =>
     startServiceBusListener(fn, {
@@ -24,6 +25,7 @@ export const listenerFactories: ListenerFactories = {
       resolveSetting: settingsOf(context),
       hostConfig: serviceBusConfigFromHost(context.hostConfig),
       logger: context.logger,
+      stopTimeoutMs: context.stopTimeoutMs,
     }),
 };
 

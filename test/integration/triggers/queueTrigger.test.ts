@@ -1,6 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeBase64Strict, startQueueListener } from '../../../src/local/host/queueTrigger';
 import type { TriggerListener } from '../../../src/local/host/types';
 import { storageConnectionString, uniquePrefix } from '../../support/storage';
@@ -22,7 +22,11 @@ const names = {
   plain: uniquePrefix('qplain'),
   undecodable: uniquePrefix('qbad'),
   binary: uniquePrefix('qbin'),
+  renewing: uniquePrefix('qrenew'),
+  hung: uniquePrefix('qhung'),
 };
+/** Lets the handler of `queueHung` end (it waits for this when the test starts it). */
+let releaseHung: () => void = () => {};
 
 function record(fnName: string) {
   return (message: unknown, context: InvocationContext) => {
@@ -77,6 +81,26 @@ beforeAll(async () => {
       dataType: 'binary',
     },
     handler: record('queueBinary'),
+  });
+  host.app.storageQueue('queueRenewing', {
+    queueName: names.renewing,
+    connection: 'AzureWebJobsStorage',
+    handler: (message, context) => {
+      record('queueRenewing')(message, context);
+      // Half the lease has passed: the listener's renewal starts now and is still in flight when
+      // the handler returns.
+      vi.advanceTimersByTime(300_000);
+    },
+  });
+  host.app.storageQueue('queueHung', {
+    queueName: names.hung,
+    connection: 'AzureWebJobsStorage',
+    handler: async (message, context) => {
+      record('queueHung')(message, context);
+      await new Promise<void>((resolve) => {
+        releaseHung = resolve;
+      });
+    },
   });
   for (const name of Object.values(names)) await queue(name).createIfNotExists();
 });
@@ -202,6 +226,62 @@ describe('queue trigger listener', () => {
 
     // Assess
     expect(calls.get('queueBinary')?.[0]?.message).toEqual(Buffer.from([0xff, 0x00, 0x7b]));
+  });
+
+  it('settles a message with the pop receipt of a lease renewal still running when the handler ends', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      await queue(names.renewing).sendMessage(base64('{"long":"job"}'));
+      listeners.push(
+        await startQueueListener(host.fn('queueRenewing'), {
+          invoker: host.invoker,
+          resolveSetting,
+          hostConfig: { maxPollingIntervalMs: 200 },
+          logger: host.logger,
+        }),
+      );
+
+      // Act
+      await eventually(
+        async () =>
+          (calls.get('queueRenewing')?.length ?? 0) > 0 && (await queueLength(names.renewing)) === 0,
+        'message handled and deleted',
+      );
+      await listeners.pop()!.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+
+    // Assess
+    expect(calls.get('queueRenewing')).toHaveLength(1);
+    expect(host.logger.lines.filter((l) => l.includes('queueRenewing') && !l.startsWith('info'))).toEqual([]);
+  });
+
+  it('stops without waiting for ever for a handler that never ends, and names the abandoned message', async () => {
+    // Prepare
+    const sent = await queue(names.hung).sendMessage(base64('{"never":"ends"}'));
+    const listener = await startQueueListener(host.fn('queueHung'), {
+      invoker: host.invoker,
+      resolveSetting,
+      hostConfig: { maxPollingIntervalMs: 200 },
+      logger: host.logger,
+      stopTimeoutMs: 100,
+    });
+    await eventually(() => (calls.get('queueHung')?.length ?? 0) > 0, 'hung handler started');
+
+    // Act
+    await listener.stop();
+
+    // Assess
+    releaseHung();
+    expect(
+      host.logger.lines.some(
+        (l) =>
+          l.startsWith('warn [queueHung] stopped without waiting for 1 running invocation') &&
+          l.includes(sent.messageId),
+      ),
+    ).toBe(true);
   });
 
   it('refuses a missing connection setting or a bad queue name, naming what is wrong', async () => {

@@ -92,6 +92,58 @@ describe('timer listener', () => {
     expect(invoker.calls).toHaveLength(2);
   });
 
+  it('fires each occurrence once when the timer fires a millisecond early', async () => {
+    // Prepare: the listener's clock reads 1 ms behind the timer that wakes it, as when Node fires
+    // a timer early.
+    const invoker = new ControlledInvoker();
+    let lagMs = 0;
+    const listener = startTimerListener(timerFunction({ schedule: '*/10 * * * * *' }), {
+      invoker,
+      logger: quiet,
+      env: {},
+      now: () => new Date(Date.now() - lagMs),
+    });
+    lagMs = 1;
+    // Act
+    await vi.advanceTimersByTimeAsync(9_800);
+    invoker.finishAll();
+    await vi.advanceTimersByTimeAsync(50);
+    invoker.finishAll();
+    await vi.advanceTimersByTimeAsync(9_951);
+    invoker.finishAll();
+    await listener.stop();
+    // Assess
+    const scheduled = invoker.calls.map((c) => JSON.parse(c.trigger.json as string).ScheduleStatus.Next);
+    expect(scheduled).toEqual(['2026-05-01T10:00:20.000Z', '2026-05-01T10:00:30.000Z']);
+    expect(quiet.warn).not.toHaveBeenCalled();
+  });
+
+  it('stops without waiting for ever for an invocation that never ends, and says so', async () => {
+    // Prepare
+    const invoker = new ControlledInvoker();
+    const listener = startTimerListener(timerFunction({ schedule: '*/10 * * * * *' }), {
+      invoker,
+      logger: quiet,
+      env: {},
+      stopTimeoutMs: 1_000,
+    });
+    await vi.advanceTimersByTimeAsync(10_000);
+    let stopped = false;
+    // Act
+    const stopping = listener.stop().then(() => {
+      stopped = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    const beforeLimit = stopped;
+    await vi.advanceTimersByTimeAsync(1);
+    await stopping;
+    // Assess
+    expect(invoker.calls).toHaveLength(1);
+    expect(beforeLimit).toBe(false);
+    expect(stopped).toBe(true);
+    expect(quiet.warn).toHaveBeenCalledWith(expect.stringContaining('[tick] stopped without waiting'));
+  });
+
   it('fires once at start with runOnStartup, and never after stop', async () => {
     // Prepare
     const invoker = new ControlledInvoker();
@@ -119,7 +171,10 @@ describe('timer listener', () => {
       expression: '0 */5 * * * *',
     });
     expect(() => timerSchedule(timerFunction({ schedule: '%MISSING%' }), {})).toThrow(
-      'Timer function "tick": the schedule setting "MISSING" is not set.',
+      `Timer function "tick": the schedule refers to the app setting 'MISSING', which is not set.`,
+    );
+    expect(() => timerSchedule(timerFunction({ schedule: '%EMPTY%' }), { EMPTY: '' })).toThrow(
+      `the app setting 'EMPTY', which is not set`,
     );
     expect(() => timerSchedule(timerFunction({ schedule: '* * * * *' }), {})).toThrow(
       /Timer function "tick": .*5 field/,
