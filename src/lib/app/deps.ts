@@ -64,7 +64,9 @@ export function buildDeps(
 ): AppDeps {
   const logger = createLogger(console, { component: 'stampkeeper' });
   const state = createStateStores({
-    connectionString: settings.storageConnectionString,
+    ...(settings.storageIdentity
+      ? { ...settings.storageIdentity, credential: platform.credential }
+      : { connectionString: settings.storageConnectionString }),
     tablePrefix: settings.tablePrefix,
     workQueueName: settings.workQueueName,
     clock: platform.clock,

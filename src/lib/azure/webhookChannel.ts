@@ -2,6 +2,7 @@ import { createHttpHeaders, createPipelineRequest, type HttpClient } from '@azur
 import { DependencyError, TransientError } from '../core/errors';
 import { toCloudEvent, toTeamsMessage } from '../notify/format';
 import type { Notification, NotificationChannel } from '../ports/notifier';
+import { isTransientTransportError } from './errors';
 
 const TIMEOUT_MS = 10_000;
 
@@ -41,9 +42,10 @@ export class WebhookChannel implements NotificationChannel {
     } catch (error) {
       // The SDK's message may quote the URL, which is a credential: keep only the error's kind.
       const kind = (error as { code?: string; name?: string }).code ?? (error as Error).name ?? 'Error';
-      throw new TransientError(`posting to ${this.kind} channel ${this.name} failed: ${kind}`, {
-        metadata: { channel: this.name },
-      });
+      const message = `posting to ${this.kind} channel ${this.name} failed: ${kind}`;
+      if (isTransientTransportError(error))
+        throw new TransientError(message, { metadata: { channel: this.name } });
+      throw new DependencyError(message, { retryable: false, metadata: { channel: this.name } });
     }
     if (status >= 200 && status < 300) return;
     const message = `posting to ${this.kind} channel ${this.name} failed with ${status}`;

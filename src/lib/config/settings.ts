@@ -11,8 +11,16 @@ import { registerSecret } from '../core/redact';
 import type { Policy } from './policy';
 
 export interface Settings {
-  /** `AzureWebJobsStorage`; `UseDevelopmentStorage=true` is expanded to Azurite on 127.0.0.1. Secret. */
+  /**
+   * `AzureWebJobsStorage`; `UseDevelopmentStorage=true` is expanded to Azurite on 127.0.0.1. Secret.
+   * Empty when storage is reached with the app's identity (`storageIdentity`).
+   */
   storageConnectionString: string;
+  /**
+   * Identity-based storage, as the Functions host reads it: `AzureWebJobsStorage__accountName`, or
+   * `AzureWebJobsStorage__tableServiceUri` + `__queueServiceUri`. The app then holds no storage key.
+   */
+  storageIdentity?: { tableServiceUrl: string; queueServiceUrl: string };
   /** Whether `AzureWebJobsStorage` was `UseDevelopmentStorage=true`. */
   usesDevelopmentStorage: boolean;
   /** `STAMPKEEPER_POLICY_PATH`, absolute (relative paths resolve against the app root = cwd). */
@@ -117,10 +125,16 @@ export function validateSettings(
   const storage = get('AzureWebJobsStorage');
   let storageConnectionString = '';
   let usesDevelopmentStorage = false;
+  let storageIdentity: Settings['storageIdentity'];
   if (storage === undefined) {
-    problems.push(
-      'AzureWebJobsStorage: is required (a storage account connection string, or UseDevelopmentStorage=true for Azurite)',
-    );
+    const identity = storageIdentityFrom(get, problems);
+    if (identity) storageIdentity = identity;
+    else if (identity === undefined) {
+      problems.push(
+        'AzureWebJobsStorage: is required (a storage account connection string, UseDevelopmentStorage=true for ' +
+          'Azurite, or AzureWebJobsStorage__accountName for the app identity)',
+      );
+    }
   } else if (/^UseDevelopmentStorage=true;?$/i.test(storage)) {
     storageConnectionString = AZURITE_CONNECTION_STRING;
     usesDevelopmentStorage = true;
@@ -199,6 +213,7 @@ export function validateSettings(
 
   const settings: Settings = {
     storageConnectionString,
+    ...(storageIdentity === undefined ? {} : { storageIdentity }),
     usesDevelopmentStorage,
     policyPath,
     environment,
@@ -334,4 +349,46 @@ function isStorageConnectionString(value: string): boolean {
   const hasEndpoint = ['blobendpoint', 'queueendpoint', 'tableendpoint'].some(has);
   if (has('accountname') && has('accountkey')) return true;
   return has('sharedaccesssignature') && (hasEndpoint || has('accountname'));
+}
+
+const STORAGE_ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
+
+/**
+ * Identity-based `AzureWebJobsStorage` (the host's `__accountName` / `__*ServiceUri` forms): the
+ * service URLs, `undefined` when none of those settings is given, `null` when they are wrong (the
+ * problems say why).
+ */
+function storageIdentityFrom(
+  get: (name: string) => string | undefined,
+  problems: string[],
+): { tableServiceUrl: string; queueServiceUrl: string } | null | undefined {
+  const account = get('AzureWebJobsStorage__accountName');
+  const tableUri = get('AzureWebJobsStorage__tableServiceUri');
+  const queueUri = get('AzureWebJobsStorage__queueServiceUri');
+  if (account === undefined && tableUri === undefined && queueUri === undefined) return undefined;
+  if (account !== undefined) {
+    if (!STORAGE_ACCOUNT_NAME.test(account)) {
+      problems.push(
+        'AzureWebJobsStorage__accountName: must be a storage account name (3-24 lowercase letters and digits)',
+      );
+      return null;
+    }
+    return {
+      tableServiceUrl: tableUri ?? `https://${account}.table.core.windows.net`,
+      queueServiceUrl: queueUri ?? `https://${account}.queue.core.windows.net`,
+    };
+  }
+  let ok = true;
+  for (const [name, value] of [
+    ['AzureWebJobsStorage__tableServiceUri', tableUri],
+    ['AzureWebJobsStorage__queueServiceUri', queueUri],
+  ] as const) {
+    if (value === undefined || !isHttpsUrl(value)) {
+      problems.push(
+        `${name}: must be the https URL of the storage account's service (or set AzureWebJobsStorage__accountName)`,
+      );
+      ok = false;
+    }
+  }
+  return ok ? { tableServiceUrl: tableUri!, queueServiceUrl: queueUri! } : null;
 }

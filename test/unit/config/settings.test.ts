@@ -116,6 +116,35 @@ describe('loadSettings', () => {
     expect(settings.policyPath).toBe(resolve('/home/site/wwwroot', 'policy/stampkeeper.policy.yaml'));
   });
 
+  it('reads identity-based storage (no key held) from __accountName or the service URIs', () => {
+    const byAccount = loadSettings({ AzureWebJobsStorage__accountName: 'stkeeperprod' }, { appRoot: '/app' });
+    expect(byAccount.storageConnectionString).toBe('');
+    expect(byAccount.storageIdentity).toEqual({
+      tableServiceUrl: 'https://stkeeperprod.table.core.windows.net',
+      queueServiceUrl: 'https://stkeeperprod.queue.core.windows.net',
+    });
+    const byUris = loadSettings(
+      {
+        AzureWebJobsStorage__tableServiceUri: 'https://st.table.core.usgovcloudapi.net',
+        AzureWebJobsStorage__queueServiceUri: 'https://st.queue.core.usgovcloudapi.net',
+      },
+      { appRoot: '/app' },
+    );
+    expect(byUris.storageIdentity?.queueServiceUrl).toBe('https://st.queue.core.usgovcloudapi.net');
+  });
+
+  it('reports wrong identity-based storage settings, naming them', () => {
+    expect(() =>
+      loadSettings({ AzureWebJobsStorage__accountName: 'Not_An_Account' }, { appRoot: '/app' }),
+    ).toThrow(/AzureWebJobsStorage__accountName: must be a storage account name/);
+    expect(() =>
+      loadSettings(
+        { AzureWebJobsStorage__tableServiceUri: 'https://st.table.core.windows.net' },
+        { appRoot: '/app' },
+      ),
+    ).toThrow(/AzureWebJobsStorage__queueServiceUri: must be the https URL/);
+  });
+
   it('treats blank values as unset', () => {
     const settings = loadSettings({
       AzureWebJobsStorage: 'UseDevelopmentStorage=true',
