@@ -113,10 +113,6 @@ export class RecordingNotifier implements Notifier {
   readonly sent: Array<{ channel: string; notification: Notification }> = [];
   /** Channel name -> how the next sends to it fail (consumed one per send). */
   readonly failures = new Map<string, Array<{ retryable: boolean }>>();
-  constructor(private readonly names: string[]) {}
-  channelNames(): string[] {
-    return this.names;
-  }
   async notify(notification: Notification, o: { channels: string[] }): Promise<ChannelResult[]> {
     return o.channels.map((channel) => {
       const failure = this.failures.get(channel)?.shift();

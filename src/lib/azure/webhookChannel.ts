@@ -1,5 +1,6 @@
 import { createHttpHeaders, createPipelineRequest, type HttpClient } from '@azure/core-rest-pipeline';
 import { DependencyError, TransientError } from '../core/errors';
+import { isLoopbackHttpUrl } from '../core/urls';
 import { toCloudEvent, toTeamsMessage } from '../notify/format';
 import type { Notification, NotificationChannel } from '../ports/notifier';
 import { isTransientTransportError } from './errors';
@@ -34,7 +35,7 @@ export class WebhookChannel implements NotificationChannel {
       timeout: TIMEOUT_MS,
       abortSignal: options.abortSignal,
       // Settings accept plain http only for loopback receivers (local development and tests).
-      allowInsecureConnection: isLoopbackHttp(this.url),
+      allowInsecureConnection: isLoopbackHttpUrl(this.url),
     });
     let status: number;
     try {
@@ -52,14 +53,5 @@ export class WebhookChannel implements NotificationChannel {
     if (status === 408 || status === 429 || status >= 500)
       throw new TransientError(message, { metadata: { channel: this.name, status } });
     throw new DependencyError(message, { retryable: false, metadata: { channel: this.name, status } });
-  }
-}
-
-function isLoopbackHttp(url: string): boolean {
-  try {
-    const { protocol, hostname } = new URL(url);
-    return protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]', '::1'].includes(hostname);
-  } catch {
-    return false;
   }
 }

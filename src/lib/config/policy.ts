@@ -9,6 +9,7 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import policySchema from '../../../policy/stampkeeper.policy.schema.json';
 import { ConfigurationError } from '../core/errors';
+import { severityAtLeast } from '../notify/format';
 import type { Severity } from '../ports/notifier';
 import { ncrontabProblems } from './ncrontab';
 
@@ -86,7 +87,6 @@ export const POLICY_SCHEMA: object = policySchema;
 
 const DEFAULT_POLICY_FILE = 'policy/stampkeeper.policy.yaml';
 const VAULT_DNS_SUFFIX = 'vault.azure.net';
-const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
 // Editor-only keywords (VS Code / yaml-language-server): annotations for Ajv, used for messages.
@@ -135,9 +135,7 @@ export function channelsFor(
   const channels = names
     .map((n) => policy.notifications.channels.find((c) => c.name === n))
     .filter((c): c is NotificationChannel => c !== undefined);
-  return severity === undefined
-    ? channels
-    : channels.filter((c) => SEVERITY_RANK[severity] >= SEVERITY_RANK[c.minSeverity]);
+  return severity === undefined ? channels : channels.filter((c) => severityAtLeast(severity, c.minSeverity));
 }
 
 /** Validates a policy text (YAML or JSON) and returns the policy or every problem found. */

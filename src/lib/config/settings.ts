@@ -8,6 +8,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigurationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
+import { isLoopbackHttpUrl } from '../core/urls';
 import type { Policy } from './policy';
 
 export interface Settings {
@@ -327,7 +328,7 @@ function isWebhookUrl(value: string): boolean {
     const url = new URL(value);
     if (url.protocol === 'https:') return url.hostname !== '';
     // Plain http only for receivers on this machine (tests, the local host).
-    return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    return isLoopbackHttpUrl(value);
   } catch {
     return false;
   }

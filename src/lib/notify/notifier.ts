@@ -16,7 +16,6 @@ export interface ChannelEntry {
 export function createNotifier(entries: ChannelEntry[], logger: Logger): Notifier {
   const byName = new Map(entries.map((e) => [e.channel.name, e]));
   return {
-    channelNames: () => [...byName.keys()],
     async notify(notification: Notification, options): Promise<ChannelResult[]> {
       return Promise.all(
         options.channels.map(async (name): Promise<ChannelResult> => {

@@ -37,8 +37,6 @@ export interface NotificationChannel {
 }
 
 export interface Notifier {
-  /** Names of the configured channels. */
-  channelNames(): string[];
   /**
    * Sends to the named channels (whose minimum severity the notification reaches); never throws for
    * a failing channel, reports it instead. Unknown channel names are reported as failures.

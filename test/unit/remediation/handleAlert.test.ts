@@ -38,7 +38,7 @@ describe('handleAlert', () => {
     clock = new TestClock(NOW);
     audit = new MemoryAudit();
     idempotency = new MemoryIdempotency(clock);
-    notifier = new RecordingNotifier(['ops-events', 'ops-teams']);
+    notifier = new RecordingNotifier();
     deps = {
       audit,
       idempotency,

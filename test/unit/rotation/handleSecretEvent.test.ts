@@ -62,7 +62,7 @@ describe('handleSecretEvent', () => {
     clock = new TestClock(NOW);
     vault = new MemoryVault();
     audit = new MemoryAudit();
-    notifier = new RecordingNotifier(['ops-events', 'ops-teams']);
+    notifier = new RecordingNotifier();
     vault.add({
       vaultUrl: VAULT,
       name: 'cosmos-key',

@@ -30,7 +30,7 @@ describe('sweepSecrets', () => {
     const clock = new TestClock(NOW);
     vault = new MemoryVault();
     audit = new MemoryAudit();
-    notifier = new RecordingNotifier(['ops-events', 'ops-teams']);
+    notifier = new RecordingNotifier();
     const add = (name: string, version: string, expiresOn: Date, extra: Partial<SecretProperties> = {}) =>
       vault.add({
         vaultUrl: VAULT,
