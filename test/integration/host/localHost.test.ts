@@ -505,10 +505,19 @@ describe('local host lifecycle', () => {
       startTimers: false,
     });
     try {
-      // Act / Assess
-      await expect(
-        startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger(), startTimers: false }),
-      ).rejects.toThrow(/Another local host is running/);
+      // Act
+      const second = startLocalHost({
+        appEntry: loadFixtureApp,
+        port: 0,
+        logger: captureLogger(),
+        startTimers: false,
+        env: { STAMPKEEPER_SECOND_HOST_SETTING: 'from the refused host' },
+      });
+      const envMeanwhile = process.env.STAMPKEEPER_SECOND_HOST_SETTING;
+      // Assess: refused, and the running host never saw the refused host's settings
+      await expect(second).rejects.toThrow(/Another local host is running/);
+      expect(envMeanwhile).toBeUndefined();
+      expect(process.env.STAMPKEEPER_SECOND_HOST_SETTING).toBeUndefined();
     } finally {
       await first.stop();
     }

@@ -21,6 +21,8 @@ const calls = new Map<string, Call[]>();
 const listeners: TriggerListener[] = [];
 const settings: Record<string, string | undefined> = { ORDERS_QUEUE: 'orders' };
 const resolveSetting = (name: string) => settings[name];
+/** Lets the handler of `sbHung` end (it waits for this once started). */
+let releaseHung: () => void = () => {};
 
 function record(fnName: string, fail = false) {
   return (message: unknown, context: InvocationContext) => {
@@ -51,6 +53,8 @@ beforeAll(async () => {
       { name: 'batchfail', maxDeliveryCount: 2 },
       { name: 'events', type: 'topic', subscriptions: ['audit'] },
       { name: 'manual', lockDurationMs: 300 },
+      { name: 'hung' },
+      { name: 'broken' },
     ],
   });
   settings['ServiceBusConnection'] = broker.connectionString;
@@ -83,6 +87,17 @@ beforeAll(async () => {
     handler: record('sbTopic'),
   });
   host.app.serviceBusQueue('sbManual', { queueName: 'manual', connection, handler: record('sbManual') });
+  host.app.serviceBusQueue('sbHung', {
+    queueName: 'hung',
+    connection,
+    handler: async (message, context) => {
+      record('sbHung')(message, context);
+      await new Promise<void>((resolve) => {
+        releaseHung = resolve;
+      });
+    },
+  });
+  host.app.serviceBusQueue('sbBroken', { queueName: 'broken', connection, handler: record('sbBroken') });
   host.app.serviceBusQueue('sbIdentity', {
     queueName: 'orders',
     connection: 'Identity',
@@ -253,6 +268,61 @@ describe('Service Bus trigger listener', () => {
 
     // Assess
     expect(calls.get('sbTopic')?.map((c) => c.message)).toEqual([{ event: 'rotated' }]);
+  });
+
+  it('stops without waiting for ever for a handler that never ends, releasing its message to the broker', async () => {
+    // Prepare
+    const sender = client.createSender('hung');
+    await sender.sendMessages({ body: 'never ends', messageId: 'hung-1' });
+    const listener = await startServiceBusListener(host.fn('sbHung'), {
+      invoker: host.invoker,
+      resolveSetting,
+      logger: host.logger,
+      stopTimeoutMs: 100,
+    });
+    await eventually(() => (calls.get('sbHung')?.length ?? 0) > 0, 'hung handler started');
+
+    // Act
+    await listener.stop();
+
+    // Assess
+    releaseHung();
+    expect(
+      host.logger.lines.some(
+        (l) =>
+          l.startsWith('warn [sbHung] stopped without waiting for 1 running invocation') &&
+          l.includes('hung-1'),
+      ),
+    ).toBe(true);
+    await eventually(() => broker.entities.get('hung').active().length === 1, 'message back on the queue');
+    await sender.close();
+  });
+
+  it('logs a failure of the listener itself instead of leaving an unhandled rejection', async () => {
+    // Prepare: an Invoker that rejects (the host's never does) stands for any failure of the
+    // listener's own code around the invocation.
+    const failingInvoker = {
+      invoke: () => Promise.reject(new Error('listener broke; AccountKey=c2VjcmV0LXNlY3JldA==')),
+    };
+    const sender = client.createSender('broken');
+    await sender.sendMessages({ body: 'x', messageId: 'broken-1' });
+    listeners.push(
+      await startServiceBusListener(host.fn('sbBroken'), {
+        invoker: failingInvoker,
+        resolveSetting,
+        logger: host.logger,
+      }),
+    );
+
+    // Act
+    await eventually(() => host.logger.lines.some((l) => l.startsWith('error [sbBroken]')), 'failure logged');
+
+    // Assess
+    const line = host.logger.lines.find((l) => l.startsWith('error [sbBroken]'));
+    expect(line).toContain('broken-1');
+    expect(line).toContain('listener broke');
+    expect(line).not.toContain('c2VjcmV0LXNlY3JldA==');
+    await sender.close();
   });
 
   it('does not serve identity-based connections or session receivers, and says so', async () => {
