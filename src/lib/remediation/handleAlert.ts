@@ -1,8 +1,8 @@
-import { TransientError, type ValidationError } from '../core/errors';
+import type { ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
 import { runOnce } from '../core/once';
-import { sendToChannelsOnce } from '../notify/sendOnce';
+import { notifyAndAudit } from '../notify/notifyAndAudit';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier, Severity } from '../ports/notifier';
 import type { AuditLog, AuditOutcome, AuditRecord, IdempotencyStore } from '../ports/state';
@@ -62,7 +62,9 @@ export async function handleAlert(
   deps: AlertDeps,
   ctx: AlertContext,
 ): Promise<AlertOutcome> {
-  const key = alertKey(alert);
+  const dryRun = ctx.dryRun ?? deps.dryRun;
+  // A dry run is remembered apart: switching dry run off must still act on the same alert.
+  const key = `${dryRun ? 'dry-run|' : ''}${alertKey(alert)}`;
   const once = await runOnce(
     deps.idempotency,
     key,
@@ -73,7 +75,7 @@ export async function handleAlert(
       summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
       abortSignal: ctx.abortSignal,
     },
-    () => handleClaimed(alert, key, deps, ctx),
+    () => handleClaimed(alert, key, dryRun, deps, ctx),
   );
   if (once.status === 'duplicate') {
     deps.logger.info('duplicate alert delivery ignored', {
@@ -112,6 +114,7 @@ export function notificationSeverity(alert: Pick<MonitorAlert, 'severity' | 'mon
 async function handleClaimed(
   alert: MonitorAlert,
   key: string,
+  dryRun: boolean,
   deps: AlertDeps,
   ctx: AlertContext,
 ): Promise<Extract<AlertOutcome, { status: 'handled' }>> {
@@ -129,38 +132,21 @@ async function handleClaimed(
   const channels = deps.defaultChannels;
   const notification = buildNotification(alert, key, target, deps, ctx);
 
-  if (ctx.dryRun ?? deps.dryRun) {
-    const planned = channels.map((channel): ChannelResult => ({ channel, status: 'filtered' }));
-    await deps.audit.append(
-      {
-        ...base,
-        outcome: 'planned',
-        reason: `dry run: nothing sent; ${reason}`,
-        after: { notificationId: notification.id, channels },
-      },
-      { abortSignal: ctx.abortSignal },
-    );
-    return { status: 'handled', outcome: 'planned', auditId: base.id, channels: planned };
-  }
-
-  const results = await sendToChannelsOnce(notification, channels, key, deps, ctx);
-  const transient = results.filter((r) => r.status === 'failed' && r.retryable);
-  if (transient.length > 0) {
-    throw new TransientError(
-      `notifying ${transient.map((r) => r.channel).join(', ')} failed; the alert will be retried`,
-      { metadata: { alertId: alert.alertId, target } },
-    );
-  }
-  const outcome: AuditOutcome = results.some((r) => r.status === 'failed') ? 'failed' : 'reported';
-  const record: AuditRecord = {
-    ...base,
-    outcome,
-    reason,
-    after: { notificationId: notification.id, channels: results },
-  };
-  await deps.audit.append(record, { abortSignal: ctx.abortSignal });
-  deps.logger.info('alert reported', { operation: ALERT_RECEIVE_ACTION, target, outcome });
-  return { status: 'handled', outcome, auditId: record.id, channels: results };
+  const result = await notifyAndAudit(
+    {
+      notification,
+      channels,
+      key,
+      record: { ...base, reason },
+      sentOutcome: 'reported',
+      dryRun,
+      what: 'the alert',
+    },
+    deps,
+    ctx,
+  );
+  deps.logger.info('alert reported', { operation: ALERT_RECEIVE_ACTION, target, outcome: result.outcome });
+  return { status: 'handled', ...result };
 }
 
 function buildNotification(

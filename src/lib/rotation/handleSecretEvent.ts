@@ -1,9 +1,9 @@
-import { isRetryable, TransientError, type ValidationError } from '../core/errors';
+import { isRetryable, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
 import { type OnceResult, runOnce } from '../core/once';
 import { redactText } from '../core/redact';
-import { sendToChannelsOnce } from '../notify/sendOnce';
+import { notifyAndAudit } from '../notify/notifyAndAudit';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
 import type { SecretProperties, SecretVault } from '../ports/secrets';
@@ -215,37 +215,29 @@ async function handleClaimed(
 
   const channels = managed ? managed.channels : deps.policy.defaultChannels();
   const notification = buildNotification(event, kind, managed, current, key, deps, ctx);
-  if (dryRun) {
-    const planned = channels.map((channel): ChannelResult => ({ channel, status: 'filtered' }));
-    await deps.audit.append(
-      { ...base, action, outcome: 'planned', reason: 'dry run: nothing sent', after: { channels } },
-      { abortSignal: ctx.abortSignal },
-    );
-    return { status: 'handled', outcome: 'planned', auditId: base.id, channels: planned };
-  }
-
-  const results = await sendToChannelsOnce(notification, channels, key, deps, ctx);
-  const transient = results.filter((r) => r.status === 'failed' && r.retryable);
-  if (transient.length > 0) {
-    throw new TransientError(
-      `notifying ${transient.map((r) => r.channel).join(', ')} failed; the event will be retried`,
-      { metadata: { eventId: event.id, target: base.target } },
-    );
-  }
-  const failed = results.some((r) => r.status === 'failed');
-  const outcome: AuditOutcome = failed ? 'failed' : managed ? 'succeeded' : 'reported';
-  await deps.audit.append(
+  const result = await notifyAndAudit(
     {
-      ...base,
-      action,
-      outcome,
-      reason: managed ? undefined : 'the policy does not name this secret: reported, not touched',
-      after: { notificationId: notification.id, channels: results },
+      notification,
+      channels,
+      key,
+      record: {
+        ...base,
+        action,
+        reason: managed ? undefined : 'the policy does not name this secret: reported, not touched',
+      },
+      sentOutcome: managed ? 'succeeded' : 'reported',
+      dryRun,
+      what: 'the event',
     },
-    { abortSignal: ctx.abortSignal },
+    deps,
+    ctx,
   );
-  deps.logger.info('secret event handled', { operation: action, target: base.target, outcome });
-  return { status: 'handled', outcome, auditId: base.id, channels: results };
+  deps.logger.info('secret event handled', {
+    operation: action,
+    target: base.target,
+    outcome: result.outcome,
+  });
+  return { status: 'handled', ...result };
 }
 
 /** Why acting on this event would be wrong now (the secret moved on since it was raised), if so. */

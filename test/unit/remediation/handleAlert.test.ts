@@ -175,6 +175,14 @@ describe('handleAlert', () => {
     expect(notifier.sent).toHaveLength(0);
   });
 
+  it('acts on an alert after a dry run of it: the dry run is remembered apart', async () => {
+    await handleAlert(metricAlert(), deps, { ...ctx(), dryRun: true });
+    const real = await handleAlert(metricAlert(), deps, ctx());
+    expect(real).toMatchObject({ status: 'handled', outcome: 'reported' });
+    expect(notifier.sent.map((s) => s.channel).sort()).toEqual(['ops-events', 'ops-teams']);
+    expect(audit.records.map((r) => r.outcome).sort()).toEqual(['planned', 'reported']);
+  });
+
   it('on a transient channel failure throws retryable; the retry re-sends only that channel', async () => {
     // Prepare
     notifier.failures.set('ops-teams', [{ retryable: true }]);
