@@ -21,8 +21,9 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
   STAMPKEEPER_ENVIRONMENT: 'sandbox',
   STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT:
     'https://stampkeeper-notify.westeurope-1.eventgrid.azure.net/api/events',
+  // Shaped like a Teams incoming-webhook URL, whose path segment after IncomingWebhook is the credential.
   TEAMS_WEBHOOK_URL:
-    'https://contoso.webhook.office.com/webhookb2/stampkeeper-sandbox/IncomingWebhook/sandbox',
+    'https://contoso.webhook.office.com/webhookb2/00000000-0000-0000-0000-000000000000@00000000-0000-0000-0000-000000000001/IncomingWebhook/0sandboxwebhookcredential0/00000000-0000-0000-0000-000000000002',
 };
 
 export interface LocalAppOptions {
