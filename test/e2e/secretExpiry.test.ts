@@ -5,7 +5,7 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalApp, startLocalApp } from '../../src/local/app';
+import { type RunningLocalApp, SANDBOX_SETTINGS, startLocalApp } from '../../src/local/app';
 import type { HostLogger } from '../../src/local/host/types';
 import { fixture, secretEvent, toCloudEventSchema } from '../support/events';
 import { storageConnectionString, uniquePrefix } from '../support/storage';
@@ -231,6 +231,10 @@ describe('secret near expiry on the sandbox, end to end', () => {
       if (secret.value) values.push(secret.value);
     }
     expect(values.length).toBeGreaterThanOrEqual(3);
+    // The Teams webhook URL is a credential too: its path segment after IncomingWebhook.
+    const teamsCredential = new URL(SANDBOX_SETTINGS.TEAMS_WEBHOOK_URL!).pathname.split('/')[4]!;
+    expect(teamsCredential.length).toBeGreaterThan(10);
+    values.push(teamsCredential);
     // Act: one more near-expiry (storage-account-key, day 60) and every read-only view.
     await post('/sandbox/clock/advance', { days: 45 });
     await get(`/api/audit?since=${SINCE}&limit=1000`);
@@ -238,7 +242,13 @@ describe('secret near expiry on the sandbox, end to end', () => {
     await get('/sandbox/events');
     await get('/sandbox/notifications');
     await get('/api/health');
-    // Assess
+    // Assess: cosmos-primary-key expired on day 45: one critical notification, audited once.
+    const expired = (await audit(COSMOS_TARGET)).filter((r) => r.action === 'secret.expired.notify');
+    expect(expired).toEqual([expect.objectContaining({ outcome: 'succeeded' })]);
+    const critical = app
+      .sandbox!.eventGrid.published()
+      .filter((p) => p.event.subject === COSMOS_TARGET && p.event.type === 'com.stampkeeper.secret.expired');
+    expect(critical.map((p) => (p.event.data as { severity: string }).severity)).toEqual(['critical']);
     const everything = [
       ...logs,
       ...responses,
