@@ -164,7 +164,15 @@ export async function handleInspectionHttp(
         send(res, 400, { error: { code: 'BadRequest', message: parsed.error } });
         return true;
       }
-      const result = await sandbox.advance(input as AdvanceRequest);
+      let result: unknown;
+      try {
+        result = await sandbox.advance(input as AdvanceRequest);
+      } catch (err) {
+        // Checked above against the time then; a concurrent advance may have moved past `to` since.
+        if (!(err instanceof RangeError)) throw err;
+        send(res, 400, { error: { code: 'BadRequest', message: err.message } });
+        return true;
+      }
       send(res, 200, result);
       return true;
     }

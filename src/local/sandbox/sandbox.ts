@@ -79,7 +79,11 @@ export interface Sandbox {
   webhooks(): WebhookRecord[];
   /** The estate without any secret value. */
   estate(): SandboxEstate;
-  /** Moves the clock (`{ days, hours, minutes, seconds }` or `{ to }`) and waits for the deliveries. */
+  /**
+   * Moves the clock (`{ days, hours, minutes, seconds }` or `{ to }`) and waits for the deliveries.
+   * Advances run one after the other; each is validated when its turn comes, so a `{ to }` that an
+   * earlier advance has overtaken rejects with a `RangeError` (bad input), as does any invalid request.
+   */
   advance(by: AdvanceRequest): Promise<AdvanceResult>;
   /** Fires what is already due now (e.g. seeded secrets inside their 30-day window) and waits for deliveries. */
   settle(): Promise<AdvanceResult>;
@@ -148,6 +152,14 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     return { now: clock.now().toISOString(), raised: bus.events().slice(before) };
   };
 
+  // One move at a time: each advance validates against, and reports the events of, its own move.
+  let moves: Promise<unknown> = Promise.resolve();
+  const serially = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = moves.then(work, work);
+    moves = next.catch(() => undefined);
+    return next;
+  };
+
   const sandbox: Sandbox = {
     httpClient,
     credential,
@@ -171,11 +183,15 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     webhooks: () => webhookSink.received(),
     estate,
     advance(by) {
-      const parsed = parseAdvance(by, clock.now());
-      if (!parsed.ok) return Promise.reject(new RangeError(parsed.error));
-      return move(() => ('to' in parsed ? clock.set(parsed.to) : clock.advance(parsed.ms)));
+      // Validated when its turn comes, not when asked: a `{ to }` queued behind another advance
+      // must be checked against the time that advance leaves, not the time before it.
+      return serially(() => {
+        const parsed = parseAdvance(by, clock.now());
+        if (!parsed.ok) throw new RangeError(parsed.error);
+        return move(() => ('to' in parsed ? clock.set(parsed.to) : clock.advance(parsed.ms)));
+      });
     },
-    settle: () => move(() => clock.settle()),
+    settle: () => serially(() => move(() => clock.settle())),
     idle: () => bus.idle(),
     handleHttp: (req, res) => handleInspectionHttp(sandbox, req, res),
   };

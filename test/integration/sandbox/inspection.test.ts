@@ -155,6 +155,80 @@ describe('sandbox inspection over HTTP', () => {
     expect(sandbox.clock.now().toISOString()).toBe('2026-01-03T00:00:00.000Z');
   });
 
+  it('answers 400, not 500, to a { to } that a concurrent advance has already moved past', async () => {
+    // Prepare: the first advance is held at its first delivery, so the second is asked while it runs.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let delivering!: () => void;
+    const firstDelivery = new Promise<void>((resolve) => {
+      delivering = resolve;
+    });
+    const sandbox = createSandbox({
+      scenario: {
+        clock: { start: '2026-01-01T00:00:00Z' },
+        keyVault: { vaults: [{ name: VAULT, secrets: [{ name: 'seeded', expiresInDays: 40 }] }] },
+        eventGrid: { subscriptions: [{ name: 'app', vault: '*', endpoint: { functionName: 'kv' } }] },
+        delivery: { duplicateProbability: 0 },
+      },
+      deliver: {
+        post: async () => {
+          delivering();
+          await held;
+          return { status: 200 };
+        },
+      },
+    });
+    let entered = 0;
+    server = createServer((req, res) => {
+      entered += 1;
+      // As the local host does with a handler that throws.
+      sandbox.handleHttp(req, res).catch(() => {
+        res.writeHead(500);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sandbox/clock/advance`;
+
+    // Act
+    const later = fetch(url, { method: 'POST', body: '{"to":"2026-01-20T00:00:00Z"}' });
+    await firstDelivery;
+    const earlier = fetch(url, { method: 'POST', body: '{"to":"2026-01-15T00:00:00Z"}' });
+    while (entered < 2) await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    release();
+    const [first, second] = await Promise.all([later, earlier]);
+
+    // Assess
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(400);
+    const error = ((await second.json()) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe('BadRequest');
+    expect(error.message).toContain('before the sandbox time 2026-01-20T00:00:00.000Z');
+    expect(sandbox.clock.now().toISOString()).toBe('2026-01-20T00:00:00.000Z');
+  });
+
+  it('validates a queued { to } against the time the advance before it leaves', async () => {
+    // Prepare
+    const sandbox = busySandbox();
+
+    // Act
+    const [later, earlier] = await Promise.allSettled([
+      sandbox.advance({ to: '2026-01-20T00:00:00Z' }),
+      sandbox.advance({ to: '2026-01-15T00:00:00Z' }),
+    ]);
+
+    // Assess
+    expect(later.status).toBe('fulfilled');
+    expect(earlier.status).toBe('rejected');
+    const reason = (earlier as PromiseRejectedResult).reason as Error;
+    expect(reason).toBeInstanceOf(RangeError);
+    expect(reason.message).toContain('is before the sandbox time 2026-01-20T00:00:00.000Z');
+    expect(sandbox.clock.now().toISOString()).toBe('2026-01-20T00:00:00.000Z');
+  });
+
   it('refuses bad advance requests with 400 and a clear message, leaving the clock where it was', async () => {
     // Prepare
     const sandbox = busySandbox();
