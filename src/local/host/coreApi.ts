@@ -6,7 +6,9 @@
  * process); the facade forwards to the registry of the host that is currently loading or running the
  * app, so several hosts can start and stop one after the other in one process (tests).
  */
+
 import Module from 'node:module';
+import { redactText } from '../../lib/core/redact';
 import type { BindingMetadata, FunctionMetadata, HostLogger, RegisteredFunction } from './types';
 
 export const CORE_MODULE_ID = '@azure/functions-core';
@@ -147,8 +149,9 @@ export class FunctionRegistry {
     for (const callback of this.hooks(name)) await callback(context);
   }
 
+  /** The worker's log entry point (the library's warnings); redacted like every other log line. */
   log(level: string, category: string, message: string): void {
-    writeLog(this.logger, level, `[${category}] ${message}`);
+    writeLog(this.logger, level, redactText(`[${category}] ${message}`));
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { redactText } from '../../lib/core/redact';
 import { LOCAL_HOST_VERSION } from './coreApi';
 import { handleEventGridWebhook, type WebhookResponse } from './eventGrid';
 import type { HostConfig } from './hostConfig';
@@ -201,9 +202,21 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       const tooLarge = error instanceof BodyTooLargeError;
-      if (!tooLarge) options.logger.error(`request ${req.method} ${req.url} failed: ${describeError(error)}`);
-      if (!res.headersSent) send(res, { status: tooLarge ? 413 : 500 });
-      else res.end();
+      // The path only: the query may carry a function key (`?code=`).
+      if (!tooLarge) {
+        options.logger.error(`request ${req.method} ${pathOf(req.url)} failed: ${describeError(error)}`);
+      }
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      if (tooLarge) {
+        // Answer first, then drop the rest of the upload: the connection closes after the 413.
+        res.once('finish', () => req.destroy());
+        send(res, { status: 413, headers: { connection: 'close' } });
+        return;
+      }
+      send(res, { status: 500 });
     });
   });
 
@@ -234,6 +247,7 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
       });
       // libuv releases closed handles in the close-callbacks phase, after 'close' is emitted; a timer
       // runs after that phase, so callers (tests counting handles) find them gone when this resolves.
+      // (Without it, the handles of a host just stopped still count in the next host's snapshot.)
       await new Promise((resolve) => setTimeout(resolve, 0));
     },
     routes: httpRoutes,
@@ -303,15 +317,25 @@ export function adminInvocationInput(
 
 class BodyTooLargeError extends Error {}
 
+/** The request path without its query (which may hold `?code=<key>`), for logs. */
+function pathOf(url: string | undefined): string {
+  return redactText((url ?? '/').split('?')[0] as string);
+}
+
+/**
+ * Reads the request body; rejects with `BodyTooLargeError` past `limit` bytes and stops keeping
+ * what arrives (the request is destroyed only after the 413 has been sent).
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > limit) return;
       size += chunk.length;
       if (size > limit) {
+        chunks.length = 0;
         reject(new BodyTooLargeError('request body too large'));
-        req.destroy();
         return;
       }
       chunks.push(chunk);

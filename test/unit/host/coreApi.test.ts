@@ -91,4 +91,26 @@ describe('function registry (the worker side of registerFunction)', () => {
     expect(calls).toEqual(['first']);
     expect(() => registry.registerHook('onSomething', () => {})).toThrow(/Unknown hook "onSomething"/);
   });
+
+  it('redacts what the worker API log receives, like every other host log line', () => {
+    // Prepare
+    const lines: string[] = [];
+    const registry = new FunctionRegistry({
+      info: (m) => lines.push(`info ${m}`),
+      warn: (m) => lines.push(`warn ${m}`),
+      error: (m) => lines.push(`error ${m}`),
+    });
+    // Act
+    registry.log(
+      'warning',
+      'Microsoft.Azure.Functions.Worker',
+      'retrying https://x/q?sig=c2VjcmV0LXNpZw&sv=1',
+    );
+    registry.log('error', 'worker', 'Endpoint=sb://ns/;SharedAccessKey=c2VjcmV0LWtleQ==');
+    // Assess
+    expect(lines).toEqual([
+      'warn [Microsoft.Azure.Functions.Worker] retrying https://x/q?sig=[REDACTED]&sv=1',
+      'error [worker] Endpoint=sb://ns/;SharedAccessKey=[REDACTED]',
+    ]);
+  });
 });
