@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseTimeSpan } from './retry';
+import { durationToMs } from './retry';
 
 export interface QueuesConfig {
   maxPollingInterval?: string;
@@ -75,14 +75,7 @@ export function parseHostConfig(raw: unknown): HostConfig {
   ) {
     throw new Error('host.json extensions.queues.maxDequeueCount must be a positive integer.');
   }
-  let functionTimeoutMs: number | undefined;
-  if (json.functionTimeout !== undefined) {
-    functionTimeoutMs =
-      typeof json.functionTimeout === 'string' ? parseTimeSpan(json.functionTimeout) : undefined;
-    if (functionTimeoutMs === undefined) {
-      throw new Error(`host.json functionTimeout must be a TimeSpan like "00:10:00".`);
-    }
-  }
+  const functionTimeoutMs = hostJsonDurationMs(json.functionTimeout, 'functionTimeout');
   return {
     version: '2.0',
     functionTimeout: json.functionTimeout as string | undefined,
@@ -92,4 +85,16 @@ export function parseHostConfig(raw: unknown): HostConfig {
     serviceBus: (extensions.serviceBus ?? {}) as ServiceBusConfig,
     raw: json,
   };
+}
+
+/**
+ * A host.json duration (a .NET TimeSpan string such as `"00:00:30"`) in ms; undefined when absent.
+ * Throws naming the setting (`what`, e.g. `extensions.queues.visibilityTimeout`) otherwise.
+ */
+export function hostJsonDurationMs(value: unknown, what: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') {
+    throw new Error(`host.json ${what} must be a TimeSpan like "00:00:30", got ${JSON.stringify(value)}.`);
+  }
+  return durationToMs(value, `host.json ${what}`);
 }

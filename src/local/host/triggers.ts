@@ -4,10 +4,9 @@
  * looks them up by trigger type; each maps host.json (`extensions.queues`,
  * `extensions.serviceBus`) and the app settings onto its listener's options.
  */
-import type { HostConfig } from './hostConfig';
+import { type HostConfig, hostJsonDurationMs } from './hostConfig';
 import type { ListenerContext, ListenerFactories } from './listeners';
 import { type QueueHostConfig, startQueueListener } from './queueTrigger';
-import { parseTimeSpan } from './retry';
 import { type ServiceBusHostConfig, startServiceBusListener } from './serviceBusTrigger';
 
 export const listenerFactories: ListenerFactories = {
@@ -38,8 +37,8 @@ export function queueConfigFromHost(hostConfig: HostConfig): Partial<QueueHostCo
   const q = hostConfig.queues ?? {};
   const encoding = q['messageEncoding'];
   return {
-    maxPollingIntervalMs: durationMs(q.maxPollingInterval, 'extensions.queues.maxPollingInterval'),
-    visibilityTimeoutMs: durationMs(q.visibilityTimeout, 'extensions.queues.visibilityTimeout'),
+    maxPollingIntervalMs: hostJsonDurationMs(q.maxPollingInterval, 'extensions.queues.maxPollingInterval'),
+    visibilityTimeoutMs: hostJsonDurationMs(q.visibilityTimeout, 'extensions.queues.visibilityTimeout'),
     batchSize: q.batchSize,
     newBatchThreshold: q.newBatchThreshold,
     maxDequeueCount: q.maxDequeueCount,
@@ -62,18 +61,10 @@ export function serviceBusConfigFromHost(hostConfig: HostConfig): Partial<Servic
     prefetchCount: sb.prefetchCount,
     maxConcurrentCalls: sb.maxConcurrentCalls ?? legacy.maxConcurrentCalls,
     autoCompleteMessages: sb.autoCompleteMessages ?? legacy.autoComplete,
-    maxAutoLockRenewalDurationMs: durationMs(
+    maxAutoLockRenewalDurationMs: hostJsonDurationMs(
       sb['maxAutoLockRenewalDuration'] ?? legacy['maxAutoRenewDuration'],
       'extensions.serviceBus.maxAutoLockRenewalDuration',
     ),
     maxMessageBatchSize: sb['maxMessageBatchSize'] as number | undefined,
   };
-}
-
-function durationMs(value: unknown, what: string): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  const ms = typeof value === 'string' ? parseTimeSpan(value) : undefined;
-  if (ms === undefined)
-    throw new Error(`host.json ${what} must be a TimeSpan like "00:00:30", got ${JSON.stringify(value)}.`);
-  return ms;
 }
