@@ -54,7 +54,13 @@ export interface Scenario {
   azure?: { subscriptionId?: string; tenantId?: string; resourceGroup?: string };
   keyVault?: { vaults?: ScenarioVault[] };
   eventGrid?: { subscriptions?: ScenarioEventSubscription[] };
-  delivery?: { duplicateProbability?: number; maxAttempts?: number; seed?: number };
+  delivery?: {
+    duplicateProbability?: number;
+    maxAttempts?: number;
+    seed?: number;
+    /** How long one delivery attempt may take before it counts as failed (Event Grid waits 30 s). */
+    timeoutMs?: number;
+  };
   /** Owned by the Service Bus part of the sandbox; passed through untouched. */
   serviceBus?: unknown;
 }
@@ -87,13 +93,15 @@ export interface ResolvedScenario {
       schema: EventGridDeliverySchema;
     }>;
   };
-  delivery: { duplicateProbability: number; maxAttempts: number; seed: number };
+  delivery: { duplicateProbability: number; maxAttempts: number; seed: number; timeoutMs: number };
   serviceBus: unknown;
 }
 
 export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000000';
 export const DEFAULT_TENANT_ID = '00000000-0000-0000-0000-000000000001';
 export const DEFAULT_RESOURCE_GROUP = 'rg-stampkeeper-sandbox';
+/** Event Grid waits 30 s for an endpoint's answer before it counts the attempt as failed. */
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 30_000;
 
 const VAULT_NAME = /^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){1,22}[a-zA-Z0-9]$/;
 const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
@@ -395,7 +403,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
   }
 
   const delivery = section('delivery');
-  checkKeys(delivery, ['duplicateProbability', 'maxAttempts', 'seed'], 'delivery', problems);
+  checkKeys(delivery, ['duplicateProbability', 'maxAttempts', 'seed', 'timeoutMs'], 'delivery', problems);
   const duplicateProbability =
     optNumber(
       delivery,
@@ -415,6 +423,16 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
       'an integer from 1 to 30',
     ) ?? 5;
   const seed = optNumber(delivery, 'seed', 'delivery', problems, Number.isInteger, 'an integer') ?? 20260101;
+  // Event Grid waits 30 s for an answer; above setTimeout's range a timer would fire at once.
+  const timeoutMs =
+    optNumber(
+      delivery,
+      'timeoutMs',
+      'delivery',
+      problems,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 2_147_483_647,
+      'an integer number of milliseconds from 1 to 2147483647',
+    ) ?? DEFAULT_DELIVERY_TIMEOUT_MS;
 
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
@@ -424,7 +442,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     azure: { subscriptionId, tenantId, resourceGroup },
     keyVault: { vaults },
     eventGrid: { subscriptions },
-    delivery: { duplicateProbability, maxAttempts, seed },
+    delivery: { duplicateProbability, maxAttempts, seed, timeoutMs },
     serviceBus: root.serviceBus,
   };
 }

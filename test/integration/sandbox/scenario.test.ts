@@ -153,4 +153,19 @@ surprise: true
     // Assess
     expect(problems).toEqual(['delivery.maxAttempts: must be an integer from 1 to 30']);
   });
+
+  it('defaults the per-attempt delivery timeout to Event Grid 30 s and refuses a non-positive one', () => {
+    // Prepare
+    const bad = { delivery: { timeoutMs: 0 } };
+
+    // Act
+    const defaults = createSandbox().scenario.delivery;
+    const problems = problemsOf(() => createSandbox({ scenario: bad }));
+
+    // Assess
+    expect(defaults.timeoutMs).toBe(30_000);
+    expect(problems).toEqual([
+      'delivery.timeoutMs: must be an integer number of milliseconds from 1 to 2147483647',
+    ]);
+  });
 });

@@ -257,6 +257,97 @@ describe('sandbox world: Key Vault events through Event Grid', () => {
     expect(b.eventGrid.undelivered()).toMatchObject([{ attempts: 1, lastStatus: 400 }]);
   });
 
+  it.each([401, 403, 413])(
+    'dead-letters at once on a %i (Event Grid does not retry it for webhooks)',
+    async (status) => {
+      // Prepare
+      const target = recordingTarget([status]);
+      const sandbox = createSandbox({ scenario: scenario(), deliver: target });
+
+      // Act
+      sandbox.keyVault.setSecret(VAULT, 's', 'value-cccc-1');
+      await sandbox.idle();
+
+      // Assess
+      expect(sandbox.deliveries().map((d) => [d.attempt, d.status, d.outcome])).toEqual([
+        [1, status, 'dead-lettered'],
+      ]);
+      expect(sandbox.eventGrid.undelivered()).toMatchObject([
+        {
+          attempts: 1,
+          lastStatus: status,
+          reason: `endpoint answered ${status}, which Event Grid does not retry`,
+        },
+      ]);
+    },
+  );
+
+  it.each([404, 429])('retries a %i (not on Event Grid list of errors it does not retry)', async (status) => {
+    // Prepare
+    const target = recordingTarget([status]);
+    const sandbox = createSandbox({ scenario: scenario(), deliver: target });
+
+    // Act
+    sandbox.keyVault.setSecret(VAULT, 's', 'value-dddd-1');
+    await sandbox.idle();
+
+    // Assess
+    expect(sandbox.deliveries().map((d) => [d.attempt, d.status, d.outcome])).toEqual([
+      [1, status, 'retrying'],
+      [2, 200, 'delivered'],
+    ]);
+    expect(sandbox.eventGrid.undelivered()).toEqual([]);
+  });
+
+  it('counts an attempt that outlasts delivery.timeoutMs as failed, aborts it, and retries', async () => {
+    // Prepare: a handler that hangs on the first attempt and answers the second.
+    const signals: AbortSignal[] = [];
+    let calls = 0;
+    const target: EventDeliveryTarget = {
+      post: (_name, _body, _headers, options) => {
+        calls += 1;
+        if (options) signals.push(options.abortSignal);
+        return calls === 1 ? new Promise(() => {}) : Promise.resolve({ status: 200 });
+      },
+    };
+    const sandbox = createSandbox({
+      scenario: scenario({ delivery: { duplicateProbability: 0, timeoutMs: 20 } }),
+      deliver: target,
+    });
+
+    // Act
+    sandbox.keyVault.setSecret(VAULT, 'hangs', 'value-eeee-1');
+    const moved = await sandbox.advance({ days: 1 });
+
+    // Assess
+    expect(moved.now).toBe('2026-01-02T00:00:00.000Z');
+    const attempts = sandbox.deliveries();
+    expect(attempts.map((d) => [d.attempt, d.status, d.outcome])).toEqual([
+      [1, undefined, 'retrying'],
+      [2, 200, 'delivered'],
+    ]);
+    expect(attempts[0]!.error).toContain('did not answer within 20 ms');
+    expect(signals.map((s) => s.aborted)).toEqual([true, false]);
+  });
+
+  it('dead-letters an event whose every attempt hangs, so the clock still moves', async () => {
+    // Prepare
+    const hung: EventDeliveryTarget = { post: () => new Promise(() => {}) };
+    const sandbox = createSandbox({
+      scenario: scenario({ delivery: { duplicateProbability: 0, maxAttempts: 2, timeoutMs: 10 } }),
+      deliver: hung,
+    });
+
+    // Act
+    sandbox.keyVault.setSecret(VAULT, 'hangs', 'value-ffff-1');
+    const moved = await sandbox.advance({ hours: 1 });
+
+    // Assess
+    expect(moved.now).toBe('2026-01-01T01:00:00.000Z');
+    expect(sandbox.eventGrid.undelivered()).toMatchObject([{ attempts: 2, lastStatus: undefined }]);
+    expect(sandbox.eventGrid.undelivered()[0]!.reason).toContain('did not answer within 10 ms');
+  });
+
   it('delivers Event Grid schema as an array of one event, CloudEvents as one event with its content type', async () => {
     // Prepare
     const target = recordingTarget();

@@ -8,19 +8,45 @@
  * between attempts (up to 30 attempts / 24 h). The sandbox retries at once, a bounded number of times
  * (`delivery.maxAttempts`, default 5), and records the wait Azure would have used on each attempt.
  * As Azure does for webhooks, 400, 401, 403 and 413 are not retried: the event is dead-lettered.
+ * Like Azure, which waits 30 s for an answer, an attempt that takes longer than `delivery.timeoutMs`
+ * (default 30 000) fails and is retried: a hung handler cannot hold the clock forever.
  */
 import { randomUUID } from 'node:crypto';
 import type { SandboxClock } from '../clock';
 import type { EventGridDeliverySchema, ResolvedScenario } from '../scenario';
 
-/** Where the sandbox pushes events: the local host POSTs them to `/runtime/webhooks/eventgrid?functionName=`. */
+/** Options of one delivery attempt. */
+export interface DeliveryAttemptOptions {
+  /** Aborted when the sandbox gives up on the attempt (after `timeoutMs`): stop the request then. */
+  abortSignal: AbortSignal;
+  /** The per-attempt limit (`delivery.timeoutMs`, default 30 000 as Event Grid's). */
+  timeoutMs: number;
+}
+
+/**
+ * Where the sandbox pushes events: the local host POSTs them to `/runtime/webhooks/eventgrid?functionName=`.
+ *
+ * Per-attempt timeout: the sandbox waits at most `options.timeoutMs` for `post` to settle. Past that
+ * the attempt counts as failed (no status, retried like a 5xx), `options.abortSignal` is aborted and
+ * whatever `post` resolves to later is ignored. A target should stop its request on the signal (or
+ * on a timeout of its own no longer than `timeoutMs`) so that nothing keeps running after it.
+ */
 export interface EventDeliveryTarget {
   /** `body` in the answer is only read by the subscription validation handshake. */
   post(
     functionName: string,
     body: string,
     headers: Record<string, string>,
+    options?: DeliveryAttemptOptions,
   ): Promise<{ status: number; body?: string }>;
+}
+
+/** The error of an attempt that did not answer within the timeout. */
+export class DeliveryTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`the endpoint did not answer within ${timeoutMs} ms (Event Grid counts this as a failed attempt)`);
+    this.name = 'DeliveryTimeoutError';
+  }
 }
 
 /** The outcome of the subscription validation handshake for one subscription. */
@@ -187,7 +213,7 @@ export class EventBus {
       let status: number | undefined;
       let answer: string | undefined;
       try {
-        const response = await this.target.post(sub.endpoint.functionName, JSON.stringify([event]), {
+        const response = await this.post(sub.endpoint.functionName, JSON.stringify([event]), {
           'content-type': 'application/json',
           'aeg-event-type': 'SubscriptionValidation',
           'aeg-subscription-name': sub.name.toUpperCase(),
@@ -243,6 +269,37 @@ export class EventBus {
     while (this.pending > 0) await this.chain;
   }
 
+  /**
+   * One attempt: the target's `post` raced against the per-attempt timeout. A `post` that never
+   * settles would otherwise hold the delivery chain, and with it every clock move, forever.
+   */
+  private async post(
+    functionName: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; body?: string }> {
+    const timeoutMs = this.scenario.delivery.timeoutMs;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new DeliveryTimeoutError(timeoutMs);
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    try {
+      const attempt = Promise.resolve().then(() =>
+        this.target!.post(functionName, body, headers, { abortSignal: controller.signal, timeoutMs }),
+      );
+      // The losing attempt may still reject later: nobody waits for it.
+      attempt.catch(() => undefined);
+      return await Promise.race([attempt, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private enqueue(work: () => Promise<void>): void {
     this.pending += 1;
     // A failing delivery must not stop the ones queued after it.
@@ -278,7 +335,7 @@ export class EventBus {
       let status: number | undefined;
       let error: string | undefined;
       try {
-        status = (await this.target!.post(sub.endpoint.functionName, body, headers)).status;
+        status = (await this.post(sub.endpoint.functionName, body, headers)).status;
       } catch (err) {
         error = err instanceof Error ? err.message : String(err);
       }
