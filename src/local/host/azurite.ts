@@ -1,6 +1,7 @@
 /**
  * Starts Azurite (the storage emulator, from node_modules) in memory for `npm start` when no storage
- * connection is configured: on its default ports 10000-10002 when they are free, else on free ones.
+ * connection is configured: on its default ports 10000-10002 when they are free, else on free ones
+ * (which Azurite binds itself, so parallel test processes never collide).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,6 +20,8 @@ export interface StoragePorts {
 }
 
 export interface RunningAzurite {
+  /** The Azurite process. */
+  pid: number | undefined;
   connectionString: string;
   endpoints: { blob: string; queue: string; table: string };
   stop(): Promise<void>;
@@ -59,30 +62,67 @@ export function tryListen(port: number): Promise<number | undefined> {
   });
 }
 
-async function choosePorts(preferDefaults: boolean): Promise<StoragePorts> {
-  const defaults = await Promise.all([
+/** Attempts to start Azurite; only an EADDRINUSE (a port taken meanwhile) is retried, on free ports. */
+const START_ATTEMPTS = 3;
+const START_TIMEOUT_MS = 20_000;
+/** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+/** Port 0: Azurite binds a free port itself and prints it, so nothing can take it in between. */
+const FREE_PORTS: StoragePorts = { blob: 0, queue: 0, table: 0 };
+const LISTENING = /Azurite (Blob|Queue|Table) service is successfully listening at https?:\/\/[^\s]*:(\d+)/g;
+
+async function defaultPortsFree(): Promise<boolean> {
+  const free = await Promise.all([
     tryListen(DEFAULT_PORTS.blob),
     tryListen(DEFAULT_PORTS.queue),
     tryListen(DEFAULT_PORTS.table),
   ]);
-  if (preferDefaults && defaults.every((p) => p !== undefined)) return DEFAULT_PORTS;
-  const [blob, queue, table] = await Promise.all([tryListen(0), tryListen(0), tryListen(0)]);
-  if (!blob || !queue || !table) throw new Error('No free loopback port for Azurite.');
-  return { blob, queue, table };
+  return free.every((p) => p !== undefined);
+}
+
+export interface StartAzuriteOptions {
+  /** Use 10000-10002 when they are free (default true); free ports otherwise. */
+  preferDefaultPorts?: boolean;
+  /** Ports of the first attempt (0 = a free one), instead of the defaults / free ports. */
+  ports?: StoragePorts;
+  /** How long `stop()` waits after SIGTERM before SIGKILL (default 5 s). */
+  stopGraceMs?: number;
 }
 
 /**
  * Starts an in-memory Azurite and waits until it listens (20 s at most): on the default ports
- * 10000-10002 when they are free and `preferDefaultPorts` (the default), on free ones otherwise. Stop it with `stop()`;
- * it also dies with this process.
+ * 10000-10002 when they are free and `preferDefaultPorts` (the default), on free ones otherwise.
+ * Free ports are bound by Azurite itself (port 0) and read from what it prints; when a chosen port
+ * is taken before Azurite binds it (EADDRINUSE), it starts again on free ports (3 attempts in all).
+ * Stop it with `stop()` (SIGTERM, then SIGKILL after `stopGraceMs`); it also dies with this process.
  */
 export async function startAzurite(
   rootDir: string,
-  options: { preferDefaultPorts?: boolean } = {},
+  options: StartAzuriteOptions = {},
 ): Promise<RunningAzurite> {
   const bin = join(rootDir, 'node_modules', 'azurite', 'dist', 'src', 'azurite.js');
   if (!existsSync(bin)) throw new Error(`Azurite is not installed (${bin} is missing): run npm install.`);
-  const ports = await choosePorts(options.preferDefaultPorts ?? true);
+  let ports =
+    options.ports ??
+    ((options.preferDefaultPorts ?? true) && (await defaultPortsFree()) ? DEFAULT_PORTS : FREE_PORTS);
+  for (let attempt = 1; ; attempt += 1) {
+    const started = await launch(bin, ports);
+    if ('child' in started) {
+      return {
+        pid: started.child.pid,
+        connectionString: developmentConnectionString(started.ports),
+        endpoints: endpointsOf(started.ports, '127.0.0.1'),
+        stop: () => stopChild(started.child, options.stopGraceMs ?? STOP_GRACE_MS),
+      };
+    }
+    if (!started.addressInUse || attempt >= START_ATTEMPTS) throw new Error(started.error);
+    ports = FREE_PORTS;
+  }
+}
+
+type Launch = { child: ChildProcess; ports: StoragePorts } | { error: string; addressInUse: boolean };
+
+async function launch(bin: string, ports: StoragePorts): Promise<Launch> {
   const args = [
     bin,
     '--silent',
@@ -108,24 +148,43 @@ export async function startAzurite(
   child.stderr?.on('data', (d) => {
     output += String(d);
   });
-  const deadline = Date.now() + 20_000;
-  while (!output.includes(`:${ports.table}`) || !output.includes(`:${ports.queue}`)) {
-    if (child.exitCode !== null)
-      throw new Error(`Azurite exited early (code ${child.exitCode}): ${output.trim()}`);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const bound = boundPorts(output);
+    if (bound) return { child, ports: bound };
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return {
+        error: `Azurite exited early (code ${child.exitCode}): ${output.trim()}`,
+        addressInUse: output.includes('EADDRINUSE'),
+      };
+    }
     if (Date.now() > deadline) {
-      child.kill();
-      throw new Error(`Azurite did not start within 20 s: ${output.trim()}`);
+      await stopChild(child, 0);
+      return { error: `Azurite did not start within 20 s: ${output.trim()}`, addressInUse: false };
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    connectionString: developmentConnectionString(ports),
-    endpoints: endpointsOf(ports, '127.0.0.1'),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+}
+
+/** The ports Azurite says it listens on, once it has said so for all three services. */
+function boundPorts(output: string): StoragePorts | undefined {
+  const found: Partial<StoragePorts> = {};
+  for (const match of output.matchAll(LISTENING)) {
+    found[(match[1] as string).toLowerCase() as keyof StoragePorts] = Number(match[2]);
+  }
+  const { blob, queue, table } = found;
+  return blob && queue && table ? { blob, queue, table } : undefined;
+}
+
+/** SIGTERM, then SIGKILL when the process has not exited after `graceMs`; resolves on exit. */
+function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
 }
