@@ -22,6 +22,7 @@ beforeAll(async () => {
       { name: 'takeaway' },
       { name: 'dropped' },
       { name: 'scheduling' },
+      { name: 'far-future' },
       { name: 'events', type: 'topic', subscriptions: ['audit', 'billing'] },
     ],
   });
@@ -287,25 +288,51 @@ describe('sandbox Service Bus broker', () => {
   });
 
   it('enqueues scheduled messages at their time and drops cancelled ones', async () => {
-    // Prepare
+    // Prepare: far enough ahead that the round trips before the snapshot cannot reach it.
     const sender = client.createSender('scheduling');
     const receiver = client.createReceiver('scheduling');
-    const at = new Date(Date.now() + 500);
+    const at = new Date(Date.now() + 5_000);
 
     // Act
     const [kept] = await sender.scheduleMessages({ body: 'on time', messageId: 's-1' }, at);
     const [cancelled] = await sender.scheduleMessages({ body: 'never', messageId: 's-2' }, at);
     await sender.cancelScheduledMessages(cancelled!);
     const beforeTime = broker.entities.get('scheduling').active();
-    const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 10_000 });
+    const waiting = broker.entities.get('scheduling').scheduled();
+    const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 15_000 });
     await receiver.completeMessage(message!);
 
     // Assess
     expect(Number(kept)).toBeLessThan(Number(cancelled));
     expect(beforeTime).toEqual([]);
+    expect(waiting).toEqual([{ sequenceNumber: Number(kept), messageId: 's-1', scheduledEnqueueTime: at }]);
     expect(message?.messageId).toBe('s-1');
     expect(message?.sequenceNumber?.toNumber()).toBe(Number(kept));
     expect(broker.entities.get('scheduling').active()).toEqual([]);
+    await sender.close();
+    await receiver.close();
+  });
+
+  it('keeps a message scheduled beyond setTimeout range (30 days ahead) scheduled, not delivered at once', async () => {
+    // Prepare
+    const sender = client.createSender('far-future');
+    const receiver = client.createReceiver('far-future');
+    const at = new Date(Date.now() + 30 * 24 * 60 * 60 * 1000);
+
+    // Act
+    const [sequenceNumber] = await sender.scheduleMessages({ body: 'next month', messageId: 'f-30' }, at);
+    const received = await receiver.receiveMessages(1, { maxWaitTimeInMs: 1_000 });
+    const waiting = broker.entities.get('far-future').scheduled();
+    const active = broker.entities.get('far-future').active();
+    await sender.cancelScheduledMessages(sequenceNumber!);
+
+    // Assess
+    expect(received).toEqual([]);
+    expect(active).toEqual([]);
+    expect(waiting).toEqual([
+      { sequenceNumber: Number(sequenceNumber), messageId: 'f-30', scheduledEnqueueTime: at },
+    ]);
+    expect(broker.entities.get('far-future').scheduled()).toEqual([]);
     await sender.close();
     await receiver.close();
   });

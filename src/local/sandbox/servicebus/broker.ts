@@ -47,6 +47,15 @@ export interface EntityInspection {
   active(): MessageView[];
   /** Dead-lettered messages, without removing them. */
   deadLetter(): MessageView[];
+  /** Messages of the path's entity waiting for their scheduled enqueue time, by sequence number. */
+  scheduled(): ScheduledView[];
+}
+
+/** A message waiting for its scheduled enqueue time. */
+export interface ScheduledView {
+  sequenceNumber: number;
+  messageId?: string;
+  scheduledEnqueueTime: Date;
 }
 
 export interface ServiceBusBroker {
@@ -103,7 +112,38 @@ interface Entity {
   targets: SubQueue[];
   nextSequenceNumber: number;
   /** Messages waiting for their scheduled enqueue time, by sequence number. */
-  scheduled: Map<number, NodeJS.Timeout>;
+  scheduled: Map<number, ScheduledEntry>;
+}
+
+interface ScheduledEntry {
+  message: Message;
+  at: number;
+  timer: LongTimer;
+}
+
+/** setTimeout's limit: a longer delay overflows and fires at once (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** A timer that can wait longer than setTimeout allows. */
+interface LongTimer {
+  cancel(): void;
+}
+
+/**
+ * Runs `fire` at epoch-ms `at`, however far ahead (a message may be scheduled weeks out): a delay
+ * beyond setTimeout's 2^31-1 ms is waited out in chunks, re-armed until the rest fits. Unref'd, so
+ * a pending schedule never keeps the process alive.
+ */
+export function fireAt(at: number, fire: () => void): LongTimer {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const remaining = at - Date.now();
+    timer =
+      remaining > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fire, Math.max(0, remaining));
+    timer.unref();
+  };
+  arm();
+  return { cancel: () => clearTimeout(timer) };
 }
 
 /**
@@ -312,10 +352,21 @@ export async function startServiceBusBroker(
         if (!queue || path.toLowerCase().endsWith(`/${DEAD_LETTER_QUEUE}`)) {
           throw new Error(`The sandbox broker has no queue or subscription '${path}'.`);
         }
+        const entity = [...entities.values()].find((e) => e.targets.includes(queue));
         return {
           path: queue.path,
           active: () => queue.list(),
           deadLetter: () => queue.deadLetter?.list() ?? [],
+          scheduled: () =>
+            [...(entity?.scheduled ?? new Map<number, ScheduledEntry>()).entries()]
+              .sort(([a], [b]) => a - b)
+              .map(([sequenceNumber, entry]) => ({
+                sequenceNumber,
+                ...(entry.message.message_id === undefined
+                  ? {}
+                  : { messageId: String(entry.message.message_id) }),
+                scheduledEnqueueTime: new Date(entry.at),
+              })),
         };
       },
       paths: () => [...paths.values()].filter((q) => q.deadLetter !== undefined).map((q) => q.path),
@@ -330,7 +381,7 @@ export async function startServiceBusBroker(
       }
       for (const queue of paths.values()) queue.dispose();
       for (const entity of entities.values())
-        for (const timer of entity.scheduled.values()) clearTimeout(timer);
+        for (const scheduled of entity.scheduled.values()) scheduled.timer.cancel();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Clients get a moment to answer the close; a silent one is cut off.
       const grace = setTimeout(() => {
@@ -364,9 +415,9 @@ export async function startServiceBusBroker(
       }
       for (const value of asArray(body['sequence-numbers'])) {
         const sequenceNumber = longValue(value);
-        const timer = sequenceNumber === undefined ? undefined : entity.scheduled.get(sequenceNumber);
-        if (timer && sequenceNumber !== undefined) {
-          clearTimeout(timer);
+        const scheduled = sequenceNumber === undefined ? undefined : entity.scheduled.get(sequenceNumber);
+        if (scheduled && sequenceNumber !== undefined) {
+          scheduled.timer.cancel();
           entity.scheduled.delete(sequenceNumber);
         }
       }
@@ -391,12 +442,11 @@ export async function startServiceBusBroker(
     }
     const at = scheduledTime(message);
     if (at !== undefined && at > Date.now()) {
-      const timer = setTimeout(() => {
+      const timer = fireAt(at, () => {
         entity.scheduled.delete(sequenceNumber);
         deliverNow(entity, message, sequenceNumber);
-      }, at - Date.now());
-      timer.unref();
-      entity.scheduled.set(sequenceNumber, timer);
+      });
+      entity.scheduled.set(sequenceNumber, { message, at, timer });
       return sequenceNumber;
     }
     deliverNow(entity, message, sequenceNumber);
