@@ -73,10 +73,13 @@ const MANAGEMENT_CONSUMER: Consumer = {
 };
 
 export class SubQueue {
+  /** Ordered by sequence number (unique per sub-queue); locked and deferred ones stay in place. */
   private readonly messages: StoredMessage[] = [];
   private readonly locks = new Map<string, StoredMessage>();
   private readonly consumers: Consumer[] = [];
   private nextConsumer = 0;
+  private pumping = false;
+  private pumpAgain = false;
 
   constructor(
     /** The path receivers use (`queue`, `queue/$DeadLetterQueue`, `topic/Subscriptions/sub`). */
@@ -91,8 +94,11 @@ export class SubQueue {
 
   /** Adds a message (already numbered by its entity) and offers it to waiting consumers. */
   enqueue(entry: StoredMessage): void {
-    this.messages.push(entry);
-    this.messages.sort((a, b) => a.sequenceNumber - b.sequenceNumber);
+    const last = this.messages[this.messages.length - 1];
+    // Sends arrive in sequence order; only a scheduled message reaching its time, or a message
+    // dead-lettered out of order, lands behind a newer one and needs a sorted insert.
+    if (!last || last.sequenceNumber < entry.sequenceNumber) this.messages.push(entry);
+    else this.messages.splice(this.firstIndexFrom(entry.sequenceNumber), 0, entry);
     this.pump();
   }
 
@@ -116,17 +122,41 @@ export class SubQueue {
 
   /** Offers available messages, oldest first, to consumers that can take them (round robin). */
   pump(): void {
-    for (const entry of [...this.messages]) {
-      if (entry.lock || entry.state !== 'active') continue;
+    // A pump asked for while one runs (a consumer reacting synchronously) runs after it, so the
+    // walk below never sees the list change under it.
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.offerAvailable();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private offerAvailable(): void {
+    if (!this.consumers.some((consumer) => consumer.canTake())) return;
+    let index = 0;
+    while (index < this.messages.length) {
+      const entry = this.messages[index]!;
+      if (entry.lock || entry.state !== 'active') {
+        index += 1;
+        continue;
+      }
       const consumer = this.pickConsumer();
       if (!consumer) return;
       if (consumer.receiveAndDelete) {
-        this.remove(entry);
+        this.messages.splice(index, 1);
         consumer.take(entry, undefined);
         continue;
       }
-      const lock = this.lock(entry, consumer);
-      consumer.take(entry, lock);
+      consumer.take(entry, this.lock(entry, consumer));
+      index += 1;
     }
   }
 
@@ -184,12 +214,14 @@ export class SubQueue {
 
   /** Messages from `fromSequenceNumber` on, locked or not, without touching them (Service Bus peek). */
   peek(fromSequenceNumber: number, maxCount: number): StoredMessage[] {
-    return this.messages.filter((m) => m.sequenceNumber >= fromSequenceNumber).slice(0, maxCount);
+    const start = this.firstIndexFrom(fromSequenceNumber);
+    return this.messages.slice(start, start + Math.max(0, maxCount));
   }
 
   /** A deferred message by sequence number (what receive-by-sequence-number may hand out). */
   findDeferred(sequenceNumber: number): StoredMessage | undefined {
-    return this.messages.find((m) => m.sequenceNumber === sequenceNumber && m.state === 'deferred');
+    const entry = this.messages[this.firstIndexFrom(sequenceNumber)];
+    return entry?.sequenceNumber === sequenceNumber && entry.state === 'deferred' ? entry : undefined;
   }
 
   /**
@@ -203,10 +235,6 @@ export class SubQueue {
       return 'removed';
     }
     return this.lock(entry, MANAGEMENT_CONSUMER);
-  }
-
-  hasLock(token: string): boolean {
-    return this.locks.has(token);
   }
 
   /** Every message held here, as a read-only view. */
@@ -318,8 +346,21 @@ export class SubQueue {
 
   private remove(entry: StoredMessage): void {
     this.unlock(entry);
-    const index = this.messages.indexOf(entry);
+    let index = this.firstIndexFrom(entry.sequenceNumber);
+    if (this.messages[index] !== entry) index = this.messages.indexOf(entry);
     if (index >= 0) this.messages.splice(index, 1);
+  }
+
+  /** Index of the first message numbered `sequenceNumber` or later (binary search). */
+  private firstIndexFrom(sequenceNumber: number): number {
+    let low = 0;
+    let high = this.messages.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.messages[mid]!.sequenceNumber < sequenceNumber) low = mid + 1;
+      else high = mid;
+    }
+    return low;
   }
 }
 
