@@ -25,7 +25,7 @@ export interface SandboxCredential extends TokenCredential {
 }
 
 /** `https://vault.azure.net/.default` -> `https://vault.azure.net`. */
-export function audienceOfScope(scope: string): string {
+function audienceOfScope(scope: string): string {
   return scope.replace(/\/\.default$/, '').replace(/\/$/, '');
 }
 

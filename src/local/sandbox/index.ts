@@ -1,14 +1,13 @@
 /** The sandbox: in-process emulation of the Azure services stampkeeper calls, and the world around it. */
 export { createSandboxClock, type SandboxClock, type WorldTicker } from './clock';
 export {
-  audienceOfScope,
   createSandboxCredential,
   type SandboxCredential,
   type SandboxTokenInfo,
 } from './credential';
 export {
-  azureBackoffBefore,
   type DeliveryAttempt,
+  type DeliveryAttemptOptions,
   type EventDeliveryTarget,
   type RaisedEvent,
   type SubscriptionValidation,
@@ -30,6 +29,7 @@ export {
   seededRandom,
 } from './sandbox';
 export {
+  DEFAULT_DELIVERY_TIMEOUT_MS,
   DEFAULT_RESOURCE_GROUP,
   DEFAULT_SUBSCRIPTION_ID,
   DEFAULT_TENANT_ID,

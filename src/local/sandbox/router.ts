@@ -61,7 +61,7 @@ function hasSuffix(hostname: string, suffix: string): boolean {
 }
 
 /** True for an Azure / Microsoft service host (lower case) that is not a webhook endpoint host. */
-export function isAzureServiceHost(hostname: string): boolean {
+function isAzureServiceHost(hostname: string): boolean {
   if (WEBHOOK_SUFFIXES.some((suffix) => hasSuffix(hostname, suffix))) return false;
   return AZURE_SUFFIXES.some((suffix) => hasSuffix(hostname, suffix));
 }

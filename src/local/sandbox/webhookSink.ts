@@ -27,7 +27,7 @@ const MASK = '***';
  * `https://host/first/***` (or the bare origin): enough to tell which webhook was called, nothing
  * that would let a reader call it.
  */
-export function maskWebhookUrl(url: URL): string {
+function maskWebhookUrl(url: URL): string {
   const segments = url.pathname.split('/').filter((segment) => segment !== '');
   if (segments.length === 0) return url.search === '' ? url.origin : `${url.origin}/?${MASK}`;
   const rest = segments.length > 1 || url.search !== '' ? `/${MASK}` : '';

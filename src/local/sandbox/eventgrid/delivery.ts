@@ -106,7 +106,7 @@ export interface UndeliveredEvent {
 const AZURE_BACKOFF_MS = [10, 30, 60, 300, 600, 1800, 3600, 10_800, 21_600, 43_200].map((s) => s * 1000);
 const NOT_RETRIED = new Set([400, 401, 403, 413]);
 
-export function azureBackoffBefore(attempt: number): number {
+function azureBackoffBefore(attempt: number): number {
   if (attempt <= 1) return 0;
   return AZURE_BACKOFF_MS[Math.min(attempt - 2, AZURE_BACKOFF_MS.length - 1)]!;
 }
