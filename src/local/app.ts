@@ -63,12 +63,18 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
       scenario,
       random: spec.random,
       deliver: {
-        async post(functionName, body, headers) {
+        async post(functionName, body, headers, attempt) {
           if (!hostUrl) return { status: 503 };
           const response = await fetch(
             `${hostUrl}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
-            // Event Grid waits 30 s for a webhook, then counts the attempt as failed.
-            { method: 'POST', body, headers, signal: AbortSignal.timeout(EVENT_GRID_TIMEOUT_MS) },
+            // Event Grid waits 30 s for a webhook, then counts the attempt as failed; the sandbox
+            // aborts an attempt it gave up on.
+            {
+              method: 'POST',
+              body,
+              headers,
+              signal: attempt?.abortSignal ?? AbortSignal.timeout(EVENT_GRID_TIMEOUT_MS),
+            },
           );
           return { status: response.status, body: await response.text() };
         },
