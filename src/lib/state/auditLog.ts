@@ -5,9 +5,11 @@ import { redact } from '../core/redact';
 import type { Clock } from '../ports/clock';
 import type { AuditLog, AuditOutcome, AuditQuery, AuditRecord } from '../ports/state';
 import { fitJson, parseJson } from './limits';
+import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
 import { mapStorageError, statusOf, storageCall, storageErrorCode } from './tables';
 
 const DAY_MS = 86_400_000;
+const DAY_PARTITION = /^\d{4}-\d{2}-\d{2}$/;
 /** How far back a query without `since` looks. */
 export const DEFAULT_AUDIT_WINDOW_DAYS = 30;
 export const DEFAULT_AUDIT_LIMIT = 100;
@@ -116,6 +118,29 @@ export class TableAuditLog implements AuditLog {
       if (statusOf(error) === 409 && storageErrorCode(error) === 'EntityAlreadyExists') return;
       throw mapStorageError('audit append', error);
     }
+  }
+
+  /**
+   * Retention: deletes the day partitions strictly older than `cutoff`'s UTC day (record rows and
+   * id markers alike), at most `limit` rows per call, oldest day first. The cutoff day itself and
+   * every later day stay whole, so nothing younger than the start of the cutoff day goes. This is
+   * the only deletion the audit knows: records are never updated. Each delete is conditional on
+   * the ETag read (a row changed or gone since is skipped). Needs `Storage Table Data Contributor`.
+   * Transient failures surface as `TransientError`; a repeat simply continues where it stopped.
+   */
+  async purgeBefore(cutoff: Date, options: PurgeOptions = {}): Promise<PurgeResult> {
+    const limit = purgeLimit(options);
+    const cutoffDay = auditPartition(validDate(cutoff, 'cutoff'));
+    return purgeMatching<{ partitionKey: string }>(
+      this.table,
+      'audit purge',
+      {
+        filter: odata`PartitionKey lt ${cutoffDay}`,
+        select: ['PartitionKey', 'RowKey'],
+        accept: (row) => DAY_PARTITION.test(row.partitionKey) && row.partitionKey < cutoffDay,
+      },
+      { limit, abortSignal: options.abortSignal },
+    );
   }
 
   async query(query: AuditQuery, options: { abortSignal?: AbortSignal } = {}): Promise<AuditRecord[]> {

@@ -1,10 +1,11 @@
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 import { ConflictError, ValidationError } from '../core/errors';
 import { stableHash, toTableKey } from '../core/ids';
 import { redact } from '../core/redact';
 import type { Clock } from '../ports/clock';
 import type { ClaimResult, IdempotencyStore } from '../ports/state';
 import { fitJson, parseJson } from './limits';
+import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
 import { statusOf, storageCall } from './tables';
 
 const ROW = 'key';
@@ -152,6 +153,28 @@ export class TableIdempotencyStore implements IdempotencyStore {
         throw error;
       }
     });
+  }
+
+  /**
+   * Retention: deletes keys whose expiry is before `now` (kept results past their TTL and claims
+   * abandoned by a worker that died), at most `limit` per call. Such a row is already treated as
+   * absent by `claim`, so removing it changes no answer. Each delete is conditional on the ETag
+   * read: a key claimed again meanwhile (412) or released (404) is skipped. Needs
+   * `Storage Table Data Contributor`; transient failures surface as `TransientError` (safe to repeat).
+   */
+  async purgeExpired(now: Date, options: PurgeOptions = {}): Promise<PurgeResult> {
+    const limit = purgeLimit(options);
+    const cutoff = validDate(now, 'now').getTime();
+    return purgeMatching<IdempotencyEntity>(
+      this.table,
+      'idempotency purge',
+      {
+        filter: odata`expiresOn lt ${new Date(cutoff).toISOString()}`,
+        select: ['PartitionKey', 'RowKey', 'expiresOn'],
+        accept: (row) => new Date(row.expiresOn).getTime() < cutoff,
+      },
+      { limit, abortSignal: options.abortSignal },
+    );
   }
 
   private async read(

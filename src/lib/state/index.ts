@@ -2,7 +2,6 @@
  * State on Azure Table Storage and the work queue: the composition entry point.
  */
 import { type Clock, systemClock } from '../ports/clock';
-import type { AuditLog, IdempotencyStore, LeaseStore } from '../ports/state';
 import { TableAuditLog } from './auditLog';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
@@ -23,6 +22,7 @@ import { type MessageEncoding, StorageWorkQueue } from './workQueue';
 export { TableAuditLog } from './auditLog';
 export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
+export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
 export { TableRunStore } from './runStore';
 export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
 export { StorageWorkQueue } from './workQueue';
@@ -39,11 +39,11 @@ export type StateStoreSettings = StorageAccess & {
 
 export interface StateStores {
   names: StateNames;
-  audit: AuditLog;
-  idempotency: IdempotencyStore;
+  audit: TableAuditLog;
+  idempotency: TableIdempotencyStore;
   runs: TableRunStore;
   workQueue: StorageWorkQueue;
-  leases: LeaseStore;
+  leases: TableLeaseStore;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
   ensure(options?: { abortSignal?: AbortSignal }): Promise<void>;
   /**

@@ -1,11 +1,14 @@
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 import { ValidationError } from '../core/errors';
 import { toTableKey } from '../core/ids';
 import type { Clock } from '../ports/clock';
 import type { LeaseGrant, LeaseStore } from '../ports/state';
+import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
 import { statusOf, storageCall } from './tables';
 
 const PARTITION = 'lease';
+/** How long an expired lease is kept before retention removes it. */
+export const DEFAULT_LEASE_PURGE_GRACE_MS = 86_400_000;
 
 interface LeaseEntity {
   partitionKey: string;
@@ -90,6 +93,32 @@ export class TableLeaseStore implements LeaseStore {
         etag: current.etag,
         abortSignal: options.abortSignal,
       }),
+    );
+  }
+
+  /**
+   * Retention: deletes leases that expired more than `graceMs` (default one day) before `now`, at
+   * most `limit` per call. The grace keeps a lease its owner may still renew after a short overrun
+   * (`renew` accepts an expired lease nobody took). Each delete is conditional on the ETag read: a
+   * lease acquired or renewed meanwhile (412) or released (404) is skipped. Needs
+   * `Storage Table Data Contributor`; transient failures surface as `TransientError` (safe to repeat).
+   */
+  async purgeExpired(now: Date, options: PurgeOptions & { graceMs?: number } = {}): Promise<PurgeResult> {
+    const limit = purgeLimit(options);
+    const graceMs = options.graceMs ?? DEFAULT_LEASE_PURGE_GRACE_MS;
+    if (!Number.isFinite(graceMs) || graceMs < 0) {
+      throw new ValidationError('Invalid lease purge', ['graceMs must be a number of at least 0']);
+    }
+    const cutoff = validDate(now, 'now').getTime() - graceMs;
+    return purgeMatching<LeaseEntity>(
+      this.table,
+      'lease purge',
+      {
+        filter: odata`PartitionKey eq ${PARTITION} and expiresOn lt ${new Date(cutoff).toISOString()}`,
+        select: ['PartitionKey', 'RowKey', 'expiresOn'],
+        accept: (row) => new Date(row.expiresOn).getTime() < cutoff,
+      },
+      { limit, abortSignal: options.abortSignal },
     );
   }
 

@@ -1,8 +1,16 @@
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { ValidationError } from '../core/errors';
 import type { CallOptions, RunQuery, RunStore } from '../runs/ports';
-import type { NewRun, Run, RunError, RunState, RunStep } from '../runs/types';
+import {
+  type NewRun,
+  type Run,
+  type RunError,
+  type RunState,
+  type RunStep,
+  TERMINAL_STATES,
+} from '../runs/types';
 import { MAX_STRING_PROPERTY_CHARS } from './limits';
+import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
 import { storageCall } from './tables';
 
 const ROW = 'run';
@@ -109,6 +117,29 @@ export class TableRunStore implements RunStore {
       }
       return out;
     });
+  }
+
+  /**
+   * Retention: deletes runs in a terminal state (succeeded, failed, cancelled) last updated before
+   * `before`, at most `limit` per call. An active run is never deleted, whatever its age. Each
+   * delete is conditional on the ETag read, so a run changed meanwhile (412) or gone (404) is
+   * skipped. Needs `Storage Table Data Contributor`; transient failures surface as
+   * `TransientError` (safe to repeat).
+   */
+  async purgeFinished(before: Date, options: PurgeOptions = {}): Promise<PurgeResult> {
+    const limit = purgeLimit(options);
+    const cutoff = validDate(before, 'before').getTime();
+    const states = TERMINAL_STATES.map((state) => odata`state eq ${state}`).join(' or ');
+    return purgeMatching<Pick<RunEntity, 'state' | 'updatedOn'>>(
+      this.table,
+      'run purge',
+      {
+        filter: `RowKey eq '${ROW}' and (${states}) and ${odata`updatedOn lt ${new Date(cutoff).toISOString()}`}`,
+        select: ['PartitionKey', 'RowKey', 'state', 'updatedOn'],
+        accept: (row) => TERMINAL_STATES.includes(row.state) && new Date(row.updatedOn).getTime() < cutoff,
+      },
+      { limit, abortSignal: options.abortSignal },
+    );
   }
 }
 
