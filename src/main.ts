@@ -9,3 +9,4 @@ import './functions/audit';
 import './functions/alerts';
 import './functions/runs';
 import './functions/secretSweep';
+import './functions/stateRetention';
