@@ -1,6 +1,7 @@
 /** Event factories built from Microsoft's published samples in ../shared/fixtures. */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type RaisedEvent, toCloudEvent } from '../../src/local/sandbox';
 
 export const FIXTURES = resolve(__dirname, '../../../shared/fixtures');
 
@@ -50,15 +51,7 @@ export function secretEvent(o: SecretEventOverrides = {}): Record<string, unknow
   };
 }
 
-/** The same event in the CloudEvents 1.0 schema (as the published CloudEvents sample is shaped). */
+/** The same event in the CloudEvents 1.0 schema, rendered as the sandbox's Event Grid does. */
 export function toCloudEventSchema(event: Record<string, unknown>): Record<string, unknown> {
-  return {
-    id: event.id,
-    source: event.topic,
-    subject: event.subject,
-    type: event.eventType,
-    time: event.eventTime,
-    data: event.data,
-    specversion: '1.0',
-  };
+  return toCloudEvent(event as unknown as RaisedEvent);
 }

@@ -1,3 +1,4 @@
+import type { UseCaseContext } from '../core/context';
 import type { ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
@@ -24,15 +25,7 @@ export interface AlertDeps {
   idempotencyTtlMs: number;
 }
 
-export interface AlertContext {
-  /** Who acts, e.g. `system:azure-monitor`. */
-  actor: string;
-  correlationId: string;
-  /** Unique per attempt (the invocation id): owner of the idempotency claim. */
-  attemptId: string;
-  dryRun?: boolean;
-  abortSignal?: AbortSignal;
-}
+export type AlertContext = UseCaseContext;
 
 export type AlertOutcome =
   | { status: 'handled'; outcome: AuditOutcome; auditId: string; channels: ChannelResult[] }

@@ -1,3 +1,4 @@
+import type { UseCaseContext } from '../core/context';
 import { isRetryable, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
@@ -43,15 +44,7 @@ export interface SecretEventDeps {
   idempotencyTtlMs: number;
 }
 
-export interface SecretEventContext {
-  /** Who acts, e.g. `system:eventgrid`. */
-  actor: string;
-  correlationId: string;
-  /** Unique per attempt (the invocation id): owner of the idempotency claim. */
-  attemptId: string;
-  dryRun?: boolean;
-  abortSignal?: AbortSignal;
-}
+export type SecretEventContext = UseCaseContext;
 
 export type SecretEventOutcome =
   | { status: 'handled'; outcome: AuditOutcome; auditId: string; channels: ChannelResult[] }
