@@ -69,7 +69,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     outfile: join(outDir, 'main.js'),
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node22',
     format: 'cjs',
     sourcemap: true,
     external: [...HOST_PROVIDED, ...UNBUNDLED_DEPENDENCIES],
