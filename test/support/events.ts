@@ -1,9 +1,9 @@
-/** Event factories built from Microsoft's published samples in ../shared/fixtures. */
+/** Event factories built from Microsoft's published samples in test/fixtures (see test/fixtures/SOURCES.md). */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type RaisedEvent, toCloudEvent } from '../../src/local/sandbox';
 
-export const FIXTURES = resolve(__dirname, '../../../shared/fixtures');
+export const FIXTURES = resolve(__dirname, '../fixtures');
 
 export function fixture<T = unknown>(relative: string): T {
   return JSON.parse(readFileSync(join(FIXTURES, relative), 'utf8')) as T;

@@ -9,7 +9,7 @@ import { captureLogger } from '../triggers/support';
 import { recorded, resetRecorded } from './fixtures/recorder';
 
 const loadFixtureApp = () => import('./fixtures/app.js');
-const FIXTURES = resolve(__dirname, '../../../../shared/fixtures/events');
+const FIXTURES = resolve(__dirname, '../../fixtures/events');
 
 /** Polls `check` until it is true (bounded; no timing assertion). */
 async function eventually(check: () => boolean, what: string, limitMs = 10_000): Promise<void> {

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { describe, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../../../src/local/sandbox';
+import { fixture } from '../../support/events';
 
 const VAULT = 'kv-test';
 const START = new Date('2026-01-01T00:00:00Z');
@@ -72,17 +72,14 @@ describe('sandbox Key Vault secrets, through the real SecretClient', () => {
     const response = await sandbox.httpClient.sendRequest(request);
 
     // Assess
-    const fixture = JSON.parse(
-      readFileSync(
-        '/work/shared/fixtures/rest/keyvault/recording_can_get_a_secret_non_existing.json',
-        'utf8',
-      ),
+    const recording = fixture<{ Entries: Array<{ ResponseBody: unknown }> }>(
+      'rest/keyvault/recording_can_get_a_secret_non_existing.json',
     );
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toMatch(
       /^Bearer authorization="https:\/\/login\.microsoftonline\.com\/[0-9a-f-]{36}", resource="https:\/\/vault\.azure\.net"$/,
     );
-    expect(JSON.parse(response.bodyAsText!)).toEqual(fixture.Entries[0].ResponseBody);
+    expect(JSON.parse(response.bodyAsText!)).toEqual(recording.Entries[0]!.ResponseBody);
   });
 
   it('refuses a token issued for another audience', async () => {

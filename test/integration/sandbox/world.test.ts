@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,6 +6,7 @@ import {
   type Sandbox,
   type Scenario,
 } from '../../../src/local/sandbox';
+import { fixture } from '../../support/events';
 
 const DAY = 24 * 60 * 60 * 1000;
 const START = '2026-01-01T00:00:00Z';
@@ -396,12 +396,12 @@ describe('sandbox world: Key Vault events through Event Grid', () => {
 
   it('raises events with the keys of the published samples (PascalCase data), numbers for NBF/EXP', async () => {
     // Prepare
-    const egSample = JSON.parse(
-      readFileSync('/work/shared/fixtures/events/keyvault/SecretNewVersionCreated.eventgrid.json', 'utf8'),
-    )[0];
-    const ceSample = JSON.parse(
-      readFileSync('/work/shared/fixtures/events/keyvault/SecretNewVersionCreated.cloudevents.json', 'utf8'),
-    )[0];
+    const egSample = fixture<Array<Record<string, object>>>(
+      'events/keyvault/SecretNewVersionCreated.eventgrid.json',
+    )[0]!;
+    const ceSample = fixture<Array<Record<string, object>>>(
+      'events/keyvault/SecretNewVersionCreated.cloudevents.json',
+    )[0]!;
     const target = recordingTarget();
     const sandbox = createSandbox({
       scenario: scenario({
@@ -432,9 +432,9 @@ describe('sandbox world: Key Vault events through Event Grid', () => {
     )[0]!;
     const ce = target.received.find((r) => r.functionName === 'ce')!.body as Record<string, object>;
     expect(keys(eg)).toEqual(keys(egSample));
-    expect(keys(eg.data!)).toEqual(keys(egSample.data));
+    expect(keys(eg.data!)).toEqual(keys(egSample.data!));
     expect(keys(ce)).toEqual(keys(ceSample));
-    expect(keys(ce.data!)).toEqual(keys(ceSample.data));
+    expect(keys(ce.data!)).toEqual(keys(ceSample.data!));
     expect(eg.data).toMatchObject({
       ObjectType: 'Secret',
       ObjectName: 'shaped',

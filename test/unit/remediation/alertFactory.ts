@@ -1,4 +1,4 @@
-/** Azure Monitor alert factories built from Microsoft's published samples in ../shared/fixtures/events/monitor. */
+/** Azure Monitor alert factories built from Microsoft's published samples in test/fixtures/events/monitor. */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, fixture } from '../../support/events';
