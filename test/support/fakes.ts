@@ -1,5 +1,5 @@
 /** Hand-written fakes of the ports, for unit tests of use cases. */
-import { ConflictError, NotFoundError } from '../../src/lib/core/errors';
+import { AlreadyDoneError, InProgressError, NotFoundError } from '../../src/lib/core/errors';
 import type { Clock } from '../../src/lib/ports/clock';
 import type { ChannelResult, Notification, Notifier } from '../../src/lib/ports/notifier';
 import type { SecretProperties, SecretVault, SecretWithValue } from '../../src/lib/ports/secrets';
@@ -42,7 +42,15 @@ export class MemoryIdempotency implements IdempotencyStore {
     string,
     { owner: string; expiresOn: Date; result?: unknown; completedOn?: Date }
   >();
+  /** Errors the next `complete` calls throw, one per call (to play a storage outage). */
+  readonly completeFailures: Error[] = [];
+  completeCalls = 0;
   constructor(private readonly clock: Clock) {}
+  /** Whether `key` is held by a live, uncompleted claim. */
+  held(key: string): boolean {
+    const entry = this.entries.get(key);
+    return Boolean(entry && !entry.completedOn && entry.expiresOn > this.clock.now());
+  }
   async claim(key: string, o: { owner: string; leaseMs: number }): Promise<ClaimResult> {
     const now = this.clock.now();
     const entry = this.entries.get(key);
@@ -52,14 +60,21 @@ export class MemoryIdempotency implements IdempotencyStore {
       return { status: 'inProgress', owner: entry.owner, expiresOn: entry.expiresOn };
     }
     this.entries.set(key, { owner: o.owner, expiresOn: new Date(now.getTime() + o.leaseMs) });
+    // As the real store: an expired claim of another owner that never completed is taken over.
+    if (entry && !entry.completedOn && entry.owner !== o.owner) return { status: 'claimed', takenOver: true };
     return { status: 'claimed' };
   }
   async complete(key: string, o: { owner: string; result: unknown; ttlMs: number }): Promise<void> {
+    this.completeCalls++;
+    const failure = this.completeFailures.shift();
+    if (failure) throw failure;
     const now = this.clock.now();
     const entry = this.entries.get(key);
-    // As the real store: completing a claim that another owner took over is a conflict.
-    if (!entry || (entry.owner !== o.owner && !entry.completedOn))
-      throw new ConflictError(`claim ${key} is not held by ${o.owner}`);
+    // As the real store: completing a key that another owner holds or completed is refused.
+    if (entry && entry.owner !== o.owner && entry.completedOn)
+      throw new AlreadyDoneError(`key ${key} was completed by another owner`);
+    if (!entry || entry.owner !== o.owner)
+      throw new InProgressError(`claim ${key} is not held by ${o.owner}`);
     this.entries.set(key, {
       owner: o.owner,
       result: o.result,

@@ -1,8 +1,9 @@
 import type { TokenCredential } from '@azure/core-auth';
-import type { HttpClient } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelinePolicy, PipelineRequest, SendRequest } from '@azure/core-rest-pipeline';
 import { type SecretProperties as SdkSecretProperties, SecretClient } from '@azure/keyvault-secrets';
-import { NotFoundError } from '../core/errors';
+import { NotFoundError, ValidationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
+import { currentVersionOf } from '../rotation/currentVersion';
 import type {
   SecretProperties,
   SecretVault,
@@ -35,20 +36,26 @@ export class KeyVaultSecretVault implements SecretVault {
     name: string,
     options: VaultCallOptions & { version?: string } = {},
   ): Promise<SecretProperties | undefined> {
-    let latest: SecretProperties | undefined;
+    const versions: SecretProperties[] = [];
     try {
       for await (const item of this.listSecretVersions(vaultUrl, name, options)) {
         if (options.version) {
           if (item.version === options.version) return item;
           continue;
         }
-        if (!latest || (item.createdOn?.getTime() ?? 0) > (latest.createdOn?.getTime() ?? 0)) latest = item;
+        versions.push(item);
       }
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
       throw error;
     }
-    return latest;
+    // Listed in version-id order, `created` to the second: of versions created in the same second,
+    // the one updated last is the best guess (callers that must not guess use `currentVersionOf`).
+    const { candidates } = currentVersionOf(versions);
+    return candidates.reduce<SecretProperties | undefined>(
+      (best, v) => (!best || (v.updatedOn?.getTime() ?? 0) >= (best.updatedOn?.getTime() ?? 0) ? v : best),
+      undefined,
+    );
   }
 
   /** The value of the latest (or given) version. Needs `secrets/get` (Key Vault Secrets User). */
@@ -110,6 +117,7 @@ export class KeyVaultSecretVault implements SecretVault {
     options: SetSecretOptions = {},
   ): Promise<SecretProperties> {
     registerSecret(value);
+    checkDates(name, options);
     try {
       const secret = await this.client(vaultUrl).setSecret(name, value, {
         enabled: options.enabled,
@@ -132,6 +140,7 @@ export class KeyVaultSecretVault implements SecretVault {
     version: string,
     options: UpdateSecretOptions,
   ): Promise<SecretProperties> {
+    checkDates(name, options);
     try {
       const props = await this.client(vaultUrl).updateSecretProperties(name, version, {
         enabled: options.enabled,
@@ -154,6 +163,7 @@ export class KeyVaultSecretVault implements SecretVault {
       client = new SecretClient(key, this.credential, {
         httpClient: this.options.httpClient,
         retryOptions: { maxRetries: 2 },
+        additionalPolicies: [{ policy: epochFixPolicy, position: 'perCall' }],
       });
       this.clients.set(key, client);
     }
@@ -161,8 +171,58 @@ export class KeyVaultSecretVault implements SecretVault {
   }
 }
 
+/**
+ * `@azure/keyvault-secrets` (4.11, 4.12) serializes `nbf` / `exp` as `date.getTime() / 1e3 | 0`: a
+ * 32-bit conversion that turns every date after 2038-01-19T03:14:07Z into a negative number (Key
+ * Vault would store a date in 1901). Negative epoch seconds are never meant, so this policy restores
+ * the value the caller gave (it wrapped by exactly 2^32) in the request body the SDK built.
+ */
+const epochFixPolicy: PipelinePolicy = {
+  name: 'stampkeeperKeyVaultEpochFix',
+  sendRequest(request: PipelineRequest, next: SendRequest) {
+    if (typeof request.body === 'string' && (request.method === 'PUT' || request.method === 'PATCH')) {
+      try {
+        const body = JSON.parse(request.body) as { attributes?: Record<string, unknown> };
+        const attributes = body.attributes;
+        let changed = false;
+        for (const field of ['nbf', 'exp'] as const) {
+          const v = attributes?.[field];
+          if (attributes && typeof v === 'number' && v < 0) {
+            attributes[field] = v + 2 ** 32;
+            changed = true;
+          }
+        }
+        if (changed) request.body = JSON.stringify(body);
+      } catch {
+        // Not JSON: nothing of ours to fix.
+      }
+    }
+    return next(request);
+  },
+};
+
+/** Dates the SDK's 32-bit conversion cannot carry even once unwrapped (from 2106-02-07) are refused. */
+const MAX_EPOCH_MS = 2 ** 32 * 1000;
+
+function checkDates(name: string, options: { notBefore?: Date | null; expiresOn?: Date | null }): void {
+  const problems: string[] = [];
+  for (const [field, date] of [
+    ['notBefore', options.notBefore],
+    ['expiresOn', options.expiresOn],
+  ] as const) {
+    if (!date) continue;
+    const ms = date.getTime();
+    if (Number.isNaN(ms)) problems.push(`${field}: not a valid date`);
+    else if (ms < 0 || ms >= MAX_EPOCH_MS)
+      problems.push(`${field}: ${date.toISOString()} is outside 1970-01-01..2106-02-07, which Key Vault dates can hold`);
+  }
+  if (problems.length > 0)
+    throw new ValidationError(`secret ${name}: ${problems.join('; ')}`, problems, { metadata: { target: name } });
+}
+
 function toProperties(p: SdkSecretProperties): SecretProperties {
   return {
+    ...(p.managed === undefined ? {} : { managed: p.managed }),
     vaultUrl: p.vaultUrl.replace(/\/+$/, ''),
     name: p.name,
     version: p.version,

@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ConfigurationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
 import { isLoopbackHttpUrl } from '../core/urls';
+import { FLEX_DEFAULT_FUNCTION_TIMEOUT_MS, functionTimeoutFrom } from './hostJson';
 import type { Policy } from './policy';
 
 export interface Settings {
@@ -42,6 +43,11 @@ export interface Settings {
   idempotencyTtlHours: number;
   /** `AZURE_CLIENT_ID`: client id of a user-assigned managed identity. */
   managedIdentityClientId?: string;
+  /**
+   * host.json's `functionTimeout` (Flex Consumption's 30 minutes when absent): claims and leases
+   * that protect work in progress are longer than this.
+   */
+  functionTimeoutMs: number;
   /**
    * The value of any other app setting (e.g. a channel's `urlSetting`), or `undefined` when unset
    * or blank. Not registered for redaction (a short common value would blank out logs):
@@ -209,6 +215,10 @@ export function validateSettings(
     );
   }
 
+  const timeout = functionTimeoutFrom(appRootFrom(env, options.appRoot));
+  if ('problem' in timeout) problems.push(timeout.problem);
+  const functionTimeoutMs = 'ms' in timeout ? timeout.ms : FLEX_DEFAULT_FUNCTION_TIMEOUT_MS;
+
   if (problems.length > 0) return { ok: false, problems };
   if (!usesDevelopmentStorage) registerSecret(storageConnectionString);
 
@@ -223,6 +233,7 @@ export function validateSettings(
     dryRun,
     auditRetentionDays,
     idempotencyTtlHours,
+    functionTimeoutMs,
     ...(eventGridTopicEndpoint === undefined ? {} : { eventGridTopicEndpoint }),
     ...(managedIdentityClientId === undefined ? {} : { managedIdentityClientId }),
     settingValue: get,

@@ -63,11 +63,41 @@ export class NotFoundError extends StampkeeperError {
   }
 }
 
-/** An ETag-conditional write lost the race, or a lease is held by someone else. Retryable. */
+/** An ETag-conditional write lost the race (someone changed the row since it was read). Retryable. */
 export class ConflictError extends StampkeeperError {
   override readonly status = 409;
   constructor(message: string, options: StampkeeperErrorOptions = {}) {
     super('Conflict', message, { retryable: true, ...options });
+  }
+}
+
+/**
+ * The work is being done by another attempt right now (a live claim or lease held by someone
+ * else). Retryable: once that attempt finishes, a retry finds it done (or free, if it gave up).
+ */
+export class InProgressError extends StampkeeperError {
+  override readonly status = 409;
+  constructor(message: string, options: Omit<StampkeeperErrorOptions, 'retryable'> = {}) {
+    super('InProgressElsewhere', message, { ...options, retryable: true });
+  }
+}
+
+/** The work was already done and recorded (by this or another attempt): nothing to do, not an outage. */
+export class AlreadyDoneError extends StampkeeperError {
+  override readonly status = 409;
+  constructor(message: string, options: Omit<StampkeeperErrorOptions, 'retryable'> = {}) {
+    super('AlreadyDone', message, { ...options, retryable: false });
+  }
+}
+
+/**
+ * The work was done but recording it failed: the claim is kept (never released for a redo), and a
+ * retry records it without doing the work again. Retryable.
+ */
+export class CompletionPendingError extends StampkeeperError {
+  override readonly status = 503;
+  constructor(message: string, options: Omit<StampkeeperErrorOptions, 'retryable'> = {}) {
+    super('CompletionPending', message, { ...options, retryable: true });
   }
 }
 
@@ -99,7 +129,12 @@ export function isStampkeeperError(error: unknown): error is StampkeeperError {
   return error instanceof StampkeeperError;
 }
 
-/** Whether the host should retry after this error: only our retryable errors, or unknown ones. */
+/**
+ * Whether the host should retry after this error: only the project's errors that say so. Adapters
+ * translate every SDK and network failure at the boundary, so anything else (a `TypeError`, a
+ * `RangeError`, a library's own error) is a programming error that no retry mends: it is recorded
+ * and settled once, not redelivered by Event Grid for 24 hours.
+ */
 export function isRetryable(error: unknown): boolean {
-  return isStampkeeperError(error) ? error.retryable : true;
+  return isStampkeeperError(error) ? error.retryable : false;
 }

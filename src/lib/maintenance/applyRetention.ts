@@ -8,7 +8,7 @@ import type {
   PurgeOptions,
   PurgeResult,
   RetentionAudit,
-} from './ports';
+} from '../ports/retention';
 
 const DAY_MS = 86_400_000;
 /** Rows each store may delete in one sweep; the rest waits for the next day (reported as `more`). */

@@ -13,6 +13,11 @@ export interface SecretProperties {
   updatedOn?: Date;
   contentType?: string;
   tags: Record<string, string>;
+  /**
+   * The secret half of a Key Vault certificate (`managed: true` in the listing): renewed by its
+   * certificate's policy, never rotated as a secret.
+   */
+  managed?: boolean;
 }
 
 export interface SecretWithValue {

@@ -34,7 +34,11 @@ export interface AuditLog {
 }
 
 export type ClaimResult =
-  | { status: 'claimed' }
+  /**
+   * The key is ours. `takenOver`: an earlier attempt's claim ran out without a completion, so it
+   * may have acted before it died: check the remote state before acting again.
+   */
+  | { status: 'claimed'; takenOver?: boolean }
   | { status: 'inProgress'; owner: string; expiresOn: Date }
   | { status: 'completed'; result: unknown; completedOn: Date };
 
@@ -48,7 +52,11 @@ export interface IdempotencyStore {
     key: string,
     options: { owner: string; leaseMs: number; abortSignal?: AbortSignal },
   ): Promise<ClaimResult>;
-  /** Marks `key` done with a (non-sensitive) result, kept for `ttlMs`. */
+  /**
+   * Marks `key` done with a (non-sensitive) result, kept for `ttlMs`. Throws `InProgressError` when
+   * another owner holds the key now (our claim ran out and was taken over), `AlreadyDoneError` when
+   * another owner completed it, `ConflictError` when it changed while being written.
+   */
   complete(
     key: string,
     options: { owner: string; result: unknown; ttlMs: number; abortSignal?: AbortSignal },
@@ -84,4 +92,50 @@ export interface LeaseStore {
   ): Promise<LeaseGrant | undefined>;
   /** Gives the lease up if `owner` holds it; otherwise does nothing. */
   release(name: string, owner: string, options?: { abortSignal?: AbortSignal }): Promise<void>;
+}
+
+/** One rejected input (an event or an alert that failed validation or is not allowed). */
+export interface Rejection {
+  /** What was rejected: `event`, `alert`. */
+  kind: string;
+  /** A bounded label of where it came from: an allowed vault's name, `azure-monitor`, or `other`. */
+  source: string;
+  /** A code from a small fixed set, e.g. `invalid-event`, `unhandled-event-type`, `vault-not-allowed`. */
+  reason: string;
+  /** What is wrong, for the bucket's audit record (never a payload, never a value). */
+  problems: string[];
+  /** The input's own id (an event id, an alert id), clipped; kept as a sample. */
+  sampleId?: string;
+  actor: string;
+  correlationId: string;
+  time: Date;
+}
+
+/** The counter of one (hour, kind, source, reason) bucket. */
+export interface RejectionBucket {
+  /** Start of the UTC hour, ISO. */
+  hour: string;
+  kind: string;
+  source: string;
+  reason: string;
+  count: number;
+  firstSeen: Date;
+  lastSeen: Date;
+  /** The first few input ids. */
+  samples: string[];
+  /** The audit record written for the bucket's first rejection. */
+  auditId: string;
+}
+
+/**
+ * Rejections, bounded: counted per hour, source and reason, with one audit record per bucket, so
+ * that a junk batch of thousands writes a handful of rows. `record` resolves once the rejection is
+ * durably counted.
+ */
+export interface RejectionLog {
+  record(rejection: Rejection, options?: { abortSignal?: AbortSignal }): Promise<{ auditId: string }>;
+  list(
+    query: { since: Date; until: Date },
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<RejectionBucket[]>;
 }

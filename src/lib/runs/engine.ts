@@ -17,8 +17,8 @@ import { newId, stableHash } from '../core/ids';
 import { type Logger, silentLogger } from '../core/logging';
 import { redact, redactText } from '../core/redact';
 import type { Clock } from '../ports/clock';
+import type { CallOptions, RunStore, WorkMessage, WorkQueue } from '../ports/runs';
 import type { AuditLog, AuditOutcome } from '../ports/state';
-import type { CallOptions, RunStore, WorkMessage, WorkQueue } from './ports';
 import {
   type AdvanceCheck,
   applyError,

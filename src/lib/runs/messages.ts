@@ -1,5 +1,5 @@
 import { ValidationError } from '../core/errors';
-import type { WorkMessage } from './ports';
+import type { WorkMessage } from '../ports/runs';
 
 /**
  * Parses a work message as the queue trigger receives it (an object, or its JSON text). Throws

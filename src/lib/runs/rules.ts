@@ -3,7 +3,7 @@
  * changes the run. No I/O, no clock: `now` is an argument, so every rule is unit-testable.
  */
 import { ValidationError } from '../core/errors';
-import type { WorkMessage } from './ports';
+import type { WorkMessage } from '../ports/runs';
 import { isTerminal, type Run, type RunError, type RunStep } from './types';
 
 export type StepResult =

@@ -1,5 +1,5 @@
 import { odata, type TableClient } from '@azure/data-tables';
-import { ConflictError, ValidationError } from '../core/errors';
+import { AlreadyDoneError, ConflictError, InProgressError, ValidationError } from '../core/errors';
 import { stableHash, toTableKey } from '../core/ids';
 import { redact } from '../core/redact';
 import type { Clock } from '../ports/clock';
@@ -87,7 +87,9 @@ export class TableIdempotencyStore implements IdempotencyStore {
       const taken = await this.tryWrite(() =>
         this.table.updateEntity(claim, 'Replace', { etag: current.etag, abortSignal: options.abortSignal }),
       );
-      if (taken) return { status: 'claimed' };
+      // Someone else's claim ran out without a completion: they may have acted before dying.
+      const takenOver = current.status === 'inProgress' && current.owner !== options.owner;
+      if (taken) return takenOver ? { status: 'claimed', takenOver } : { status: 'claimed' };
     }
     throw new ConflictError(`Idempotency key is contended; gave up after ${MAX_ROUNDS} rounds`, {
       metadata: { key: partitionKey },
@@ -118,7 +120,12 @@ export class TableIdempotencyStore implements IdempotencyStore {
     const current = await this.read(partitionKey, options.abortSignal);
     if (current && current.owner !== options.owner) {
       // Our claim expired and someone else took the key over: their outcome is the one that counts.
-      throw new ConflictError('Idempotency key is now held by another owner', {
+      if (current.status === 'completed') {
+        throw new AlreadyDoneError('Idempotency key was completed by another owner', {
+          metadata: { key: partitionKey, owner: current.owner },
+        });
+      }
+      throw new InProgressError('Idempotency key is now held by another owner', {
         metadata: { key: partitionKey, owner: current.owner },
       });
     }

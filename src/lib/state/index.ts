@@ -5,6 +5,7 @@ import { type Clock, systemClock } from '../ports/clock';
 import { TableAuditLog } from './auditLog';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
+import { TableRejectionLog } from './rejectionLog';
 import { TableRunStore } from './runStore';
 import {
   createQueueClient,
@@ -23,6 +24,7 @@ export { TableAuditLog } from './auditLog';
 export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
+export { TableRejectionLog } from './rejectionLog';
 export { TableRunStore } from './runStore';
 export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
 export { StorageWorkQueue } from './workQueue';
@@ -44,6 +46,7 @@ export interface StateStores {
   runs: TableRunStore;
   workQueue: StorageWorkQueue;
   leases: TableLeaseStore;
+  rejections: TableRejectionLog;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
   ensure(options?: { abortSignal?: AbortSignal }): Promise<void>;
   /**
@@ -68,14 +71,16 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
   const clock = settings.clock ?? systemClock;
   const table = (name: string) => createTableClient(settings, name);
   const runsTable = table(names.runs);
+  const audit = new TableAuditLog(table(names.audit), clock);
   const workQueueClient = createQueueClient(settings, names.workQueue);
   return {
     names,
-    audit: new TableAuditLog(table(names.audit), clock),
+    audit,
     idempotency: new TableIdempotencyStore(table(names.idempotency), clock),
     runs: new TableRunStore(runsTable),
     workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
     leases: new TableLeaseStore(table(names.leases), clock),
+    rejections: new TableRejectionLog(table(names.rejections), audit),
     ensure: (options = {}) => ensureStateResources(settings, names, options),
     ping: async (options = {}) => {
       await Promise.all([

@@ -1,6 +1,6 @@
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { ValidationError } from '../core/errors';
-import type { CallOptions, RunQuery, RunStore } from '../runs/ports';
+import type { CallOptions, RunQuery, RunStore } from '../ports/runs';
 import {
   type NewRun,
   type Run,

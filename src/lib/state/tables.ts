@@ -24,6 +24,8 @@ export interface StateNames {
   audit: string;
   idempotency: string;
   leases: string;
+  /** Rejected inputs counted per hour, source and reason (`TableRejectionLog`). */
+  rejections: string;
   workQueue: string;
   poisonQueue: string;
 }
@@ -44,10 +46,11 @@ export function stateNames(
     audit: `${tablePrefix}Audit`,
     idempotency: `${tablePrefix}Idempotency`,
     leases: `${tablePrefix}Leases`,
+    rejections: `${tablePrefix}Rejections`,
     workQueue: workQueueName,
     poisonQueue: `${workQueueName}-poison`,
   };
-  for (const table of [names.runs, names.audit, names.idempotency, names.leases]) {
+  for (const table of tableNames(names)) {
     if (!TABLE_NAME.test(table)) {
       throw new ConfigurationError(
         `Table name '${table}' is invalid: a table prefix must start with a letter, use only letters and digits, and keep names within 63 characters`,
@@ -62,6 +65,11 @@ export function stateNames(
     }
   }
   return names;
+}
+
+/** Every table of the state layer. */
+export function tableNames(names: StateNames): string[] {
+  return [names.runs, names.audit, names.idempotency, names.leases, names.rejections];
 }
 
 /**
@@ -121,7 +129,7 @@ export function createQueueClient(access: StorageAccess | string, queueName: str
 }
 
 /**
- * Creates the four tables, the work queue and its poison queue if they do not exist. Safe to call
+ * Creates the tables, the work queue and its poison queue if they do not exist. Safe to call
  * on every start. Needs `Storage Table Data Contributor` and `Storage Queue Data Contributor`
  * (or an account key). Errors are mapped by `mapStorageError`; a transient failure may be retried.
  */
@@ -130,7 +138,7 @@ export async function ensureStateResources(
   names: StateNames,
   options: { abortSignal?: AbortSignal } = {},
 ): Promise<void> {
-  const tables = [names.runs, names.audit, names.idempotency, names.leases];
+  const tables = tableNames(names);
   await Promise.all([
     ...tables.map((table) =>
       storageCall(`create table ${table}`, () =>

@@ -1,7 +1,7 @@
 import type { QueueClient } from '@azure/storage-queue';
 import { ValidationError } from '../core/errors';
+import type { CallOptions, ReceivedWork, WorkMessage, WorkQueue } from '../ports/runs';
 import { parseWorkMessage } from '../runs/messages';
-import type { CallOptions, ReceivedWork, WorkMessage, WorkQueue } from '../runs/ports';
 import { storageCall } from './tables';
 
 /** Storage queues hide a message for at most 7 days. Longer waits are reached in hops by the engine. */

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { KeyVaultSecretVault } from '../../../src/lib/azure/keyVaultSecrets';
-import { DependencyError, ForbiddenError, NotFoundError, TransientError } from '../../../src/lib/core/errors';
+import {
+  DependencyError,
+  ForbiddenError,
+  NotFoundError,
+  TransientError,
+  ValidationError,
+} from '../../../src/lib/core/errors';
 import { redactText } from '../../../src/lib/core/redact';
 import type { SecretProperties } from '../../../src/lib/ports/secrets';
 import { createSandbox, type Sandbox } from '../../../src/local/sandbox';
@@ -77,6 +83,48 @@ describe('KeyVaultSecretVault over the real SecretClient on the sandbox', () => 
       expiresOn,
       createdOn: new Date(START),
     });
+  });
+
+  it('writes expiry and not-before dates after 2038-01-19 as given, despite the SDK 32-bit conversion', async () => {
+    // Prepare
+    const { sandbox, vault, vaultUrl } = estate();
+    const expiresOn = new Date('2041-03-04T05:06:07Z');
+    const notBefore = new Date('2039-01-01T00:00:00Z');
+    const later = new Date('2099-12-31T23:59:59Z');
+
+    // Act
+    const set = await vault.setSecret(vaultUrl, 'long-lived', uniqueValue('y2038'), { expiresOn, notBefore });
+    await vault.updateSecretProperties(vaultUrl, 'long-lived', set.version!, { expiresOn: later });
+    const listed = await vault.getSecretProperties(vaultUrl, 'long-lived');
+    const stored = sandbox
+      .estate()
+      .keyVault.vaults.find((v) => v.name === VAULT)!
+      .secrets.find((x) => x.name === 'long-lived')!.versions;
+
+    // Assess
+    expect(set.expiresOn?.toISOString()).toBe(expiresOn.toISOString());
+    expect(set.notBefore?.toISOString()).toBe(notBefore.toISOString());
+    expect(listed?.expiresOn?.toISOString()).toBe(later.toISOString());
+    expect(stored.map((v) => [v.expires, v.notBefore])).toEqual([
+      [later.toISOString(), notBefore.toISOString()],
+    ]);
+  });
+
+  it('refuses a date Key Vault cannot hold with a clear non-retryable error, before any call', async () => {
+    // Prepare
+    const { sandbox, vault, vaultUrl } = estate();
+
+    // Act
+    const error = await failureOf(
+      vault.setSecret(vaultUrl, 'too-late', uniqueValue('y2106'), {
+        expiresOn: new Date('2107-01-01T00:00:00Z'),
+      }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.message).toContain('expiresOn: 2107-01-01T00:00:00.000Z is outside');
+    expect(sandbox.keyVault.requests().filter((r) => r.path.includes('too-late'))).toEqual([]);
   });
 
   it('gives the properties of the latest version by creation, or of a given one, without reading a value', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, ValidationError } from '../../../src/lib/core/errors';
+import { AlreadyDoneError, InProgressError, ValidationError } from '../../../src/lib/core/errors';
 import { freshStores, TestClock } from './helpers';
 
 describe('TableIdempotencyStore', () => {
@@ -60,8 +60,47 @@ describe('TableIdempotencyStore', () => {
       owner: 'a',
       expiresOn: new Date('2026-11-27T10:00:10.000Z'),
     });
-    expect(afterExpiry).toEqual({ status: 'claimed' });
-    await expect(lateCompletion).rejects.toBeInstanceOf(ConflictError);
+    expect(afterExpiry).toEqual({ status: 'claimed', takenOver: true });
+    await expect(lateCompletion).rejects.toBeInstanceOf(InProgressError);
+    await expect(lateCompletion).rejects.toMatchObject({ code: 'InProgressElsewhere', retryable: true });
+  });
+
+  it('tells "in progress elsewhere" and "already done" apart, by error and code', async () => {
+    // Prepare
+    const clock = new TestClock();
+    const { idempotency } = await freshStores(clock);
+    await idempotency.claim('done', { owner: 'a', leaseMs: 10_000 });
+    clock.advance(10_001);
+    await idempotency.claim('done', { owner: 'b', leaseMs: 10_000 });
+    await idempotency.complete('done', { owner: 'b', result: {}, ttlMs: 60_000 });
+
+    // Act
+    const late = idempotency.complete('done', { owner: 'a', result: {}, ttlMs: 60_000 });
+
+    // Assess
+    await expect(late).rejects.toBeInstanceOf(AlreadyDoneError);
+    await expect(late).rejects.toMatchObject({ code: 'AlreadyDone', retryable: false });
+  });
+
+  it('says a claim taken over from an expired attempt may have acted; a fresh or renewed one may not', async () => {
+    // Prepare
+    const clock = new TestClock();
+    const { idempotency } = await freshStores(clock);
+
+    // Act
+    const fresh = await idempotency.claim('t', { owner: 'a', leaseMs: 10_000 });
+    const renewed = await idempotency.claim('t', { owner: 'a', leaseMs: 10_000 });
+    clock.advance(10_001);
+    const takenOver = await idempotency.claim('t', { owner: 'b', leaseMs: 10_000 });
+    await idempotency.complete('t', { owner: 'b', result: {}, ttlMs: 1_000 });
+    clock.advance(1_001);
+    const afterKeptResult = await idempotency.claim('t', { owner: 'c', leaseMs: 10_000 });
+
+    // Assess
+    expect(fresh).toEqual({ status: 'claimed' });
+    expect(renewed).toEqual({ status: 'claimed' });
+    expect(takenOver).toEqual({ status: 'claimed', takenOver: true });
+    expect(afterKeptResult).toEqual({ status: 'claimed' });
   });
 
   it('release frees a claim at once for a retry, but never someone else’s claim', async () => {

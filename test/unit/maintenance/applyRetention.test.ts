@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DependencyError, TransientError, ValidationError } from '../../../src/lib/core/errors';
 import { silentLogger } from '../../../src/lib/core/logging';
 import { applyRetention, type RetentionDeps } from '../../../src/lib/maintenance/applyRetention';
-import type { PurgeOptions, PurgeResult } from '../../../src/lib/maintenance/ports';
+import type { PurgeOptions, PurgeResult } from '../../../src/lib/ports/retention';
 import type { AuditRecord } from '../../../src/lib/ports/state';
 
 type Call = { store: string; at: Date; options: PurgeOptions & { graceMs?: number } };

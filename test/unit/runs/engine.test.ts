@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, TransientError, ValidationError } from '../../../src/lib/core/errors';
 import type { Clock } from '../../../src/lib/ports/clock';
+import type { RunStore, WorkMessage, WorkQueue } from '../../../src/lib/ports/runs';
 import type { AuditLog, AuditRecord } from '../../../src/lib/ports/state';
 import { RunEngine, type RunKindDefinition } from '../../../src/lib/runs/engine';
-import type { RunStore, WorkMessage, WorkQueue } from '../../../src/lib/runs/ports';
 import type { NewRun, Run } from '../../../src/lib/runs/types';
 
 /** In-memory fakes of the ports, with the same ETag rule as the Table adapter. */

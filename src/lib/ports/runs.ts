@@ -1,4 +1,4 @@
-import type { NewRun, Run, RunState } from './types';
+import type { NewRun, Run, RunState } from '../runs/types';
 
 export interface CallOptions {
   abortSignal?: AbortSignal;

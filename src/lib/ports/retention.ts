@@ -3,7 +3,7 @@
  * depends on no SDK and unit tests can hand-write fakes. The Table stores of `src/lib/state`
  * satisfy them.
  */
-import type { AuditLog } from '../ports/state';
+import type { AuditLog } from './state';
 
 export interface PurgeOptions {
   /** At most this many rows are deleted by one call. */
