@@ -1,7 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getDeps } from '../lib/app/deps';
-import { isRetryable, isStampkeeperError, TransientError, ValidationError } from '../lib/core/errors';
+import { isStampkeeperError, TransientError, ValidationError } from '../lib/core/errors';
 import { errorResponse, jsonResponse } from '../lib/core/http';
+import { describeError } from '../lib/core/logging';
 import { parseCommonAlert } from '../lib/remediation/alert';
 import { handleAlert, recordRejectedAlert } from '../lib/remediation/handleAlert';
 import { invocationLogger } from './invocation';
@@ -22,7 +23,7 @@ export async function alerts(request: HttpRequest, context: InvocationContext): 
   try {
     const deps = getDeps();
     await deps.ready();
-    const alertDeps = deps.alertDeps(logger);
+    const alertDeps = deps.alerts(logger);
     let body: unknown;
     let alert: ReturnType<typeof parseCommonAlert>;
     try {
@@ -47,9 +48,7 @@ export async function alerts(request: HttpRequest, context: InvocationContext): 
     );
   } catch (error) {
     if (!isStampkeeperError(error)) {
-      logger.error('unexpected error handling an alert', {
-        error: error instanceof Error ? error.message : String(error),
-      });
+      logger.error('unexpected error handling an alert', { error: describeError(error) });
     }
     return errorResponse(asWebhookError(error), correlationId, logger);
   }
@@ -76,9 +75,6 @@ async function readJson(request: HttpRequest): Promise<unknown> {
 function asWebhookError(error: unknown): unknown {
   if (isStampkeeperError(error) && error.retryable && error.status !== 503) {
     return new TransientError(error.message, { cause: error, metadata: error.metadata });
-  }
-  if (!isStampkeeperError(error) && isRetryable(error)) {
-    return new TransientError('the alert could not be handled now; retry later', { cause: error });
   }
   return error;
 }

@@ -1,11 +1,9 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { getDeps } from '../lib/app/deps';
 import { isRetryable, ValidationError } from '../lib/core/errors';
+import { describeError } from '../lib/core/logging';
 import { parseWorkMessage } from '../lib/runs';
 import { invocationLogger } from './invocation';
-
-const RESUME_LEASE = 'timer:resumeRuns';
-const RESUME_LEASE_MS = 4 * 60_000;
 
 /**
  * Advances one run by one step per work message. A malformed message is logged and settled (it
@@ -26,7 +24,7 @@ export async function runWorker(message: unknown, context: InvocationContext): P
     throw error;
   }
   try {
-    const outcome = await deps.runs.advanceRun(work.runId, {
+    const outcome = await deps.runs(logger).advanceRun(work.runId, {
       owner: context.invocationId,
       ticket: work.ticket,
     });
@@ -35,30 +33,22 @@ export async function runWorker(message: unknown, context: InvocationContext): P
     if (isRetryable(error)) throw error;
     logger.error('run step failed and will not be retried', {
       runId: work.runId,
-      error: error instanceof Error ? error.message : String(error),
+      error: describeError(error),
     });
   }
 }
 
 /**
  * The safety net of the step machine: re-enqueues runs whose worker died (lease expired) or whose
- * next message was lost. One instance at a time (a lease), and safe even without it.
+ * next message was lost. The Functions host runs a timer function as a singleton (one instance at a
+ * time across the app), and the work is safe even without that.
  */
 export async function resumeRuns(_timer: Timer, context: InvocationContext): Promise<void> {
   const deps = getDeps();
   const logger = invocationLogger(context, 'resumeRuns');
   await deps.ready();
-  const lease = await deps.state.leases.acquire(RESUME_LEASE, context.invocationId, RESUME_LEASE_MS);
-  if (!lease) {
-    logger.info('another instance is resuming runs');
-    return;
-  }
-  try {
-    const { resumed, failed } = await deps.runs.resumeStalledRuns();
-    if (resumed.length > 0 || failed.length > 0) logger.info('stalled runs resumed', { resumed, failed });
-  } finally {
-    await deps.state.leases.release(RESUME_LEASE, context.invocationId).catch(() => undefined);
-  }
+  const { resumed, failed } = await deps.runs(logger).resumeStalledRuns();
+  if (resumed.length > 0 || failed.length > 0) logger.info('stalled runs resumed', { resumed, failed });
 }
 
 app.storageQueue('runWorker', {

@@ -96,7 +96,11 @@ describe('secret near expiry on the sandbox, end to end', () => {
     const { status, json } = await get('/api/health');
     expect(status).toBe(200);
     expect(json).toMatchObject({ status: 'healthy', platform: 'sandbox' });
-    expect(json.checks.map((c: { name: string }) => c.name)).toEqual(['storage', 'policy']);
+    expect(json.checks.map((c: { name: string }) => c.name)).toEqual([
+      'storage',
+      'policy',
+      `vault ${VAULT}.vault.azure.net`,
+    ]);
   });
 
   it('reports the unmanaged secret already inside its window at start, without touching it', async () => {
@@ -158,7 +162,8 @@ describe('secret near expiry on the sandbox, end to end', () => {
     expect(JSON.stringify(notifications.json)).toContain('com.stampkeeper.secret.nearExpiry');
   });
 
-  it('handles the published Key Vault samples (both schemas, legacy keys) and answers the validation handshake', async () => {
+  it('parses the published Key Vault samples (both schemas, legacy keys), never calls their unknown vault, and answers the validation handshake', async () => {
+    const requestsBefore = app.sandbox!.keyVault.requests().length;
     for (const file of [
       'SecretNewVersionCreated.eventgrid.json',
       'SecretNewVersionCreated.eventgrid.legacy-2020-camelcase.json',
@@ -175,10 +180,18 @@ describe('secret near expiry on the sandbox, end to end', () => {
       },
     );
     expect(cloud.status).toBeLessThan(300);
-    const observed = (await audit('vaults/sample-kv/secrets/newsecret')).filter(
-      (r) => r.action === 'secret.newVersion.observe',
-    );
-    expect(observed).toHaveLength(1);
+    // The samples come from vault sample-kv, which neither the policy nor the settings allow: they
+    // parse (no invalid-event), are counted as rejections, and the app calls no vault for them.
+    const { json } = await get('/api/rejections');
+    const reasons = json.buckets.map((b: { reason: string; count: number }) => [b.reason, b.count]);
+    expect(reasons).toContainEqual(['vault-not-allowed', 3]);
+    expect(reasons.map((r: [string, number]) => r[0])).not.toContain('invalid-event');
+    expect(
+      app
+        .sandbox!.keyVault.requests()
+        .slice(requestsBefore)
+        .map((r) => r.path),
+    ).not.toContainEqual(expect.stringContaining('newsecret'));
 
     const validation = await post(
       '/runtime/webhooks/eventgrid?functionName=keyVaultEvents',
@@ -213,9 +226,12 @@ describe('secret near expiry on the sandbox, end to end', () => {
         })
       ).status,
     ).toBeLessThan(300);
-    const rejected = [...(await audit('events/some-key')), ...(await audit('events/broken'))];
-    expect(rejected.map((r) => r.outcome)).toEqual(['rejected', 'rejected']);
-    expect(rejected[0]!.reason).toMatch(/KeyNearExpiry/);
+    const rejected = await audit(`events/${VAULT}`);
+    expect(rejected.map((r) => [r.outcome, r.after?.reason]).sort()).toEqual([
+      ['rejected', 'invalid-event'],
+      ['rejected', 'unhandled-event-type'],
+    ]);
+    expect(rejected.find((r) => r.after?.reason === 'unhandled-event-type')!.reason).toMatch(/KeyNearExpiry/);
     expect(app.sandbox!.eventGrid.published().length).toBe(publishedBefore);
     expect(app.sandbox!.webhooks().length).toBe(webhooksBefore);
   });

@@ -9,6 +9,9 @@ import type {
   AuditRecord,
   ClaimResult,
   IdempotencyStore,
+  Rejection,
+  RejectionBucket,
+  RejectionLog,
 } from '../../src/lib/ports/state';
 
 export class TestClock implements Clock {
@@ -90,6 +93,8 @@ export class MemoryIdempotency implements IdempotencyStore {
 
 export class MemoryVault implements SecretVault {
   readonly versions: Array<SecretWithValue> = [];
+  /** Every vault URL a call was made for, in order (reads and listings). */
+  readonly calls: string[] = [];
   add(
     props: Omit<SecretProperties, 'tags'> & { tags?: Record<string, string> },
     value = 'not-a-real-secret',
@@ -102,6 +107,7 @@ export class MemoryVault implements SecretVault {
       .sort((a, b) => (b.properties.createdOn?.getTime() ?? 0) - (a.properties.createdOn?.getTime() ?? 0))[0];
   }
   async getSecretProperties(vaultUrl: string, name: string): Promise<SecretProperties | undefined> {
+    this.calls.push(vaultUrl);
     return this.latest(vaultUrl, name)?.properties;
   }
   async getSecret(vaultUrl: string, name: string): Promise<SecretWithValue> {
@@ -110,9 +116,12 @@ export class MemoryVault implements SecretVault {
     return found;
   }
   async *listSecrets(vaultUrl: string): AsyncIterable<SecretProperties> {
+    this.calls.push(vaultUrl);
     for (const v of this.versions) if (v.properties.vaultUrl === vaultUrl) yield v.properties;
   }
+  /** In insertion order, as Key Vault's version-id order is unrelated to creation order. */
   async *listSecretVersions(vaultUrl: string, name: string): AsyncIterable<SecretProperties> {
+    this.calls.push(vaultUrl);
     for (const v of this.versions)
       if (v.properties.vaultUrl === vaultUrl && v.properties.name === name) yield v.properties;
   }
@@ -135,5 +144,48 @@ export class RecordingNotifier implements Notifier {
       this.sent.push({ channel, notification });
       return { channel, status: 'sent' };
     });
+  }
+}
+
+/** Rejections counted per (hour, kind, source, reason), one audit record per bucket, as the Table adapter. */
+export class MemoryRejections implements RejectionLog {
+  readonly buckets = new Map<string, RejectionBucket>();
+  constructor(private readonly audit: AuditLog) {}
+  async record(r: Rejection): Promise<{ auditId: string }> {
+    const hour = r.time.toISOString().slice(0, 13);
+    const key = `${hour}|${r.kind}|${r.source}|${r.reason}`;
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      bucket = {
+        hour: `${hour}:00:00.000Z`,
+        kind: r.kind,
+        source: r.source,
+        reason: r.reason,
+        count: 0,
+        firstSeen: r.time,
+        lastSeen: r.time,
+        samples: [],
+        auditId: `rejections:${key}`,
+      };
+      this.buckets.set(key, bucket);
+      await this.audit.append({
+        id: bucket.auditId,
+        time: r.time,
+        actor: r.actor,
+        action: `${r.kind}.reject`,
+        target: `${r.kind}s/${r.source}`,
+        outcome: 'rejected',
+        correlationId: r.correlationId,
+        reason: r.problems.join('; '),
+        after: { reason: r.reason, source: r.source, firstId: r.sampleId ?? null },
+      });
+    }
+    bucket.count++;
+    bucket.lastSeen = r.time;
+    if (r.sampleId && bucket.samples.length < 5) bucket.samples.push(r.sampleId);
+    return { auditId: bucket.auditId };
+  }
+  async list(q: { since: Date; until: Date }): Promise<RejectionBucket[]> {
+    return [...this.buckets.values()].filter((b) => b.lastSeen >= q.since && b.firstSeen <= q.until);
   }
 }

@@ -1,3 +1,9 @@
+/**
+ * The composition root: builds every adapter once per process, and hands each use case exactly the
+ * dependencies it needs through one factory per use case. Functions call a factory with the logger of
+ * their invocation; they never reach into the stores or build a dependency themselves, and every
+ * logger the notifier, the run engine and the use cases receive writes through that invocation.
+ */
 import { EventGridChannel } from '../azure/eventGridChannel';
 import { KeyVaultSecretVault } from '../azure/keyVaultSecrets';
 import { type Platform, resolvePlatform } from '../azure/platform';
@@ -5,36 +11,42 @@ import { WebhookChannel } from '../azure/webhookChannel';
 import { loadConfigurationSync } from '../config/configuration';
 import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
 import type { Settings } from '../config/settings';
+import { isVaultAllowed, vaultAllowList } from '../config/vaults';
 import type { Logger } from '../core/logging';
-import { createLogger } from '../core/logging';
+import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
-import type { Notifier } from '../ports/notifier';
-import type { SecretVault } from '../ports/secrets';
 import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
 import { createRunEngine, type RunEngine } from '../runs';
-import { createStateStores, type StateStores } from '../state';
+import { createStateStores } from '../state';
+import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
+import type { HealthDeps } from './health';
 
 /** Everything the functions need, built once per process by `getDeps()`. */
 export interface AppDeps {
-  settings: Settings;
-  policy: Policy;
-  platform: Platform;
-  state: StateStores;
-  vault: SecretVault;
-  notifier: Notifier;
-  secretPolicy: SecretPolicyView;
-  /** Deps of the secret event use case, with a logger bound to one invocation. */
-  secretEventDeps(logger: Logger): SecretEventDeps;
-  /** Deps of the alert intake use case, with a logger bound to one invocation. */
-  alertDeps(logger: Logger): AlertDeps;
-  /** The run engine (step machine); run kinds register with it as capabilities arrive. */
-  runs: RunEngine;
+  /** Validated settings (functions read names from them: queue names, schedules). */
+  readonly settings: Settings;
+  readonly policy: Policy;
   /** Creates the tables and queues on first call (memoized; a failure is retried on the next call). */
   ready(): Promise<void>;
+  /** Deps of `handleSecretEvent`, `sweepSecrets` and `recordRejectedEvent`. */
+  secretEvents(logger: Logger): SecretEventDeps;
+  /** Deps of `handleAlert` and `recordRejectedAlert`. */
+  alerts(logger: Logger): AlertDeps;
+  /** Deps of `queryAudit`. */
+  auditQuery(logger: Logger): AuditQueryDeps;
+  /** Deps of `queryRejections`. */
+  rejectionQuery(logger: Logger): RejectionQueryDeps;
+  /** Deps of `checkHealth`. */
+  health(logger: Logger): HealthDeps;
+  /** Deps of `applyRetention`. */
+  retention(logger: Logger): RetentionDeps;
+  /** The run engine (step machine), logging through the invocation; kinds register as capabilities arrive. */
+  runs(logger: Logger): RunEngine;
 }
 
-const RUN_LEASE_MS = 12 * 60_000;
+/** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
+const LEASE_MARGIN_MS = 2 * 60_000;
 
 let cached: AppDeps | undefined;
 
@@ -62,7 +74,6 @@ export function buildDeps(
   policy: Policy,
   platform: Platform = resolvePlatform(settings),
 ): AppDeps {
-  const logger = createLogger(console, { component: 'stampkeeper' });
   const state = createStateStores({
     ...(settings.storageIdentity
       ? { ...settings.storageIdentity, credential: platform.credential }
@@ -73,7 +84,7 @@ export function buildDeps(
   });
   const vault = new KeyVaultSecretVault(platform.credential, { httpClient: platform.httpClient });
   const source = `/stampkeeper/${settings.environment}`;
-  const entries: ChannelEntry[] = policy.notifications.channels.map((channel) => ({
+  const channels: ChannelEntry[] = policy.notifications.channels.map((channel) => ({
     minSeverity: channel.minSeverity,
     channel:
       channel.type === 'eventGrid'
@@ -88,7 +99,8 @@ export function buildDeps(
             source,
           ),
   }));
-  const notifier = createNotifier(entries, logger);
+  const managedVaults = [...new Set(policy.secrets.map((s) => s.vaultUrl))];
+  const allowedVaults = vaultAllowList(managedVaults, settings.allowedVaults);
   const secretPolicy: SecretPolicyView = {
     lookup(vaultUrl, secretName) {
       const managed = findManagedSecret(policy, vaultUrl, secretName);
@@ -100,61 +112,88 @@ export function buildDeps(
       };
     },
     defaultChannels: () => channelsFor(policy, undefined).map((c) => c.name),
-    managedVaults: () => [...new Set(policy.secrets.map((s) => s.vaultUrl))],
+    managedVaults: () => managedVaults,
+    vaultAllowed: (vaultUrl) => isVaultAllowed(allowedVaults, vaultUrl),
   };
   const idempotencyTtlMs = settings.idempotencyTtlHours * 3_600_000;
-  const runs = createRunEngine({
-    runs: state.runs,
-    queue: state.workQueue,
-    audit: state.audit,
-    clock: platform.clock,
-    logger,
-    kinds: [],
-    // Longer than host.json's functionTimeout (10 min): a step that runs to the timeout still
-    // records its result before another worker may take the run over.
-    options: { leaseMs: RUN_LEASE_MS },
-  });
+  // Longer than the longest invocation (host.json's functionTimeout): work that runs to the timeout
+  // still completes (or records its result) before another attempt may take it over.
+  const claimLeaseMs = settings.functionTimeoutMs + LEASE_MARGIN_MS;
   let ensured: Promise<void> | undefined;
+  const vaultCache: HealthDeps['vaultCache'] = new Map();
+
+  const ensure = (): Promise<void> => {
+    if (!ensured) {
+      ensured = state.ensure().catch((error: unknown) => {
+        ensured = undefined;
+        throw error;
+      });
+    }
+    return ensured;
+  };
+
   return {
-    ready() {
-      if (!ensured) {
-        ensured = state.ensure().catch((error: unknown) => {
-          ensured = undefined;
-          throw error;
-        });
-      }
-      return ensured;
-    },
     settings,
     policy,
-    platform,
-    runs,
-    state,
-    vault,
-    notifier,
-    secretPolicy,
-    alertDeps: (invocationLogger) => ({
-      audit: state.audit,
-      idempotency: state.idempotency,
-      notifier,
-      clock: platform.clock,
-      logger: invocationLogger,
-      defaultChannels: policy.notifications.defaults,
-      environment: settings.environment,
-      dryRun: settings.dryRun,
-      idempotencyTtlMs,
-    }),
-    secretEventDeps: (invocationLogger) => ({
+    ready: ensure,
+    secretEvents: (logger) => ({
       vault,
-      notifier,
+      notifier: createNotifier(channels, logger),
       audit: state.audit,
       idempotency: state.idempotency,
+      rejections: state.rejections,
       clock: platform.clock,
-      logger: invocationLogger,
+      logger,
       policy: secretPolicy,
       environment: settings.environment,
       dryRun: settings.dryRun,
       idempotencyTtlMs,
+      claimLeaseMs,
     }),
+    alerts: (logger) => ({
+      audit: state.audit,
+      idempotency: state.idempotency,
+      rejections: state.rejections,
+      notifier: createNotifier(channels, logger),
+      clock: platform.clock,
+      logger,
+      defaultChannels: policy.notifications.defaults,
+      environment: settings.environment,
+      dryRun: settings.dryRun,
+      idempotencyTtlMs,
+      claimLeaseMs,
+    }),
+    auditQuery: (logger) => ({ audit: state.audit, clock: platform.clock, logger }),
+    rejectionQuery: (logger) => ({ rejections: state.rejections, clock: platform.clock, logger }),
+    health: (logger) => ({
+      state: { ready: () => ensure(), ping: (options) => state.ping(options) },
+      vaultCache,
+      vault,
+      clock: platform.clock,
+      logger,
+      policy,
+      managedVaults,
+      environment: settings.environment,
+      platform: platform.kind,
+    }),
+    retention: (logger) => ({
+      audit: state.audit,
+      idempotency: state.idempotency,
+      leases: state.leases,
+      runs: state.runs,
+      rejections: state.rejections,
+      clock: platform.clock,
+      logger,
+    }),
+    runs: (logger) =>
+      createRunEngine({
+        runs: state.runs,
+        queue: state.workQueue,
+        audit: state.audit,
+        clock: platform.clock,
+        logger,
+        kinds: [],
+        options: { leaseMs: claimLeaseMs },
+      }),
   };
 }

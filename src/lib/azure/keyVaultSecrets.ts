@@ -3,7 +3,6 @@ import type { HttpClient, PipelinePolicy, PipelineRequest, SendRequest } from '@
 import { type SecretProperties as SdkSecretProperties, SecretClient } from '@azure/keyvault-secrets';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
-import { currentVersionOf } from '../rotation/currentVersion';
 import type {
   SecretProperties,
   SecretVault,
@@ -12,6 +11,7 @@ import type {
   UpdateSecretOptions,
   VaultCallOptions,
 } from '../ports/secrets';
+import { currentVersionOf } from '../rotation/currentVersion';
 import { fromAzureError } from './errors';
 
 /**
@@ -214,10 +214,14 @@ function checkDates(name: string, options: { notBefore?: Date | null; expiresOn?
     const ms = date.getTime();
     if (Number.isNaN(ms)) problems.push(`${field}: not a valid date`);
     else if (ms < 0 || ms >= MAX_EPOCH_MS)
-      problems.push(`${field}: ${date.toISOString()} is outside 1970-01-01..2106-02-07, which Key Vault dates can hold`);
+      problems.push(
+        `${field}: ${date.toISOString()} is outside 1970-01-01..2106-02-07, which Key Vault dates can hold`,
+      );
   }
   if (problems.length > 0)
-    throw new ValidationError(`secret ${name}: ${problems.join('; ')}`, problems, { metadata: { target: name } });
+    throw new ValidationError(`secret ${name}: ${problems.join('; ')}`, problems, {
+      metadata: { target: name },
+    });
 }
 
 function toProperties(p: SdkSecretProperties): SecretProperties {

@@ -11,6 +11,7 @@ import { registerSecret } from '../core/redact';
 import { isLoopbackHttpUrl } from '../core/urls';
 import { FLEX_DEFAULT_FUNCTION_TIMEOUT_MS, functionTimeoutFrom } from './hostJson';
 import type { Policy } from './policy';
+import { keyVaultUrl } from './vaults';
 
 export interface Settings {
   /**
@@ -48,6 +49,12 @@ export interface Settings {
    * that protect work in progress are longer than this.
    */
   functionTimeoutMs: number;
+  /**
+   * `STAMPKEEPER_ALLOWED_VAULTS`: vaults (names or URLs, comma-separated) whose events the app may
+   * read and report besides the vaults the policy names. Normalised URLs. Events naming any other
+   * vault are rejected without a call.
+   */
+  allowedVaults: string[];
   /**
    * The value of any other app setting (e.g. a channel's `urlSetting`), or `undefined` when unset
    * or blank. Not registered for redaction (a short common value would blank out logs):
@@ -215,6 +222,19 @@ export function validateSettings(
     );
   }
 
+  const allowedVaults: string[] = [];
+  for (const entry of (get('STAMPKEEPER_ALLOWED_VAULTS') ?? '').split(/[,\s]+/).filter(Boolean)) {
+    const url = keyVaultUrl(entry);
+    if (url) allowedVaults.push(url);
+    else {
+      problems.push(
+        'STAMPKEEPER_ALLOWED_VAULTS: every entry must be a vault name (3-24 letters, digits and dashes) or a ' +
+          'Key Vault https URL (https://<name>.vault.azure.net), comma-separated',
+      );
+      break;
+    }
+  }
+
   const timeout = functionTimeoutFrom(appRootFrom(env, options.appRoot));
   if ('problem' in timeout) problems.push(timeout.problem);
   const functionTimeoutMs = 'ms' in timeout ? timeout.ms : FLEX_DEFAULT_FUNCTION_TIMEOUT_MS;
@@ -234,6 +254,7 @@ export function validateSettings(
     auditRetentionDays,
     idempotencyTtlHours,
     functionTimeoutMs,
+    allowedVaults,
     ...(eventGridTopicEndpoint === undefined ? {} : { eventGridTopicEndpoint }),
     ...(managedIdentityClientId === undefined ? {} : { managedIdentityClientId }),
     settingValue: get,

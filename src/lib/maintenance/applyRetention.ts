@@ -4,6 +4,7 @@ import type { Clock } from '../ports/clock';
 import type {
   ExpiringIdempotency,
   ExpiringLeases,
+  ExpiringRejections,
   FinishedRuns,
   PurgeOptions,
   PurgeResult,
@@ -22,6 +23,8 @@ export interface RetentionDeps {
   idempotency: ExpiringIdempotency;
   leases: ExpiringLeases;
   runs: FinishedRuns;
+  /** Rejection counters (optional: a deployment without them purges the rest). */
+  rejections?: ExpiringRejections;
   clock: Clock;
   logger: Logger;
 }
@@ -42,7 +45,7 @@ export interface RetentionOptions {
   abortSignal?: AbortSignal;
 }
 
-export type RetentionStore = 'audit' | 'idempotency' | 'leases' | 'runs';
+export type RetentionStore = 'audit' | 'idempotency' | 'leases' | 'runs' | 'rejections';
 
 export interface RetentionSummary {
   outcome: 'succeeded' | 'failed';
@@ -57,8 +60,8 @@ export interface RetentionSummary {
 }
 
 /**
- * The retention sweep: deletes audit days older than `auditRetentionDays`, expired idempotency
- * keys, leases expired for more than a grace, and finished runs older than `runRetentionDays`,
+ * The retention sweep: deletes audit days (and rejection counters) older than `auditRetentionDays`,
+ * expired idempotency keys, leases expired for more than a grace, and finished runs older than `runRetentionDays`,
  * each bounded by `budget` rows, and writes one audit record `state.retention.apply` with the
  * counts (outcome `succeeded` or `failed`). A store that fails does not stop the others.
  *
@@ -89,6 +92,9 @@ export async function applyRetention(
     ['leases', () => deps.leases.purgeExpired(now, leasePurge)],
     ['runs', () => deps.runs.purgeFinished(runCutoff, purge)],
   ];
+  const rejections = deps.rejections;
+  // Rejection counters are audit material: kept as long as the audit days they summarize.
+  if (rejections) steps.push(['rejections', () => rejections.purgeBefore(auditCutoff, purge)]);
 
   const summary: RetentionSummary = {
     outcome: 'succeeded',

@@ -37,3 +37,8 @@ export interface FinishedRuns {
   /** Deletes terminal runs last updated before `before`; never an active run. */
   purgeFinished(before: Date, options: PurgeOptions): Promise<PurgeResult>;
 }
+
+export interface ExpiringRejections {
+  /** Deletes the rejection counters of hours strictly before `cutoff`'s hour. */
+  purgeBefore(cutoff: Date, options: PurgeOptions): Promise<PurgeResult>;
+}

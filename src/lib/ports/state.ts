@@ -22,7 +22,10 @@ export interface AuditRecord {
 export interface AuditQuery {
   since?: Date;
   until?: Date;
+  /** Exact target, as audited (`vaults/contoso-kv/secrets/cosmos-key`). */
   target?: string;
+  /** The last segment of the target, case-insensitive: a bare secret name matches it in every vault. */
+  targetName?: string;
   limit?: number;
 }
 

@@ -6,7 +6,7 @@ import { runOnce } from '../core/once';
 import { notifyAndAudit } from '../notify/notifyAndAudit';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier, Severity } from '../ports/notifier';
-import type { AuditLog, AuditOutcome, AuditRecord, IdempotencyStore } from '../ports/state';
+import type { AuditLog, AuditOutcome, IdempotencyStore, RejectionLog } from '../ports/state';
 import type { AlertCondition, AlertSeverity, MonitorAlert } from './alert';
 
 /** The audit action of every alert delivery this use case handles. */
@@ -15,6 +15,7 @@ export const ALERT_RECEIVE_ACTION = 'alert.receive';
 export interface AlertDeps {
   audit: AuditLog;
   idempotency: IdempotencyStore;
+  rejections: RejectionLog;
   notifier: Notifier;
   clock: Clock;
   logger: Logger;
@@ -23,6 +24,8 @@ export interface AlertDeps {
   environment: string;
   dryRun: boolean;
   idempotencyTtlMs: number;
+  /** How long a claim protects work in progress: longer than the longest invocation. */
+  claimLeaseMs: number;
 }
 
 export type AlertContext = UseCaseContext;
@@ -47,7 +50,7 @@ const SEVERITY: Record<AlertSeverity, Severity> = {
  * Sev3-4 and every Resolved alert info). In dry run, the notification is planned and audited, not sent.
  *
  * Needs no Azure permission (state and notification channels only).
- * Retry: throws `ConflictError` while another attempt holds the alert and `TransientError` when a
+ * Retry: throws `InProgressError` while another attempt holds the alert and `TransientError` when a
  * channel failed transiently; both are retryable, and a retry re-sends only the channels that failed.
  */
 export async function handleAlert(
@@ -64,6 +67,7 @@ export async function handleAlert(
     {
       owner: ctx.attemptId,
       ttlMs: deps.idempotencyTtlMs,
+      leaseMs: deps.claimLeaseMs,
       busyMessage: `alert ${alert.alertRule} (${alert.monitorCondition}) is being handled by another attempt`,
       summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
       abortSignal: ctx.abortSignal,
@@ -259,34 +263,45 @@ function resourceName(alert: MonitorAlert): string {
  * Records an alert that failed validation: one audit record (outcome `rejected`, action
  * `alert.reject`) per distinct alert delivery, with the problems but never the payload.
  */
+/** Reason codes of rejected alerts: a small fixed set, so that rejections stay countable. */
+export type AlertRejectionReason = 'not-common-schema' | 'invalid-alert' | 'not-json' | 'too-large';
+
+/**
+ * Records an alert delivery that failed validation: counted per hour and reason, with one audit
+ * record per such bucket (its first alert's problems), so that a storm of bad deliveries writes a
+ * handful of rows. Never stores the payload.
+ */
 export async function recordRejectedAlert(
   raw: unknown,
   error: ValidationError,
-  deps: Pick<AlertDeps, 'audit' | 'clock' | 'logger'>,
+  deps: Pick<AlertDeps, 'rejections' | 'clock' | 'logger'>,
   ctx: Pick<AlertContext, 'actor' | 'correlationId' | 'abortSignal'>,
-): Promise<AuditRecord> {
+): Promise<{ auditId: string; reason: AlertRejectionReason }> {
   const alertId = typeof error.metadata.alertId === 'string' ? error.metadata.alertId : undefined;
-  const alertRule = typeof error.metadata.alertRule === 'string' ? error.metadata.alertRule : undefined;
   const condition = monitorConditionOf(raw);
-  const record: AuditRecord = {
-    // Same id for redeliveries of the same bad alert: the audit log keeps one record.
-    id: stableHash('rejected-alert', alertId ? `${alertId.toLowerCase()}|${condition}` : ctx.correlationId),
-    time: deps.clock.now(),
-    actor: ctx.actor,
-    action: 'alert.reject',
-    target: alertRule ? `alertRules/${alertRule}` : 'alerts/unknown',
-    outcome: 'rejected',
-    correlationId: ctx.correlationId,
-    reason: (error.problems.join('; ') || error.message).slice(0, 2000),
-    after: { alertId: alertId ?? null, alertRule: alertRule ?? null, problemCount: error.problems.length },
-  };
-  await deps.audit.append(record, { abortSignal: ctx.abortSignal });
-  deps.logger.warn('alert rejected', {
-    operation: 'alert.reject',
-    target: record.target,
-    reason: record.reason,
-  });
-  return record;
+  const text = `${error.message} ${error.problems.join(' ')}`;
+  const reason: AlertRejectionReason = /schemaId/.test(text)
+    ? 'not-common-schema'
+    : /too large/.test(text)
+      ? 'too-large'
+      : /not valid JSON|is empty/.test(text)
+        ? 'not-json'
+        : 'invalid-alert';
+  const { auditId } = await deps.rejections.record(
+    {
+      kind: 'alert',
+      source: 'azure-monitor',
+      reason,
+      problems: error.problems.length > 0 ? error.problems : [error.message],
+      sampleId: alertId ? `${alertId}${condition ? `|${condition}` : ''}` : undefined,
+      actor: ctx.actor,
+      correlationId: ctx.correlationId,
+      time: deps.clock.now(),
+    },
+    { abortSignal: ctx.abortSignal },
+  );
+  deps.logger.warn('alert rejected', { operation: 'alert.reject', target: 'alerts/azure-monitor', reason });
+  return { auditId, reason };
 }
 
 function monitorConditionOf(raw: unknown): string {

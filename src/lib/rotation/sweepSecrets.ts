@@ -1,6 +1,8 @@
 import { isRetryable } from '../core/errors';
 import { stableHash } from '../core/ids';
 import { redactText } from '../core/redact';
+import type { SecretProperties } from '../ports/secrets';
+import { currentVersionOf } from './currentVersion';
 import {
   handleSecretEvent,
   NEAR_EXPIRY_WINDOW_DAYS,
@@ -16,8 +18,12 @@ export interface SweepSummary {
   checked: number;
   nearExpiry: number;
   expired: number;
-  /** Handled now (notified, reported, skipped as stale, planned in dry run). */
+  /** Of those, secrets of Key Vault certificates (reported as certificate-managed). */
+  certificateManaged: number;
+  /** Handled now (notified, reported, planned in dry run). */
   handled: number;
+  /** Looked at, nothing to do now (the state moved on meanwhile); the key stays free. */
+  skipped: number;
   /** Already handled (an Event Grid delivery or an earlier sweep got there first). */
   duplicates: number;
   /** Secrets the sweep could not handle, with a non-sensitive reason; the next sweep tries again. */
@@ -28,8 +34,10 @@ export interface SweepSummary {
  * The safety net behind Key Vault's events: lists the secrets of every vault that holds a managed
  * secret (metadata only, never a value) and handles each one inside its 30-day window or past
  * expiry exactly as the matching Event Grid event would be handled. The idempotency key is the
- * same (event kind + secret version), so a secret whose event already arrived is a duplicate and
- * nothing is sent twice; a lost or undelivered event is caught here.
+ * same (event kind + secret version + expiry), so a secret whose event already arrived is a
+ * duplicate and nothing is sent twice; a lost, undelivered or early-skipped event is caught here.
+ * Where the current version is ambiguous (versions created in the same second), every candidate
+ * is handled: a duplicate notice is cheap, a missed one is not.
  *
  * Needs `secrets/list` on the vaults. Never throws for one secret: failures are collected in the
  * summary (and logged), and the next sweep retries them.
@@ -44,7 +52,9 @@ export async function sweepSecrets(
     checked: 0,
     nearExpiry: 0,
     expired: 0,
+    certificateManaged: 0,
     handled: 0,
+    skipped: 0,
     duplicates: 0,
     failures: [],
   };
@@ -66,32 +76,39 @@ export async function sweepSecrets(
       const target = `vaults/${vaultName}/secrets/${name}`;
       summary.checked++;
       try {
-        const current = await deps.vault.getSecretProperties(vaultUrl, name, {
-          abortSignal: ctx.abortSignal,
-        });
-        if (!current?.version || !current.expiresOn || current.enabled === false) continue;
-        const expired = current.expiresOn.getTime() <= now.getTime();
-        if (expired) summary.expired++;
-        else summary.nearExpiry++;
-        const event: SecretEvent = {
-          id: `sweep-${stableHash(vaultUrl, name, current.version, expired ? 'expired' : 'near')}`,
-          type: expired ? 'Microsoft.KeyVault.SecretExpired' : 'Microsoft.KeyVault.SecretNearExpiry',
-          time: now,
-          source: 'stampkeeper:secretSweep',
-          schema: 'Sweep',
-          vaultName,
-          vaultUrl,
-          secretName: name,
-          version: current.version,
-          notBefore: current.notBefore,
-          expiresOn: current.expiresOn,
-        };
-        const outcome = await handleSecretEvent(event, deps, {
-          ...ctx,
-          attemptId: `${ctx.attemptId}:${name}`,
-        });
-        if (outcome.status === 'duplicate') summary.duplicates++;
-        else summary.handled++;
+        const versions: SecretProperties[] = [];
+        for await (const v of deps.vault.listSecretVersions(vaultUrl, name, { abortSignal: ctx.abortSignal }))
+          versions.push(v);
+        for (const current of currentVersionOf(versions).candidates) {
+          if (!current.version || !current.expiresOn || current.enabled === false) continue;
+          if (current.expiresOn.getTime() - now.getTime() > NEAR_EXPIRY_WINDOW_DAYS * DAY_MS) continue;
+          const expired = current.expiresOn.getTime() <= now.getTime();
+          if (expired) summary.expired++;
+          else summary.nearExpiry++;
+          if (current.managed) summary.certificateManaged++;
+          const event: SecretEvent = {
+            id: `sweep-${stableHash(vaultUrl, name, current.version, expired ? 'expired' : 'near')}`,
+            type: expired ? 'Microsoft.KeyVault.SecretExpired' : 'Microsoft.KeyVault.SecretNearExpiry',
+            time: now,
+            source: 'stampkeeper:secretSweep',
+            schema: 'Sweep',
+            vaultName,
+            vaultUrl,
+            secretName: name,
+            version: current.version,
+            notBefore: current.notBefore,
+            expiresOn: current.expiresOn,
+          };
+          const outcome = await handleSecretEvent(
+            event,
+            deps,
+            { ...ctx, attemptId: `${ctx.attemptId}:${name}:${current.version}` },
+            { versions },
+          );
+          if (outcome.status === 'duplicate') summary.duplicates++;
+          else if (outcome.status === 'handled') summary.handled++;
+          else summary.skipped++;
+        }
       } catch (error) {
         summary.failures.push(failure(target, error));
       }

@@ -44,6 +44,8 @@ type AuditEntity = {
   correlationId: string;
   runId?: string;
   reason?: string;
+  /** The target's last segment, lower-cased: a bare secret name finds the secret in every vault. */
+  targetName?: string;
 };
 
 /** PartitionKey of a record: its UTC day, so a time window touches only the days it spans. */
@@ -96,6 +98,7 @@ export class TableAuditLog implements AuditLog {
       target: cut(record.target),
       outcome: record.outcome,
       correlationId: cut(record.correlationId),
+      targetName: targetNameOf(record.target),
     };
     if (record.before !== undefined) entity.before = fitJson(redact(record.before));
     if (record.after !== undefined) entity.after = fitJson(redact(record.after));
@@ -158,12 +161,13 @@ export class TableAuditLog implements AuditLog {
         `limit must be an integer from 1 to ${MAX_AUDIT_LIMIT}`,
       ]);
     }
-    const days = daysBetween(since, until);
-    if (days.length > MAX_AUDIT_WINDOW_DAYS) {
+    // Checked before the days are listed: an absurd window must cost nothing.
+    if (until.getTime() - since.getTime() > MAX_AUDIT_WINDOW_DAYS * DAY_MS) {
       throw new ValidationError('Audit query window is too long', [
         `since and until must be at most ${MAX_AUDIT_WINDOW_DAYS} days apart`,
       ]);
     }
+    const days = daysBetween(since, until);
     const out: AuditRecord[] = [];
     // Record RowKeys start with the ISO time; `until` is inclusive, so compare with its successor.
     const lower = since.toISOString();
@@ -171,6 +175,8 @@ export class TableAuditLog implements AuditLog {
     const readDay = (day: string, max: number) => {
       let filter = odata`PartitionKey eq ${day} and RowKey ge ${lower} and RowKey lt ${upper}`;
       if (query.target !== undefined) filter += ` and ${odata`target eq ${query.target}`}`;
+      if (query.targetName !== undefined)
+        filter += ` and ${odata`targetName eq ${query.targetName.toLowerCase()}`}`;
       return storageCall('audit query', async () => {
         const found: AuditEntity[] = [];
         const pages = this.table
@@ -223,6 +229,11 @@ export function daysBetween(since: Date, until: Date): string[] {
   const start = Date.UTC(since.getUTCFullYear(), since.getUTCMonth(), since.getUTCDate());
   for (let t = start; t <= until.getTime(); t += DAY_MS) days.push(auditPartition(new Date(t)));
   return days;
+}
+
+function targetNameOf(target: string): string {
+  const parts = target.split('/').filter(Boolean);
+  return cut((parts[parts.length - 1] ?? target).toLowerCase());
 }
 
 function cut(text: string): string {

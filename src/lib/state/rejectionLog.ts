@@ -62,7 +62,10 @@ export class TableRejectionLog implements RejectionLog {
     private readonly audit: AuditLog,
   ) {}
 
-  record(rejection: Rejection, options: { abortSignal?: AbortSignal } = {}): Promise<{ auditId: string }> {
+  async record(
+    rejection: Rejection,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<{ auditId: string }> {
     validateRejection(rejection);
     const kind = label(rejection.kind);
     const source = label(rejection.source);
@@ -224,8 +227,7 @@ export class TableRejectionLog implements RejectionLog {
       const updated: CounterEntity = {
         ...current,
         count: (current.count ?? 0) + entry.count,
-        lastSeen:
-          entry.lastSeen.toISOString() > current.lastSeen ? entry.lastSeen.toISOString() : current.lastSeen,
+        lastSeen: new Date(Math.max(entry.lastSeen.getTime(), Date.parse(current.lastSeen))).toISOString(),
         samples: JSON.stringify(samples),
       };
       delete updated.etag;

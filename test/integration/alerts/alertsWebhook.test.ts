@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { alerts } from '../../../src/functions/alerts';
-import { getDeps, resetDeps } from '../../../src/lib/app/deps';
+import { resetDeps } from '../../../src/lib/app/deps';
 import { newId } from '../../../src/lib/core/ids';
 import { parseCommonAlert } from '../../../src/lib/remediation/alert';
 import { alertKey } from '../../../src/lib/remediation/handleAlert';
+import { createStateStores, type StateStores } from '../../../src/lib/state';
 import { storageConnectionString, uniquePrefix } from '../../support/storage';
 import { commonAlert, monitorSampleFiles, payloadOf } from '../../unit/remediation/alertFactory';
 
@@ -74,6 +75,8 @@ async function deliver(body: string): Promise<HttpResponseInit & { jsonBody?: an
 describe('POST /api/alerts (action group webhook) on Azurite', () => {
   const receiver = new Receiver();
   let dir: string;
+  /** The app's state, read from outside the app as an operator would. */
+  let state: StateStores;
 
   beforeAll(async () => {
     const url = await receiver.start();
@@ -101,6 +104,11 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
     process.env.STAMPKEEPER_ENVIRONMENT = 'itest';
     process.env.ALERTS_TEST_WEBHOOK = url;
     resetDeps();
+    state = createStateStores({
+      connectionString: storageConnectionString(),
+      tablePrefix: prefix,
+      workQueueName: `${prefix}-work`,
+    });
   });
 
   afterAll(async () => {
@@ -130,7 +138,7 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
     expect(first.jsonBody.correlationId).toEqual(expect.any(String));
     expect(second.status).toBe(200);
     expect(second.jsonBody).toMatchObject({ status: 'duplicate', auditId: first.jsonBody.auditId });
-    const records = (await getDeps().state.audit.query({ since, target: VM.toLowerCase() })).filter(
+    const records = (await state.audit.query({ since, target: VM.toLowerCase() })).filter(
       (r) => r.before?.alertId === alertId,
     );
     expect(records).toHaveLength(1);
@@ -162,7 +170,7 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
     expect(receiver.posts).toHaveLength(1);
   });
 
-  it('answers 400 for a body that is not JSON and audits the rejection', async () => {
+  it('answers 400 for a body that is not JSON and counts the rejection', async () => {
     // Act
     const response = await deliver('{"schemaId": "azureMonitorCommonAlertSchema", garbage');
 
@@ -172,13 +180,23 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
       code: 'ValidationFailed',
       problems: ['(body): not valid JSON'],
     });
-    const records = await getDeps().state.audit.query({ target: 'alerts/unknown' });
-    const rejection = records.find((r) => r.correlationId === response.jsonBody.correlationId);
-    expect(rejection).toMatchObject({
-      action: 'alert.reject',
-      outcome: 'rejected',
-      reason: '(body): not valid JSON',
+    const buckets = await state.rejections.list({
+      since: new Date(Date.now() - 3_600_000),
+      until: new Date(),
     });
+    expect(buckets).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'alert', reason: 'not-json', count: 1 })]),
+    );
+    const records = await state.audit.query({ target: 'alerts/azure-monitor' });
+    expect(records).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          action: 'alert.reject',
+          outcome: 'rejected',
+          reason: '(body): not valid JSON',
+        }),
+      ]),
+    );
     expect(receiver.posts).toHaveLength(0);
   });
 
@@ -199,10 +217,10 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
       "data.essentials.severity: 'Sev7' is not one of Sev0, Sev1, Sev2, Sev3, Sev4",
       'data.essentials.firedDateTime: must be an ISO 8601 time with a zone (e.g. 2021-11-16T08:29:01.29Z)',
     ]);
-    const records = await getDeps().state.audit.query({ target: 'alertRules/WCUS-R2-Gen2' });
-    const rejection = records.find((r) => r.correlationId === response.jsonBody.correlationId);
+    const records = await state.audit.query({ target: 'alerts/azure-monitor' });
+    const rejection = records.find((r) => r.after?.reason === 'invalid-alert');
     expect(rejection).toMatchObject({ action: 'alert.reject', outcome: 'rejected' });
-    expect(JSON.stringify(rejection)).not.toContain('payload-marker-91');
+    expect(JSON.stringify(records)).not.toContain('payload-marker-91');
     expect(receiver.posts).toHaveLength(0);
   });
 
@@ -229,7 +247,7 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
   it('answers 503 (which action groups retry, unlike 409) while another attempt holds the same alert', async () => {
     // Prepare
     const payload = commonAlert({ alertId: `/x/alerts/${newId()}`, monitorCondition: 'Fired' });
-    await getDeps().state.idempotency.claim(alertKey(parseCommonAlert(payload)), {
+    await state.idempotency.claim(alertKey(parseCommonAlert(payload)), {
       owner: 'another-instance',
       leaseMs: 60_000,
     });
@@ -262,7 +280,7 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
 
     // Act
     const failed = await deliver(body);
-    const records = await getDeps().state.audit.query({});
+    const records = await state.audit.query({});
 
     // Assess
     expect(failed.status).toBe(503);

@@ -26,6 +26,7 @@ describe('state names', () => {
       audit: 'stampkeeperAudit',
       idempotency: 'stampkeeperIdempotency',
       leases: 'stampkeeperLeases',
+      rejections: 'stampkeeperRejections',
       workQueue: 'stampkeeper-work',
       poisonQueue: 'stampkeeper-work-poison',
     });

@@ -115,7 +115,9 @@ describe('parsePolicy', () => {
     // Assess
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as ConfigurationError).problems).toEqual([
-      expect.stringMatching(/^secrets\[1\]\.vault: must be a vault name .* or https URL .*\(line 10\)$/),
+      expect.stringMatching(
+        /^secrets\[1\]\.vault: must be a vault name .* or a Key Vault https URL .*\(line 10\)$/,
+      ),
       'secrets[1].notify[0]: unknown channel "ops-sms" (defined: ops-events) (line 13)',
       'secrets[2]: duplicate of secrets[0] (vault https://contoso-kv.vault.azure.net, secret Cosmos-Primary-Key) (line 14)',
       expect.stringMatching(
@@ -124,6 +126,26 @@ describe('parsePolicy', () => {
       'notifications.channels[1].name: duplicate channel name "ops-events" (first defined at notifications.channels[0]) (line 23)',
     ]);
     expect((error as Error).message).toContain('examples/invalid.policy.yaml (5 problems)');
+  });
+
+  it('names vaults only on Key Vault DNS suffixes: another https host is refused', () => {
+    // Act
+    const problemsOf = (vault: string): string[] => {
+      try {
+        parsePolicy(`version: 1\nsecrets: [{ vault: "${vault}", name: s, owner: o }]\n`, 'v.yaml');
+        return [];
+      } catch (e) {
+        return (e as ConfigurationError).problems;
+      }
+    };
+
+    // Assess
+    expect(problemsOf('https://attacker.example.com')).toEqual([
+      expect.stringMatching(/^secrets\[0\]\.vault: must be a vault name .* or a Key Vault https URL/),
+    ]);
+    expect(problemsOf('https://kv-one.vault.azure.net:8443')).toHaveLength(1);
+    expect(problemsOf('https://kv-one.vault.usgovcloudapi.net')).toEqual([]);
+    expect(problemsOf('https://kv-one.vault.azure.net/')).toEqual([]);
   });
 
   it('reports schema violations with the path of the offending property', () => {

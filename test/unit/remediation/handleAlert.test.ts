@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConflictError, TransientError, type ValidationError } from '../../../src/lib/core/errors';
+import { InProgressError, TransientError, type ValidationError } from '../../../src/lib/core/errors';
 import { silentLogger } from '../../../src/lib/core/logging';
 import { type MonitorAlert, parseCommonAlert } from '../../../src/lib/remediation/alert';
 import {
@@ -8,7 +8,13 @@ import {
   handleAlert,
   recordRejectedAlert,
 } from '../../../src/lib/remediation/handleAlert';
-import { MemoryAudit, MemoryIdempotency, RecordingNotifier, TestClock } from '../../support/fakes';
+import {
+  MemoryAudit,
+  MemoryIdempotency,
+  MemoryRejections,
+  RecordingNotifier,
+  TestClock,
+} from '../../support/fakes';
 import { commonAlert, type EssentialsOverrides, sampleAlert } from './alertFactory';
 
 const HOUR = 3_600_000;
@@ -42,6 +48,8 @@ describe('handleAlert', () => {
     deps = {
       audit,
       idempotency,
+      rejections: new MemoryRejections(audit),
+      claimLeaseMs: 12 * 60_000,
       notifier,
       clock,
       logger: silentLogger,
@@ -224,7 +232,7 @@ describe('handleAlert', () => {
     const attempt = handleAlert(alert, deps, ctx());
 
     // Assess
-    await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+    await expect(attempt).rejects.toBeInstanceOf(InProgressError);
     expect(notifier.sent).toHaveLength(0);
   });
 
@@ -258,59 +266,60 @@ describe('handleAlert', () => {
 });
 
 describe('recordRejectedAlert', () => {
-  it('audits the rejection with every problem and none of the payload', async () => {
-    // Prepare
-    const audit = new MemoryAudit();
-    const clock = new TestClock(NOW);
-    const payload = commonAlert({ severity: 'Sev9', description: 'payload-marker-xyz' });
-    let error: ValidationError | undefined;
+  const rejectionOf = (payload: unknown): ValidationError => {
     try {
       parseCommonAlert(payload);
     } catch (e) {
-      error = e as ValidationError;
+      return e as ValidationError;
     }
+    throw new Error('expected a ValidationError');
+  };
+
+  it('audits the first rejection with every problem and none of the payload', async () => {
+    // Prepare
+    const audit = new MemoryAudit();
+    const rejections = new MemoryRejections(audit);
+    const payload = commonAlert({ severity: 'Sev9', description: 'payload-marker-xyz' });
 
     // Act
-    const record = await recordRejectedAlert(
+    const result = await recordRejectedAlert(
       payload,
-      error!,
-      { audit, clock, logger: silentLogger },
-      {
-        actor: 'system:azure-monitor',
-        correlationId: 'corr-x',
-      },
+      rejectionOf(payload),
+      { rejections, clock: new TestClock(NOW), logger: silentLogger },
+      { actor: 'system:azure-monitor', correlationId: 'corr-x' },
     );
 
     // Assess
-    expect(audit.records).toEqual([record]);
-    expect(record).toMatchObject({
+    expect(result.reason).toBe('invalid-alert');
+    expect(audit.records).toHaveLength(1);
+    expect(audit.records[0]).toMatchObject({
+      id: result.auditId,
       action: 'alert.reject',
       outcome: 'rejected',
-      target: 'alertRules/WCUS-R2-Gen2',
+      target: 'alerts/azure-monitor',
       reason: "data.essentials.severity: 'Sev9' is not one of Sev0, Sev1, Sev2, Sev3, Sev4",
     });
-    expect(JSON.stringify(record)).not.toContain('payload-marker-xyz');
+    expect(JSON.stringify(audit.records)).not.toContain('payload-marker-xyz');
   });
 
-  it('keeps one record when the same bad alert is delivered twice', async () => {
+  it('counts a storm of bad deliveries in one bucket per reason, not one record each', async () => {
     // Prepare
     const audit = new MemoryAudit();
-    const deps = { audit, clock: new TestClock(NOW), logger: silentLogger };
-    const payload = commonAlert({ severity: 'Sev9' });
-    const error = (() => {
-      try {
-        parseCommonAlert(payload);
-      } catch (e) {
-        return e as ValidationError;
-      }
-      throw new Error('expected a ValidationError');
-    })();
+    const rejections = new MemoryRejections(audit);
+    const deps = { rejections, clock: new TestClock(NOW), logger: silentLogger };
+    const bad = commonAlert({ severity: 'Sev9' });
+    const notCommon = { ...commonAlert(), schemaId: 'AzureMonitorMetricAlert' };
 
     // Act
-    await recordRejectedAlert(payload, error, deps, { actor: 'a', correlationId: 'c1' });
-    await recordRejectedAlert(payload, error, deps, { actor: 'a', correlationId: 'c2' });
+    for (let i = 0; i < 30; i++)
+      await recordRejectedAlert(bad, rejectionOf(bad), deps, { actor: 'a', correlationId: `c${i}` });
+    await recordRejectedAlert(notCommon, rejectionOf(notCommon), deps, { actor: 'a', correlationId: 'x' });
 
     // Assess
-    expect(audit.records).toHaveLength(1);
+    expect(audit.records).toHaveLength(2);
+    expect([...rejections.buckets.values()].map((b) => [b.reason, b.count]).sort()).toEqual([
+      ['invalid-alert', 30],
+      ['not-common-schema', 1],
+    ]);
   });
 });

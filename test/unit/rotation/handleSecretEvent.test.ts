@@ -1,11 +1,13 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
-  ConflictError,
   ForbiddenError,
+  InProgressError,
+  isRetryable,
   TransientError,
   type ValidationError,
 } from '../../../src/lib/core/errors';
 import { silentLogger } from '../../../src/lib/core/logging';
+import { clearPendingCompletions } from '../../../src/lib/core/once';
 import {
   handleSecretEvent,
   recordRejectedEvent,
@@ -17,6 +19,7 @@ import { secretEvent } from '../../support/events';
 import {
   MemoryAudit,
   MemoryIdempotency,
+  MemoryRejections,
   MemoryVault,
   RecordingNotifier,
   TestClock,
@@ -34,6 +37,7 @@ const policy: SecretPolicyView = {
       : undefined,
   defaultChannels: () => ['ops-events'],
   managedVaults: () => [VAULT],
+  vaultAllowed: (vaultUrl) => vaultUrl === VAULT,
 };
 
 function nearExpiry(name = 'cosmos-key', version = 'v1', id = 'evt-1') {
@@ -55,10 +59,12 @@ describe('handleSecretEvent', () => {
   let vault: MemoryVault;
   let audit: MemoryAudit;
   let notifier: RecordingNotifier;
+  let rejections: MemoryRejections;
   let n = 0;
   const ctx = () => ({ actor: 'system:eventgrid', correlationId: 'corr-1', attemptId: `attempt-${++n}` });
 
   beforeEach(() => {
+    clearPendingCompletions();
     clock = new TestClock(NOW);
     vault = new MemoryVault();
     audit = new MemoryAudit();
@@ -79,11 +85,14 @@ describe('handleSecretEvent', () => {
       createdOn: new Date('2026-01-01'),
       enabled: true,
     });
+    rejections = new MemoryRejections(audit);
     deps = {
       vault,
       notifier,
       audit,
       idempotency: new MemoryIdempotency(clock),
+      rejections,
+      claimLeaseMs: 12 * 60_000,
       clock,
       logger: silentLogger,
       policy,
@@ -119,7 +128,8 @@ describe('handleSecretEvent', () => {
     expect(audit.records[0]!.reason).toMatch(/does not name/);
   });
 
-  it('skips a stale event whose version was already replaced, sending nothing', async () => {
+  it('skips a stale event whose version was already replaced, sending nothing and leaving the key free', async () => {
+    // Prepare
     vault.add({
       vaultUrl: VAULT,
       name: 'cosmos-key',
@@ -127,10 +137,153 @@ describe('handleSecretEvent', () => {
       expiresOn: new Date(NOW.getTime() + 90 * DAY),
       createdOn: new Date('2026-02-01'),
     });
+
+    // Act
     const result = await handleSecretEvent(nearExpiry(), deps, ctx());
-    expect(result).toMatchObject({ status: 'handled', outcome: 'skipped' });
+    const again = await handleSecretEvent(nearExpiry(), deps, ctx());
+
+    // Assess
+    expect(result).toMatchObject({ status: 'skipped' });
+    expect(again).toMatchObject({ status: 'skipped' });
     expect(notifier.sent).toHaveLength(0);
+    expect(audit.records).toHaveLength(1);
+    expect(audit.records[0]).toMatchObject({ outcome: 'skipped' });
     expect(audit.records[0]!.reason).toMatch(/newer version \(v2\)/);
+  });
+
+  it('acts on a redelivery after a skip taken from state that changed: only an action consumes the key', async () => {
+    // Prepare: at first the vault does not list the secret (it was being restored)
+    const listed = vault.versions.splice(0, 1);
+    const first = await handleSecretEvent(nearExpiry(), deps, ctx());
+    vault.versions.unshift(...listed);
+
+    // Act
+    const redelivered = await handleSecretEvent(nearExpiry(), deps, ctx());
+
+    // Assess
+    expect(first).toMatchObject({ status: 'skipped', reason: 'the secret no longer exists' });
+    expect(redelivered).toMatchObject({ status: 'handled', outcome: 'succeeded' });
+    expect(notifier.sent.map((s) => s.channel).sort()).toEqual(['ops-events', 'ops-teams']);
+    expect(audit.records.map((r) => r.outcome).sort()).toEqual(['skipped', 'succeeded']);
+  });
+
+  it('warns on an early event whose expiry is unchanged, though it arrives before the 30-day mark', async () => {
+    // Prepare: Key Vault raised it 31 days before the expiry (its clock and ours differ)
+    clock.advance(-2 * DAY);
+
+    // Act
+    const result = await handleSecretEvent(nearExpiry(), deps, ctx());
+
+    // Assess
+    expect(result).toMatchObject({ status: 'handled', outcome: 'succeeded' });
+    expect(notifier.sent[0]!.notification.facts['Days left']).toBe('31');
+  });
+
+  it('skips an event whose expiry was moved beyond the window, and acts when it is moved back', async () => {
+    // Prepare
+    vault.versions[0]!.properties.expiresOn = new Date(NOW.getTime() + 200 * DAY);
+    const moved = await handleSecretEvent(nearExpiry(), deps, ctx());
+    vault.versions[0]!.properties.expiresOn = EXP;
+
+    // Act
+    const back = await handleSecretEvent(nearExpiry('cosmos-key', 'v1', 'evt-1-redelivered'), deps, ctx());
+
+    // Assess
+    expect(moved).toMatchObject({ status: 'skipped' });
+    expect(back).toMatchObject({ status: 'handled', outcome: 'succeeded' });
+  });
+
+  it('acts when the current version is ambiguous: versions created in the same second', async () => {
+    // Prepare: listed in version-id order (aaa before v1), both created within one second
+    vault.versions.length = 0;
+    const second = new Date('2026-02-01T10:00:00Z');
+    for (const version of ['aaa', 'v1']) {
+      vault.add({
+        vaultUrl: VAULT,
+        name: 'cosmos-key',
+        version,
+        expiresOn: EXP,
+        createdOn: new Date(second.getTime() + (version === 'v1' ? 400 : 0)),
+        enabled: true,
+      });
+    }
+
+    // Act
+    const forV1 = await handleSecretEvent(nearExpiry('cosmos-key', 'v1'), deps, ctx());
+    const forAaa = await handleSecretEvent(nearExpiry('cosmos-key', 'aaa', 'evt-a'), deps, ctx());
+
+    // Assess
+    expect(forV1).toMatchObject({ status: 'handled', outcome: 'succeeded' });
+    expect(forAaa).toMatchObject({ status: 'handled', outcome: 'succeeded' });
+    expect(audit.records[0]!.before).toMatchObject({ currentCandidates: ['aaa', 'v1'] });
+  });
+
+  it('reports a certificate-backed secret as certificate-managed, never as a secret to rotate', async () => {
+    // Prepare
+    vault.versions[0]!.properties.managed = true;
+
+    // Act
+    const result = await handleSecretEvent(nearExpiry(), deps, ctx());
+
+    // Assess
+    expect(result).toMatchObject({ status: 'handled', outcome: 'reported' });
+    const sent = notifier.sent[0]!.notification;
+    expect(sent.title).toBe('Certificate-backed secret near expiry: cosmos-key in contoso-kv');
+    expect(sent.summary).toMatch(/renewed by the certificate's policy/);
+    expect(sent.facts.Managed).toBe('certificate');
+    expect(sent.data).toMatchObject({ certificateManaged: true });
+    expect(audit.records[0]!.reason).toMatch(/certificate-backed/);
+  });
+
+  it('handles a near-expiry event arriving after the expiry as the expired event, once', async () => {
+    // Prepare
+    clock.advance(30 * DAY);
+    const expired = parseSecretEvent(
+      secretEvent({
+        id: 'evt-exp',
+        type: 'Microsoft.KeyVault.SecretExpired',
+        vault: 'contoso-kv',
+        name: 'cosmos-key',
+        version: 'v1',
+        exp: EXP.getTime() / 1000,
+      }),
+    );
+
+    // Act
+    const late = await handleSecretEvent(nearExpiry(), deps, ctx());
+    const real = await handleSecretEvent(expired, deps, ctx());
+
+    // Assess
+    expect(late).toMatchObject({ status: 'handled', outcome: 'succeeded' });
+    expect(real.status).toBe('duplicate');
+    expect(notifier.sent.map((s) => s.notification.type)).toEqual([
+      'com.stampkeeper.secret.expired',
+      'com.stampkeeper.secret.expired',
+    ]);
+    expect(audit.records.map((r) => r.action)).toEqual(['secret.expired.notify']);
+  });
+
+  it('rejects an event naming a vault the app may not call, with no call to it', async () => {
+    // Prepare
+    const steering = parseSecretEvent(
+      secretEvent({
+        id: 'evt-x',
+        type: 'Microsoft.KeyVault.SecretNearExpiry',
+        vault: 'attacker',
+        exp: EXP.getTime() / 1000,
+      }),
+    );
+
+    // Act
+    const result = await handleSecretEvent(steering, deps, ctx());
+
+    // Assess
+    expect(result).toMatchObject({ status: 'rejected' });
+    expect(vault.calls).toEqual([]);
+    expect(notifier.sent).toHaveLength(0);
+    expect([...rejections.buckets.values()]).toEqual([
+      expect.objectContaining({ kind: 'event', source: 'other', reason: 'vault-not-allowed', count: 1 }),
+    ]);
   });
 
   it('plans without sending in dry run', async () => {
@@ -164,7 +317,7 @@ describe('handleSecretEvent', () => {
         leaseMs: 60_000,
       },
     );
-    await expect(handleSecretEvent(nearExpiry(), deps, ctx())).rejects.toBeInstanceOf(ConflictError);
+    await expect(handleSecretEvent(nearExpiry(), deps, ctx())).rejects.toBeInstanceOf(InProgressError);
     expect(notifier.sent).toHaveLength(0);
   });
 
@@ -201,8 +354,9 @@ describe('handleSecretEvent', () => {
 
   it('audits a failure no retry will mend once, then lets the caller settle it', async () => {
     deps.vault = Object.assign(Object.create(vault), {
-      getSecretProperties: async () => {
-        throw new ForbiddenError('reading secret cosmos-key: access denied (403)');
+      // biome-ignore lint/correctness/useYield: it fails before its first item
+      listSecretVersions: async function* () {
+        throw new ForbiddenError('listing versions of secret cosmos-key: access denied (403)');
       },
     });
     await expect(handleSecretEvent(nearExpiry(), deps, ctx())).rejects.toBeInstanceOf(ForbiddenError);
@@ -217,22 +371,74 @@ describe('handleSecretEvent', () => {
     expect(notifier.sent).toHaveLength(0);
   });
 
-  it('records a rejected event once per event id, keeping no payload', async () => {
-    const raw = secretEvent({ id: 'bad-1', type: 'Microsoft.KeyVault.KeyNearExpiry' });
+  it('treats a programming error as not retryable: audited once, never redelivered for a day', async () => {
+    // Prepare
+    deps.vault = Object.assign(Object.create(vault), {
+      // biome-ignore lint/correctness/useYield: it fails before its first item
+      listSecretVersions: async function* () {
+        throw new TypeError("Cannot read properties of undefined (reading 'version')");
+      },
+    });
+
+    // Act
+    const attempt = handleSecretEvent(nearExpiry(), deps, ctx());
+
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(TypeError);
+    const error = await attempt.catch((e: unknown) => e);
+    expect(isRetryable(error)).toBe(false);
+    expect(audit.records).toEqual([
+      expect.objectContaining({ outcome: 'failed', before: expect.objectContaining({ error: 'TypeError' }) }),
+    ]);
+  });
+
+  it('counts rejected events per source and reason, one audit record per bucket, keeping no payload', async () => {
+    // Prepare
+    const raws = Array.from({ length: 50 }, (_, i) =>
+      secretEvent({ id: `bad-${i}`, type: 'Microsoft.KeyVault.KeyNearExpiry', vault: 'contoso-kv' }),
+    );
+
+    // Act
+    for (const raw of raws) {
+      let error: ValidationError | undefined;
+      try {
+        parseSecretEvent(raw);
+      } catch (e) {
+        error = e as ValidationError;
+      }
+      await recordRejectedEvent(raw, error!, deps, { actor: 'system:eventgrid', correlationId: 'c' });
+    }
+
+    // Assess
+    expect(audit.records).toHaveLength(1);
+    expect(audit.records[0]).toMatchObject({
+      outcome: 'rejected',
+      action: 'event.reject',
+      target: 'events/contoso-kv',
+    });
+    expect([...rejections.buckets.values()]).toEqual([
+      expect.objectContaining({ source: 'contoso-kv', reason: 'unhandled-event-type', count: 50 }),
+    ]);
+    expect(JSON.stringify(audit.records[0])).not.toContain('vault.azure.net');
+  });
+
+  it('labels the source of a rejected event from a vault the app does not know as other', async () => {
+    // Prepare
+    const raw = secretEvent({ id: 'junk', type: 'Nonsense', vault: 'random-vault' });
     let error: ValidationError | undefined;
     try {
       parseSecretEvent(raw);
     } catch (e) {
       error = e as ValidationError;
     }
-    await recordRejectedEvent(raw, error!, deps, { actor: 'system:eventgrid', correlationId: 'c' });
-    await recordRejectedEvent(raw, error!, deps, { actor: 'system:eventgrid', correlationId: 'c2' });
-    expect(audit.records).toHaveLength(1);
-    expect(audit.records[0]).toMatchObject({
-      outcome: 'rejected',
-      action: 'event.reject',
-      target: 'events/newsecret',
+
+    // Act
+    const result = await recordRejectedEvent(raw, error!, deps, {
+      actor: 'system:eventgrid',
+      correlationId: 'c',
     });
-    expect(JSON.stringify(audit.records[0])).not.toContain('vault.azure.net');
+
+    // Assess
+    expect(result).toMatchObject({ source: 'other' });
   });
 });

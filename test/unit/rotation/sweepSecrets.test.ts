@@ -9,6 +9,7 @@ import { secretEvent } from '../../support/events';
 import {
   MemoryAudit,
   MemoryIdempotency,
+  MemoryRejections,
   MemoryVault,
   RecordingNotifier,
   TestClock,
@@ -51,6 +52,8 @@ describe('sweepSecrets', () => {
       notifier,
       audit,
       idempotency: new MemoryIdempotency(clock),
+      rejections: new MemoryRejections(audit),
+      claimLeaseMs: 12 * 60_000,
       clock,
       logger: silentLogger,
       policy: {
@@ -58,6 +61,7 @@ describe('sweepSecrets', () => {
           name === 'cosmos-key' ? { owner: 'team-data', channels: ['ops-events', 'ops-teams'] } : undefined,
         defaultChannels: () => ['ops-events'],
         managedVaults: () => [VAULT],
+        vaultAllowed: (url) => url === VAULT,
       },
       environment: 'test',
       dryRun: false,
@@ -123,6 +127,68 @@ describe('sweepSecrets', () => {
     const newOnes = notifier.sent.slice(sent).map((n) => [n.notification.subject, n.notification.type]);
     expect(newOnes).toEqual([['vaults/contoso-kv/secrets/stray', 'com.stampkeeper.secret.expired']]);
     expect(audit.records.filter((r) => r.target.endsWith('/cosmos-key'))).toHaveLength(1);
+  });
+
+  it('acts on a secret whose event was skipped while its state looked different (the key stayed free)', async () => {
+    // Prepare: the event arrives while someone has moved the expiry far out, then it is moved back
+    const cosmos = vault.versions.find((v) => v.properties.name === 'cosmos-key')!.properties;
+    cosmos.expiresOn = at(200);
+    const event = parseSecretEvent(
+      secretEvent({
+        type: 'Microsoft.KeyVault.SecretNearExpiry',
+        vault: 'contoso-kv',
+        name: 'cosmos-key',
+        version: 'c1',
+        exp: at(20).getTime() / 1000,
+      }),
+    );
+    const skipped = await handleSecretEvent(event, deps, {
+      actor: 'system:eventgrid',
+      correlationId: 'e',
+      attemptId: 'e',
+    });
+    cosmos.expiresOn = at(20);
+
+    // Act
+    const summary = await sweepSecrets(deps, ctx);
+
+    // Assess
+    expect(skipped.status).toBe('skipped');
+    expect(summary).toMatchObject({ handled: 3, duplicates: 0 });
+    expect(notifier.sent.filter((s) => s.notification.subject.endsWith('/cosmos-key'))).toHaveLength(2);
+  });
+
+  it('handles every candidate when versions were created in the same second', async () => {
+    // Prepare
+    vault.add({
+      vaultUrl: VAULT,
+      name: 'cosmos-key',
+      version: 'a0',
+      expiresOn: at(21),
+      createdOn: new Date('2026-01-01T00:00:00.500Z'),
+      enabled: true,
+    });
+
+    // Act
+    const summary = await sweepSecrets(deps, ctx);
+
+    // Assess
+    const cosmos = notifier.sent.filter((s) => s.notification.subject.endsWith('/cosmos-key'));
+    expect(cosmos.map((s) => s.notification.data.version).sort()).toEqual(['a0', 'a0', 'c1', 'c1']);
+    expect(summary).toMatchObject({ checked: 3, nearExpiry: 3, handled: 4 });
+  });
+
+  it('counts certificate-backed secrets and reports them as certificate-managed', async () => {
+    // Prepare
+    vault.versions.find((v) => v.properties.name === 'stray')!.properties.managed = true;
+
+    // Act
+    const summary = await sweepSecrets(deps, ctx);
+
+    // Assess
+    expect(summary.certificateManaged).toBe(1);
+    const stray = notifier.sent.find((s) => s.notification.subject.endsWith('/stray'))!.notification;
+    expect(stray.facts.Managed).toBe('certificate');
   });
 
   it('collects a failing vault or secret without throwing, and the next sweep catches up', async () => {

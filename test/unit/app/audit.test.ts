@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAuditQuery } from '../../../src/functions/audit';
+import { parseAuditQuery, parseRejectionQuery } from '../../../src/lib/app/audit';
 import { ValidationError } from '../../../src/lib/core/errors';
 import { parseIsoTime } from '../../../src/lib/core/time';
 
@@ -45,10 +45,55 @@ describe('parseAuditQuery', () => {
     ]);
   });
 
+  it('refuses absurd times and over-long windows before any work, naming the bound', () => {
+    // Act
+    const problemsOf = (query: string): string[] => {
+      try {
+        parseAuditQuery(new URLSearchParams(query), NOW);
+      } catch (e) {
+        return (e as ValidationError).problems;
+      }
+      return [];
+    };
+
+    // Assess
+    expect(problemsOf('since=0001-01-01T00:00:00Z')).toEqual(['since: must be within 100 years of now']);
+    expect(problemsOf('since=2026-01-01T00:00:00Z&until=9999-01-01T00:00:00Z')).toEqual([
+      'until: must be within 100 years of now',
+    ]);
+    expect(problemsOf('since=2020-01-01T00:00:00Z')).toEqual([
+      'since, until: at most 366 days apart (until defaults to now)',
+    ]);
+    expect(problemsOf('since=2025-03-01T12:00:00Z')).toEqual([]);
+  });
+
+  it('accepts a bare secret name as target, and says what a target looks like otherwise', () => {
+    // Act
+    const bare = parseAuditQuery(new URLSearchParams('target=cosmos-key'), NOW);
+
+    // Assess
+    expect(bare.target).toBe('cosmos-key');
+    expect(() => parseAuditQuery(new URLSearchParams(`target=${'x'.repeat(600)}`), NOW)).toThrow(
+      /target: at most 512 characters/,
+    );
+  });
+
   it('rejects since after until', () => {
     expect(() =>
       parseAuditQuery(new URLSearchParams('since=2026-02-02T00:00:00Z&until=2026-02-01T00:00:00Z'), NOW),
     ).toThrow(/since: must not be after until/);
+  });
+});
+
+describe('parseRejectionQuery', () => {
+  it('defaults to the last 24 hours and allows at most 31 days', () => {
+    expect(parseRejectionQuery(new URLSearchParams(''), NOW)).toEqual({
+      since: new Date('2026-02-28T12:00:00Z'),
+      until: NOW,
+    });
+    expect(() => parseRejectionQuery(new URLSearchParams('since=2026-01-01T00:00:00Z'), NOW)).toThrow(
+      /at most 31 days apart/,
+    );
   });
 });
 
