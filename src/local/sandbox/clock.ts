@@ -6,6 +6,23 @@
  */
 import type { Clock } from '../../lib/ports/clock';
 
+/**
+ * The furthest one move may take the clock: 100 years (36 525 days). Far enough for any story of
+ * expiries; a bigger move is a typo (`{"days":1e10}`), and past 275 760 years `Date` cannot even
+ * hold the result.
+ */
+export const MAX_MOVE_MS = 36_525 * 86_400_000;
+/** The latest instant a `Date` can hold (+275760-09-13). */
+const MAX_DATE_MS = 8.64e15;
+
+/** Why moving from `from` to `to` (epoch ms) is refused, or undefined when it is fine. */
+export function moveProblem(from: number, to: number): string | undefined {
+  if (!Number.isFinite(to) || to > MAX_DATE_MS) return 'the target time is not a valid date';
+  if (to < from) return 'time only moves forward';
+  if (to - from > MAX_MOVE_MS) return 'one move may take the clock at most 100 years (36525 days) ahead';
+  return undefined;
+}
+
 /** Something in the world that wakes up at given instants (one per emulated service). */
 export interface WorldTicker {
   /** The earliest instant (epoch ms) something is due at or after nothing was fired, or undefined. */
@@ -61,19 +78,26 @@ export class SandboxClockImpl implements SandboxClock {
   }
 
   advance(ms: number): Promise<Date> {
-    if (!Number.isFinite(ms) || ms < 0) {
-      return Promise.reject(new RangeError(`sandbox clock: cannot advance by ${ms} ms (must be >= 0)`));
+    if (!Number.isFinite(ms) || ms < 0 || ms > MAX_MOVE_MS) {
+      return Promise.reject(
+        new RangeError(`sandbox clock: cannot advance by ${ms} ms (must be from 0 to ${MAX_MOVE_MS})`),
+      );
     }
-    return this.enqueue(() => this.walkTo(this.current + ms));
+    return this.enqueue(() => {
+      const problem = moveProblem(this.current, this.current + ms);
+      if (problem) throw new RangeError(`sandbox clock: cannot advance by ${ms} ms: ${problem}`);
+      return this.walkTo(this.current + ms);
+    });
   }
 
   set(date: Date): Promise<Date> {
     const target = date.getTime();
     if (Number.isNaN(target)) return Promise.reject(new RangeError('sandbox clock: not a valid date'));
     return this.enqueue(() => {
-      if (target < this.current) {
+      const problem = moveProblem(this.current, target);
+      if (problem) {
         throw new RangeError(
-          `sandbox clock: cannot go back in time from ${this.now().toISOString()} to ${date.toISOString()}`,
+          `sandbox clock: cannot move from ${this.now().toISOString()} to ${date.toISOString()}: ${problem}`,
         );
       }
       return this.walkTo(target);

@@ -1,5 +1,5 @@
 /** The sandbox: in-process emulation of the Azure services stampkeeper calls, and the world around it. */
-export { createSandboxClock, type SandboxClock, type WorldTicker } from './clock';
+export { createSandboxClock, MAX_MOVE_MS, type SandboxClock, type WorldTicker } from './clock';
 export {
   createSandboxCredential,
   type SandboxCredential,
@@ -19,7 +19,7 @@ export { azureError, type SandboxReply, type SandboxRequest } from './http';
 export { type AdvanceRequest, handleInspectionHttp, type ParsedAdvance, parseAdvance } from './inspect';
 export { KEY_VAULT_HOST_SUFFIX, KEY_VAULT_RESOURCE, type KeyVaultRequestRecord } from './keyvault/http';
 export { NEAR_EXPIRY_MS, type SecretAttributesInput } from './keyvault/store';
-export { createRoutingHttpClient, isLoopback, type ServiceEmulator } from './router';
+export { createRoutingHttpClient, isLoopback, type ServiceEmulator, unknownHost } from './router';
 export {
   type AdvanceResult,
   type CreateSandboxOptions,
@@ -29,6 +29,7 @@ export {
   seededRandom,
 } from './sandbox';
 export {
+  CERTIFICATE_CONTENT_TYPES,
   DEFAULT_DELIVERY_TIMEOUT_MS,
   DEFAULT_RESOURCE_GROUP,
   DEFAULT_SUBSCRIPTION_ID,

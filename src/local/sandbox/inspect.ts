@@ -5,6 +5,7 @@
  * value-free estate and from event payloads, which carry none).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MAX_MOVE_MS, moveProblem } from './clock';
 import type { Sandbox } from './sandbox';
 
 export type AdvanceRequest =
@@ -21,7 +22,11 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 export type ParsedAdvance = { ok: true; to: Date } | { ok: true; ms: number } | { ok: false; error: string };
 
-/** Validates an advance request against the current time; the error says what is expected. */
+/**
+ * Validates an advance request against the current time before anything moves; the error says what
+ * is expected. A move is a duration of non-negative finite numbers or a `to` not before now, and
+ * takes the clock at most 100 years ahead (`MAX_MOVE_MS`): `{"days":1e10}` is refused, not obeyed.
+ */
 export function parseAdvance(input: unknown, now: Date): ParsedAdvance {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return {
@@ -57,6 +62,8 @@ export function parseAdvance(input: unknown, now: Date): ParsedAdvance {
         error: `"to" (${to.toISOString()}) is before the sandbox time ${now.toISOString()}: time only moves forward`,
       };
     }
+    const problem = moveProblem(now.getTime(), to.getTime());
+    if (problem) return { ok: false, error: `"to" (${to.toISOString()}): ${problem}` };
     return { ok: true, to };
   }
   if (keys.length === 0) return { ok: false, error: 'give a duration (days/hours/minutes/seconds) or "to"' };
@@ -68,6 +75,15 @@ export function parseAdvance(input: unknown, now: Date): ParsedAdvance {
     }
     ms += value * UNIT_MS[key]!;
   }
+  // Checked on the sum: each part may be fine and the whole still too far (or past what a Date holds).
+  if (!(ms <= MAX_MOVE_MS)) {
+    return {
+      ok: false,
+      error: `the duration (${keys.map((k) => `${k}: ${body[k]}`).join(', ')}) is too long: one move may take the clock at most 100 years (36525 days) ahead`,
+    };
+  }
+  const problem = moveProblem(now.getTime(), now.getTime() + Math.round(ms));
+  if (problem) return { ok: false, error: problem };
   // A duration stays relative: two advances queued together move the clock twice.
   return { ok: true, ms: Math.round(ms) };
 }

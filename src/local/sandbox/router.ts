@@ -4,9 +4,11 @@
  * an Azure host no service emulates answers 501 (so a call the sandbox does not cover fails loudly
  * instead of "succeeding" in the sink); any other host lands in the webhook sink (Teams and generic
  * webhooks). A service that throws answers a 500 Azure error instead of crashing the caller's pipeline.
+ * A host inside an emulated service's domain that the scenario does not hold (a vault that does not
+ * exist) fails as an unknown host does in Azure: the transport throws `ENOTFOUND`, nothing answers.
  */
 import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
-import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
+import { createDefaultHttpClient, RestError } from '@azure/core-rest-pipeline';
 import {
   azureError,
   type SandboxReply,
@@ -18,8 +20,13 @@ import {
 /** One emulated Azure service. Add a service by implementing this and registering it in `createSandbox`. */
 export interface ServiceEmulator {
   readonly name: string;
-  /** True when this service owns `hostname` (lower case, no port). */
+  /** True when this service owns `hostname`'s domain (lower case, no port). */
   matches(hostname: string): boolean;
+  /**
+   * False when `hostname`, in this service's domain, has no DNS name in the scenario (a vault that
+   * does not exist): the request then fails as `unknownHost` says. Omitted: every matched host resolves.
+   */
+  resolves?(hostname: string): boolean;
   handle(request: SandboxRequest): Promise<SandboxReply>;
 }
 
@@ -76,8 +83,19 @@ function notEmulated(hostname: string): SandboxReply {
 }
 
 /**
+ * What `@azure/core-rest-pipeline`'s Node HTTP client throws when DNS has no name for the host:
+ * a `RestError` named `RestError`, `code: 'ENOTFOUND'`, message `getaddrinfo ENOTFOUND <host>` (the
+ * socket error's), the request attached, no `statusCode` and no `response` (checked against the real
+ * client on an unresolvable host). SDK retry policies treat it as a transient system error and retry.
+ */
+export function unknownHost(request: PipelineRequest, hostname: string): RestError {
+  return new RestError(`getaddrinfo ENOTFOUND ${hostname}`, { code: 'ENOTFOUND', request });
+}
+
+/**
  * The `HttpClient` SDK clients get in sandbox runs: loopback to the real network, an emulated host to
- * its emulator, an un-emulated Azure host to a 501, anything else to `fallback` (the webhook sink).
+ * its emulator (or `ENOTFOUND` when the emulator does not resolve it), an un-emulated Azure host to
+ * a 501, anything else to `fallback` (the webhook sink).
  */
 export function createRoutingHttpClient(services: ServiceEmulator[], fallback: ServiceEmulator): HttpClient {
   let real: HttpClient | undefined;
@@ -94,6 +112,7 @@ export function createRoutingHttpClient(services: ServiceEmulator[], fallback: S
         throw abort;
       }
       const emulator = services.find((s) => s.matches(hostname));
+      if (emulator?.resolves && !emulator.resolves(hostname)) throw unknownHost(request, hostname);
       if (!emulator && isAzureServiceHost(hostname))
         return toPipelineResponse(request, notEmulated(hostname));
       const service = emulator ?? fallback;

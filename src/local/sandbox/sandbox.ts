@@ -22,7 +22,7 @@ import { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspe
 import { KeyVaultEmulator, type KeyVaultRequestRecord } from './keyvault/http';
 import { KeyVaultStore, type SecretAttributesInput } from './keyvault/store';
 import { createRoutingHttpClient } from './router';
-import { type ResolvedScenario, resolveScenario, type Scenario } from './scenario';
+import { type ResolvedScenario, resolveScenario, type Scenario, withoutSecretValues } from './scenario';
 import { type WebhookRecord, WebhookSink } from './webhookSink';
 
 export interface CreateSandboxOptions {
@@ -53,7 +53,10 @@ export interface Sandbox {
   readonly keyVault: {
     /** `https://{vault}.vault.azure.net` */
     vaultUrl(vault: string): string;
-    /** Creates a secret version as a PUT would (raising SecretNewVersionCreated); returns its version id. */
+    /**
+     * Creates a secret version as a PUT would (raising SecretNewVersionCreated); returns its version id.
+     * Throws like the PUT for a certificate's secret (403 `SecretManagedByKeyVault`) or a vault not in the scenario.
+     */
     setSecret(
       vault: string,
       name: string,
@@ -126,7 +129,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   const credential = createSandboxCredential();
   const random = options.random ?? seededRandom(scenario.delivery.seed);
   const bus = new EventBus(scenario, clock, options.deliver, random);
-  const store = new KeyVaultStore(clock, bus, scenario.azure.subscriptionId);
+  const store = new KeyVaultStore(clock, bus, scenario.azure.subscriptionId, scenario.seed);
   clock.addTicker(store);
   clock.onAfterMove(() => bus.idle());
 
@@ -165,7 +168,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     credential,
     clock,
     // The seeded values were needed once, to seed: the scenario others can read holds none.
-    scenario: withoutValues(scenario),
+    scenario: withoutSecretValues(scenario),
     keyVault: {
       vaultUrl: (vault) => KeyVaultStore.vaultUrl(vault),
       setSecret(vault, name, value, opts = {}) {
@@ -198,18 +201,6 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   return sandbox;
 }
 
-function withoutValues(scenario: ResolvedScenario): ResolvedScenario {
-  return {
-    ...scenario,
-    keyVault: {
-      vaults: scenario.keyVault.vaults.map((vault) => ({
-        ...vault,
-        secrets: vault.secrets.map((secret) => ({ ...secret, value: undefined })),
-      })),
-    },
-  };
-}
-
 function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number): void {
   const toEpoch = (spec: { at: string } | { inDays: number } | undefined): number | undefined => {
     if (spec === undefined) return undefined;
@@ -219,13 +210,22 @@ function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number)
   for (const vaultSpec of scenario.keyVault.vaults) {
     store.addVault(vaultSpec.name, vaultSpec.resourceGroup);
     for (const secret of vaultSpec.secrets) {
-      store.seedSecret(vaultSpec.name, secret.name, {
-        // Generated values are never printed: they exist only in the store.
-        value: secret.value ?? randomBytes(32).toString('base64'),
-        contentType: secret.contentType,
-        tags: secret.tags,
-        attributes: { enabled: secret.enabled, nbf: toEpoch(secret.notBefore), exp: toEpoch(secret.expires) },
-      });
+      store.seedSecret(
+        vaultSpec.name,
+        secret.name,
+        {
+          // Generated values are never printed: they exist only in the store.
+          value: secret.value ?? randomBytes(32).toString('base64'),
+          contentType: secret.contentType,
+          tags: secret.tags,
+          attributes: {
+            enabled: secret.enabled,
+            nbf: toEpoch(secret.notBefore),
+            exp: toEpoch(secret.expires),
+          },
+        },
+        { certificate: secret.certificate },
+      );
     }
   }
 }

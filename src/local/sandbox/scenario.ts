@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../lib/core/errors';
+import { seedFromContent } from './ids';
 
 export const EVENT_GRID_SCHEMAS = ['EventGridSchema', 'CloudEventSchemaV1_0'] as const;
 export type EventGridDeliverySchema = (typeof EVENT_GRID_SCHEMAS)[number];
@@ -29,6 +30,12 @@ export interface ScenarioSecret {
   notBefore?: string;
   notBeforeInDays?: number;
   tags?: Record<string, string>;
+  /**
+   * True: the secret half of a Key Vault certificate. Listed with `managed: true`, read with the `kid`
+   * of the certificate's key; `contentType` is the certificate's (`application/x-pkcs12`, the default,
+   * or `application/x-pem-file`); setting or updating it is refused (403 `SecretManagedByKeyVault`).
+   */
+  certificate?: boolean;
 }
 
 export interface ScenarioVault {
@@ -50,6 +57,11 @@ export interface ScenarioEventSubscription {
 
 /** A scenario as written in a file (every section optional) or built by a test. */
 export interface Scenario {
+  /**
+   * What the ids the sandbox invents (secret versions, event ids) derive from: the same seed and the
+   * same actions give the same ids. Omitted: derived from the scenario's content.
+   */
+  seed?: number | string;
   clock?: { start?: string };
   azure?: { subscriptionId?: string; tenantId?: string; resourceGroup?: string };
   keyVault?: { vaults?: ScenarioVault[] };
@@ -67,6 +79,8 @@ export interface Scenario {
 
 /** A validated scenario with every default filled in. */
 export interface ResolvedScenario {
+  /** The scenario's `seed` as text, or one derived from its content. */
+  seed: string;
   clock: { start: Date | undefined };
   azure: { subscriptionId: string; tenantId: string; resourceGroup: string };
   keyVault: {
@@ -81,6 +95,7 @@ export interface ResolvedScenario {
         expires: { at: string } | { inDays: number } | undefined;
         notBefore: { at: string } | { inDays: number } | undefined;
         tags: Record<string, string>;
+        certificate: boolean;
       }>;
     }>;
   };
@@ -107,6 +122,9 @@ const VAULT_NAME = /^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){1,22}[a-zA-Z0-9]$/;
 const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_TAGS = 15;
+const MAX_SEED_LENGTH = 200;
+/** The content types a certificate's secret can have (the certificate policy's `secret_props.contentType`). */
+export const CERTIFICATE_CONTENT_TYPES = ['application/x-pkcs12', 'application/x-pem-file'] as const;
 
 type Problems = string[];
 
@@ -224,7 +242,22 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
       '(root): must be a mapping',
     ]);
   }
-  checkKeys(root, ['clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus'], '', problems);
+  checkKeys(
+    root,
+    ['seed', 'clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus'],
+    '',
+    problems,
+  );
+  let seed: string | undefined;
+  if (root.seed !== undefined) {
+    const raw = root.seed;
+    if (typeof raw === 'number' && Number.isSafeInteger(raw)) seed = String(raw);
+    else if (typeof raw === 'string' && raw !== '' && raw.length <= MAX_SEED_LENGTH) seed = raw;
+    else
+      problems.push(
+        `seed: must be an integer or a non-empty string of at most ${MAX_SEED_LENGTH} characters`,
+      );
+  }
 
   const section = (key: string): Record<string, unknown> => {
     const value = root[key];
@@ -297,6 +330,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
               'notBefore',
               'notBeforeInDays',
               'tags',
+              'certificate',
             ],
             spath,
             problems,
@@ -321,14 +355,27 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
           const enabled = rawSecret.enabled;
           if (enabled !== undefined && typeof enabled !== 'boolean')
             problems.push(`${spath}.enabled: must be true or false`);
+          const certificate = rawSecret.certificate;
+          if (certificate !== undefined && typeof certificate !== 'boolean')
+            problems.push(`${spath}.certificate: must be true or false`);
+          let contentType = optString(rawSecret, 'contentType', spath, problems);
+          if (certificate === true) {
+            if (contentType === undefined) contentType = CERTIFICATE_CONTENT_TYPES[0];
+            else if (!(CERTIFICATE_CONTENT_TYPES as readonly string[]).includes(contentType)) {
+              problems.push(
+                `${spath}.contentType: a certificate's secret has the content type of its certificate: ${CERTIFICATE_CONTENT_TYPES.join(' or ')}`,
+              );
+            }
+          }
           secrets.push({
             name: secretName,
             value: typeof rawSecret.value === 'string' ? rawSecret.value : undefined,
-            contentType: optString(rawSecret, 'contentType', spath, problems),
+            contentType,
             enabled: enabled !== false,
             expires: relativeOrAbsolute(rawSecret, 'expires', 'expiresInDays', spath, problems),
             notBefore: relativeOrAbsolute(rawSecret, 'notBefore', 'notBeforeInDays', spath, problems),
             tags: validateTags(rawSecret.tags, `${spath}.tags`, problems),
+            certificate: certificate === true,
           });
         });
       }
@@ -422,7 +469,8 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
       (n) => Number.isInteger(n) && n >= 1 && n <= 30,
       'an integer from 1 to 30',
     ) ?? 5;
-  const seed = optNumber(delivery, 'seed', 'delivery', problems, Number.isInteger, 'an integer') ?? 20260101;
+  const deliverySeed =
+    optNumber(delivery, 'seed', 'delivery', problems, Number.isInteger, 'an integer') ?? 20260101;
   // Event Grid waits 30 s for an answer; above setTimeout's range a timer would fire at once.
   const timeoutMs =
     optNumber(
@@ -437,13 +485,28 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
   }
-  return {
+  const resolved: Omit<ResolvedScenario, 'seed'> = {
     clock: { start: start === undefined ? undefined : new Date(start) },
     azure: { subscriptionId, tenantId, resourceGroup },
     keyVault: { vaults },
     eventGrid: { subscriptions },
-    delivery: { duplicateProbability, maxAttempts, seed, timeoutMs },
+    delivery: { duplicateProbability, maxAttempts, seed: deliverySeed, timeoutMs },
     serviceBus: root.serviceBus,
+  };
+  // No value goes into the derived seed, not even hashed: ids are public, values are not.
+  return { seed: seed ?? seedFromContent(withoutSecretValues(resolved)), ...resolved };
+}
+
+/** The scenario with every secret value removed. */
+export function withoutSecretValues<T extends Pick<ResolvedScenario, 'keyVault'>>(scenario: T): T {
+  return {
+    ...scenario,
+    keyVault: {
+      vaults: scenario.keyVault.vaults.map((vault) => ({
+        ...vault,
+        secrets: vault.secrets.map((secret) => ({ ...secret, value: undefined })),
+      })),
+    },
   };
 }
 

@@ -261,6 +261,52 @@ describe('sandbox inspection over HTTP', () => {
     expect(sandbox.events()).toEqual([]);
   });
 
+  it('refuses absurd advances with 400 before touching the clock, which then still advances normally', async () => {
+    // Prepare
+    const sandbox = busySandbox();
+    const base = await serve(sandbox);
+    const absurd = [
+      '{"days":1e10}',
+      '{"days":36526}',
+      '{"days":36525,"seconds":1}',
+      '{"hours":1e308,"days":1e308}',
+      '{"days":null}',
+      '{"days":"5"}',
+      '{"to":"9999-12-31T00:00:00Z"}',
+      '{"to":"2126-01-02T00:00:01Z"}',
+    ];
+
+    // Act
+    const answers = [];
+    for (const body of absurd) {
+      const res = await fetch(`${base}/sandbox/clock/advance`, { method: 'POST', body });
+      answers.push({ body, status: res.status, json: (await res.json()) as { error: { message: string } } });
+    }
+    const programmatic = await sandbox.advance({ days: 1e10 }).catch((err: unknown) => err);
+    const direct = await sandbox.clock.advance(8.64e17).catch((err: unknown) => err);
+    const clockAfter = await (await fetch(`${base}/sandbox/clock`)).json();
+    const normal = await fetch(`${base}/sandbox/clock/advance`, {
+      method: 'POST',
+      body: '{"days":1}',
+    });
+    const longest = await fetch(`${base}/sandbox/clock/advance`, {
+      method: 'POST',
+      body: '{"days":36525}',
+    });
+
+    // Assess
+    for (const answer of answers) expect(answer, answer.body).toMatchObject({ status: 400 });
+    expect(answers[0]!.json.error.message).toContain('at most 100 years');
+    expect(answers[6]!.json.error.message).toContain('at most 100 years');
+    expect(programmatic).toBeInstanceOf(RangeError);
+    expect(direct).toBeInstanceOf(RangeError);
+    expect(clockAfter).toEqual({ now: '2026-01-01T00:00:00.000Z' });
+    expect(normal.status).toBe(200);
+    expect(((await normal.json()) as { now: string }).now).toBe('2026-01-02T00:00:00.000Z');
+    expect(longest.status).toBe(200);
+    expect(sandbox.clock.now().toISOString()).toBe('2126-01-03T00:00:00.000Z');
+  });
+
   it('answers 404 JSON under /sandbox/, 405 for writes to read-only views, and leaves other paths to the host', async () => {
     // Prepare
     const sandbox = busySandbox();

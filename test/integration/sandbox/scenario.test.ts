@@ -55,6 +55,61 @@ describe('sandbox scenarios', () => {
     expect(sandbox.events()).toEqual([]);
   });
 
+  it('has a certificate-backed secret inside its near-expiry window in the default scenario, and a fixed seed', async () => {
+    // Prepare
+    const sandbox = createSandbox({ scenario: loadScenario('sandbox/default.scenario.yaml') });
+    const again = createSandbox({ scenario: loadScenario('sandbox/default.scenario.yaml') });
+
+    // Act
+    const { raised } = await sandbox.settle();
+
+    // Assess
+    const secrets = sandbox.estate().keyVault.vaults[0]!.secrets;
+    const managed = secrets.filter((s) => s.managed);
+    expect(managed.map((s) => s.name)).toEqual(['frontend-tls-cert']);
+    expect(managed[0]!.versions[0]).toMatchObject({
+      contentType: 'application/x-pkcs12',
+      expires: '2026-01-26T00:00:00.000Z',
+    });
+    expect(raised).toContainEqual(
+      expect.objectContaining({
+        eventType: 'Microsoft.KeyVault.SecretNearExpiry',
+        subject: 'frontend-tls-cert',
+      }),
+    );
+    expect(sandbox.scenario.seed).toBe('stampkeeper-sandbox');
+    expect(again.estate().keyVault).toEqual(
+      createSandbox({ scenario: loadScenario('sandbox/default.scenario.yaml') }).estate().keyVault,
+    );
+  });
+
+  it('checks a certificate-backed secret: a boolean, and a certificate content type', () => {
+    // Prepare
+    const path = writeScenario(`
+keyVault:
+  vaults:
+    - name: kv-certs
+      secrets:
+        - name: tls-a
+          certificate: yes-please
+        - name: tls-b
+          certificate: true
+          contentType: text/plain
+        - name: tls-c
+          certificate: true
+          contentType: application/x-pem-file
+`);
+
+    // Act
+    const problems = problemsOf(() => loadScenario(path));
+
+    // Assess
+    expect(problems).toEqual([
+      'keyVault.vaults[0].secrets[0].certificate: must be true or false',
+      "keyVault.vaults[0].secrets[1].contentType: a certificate's secret has the content type of its certificate: application/x-pkcs12 or application/x-pem-file",
+    ]);
+  });
+
   it('names every wrong path in the file, and does not echo a secret value', () => {
     // Prepare
     const path = writeScenario(`

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SandboxClock } from '../clock';
+import { seededUuid } from '../ids';
 import type { EventGridDeliverySchema, ResolvedScenario } from '../scenario';
 
 /** Options of one delivery attempt. */
@@ -130,6 +131,8 @@ export class EventBus {
   private readonly deadLetters: UndeliveredEvent[] = [];
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
+  /** How many events of each (type, subject identity) were created: the ordinal in their seeded id. */
+  private readonly created = new Map<string, number>();
 
   constructor(
     private readonly scenario: ResolvedScenario,
@@ -138,10 +141,24 @@ export class EventBus {
     private readonly random: () => number,
   ) {}
 
-  /** Builds a system event stamped with the sandbox clock. */
-  createEvent(topic: string, subject: string, eventType: string, data: Record<string, unknown>): RaisedEvent {
+  /**
+   * Builds a system event stamped with the sandbox clock. Its id derives from the scenario's seed, the
+   * event type, what the event is about (`identity`, e.g. the versioned secret id; `topic/subject`
+   * when omitted) and how many such events came before: the same story gives the same ids, so the
+   * app's idempotency keys survive a restart that replays it.
+   */
+  createEvent(
+    topic: string,
+    subject: string,
+    eventType: string,
+    data: Record<string, unknown>,
+    identity = `${topic}/${subject}`,
+  ): RaisedEvent {
+    const key = `${eventType}\n${identity}`;
+    const ordinal = this.created.get(key) ?? 0;
+    this.created.set(key, ordinal + 1);
     return {
-      id: randomUUID(),
+      id: seededUuid(this.scenario.seed, 'event', eventType, identity, ordinal),
       topic,
       subject,
       eventType,

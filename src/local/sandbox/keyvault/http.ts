@@ -6,7 +6,7 @@ import type { SandboxCredential } from '../credential';
 import { bearerToken } from '../credential';
 import { azureError, isPlainObject, parseJson, type SandboxReply, type SandboxRequest } from '../http';
 import type { ServiceEmulator } from '../router';
-import { KeyVaultFault, KeyVaultStore, type SecretAttributesInput } from './store';
+import { KeyVaultFault, KeyVaultStore, managedSecretFault, type SecretAttributesInput } from './store';
 
 export const KEY_VAULT_HOST_SUFFIX = '.vault.azure.net';
 export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
@@ -34,6 +34,14 @@ export class KeyVaultEmulator implements ServiceEmulator {
 
   matches(hostname: string): boolean {
     return hostname.endsWith(KEY_VAULT_HOST_SUFFIX);
+  }
+
+  /**
+   * Only the scenario's vaults have a DNS name: any other `*.vault.azure.net` host fails to resolve,
+   * as it does in Azure (the router throws the transport's ENOTFOUND error; nothing answers 404).
+   */
+  resolves(hostname: string): boolean {
+    return this.store.vault(hostname.slice(0, -KEY_VAULT_HOST_SUFFIX.length)) !== undefined;
   }
 
   requests(): KeyVaultRequestRecord[] {
@@ -119,11 +127,10 @@ export class KeyVaultEmulator implements ServiceEmulator {
     }
     if (name === undefined || name === '') {
       if (req.method !== 'GET') return unsupported();
-      const all = this.store
-        .listSecrets(vault)
-        .map(({ secret, state }) =>
-          this.store.bundle(vault, secret, state, { withValue: false, versioned: false }),
-        );
+      const all = this.store.listSecrets(vault).map(({ key, secret, state }) => ({
+        key,
+        body: this.store.bundle(vault, secret, state, { withValue: false, versioned: false, item: true }),
+      }));
       return this.page(req, vault, '/secrets', all, apiVersion);
     }
     if (!SECRET_NAME.test(name)) {
@@ -131,9 +138,10 @@ export class KeyVaultEmulator implements ServiceEmulator {
     }
     if (third === 'versions') {
       if (req.method !== 'GET') return unsupported();
-      const all = this.store
-        .listVersions(vault, name)
-        .map(({ secret, state }) => this.store.bundle(vault, secret, state, { withValue: false }));
+      const all = this.store.listVersions(vault, name).map(({ key, secret, state }) => ({
+        key,
+        body: this.store.bundle(vault, secret, state, { withValue: false, item: true }),
+      }));
       return this.page(req, vault, `/secrets/${name}/versions`, all, apiVersion);
     }
     const version = third === undefined || third === '' ? undefined : third;
@@ -144,6 +152,7 @@ export class KeyVaultEmulator implements ServiceEmulator {
       }
       case 'PUT': {
         if (version !== undefined) return unsupported();
+        if (this.store.isManaged(vault, name)) throw managedSecretFault('set');
         const body = this.body(req);
         if (typeof body.value !== 'string') {
           throw new KeyVaultFault(400, 'BadParameter', "Property 'value' is required and must be a string.");
@@ -158,6 +167,8 @@ export class KeyVaultEmulator implements ServiceEmulator {
         return { status: 200, body: this.store.bundle(vault, secret, state, { withValue: true }) };
       }
       case 'PATCH': {
+        // Refused for a certificate's secret before the body is even read (updateVersion checks too).
+        if (this.store.isManaged(vault, name)) throw managedSecretFault('update');
         const body = this.body(req);
         const { secret, state } = this.store.updateVersion(vault, name, version, {
           contentType: optionalString(body, 'contentType'),
@@ -179,12 +190,17 @@ export class KeyVaultEmulator implements ServiceEmulator {
     return parsed.value;
   }
 
-  /** Pages a listing the way Key Vault does: `maxresults` (1..25) and an opaque `$skiptoken` in `nextLink`. */
+  /**
+   * Pages a listing the way Key Vault does: `maxresults` (1..25) and an opaque `$skiptoken` in
+   * `nextLink`. Like Key Vault's (a base64 JSON `{ NextMarker, TargetLocation }` whose marker is the
+   * key of the next item), the token names where the next page starts, not how many items came before:
+   * a version created between two pages does not shift or repeat the items of the next one.
+   */
   private page(
     req: SandboxRequest,
     vault: string,
     path: string,
-    items: unknown[],
+    items: Array<{ key: string; body: unknown }>,
     apiVersion: string,
   ): SandboxReply {
     const maxRaw = req.url.searchParams.get('maxresults');
@@ -199,22 +215,37 @@ export class KeyVaultEmulator implements ServiceEmulator {
         );
       }
     }
-    let offset = 0;
+    let start = 0;
     const skip = req.url.searchParams.get('$skiptoken');
     if (skip !== null) {
-      const decoded = Number(Buffer.from(skip, 'base64url').toString('utf8'));
-      if (!Number.isInteger(decoded) || decoded < 0)
-        return azureError(400, 'BadParameter', 'Invalid $skiptoken.');
-      offset = decoded;
+      const marker = markerOf(skip);
+      if (marker === undefined) return azureError(400, 'BadParameter', 'Invalid $skiptoken.');
+      start = items.findIndex((item) => item.key >= marker);
+      if (start === -1) start = items.length;
     }
-    const value = items.slice(offset, offset + max);
+    const value = items.slice(start, start + max).map((item) => item.body);
     let nextLink: string | null = null;
-    if (offset + max < items.length) {
-      const token = Buffer.from(String(offset + max), 'utf8').toString('base64url');
+    const next = items[start + max];
+    if (next !== undefined) {
+      const token = Buffer.from(JSON.stringify({ NextMarker: next.key, TargetLocation: 0 }), 'utf8').toString(
+        'base64url',
+      );
       nextLink = `${KeyVaultStore.vaultUrl(vault)}:443${path}?api-version=${apiVersion}&$skiptoken=${token}&maxresults=${max}`;
     }
     return { status: 200, body: { value, nextLink } };
   }
+}
+
+/** The marker of a `$skiptoken` this emulation issued; undefined for anything else. */
+function markerOf(token: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (isPlainObject(parsed) && typeof parsed.NextMarker === 'string' && parsed.NextMarker !== '')
+      return parsed.NextMarker;
+  } catch {
+    // not a token of ours
+  }
+  return undefined;
 }
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {

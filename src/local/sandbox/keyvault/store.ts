@@ -5,10 +5,13 @@
  *
  * Secret values live only here and leave only through `bundle(..., { withValue: true })`, which the
  * REST GET / PUT responses use. Every inspection view is built from `describe()`, which has no value.
+ *
+ * Version ids derive from the scenario's seed, the secret and the version's ordinal (`ids.ts`), so a
+ * sandbox rebuilt from the same scenario, replaying the same actions, has the same versions.
  */
-import { randomBytes } from 'node:crypto';
 import type { SandboxClock, WorldTicker } from '../clock';
 import type { EventBus } from '../eventgrid/delivery';
+import { secretVersionId } from '../ids';
 
 export const NEAR_EXPIRY_MS = 30 * 24 * 60 * 60 * 1000;
 export const RECOVERY_LEVEL = 'Recoverable+Purgeable';
@@ -33,7 +36,10 @@ export interface SecretVersionState {
 
 interface SecretState {
   name: string;
+  /** In creation order: the last one is the current version. Listings sort by version id instead. */
   versions: SecretVersionState[];
+  /** True for the secret half of a certificate: Key Vault manages its lifetime. */
+  managed: boolean;
 }
 
 export interface VaultState {
@@ -73,9 +79,31 @@ export class KeyVaultFault extends Error {
   }
 }
 
-export function newVersionId(): string {
-  return randomBytes(16).toString('hex');
+/**
+ * Key Vault's answer to a write on the secret half of a certificate (403, innererror
+ * `SecretManagedByKeyVault`). The message for "set" and "delete" is the one Key Vault sends
+ * (hashicorp/terraform-provider-azurerm#5659; azure-sdk-for-js keyvault-secrets recordings);
+ * "update" follows the same pattern (not seen in a recording).
+ */
+export function managedSecretFault(operation: 'set' | 'update'): KeyVaultFault {
+  return new KeyVaultFault(
+    403,
+    'Forbidden',
+    `Operation "${operation}" is not allowed as this object's lifetime is managed by Key Vault.`,
+    'SecretManagedByKeyVault',
+  );
 }
+
+/**
+ * The order Key Vault lists in: by key, upper-cased (`secret/NAME`, `secret/NAME/VERSION`, as the
+ * markers of its `$skiptoken`s show), so secrets by name and versions by version id, whatever
+ * the order they were created in.
+ */
+export function listingKey(name: string, version?: string): string {
+  return (version === undefined ? `secret/${name}` : `secret/${name}/${version}`).toUpperCase();
+}
+
+const byKey = <T extends { key: string }>(a: T, b: T) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 const toSeconds = (ms: number) => Math.floor(ms / 1000);
 const iso = (seconds: number | undefined) =>
@@ -88,6 +116,8 @@ export class KeyVaultStore implements WorldTicker {
     private readonly clock: SandboxClock,
     private readonly bus: EventBus,
     private readonly subscriptionId: string,
+    /** The scenario's seed: version ids derive from it. */
+    private readonly seed: string,
   ) {}
 
   addVault(name: string, resourceGroup: string): VaultState {
@@ -112,17 +142,41 @@ export class KeyVaultStore implements WorldTicker {
     return `/subscriptions/${this.subscriptionId}/resourceGroups/${vault.resourceGroup}/providers/Microsoft.KeyVault/vaults/${vault.name}`;
   }
 
-  /** Creates a version that exists before the story begins: no `SecretNewVersionCreated`. */
-  seedSecret(vaultName: string, name: string, input: SetSecretInput): SecretVersionState {
-    return this.setSecret(vaultName, name, input, { raise: false });
-  }
-
-  /** Creates a new version (the new current one) and raises `SecretNewVersionCreated`. */
-  setSecret(
+  /**
+   * Creates a version that exists before the story begins: no `SecretNewVersionCreated`.
+   * `certificate`: the secret is the secret half of a certificate (managed by Key Vault).
+   */
+  seedSecret(
     vaultName: string,
     name: string,
     input: SetSecretInput,
-    opts = { raise: true },
+    opts: { certificate?: boolean } = {},
+  ): SecretVersionState {
+    return this.createVersion(vaultName, name, input, {
+      raise: false,
+      certificate: opts.certificate ?? false,
+    });
+  }
+
+  /**
+   * Creates a new version (the new current one) and raises `SecretNewVersionCreated`, as a PUT does.
+   * Refused for the secret half of a certificate (403 `SecretManagedByKeyVault`).
+   */
+  setSecret(vaultName: string, name: string, input: SetSecretInput): SecretVersionState {
+    if (this.isManaged(vaultName, name)) throw managedSecretFault('set');
+    return this.createVersion(vaultName, name, input, { raise: true, certificate: false });
+  }
+
+  /** True when `name` is the secret half of a certificate. */
+  isManaged(vaultName: string, name: string): boolean {
+    return this.requireVault(vaultName).secrets.get(name.toLowerCase())?.managed ?? false;
+  }
+
+  private createVersion(
+    vaultName: string,
+    name: string,
+    input: SetSecretInput,
+    opts: { raise: boolean; certificate: boolean },
   ): SecretVersionState {
     const vault = this.requireVault(vaultName);
     if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) {
@@ -135,12 +189,13 @@ export class KeyVaultStore implements WorldTicker {
     checkTags(input.tags);
     let secret = vault.secrets.get(name.toLowerCase());
     if (!secret) {
-      secret = { name, versions: [] };
+      secret = { name, versions: [], managed: opts.certificate };
       vault.secrets.set(name.toLowerCase(), secret);
     }
+    // Key Vault keeps one-second resolution: two versions made in the same second have equal `created`.
     const now = toSeconds(this.clock.now().getTime());
     const state: SecretVersionState = {
-      version: newVersionId(),
+      version: secretVersionId(this.seed, vault.name, secret.name, secret.versions.length),
       value: input.value,
       contentType: input.contentType,
       tags: { ...(input.tags ?? {}) },
@@ -197,6 +252,7 @@ export class KeyVaultStore implements WorldTicker {
 
   updateVersion(vaultName: string, name: string, version: string | undefined, input: UpdateSecretInput) {
     const found = this.getVersion(vaultName, name, version);
+    if (found.secret.managed) throw managedSecretFault('update');
     if (input.tags !== undefined) checkTags(input.tags);
     const { state } = found;
     if (input.contentType !== undefined) state.contentType = input.contentType;
@@ -214,25 +270,43 @@ export class KeyVaultStore implements WorldTicker {
     return found;
   }
 
-  /** Secrets of a vault (current version's properties), in name order. */
-  listSecrets(vaultName: string): Array<{ secret: SecretState; state: SecretVersionState }> {
+  /** Secrets of a vault (current version's properties), in Key Vault's listing order (`listingKey`). */
+  listSecrets(vaultName: string): Array<{ key: string; secret: SecretState; state: SecretVersionState }> {
     const vault = this.requireVault(vaultName);
     return [...vault.secrets.values()]
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((secret) => ({ secret, state: secret.versions[secret.versions.length - 1]! }));
+      .map((secret) => ({
+        key: listingKey(secret.name),
+        secret,
+        state: secret.versions[secret.versions.length - 1]!,
+      }))
+      .sort(byKey);
   }
 
-  listVersions(vaultName: string, name: string): Array<{ secret: SecretState; state: SecretVersionState }> {
-    const { secret } = this.getVersion(vaultName, name, undefined);
-    return secret.versions.map((state) => ({ secret, state }));
+  /**
+   * Versions of a secret in Key Vault's listing order: by version id, not by creation (see
+   * `listingKey`). A secret that does not exist has no versions: Key Vault answers 200 with an empty
+   * list (azure-sdk-for-js recording `can list secret versions (non existing)`), not 404.
+   */
+  listVersions(
+    vaultName: string,
+    name: string,
+  ): Array<{ key: string; secret: SecretState; state: SecretVersionState }> {
+    const secret = this.requireVault(vaultName).secrets.get(name.toLowerCase());
+    if (!secret) return [];
+    return secret.versions
+      .map((state) => ({ key: listingKey(secret.name, state.version), secret, state }))
+      .sort(byKey);
   }
 
-  /** The REST body of a version. `withValue` only for the GET/PUT responses. */
+  /**
+   * The REST body of a version: a SecretBundle, or with `item` a SecretItem of a listing (no `kid`).
+   * `withValue` only for the GET/PUT responses; `versioned: false` for the unversioned ids of `GET /secrets`.
+   */
   bundle(
     vaultName: string,
     secret: SecretState,
     state: SecretVersionState,
-    opts: { withValue: boolean; versioned?: boolean },
+    opts: { withValue: boolean; versioned?: boolean; item?: boolean },
   ) {
     const vault = this.requireVault(vaultName);
     const base = `${KeyVaultStore.vaultUrl(vault.name)}/secrets/${secret.name}`;
@@ -240,8 +314,14 @@ export class KeyVaultStore implements WorldTicker {
     if (opts.withValue) body.value = state.value;
     body.id = opts.versioned === false ? base : `${base}/${state.version}`;
     if (state.contentType !== undefined) body.contentType = state.contentType;
+    // A certificate's secret says so (`managed`, in list items too); a bundle (GET / PUT / PATCH, not a
+    // list item) also names the certificate's key, which shares the version (keyvault-certificates
+    // recordings: `kid` = https://{vault}/keys/{name}/{version}).
+    if (secret.managed) body.managed = true;
     body.attributes = attributesOf(state);
     if (Object.keys(state.tags).length > 0) body.tags = { ...state.tags };
+    if (secret.managed && !opts.item)
+      body.kid = `${KeyVaultStore.vaultUrl(vault.name)}/keys/${secret.name}/${state.version}`;
     return body;
   }
 
@@ -258,6 +338,7 @@ export class KeyVaultStore implements WorldTicker {
           return {
             name: secret.name,
             id: `${KeyVaultStore.vaultUrl(vault.name)}/secrets/${secret.name}`,
+            managed: secret.managed,
             currentVersion: current.version,
             versions: secret.versions.map((v) => ({
               version: v.version,
@@ -330,7 +411,8 @@ export class KeyVaultStore implements WorldTicker {
       NBF: state.nbf ?? null,
       EXP: state.exp ?? null,
     };
-    const event = this.bus.createEvent(this.topicOf(vault), secret.name, eventType, data);
+    // The event id derives from what the event is about, so a replay of the same story has the same ids.
+    const event = this.bus.createEvent(this.topicOf(vault), secret.name, eventType, data, data.Id as string);
     this.bus.raise(event, vault.name);
   }
 
