@@ -24,7 +24,7 @@ export function createNotifier(entries: ChannelEntry[], logger: Logger): Notifie
           if (!severityAtLeast(notification.severity, entry.minSeverity))
             return { channel: name, status: 'filtered' };
           try {
-            // Second line of defence: nothing that looks like a secret leaves in a notification.
+            // Second line of defence for every channel: values are masked, names are kept.
             await entry.channel.send(redact(notification), { abortSignal: options.abortSignal });
             return { channel: name, status: 'sent' };
           } catch (error) {
