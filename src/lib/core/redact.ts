@@ -46,11 +46,14 @@
  *
  * Registry: values are kept as fingerprints (length, two 32-bit hashes of the whole value, and
  * one 6-character anchor chosen to be the rarest among those already indexed), never as the strings
- * themselves. A value costs about the same memory whatever its length, is kept until the process
- * ends (no eviction: 100,000 values still all mask), and `redactText` finds every occurrence in one
- * pass over the text with a rolling hash of the anchor window, whatever the number of values: its cost
- * is O(text length + anchor hits), never O(values × length). A hash collision can only mask a
- * same-length substring that is not the value: the registry fails safe by masking more, never less.
+ * themselves, in typed arrays: about 100 bytes per fingerprint whatever the value's length (a value
+ * takes one to three: itself, its URL-encoded and its JSON-escaped forms when they differ), so
+ * 100,000 values take about 20 MiB. Nothing is evicted and there is no budget to run out of: a value
+ * is masked until the process ends. `redactText` finds every occurrence of every value in one pass
+ * with a rolling hash of the anchor window behind a bit filter; an anchor hit is confirmed by
+ * hashing the candidate span. Its cost is O(text length + anchor hits × value length) whatever the
+ * number of values, never O(values × text length) (`npm run bench -- redact`). A hash collision can
+ * only mask a same-length span that is not the value: it fails safe by masking more, never less.
  */
 
 const REDACTED = '[REDACTED]';
@@ -63,17 +66,89 @@ const ANCHOR_TOP = powMod32(ANCHOR_BASE, ANCHOR - 1);
 const FILTER_BITS = 22;
 const FILTER_MASK = (1 << FILTER_BITS) - 1;
 
-interface Fingerprint {
-  length: number;
-  h1: number;
-  h2: number;
-  /** Where the anchor window starts inside the value. */
-  offset: number;
+/**
+ * An open-addressing table from an int32 key to a chain of fingerprints (linked through `next`),
+ * with the chain's length. Typed arrays only: no object per value, nothing for the GC to walk.
+ */
+class ChainTable {
+  keys = new Int32Array(1024);
+  /** Fingerprint index + 1 of the chain's first entry; 0 marks an empty slot. */
+  heads = new Int32Array(1024);
+  counts = new Int32Array(1024);
+  private used = 0;
+  private shift = 32 - 10;
+
+  /** The slot holding `key`, or -1. */
+  find(key: number): number {
+    const mask = this.heads.length - 1;
+    let i = Math.imul(key, 0x9e3779b1) >>> this.shift;
+    for (;;) {
+      if (this.heads[i] === 0) return -1;
+      if (this.keys[i] === key) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Puts fingerprint `index` at the front of `key`'s chain. */
+  add(key: number, index: number, next: Int32Array): void {
+    if ((this.used + 1) * 2 > this.heads.length) this.grow();
+    const mask = this.heads.length - 1;
+    let i = Math.imul(key, 0x9e3779b1) >>> this.shift;
+    while (this.heads[i] !== 0 && this.keys[i] !== key) i = (i + 1) & mask;
+    if (this.heads[i] === 0) {
+      this.used++;
+      this.keys[i] = key;
+    }
+    next[index] = this.heads[i] as number;
+    this.heads[i] = index + 1;
+    this.counts[i] = (this.counts[i] as number) + 1;
+  }
+
+  clear(): void {
+    this.keys = new Int32Array(1024);
+    this.heads = new Int32Array(1024);
+    this.counts = new Int32Array(1024);
+    this.used = 0;
+    this.shift = 32 - 10;
+  }
+
+  private grow(): void {
+    const { keys, heads, counts } = this;
+    const capacity = heads.length * 2;
+    this.keys = new Int32Array(capacity);
+    this.heads = new Int32Array(capacity);
+    this.counts = new Int32Array(capacity);
+    this.shift--;
+    const mask = capacity - 1;
+    for (let j = 0; j < heads.length; j++) {
+      if (heads[j] === 0) continue;
+      let i = Math.imul(keys[j] as number, 0x9e3779b1) >>> this.shift;
+      while (this.heads[i] !== 0) i = (i + 1) & mask;
+      this.keys[i] = keys[j] as number;
+      this.heads[i] = heads[j] as number;
+      this.counts[i] = counts[j] as number;
+    }
+  }
 }
 
-const anchors = new Map<number, Fingerprint[]>();
-const known = new Set<string>();
-const filter = new Uint32Array(1 << (FILTER_BITS - 5));
+/**
+ * The registered values, as fingerprints in parallel typed arrays (index = fingerprint number):
+ * about 60 bytes per fingerprint with the tables, whatever the value's length.
+ */
+const registry = {
+  size: 0,
+  length: new Int32Array(1024),
+  h1: new Int32Array(1024),
+  h2: new Int32Array(1024),
+  /** Where the anchor window starts inside the value. */
+  offset: new Int32Array(1024),
+  nextByAnchor: new Int32Array(1024),
+  nextById: new Int32Array(1024),
+  byAnchor: new ChainTable(),
+  byId: new ChainTable(),
+  /** One bit per anchor-hash bucket: most text windows are rejected without a table probe. */
+  filter: new Uint32Array(1 << (FILTER_BITS - 5)),
+};
 
 /**
  * Registers a secret value so that it is replaced wherever it appears in redacted text, for the
@@ -96,45 +171,71 @@ export function registerSecret(value: string | undefined | null): void {
 }
 
 function addFingerprint(value: string): void {
+  const r = registry;
   const h1 = hashA(value, 0, value.length);
   const h2 = hashB(value, 0, value.length);
-  const id = `${value.length}:${h1}:${h2}`;
-  if (known.has(id)) return;
-  known.add(id);
-  // The rarest anchor keeps buckets short even when many values share a prefix (connection strings).
+  const idSlot = r.byId.find(h1);
+  if (idSlot >= 0) {
+    for (let f = r.byId.heads[idSlot] as number; f !== 0; f = r.nextById[f - 1] as number) {
+      if (r.length[f - 1] === value.length && r.h2[f - 1] === h2) return;
+    }
+  }
+  // The rarest anchor keeps chains short even when many values share a prefix (connection strings).
   let bestOffset = 0;
   let bestHash = 0;
-  let bestSize = Number.POSITIVE_INFINITY;
+  let bestCount = Number.POSITIVE_INFINITY;
   let window = anchorHash(value, 0);
   for (let offset = 0; offset + ANCHOR <= value.length; offset++) {
     if (offset > 0)
       window = rollAnchor(window, value.charCodeAt(offset - 1), value.charCodeAt(offset + ANCHOR - 1));
-    const size = anchors.get(window)?.length ?? 0;
-    if (size < bestSize) {
-      bestSize = size;
+    const slot = r.byAnchor.find(window);
+    const count = slot < 0 ? 0 : (r.byAnchor.counts[slot] as number);
+    if (count < bestCount) {
+      bestCount = count;
       bestOffset = offset;
       bestHash = window;
-      if (size === 0) break;
+      if (count === 0) break;
     }
   }
-  const bucket = anchors.get(bestHash);
-  const fingerprint: Fingerprint = { length: value.length, h1, h2, offset: bestOffset };
-  if (bucket) bucket.push(fingerprint);
-  else anchors.set(bestHash, [fingerprint]);
+  if (r.size === r.length.length) growRegistry();
+  const index = r.size++;
+  r.length[index] = value.length;
+  r.h1[index] = h1;
+  r.h2[index] = h2;
+  r.offset[index] = bestOffset;
+  r.byId.add(h1, index, r.nextById);
+  r.byAnchor.add(bestHash, index, r.nextByAnchor);
   const bit = filterBit(bestHash);
-  filter[bit >>> 5] = (filter[bit >>> 5] as number) | (1 << (bit & 31));
+  r.filter[bit >>> 5] = (r.filter[bit >>> 5] as number) | (1 << (bit & 31));
+}
+
+function growRegistry(): void {
+  const r = registry;
+  const widen = (from: Int32Array) => {
+    const to = new Int32Array(from.length * 2);
+    to.set(from);
+    return to;
+  };
+  r.length = widen(r.length);
+  r.h1 = widen(r.h1);
+  r.h2 = widen(r.h2);
+  r.offset = widen(r.offset);
+  r.nextByAnchor = widen(r.nextByAnchor);
+  r.nextById = widen(r.nextById);
 }
 
 /** How many distinct fingerprints the registry holds (a value and its encoded forms count apart). */
 export function registeredSecretCount(): number {
-  return known.size;
+  return registry.size;
 }
 
 /** Replaces registered secret values and credential fragments in a string. */
 export function redactText(text: string): string {
   if (typeof text !== 'string' || text === '') return text;
   let out = maskRegistered(text);
-  for (const [pattern, replacement] of TEXT_RULES) {
+  const lower = out.toLowerCase();
+  for (const [gate, pattern, replacement] of TEXT_RULES) {
+    if (!lower.includes(gate)) continue;
     out =
       typeof replacement === 'string' ? out.replace(pattern, replacement) : out.replace(pattern, replacement);
   }
@@ -142,7 +243,9 @@ export function redactText(text: string): string {
 }
 
 function maskRegistered(text: string): string {
-  if (known.size === 0 || text.length < ANCHOR) return text;
+  const r = registry;
+  if (r.size === 0 || text.length < ANCHOR) return text;
+  const { filter, byAnchor } = r;
   let starts: number[] | undefined;
   let ends: number[] | undefined;
   let window = anchorHash(text, 0);
@@ -150,13 +253,13 @@ function maskRegistered(text: string): string {
     if (i > 0) window = rollAnchor(window, text.charCodeAt(i - 1), text.charCodeAt(i + ANCHOR - 1));
     const bit = filterBit(window);
     if (((filter[bit >>> 5] as number) & (1 << (bit & 31))) === 0) continue;
-    const bucket = anchors.get(window);
-    if (!bucket) continue;
-    for (const fp of bucket) {
-      const start = i - fp.offset;
-      const end = start + fp.length;
+    const slot = byAnchor.find(window);
+    if (slot < 0) continue;
+    for (let f = byAnchor.heads[slot] as number; f !== 0; f = r.nextByAnchor[f - 1] as number) {
+      const start = i - (r.offset[f - 1] as number);
+      const end = start + (r.length[f - 1] as number);
       if (start < 0 || end > text.length) continue;
-      if (hashA(text, start, end) !== fp.h1 || hashB(text, start, end) !== fp.h2) continue;
+      if (hashA(text, start, end) !== r.h1[f - 1] || hashB(text, start, end) !== r.h2[f - 1]) continue;
       starts ??= [];
       ends ??= [];
       starts.push(start);
@@ -325,9 +428,10 @@ function isPlainObject(value: unknown): boolean {
 
 /** For tests: forget every registered secret. */
 export function clearRegisteredSecrets(): void {
-  anchors.clear();
-  known.clear();
-  filter.fill(0);
+  registry.size = 0;
+  registry.byAnchor.clear();
+  registry.byId.clear();
+  registry.filter.fill(0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,36 +441,44 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type Replacer = (match: string, ...groups: string[]) => string;
 
-const TEXT_RULES: Array<[RegExp, string | Replacer]> = [
+/**
+ * `[gate, pattern, replacement]`: a rule runs only when its gate (lower case) is in the lower-cased
+ * text, which spares short log lines most of the passes.
+ */
+const TEXT_RULES: Array<[string, RegExp, string | Replacer]> = [
   // Connection-string parts (Storage, Service Bus, Event Hubs, Cosmos DB, SQL, SignalR...).
   // A value runs to the next `;` when only words without `=` come before it (a password may hold
   // spaces), else to the next space or quote.
   [
+    '=',
     /\b(AccountKey|SharedAccessKey|SharedAccessSignature|AccessKey|Password|pwd|ClientSecret)=(?:[^;"'\s]+(?:[ \t]+[^;"'\s=]+)*(?=;)|[^;"'\s]+)/gi,
     `$1=${REDACTED}`,
   ],
   // App Configuration connection strings: `Endpoint=...;Id=...;Secret=...` (only after `;`).
-  [/(;\s*Secret)=[^;"'\s]+/gi, `$1=${REDACTED}`],
+  ['=', /(;\s*Secret)=[^;"'\s]+/gi, `$1=${REDACTED}`],
   // SAS signatures anywhere: SAS URLs, `SharedAccessSignature sr=...&sig=...` tokens, Logic Apps.
-  [/\b(sig)=[^&;"'\s<>]+/gi, `$1=${REDACTED}`],
+  ['=', /\b(sig)=[^&;"'\s<>]+/gi, `$1=${REDACTED}`],
   // Other query-string credentials, only as query parameters.
   [
+    '=',
     /([?&](?:code|signature|token|access_token|id_token|refresh_token|client_secret|api_key|apikey|password|subscription-key))=[^&#"'\s<>]+/gi,
     `$1=${REDACTED}`,
   ],
   // User info of a URL: keep the user, mask the password.
-  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]+):[^\s@/?#"'<>]+@/gi, `$1:${REDACTED}@`],
+  ['://', /:\/\/([^\s:@/?#"'<>]+):[^\s@/?#"'<>]+@/g, `://$1:${REDACTED}@`],
   // An Authorization header quoted in text: keep the scheme, mask the credential.
   [
+    'authorization',
     /\b((?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?:(Bearer|Basic|Digest|SharedKey|SharedKeyLite|SharedAccessSignature)\s+)?[^\s"',;]+/gi,
     (_m, head: string, scheme?: string) => `${head}${scheme ? `${scheme} ` : ''}${REDACTED}`,
   ],
   // Bearer tokens anywhere (8+ characters, so that prose such as "Bearer token" is left alone).
-  [/\b(Bearer\s+)[A-Za-z0-9._~+/-]{8,}=*/g, `$1${REDACTED}`],
+  ['bearer', /\b(Bearer\s+)[A-Za-z0-9._~+/-]{8,}=*/gi, `$1${REDACTED}`],
   // JSON Web Tokens: base64url header and payload both start with `{"` (`eyJ`).
-  [/\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
+  ['eyj', /\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
   // Teams / Office 365 incoming webhooks: `.../IncomingWebhook/<credential>/<owner guid>[/V2<signature>]`.
   [
+    'incomingwebhook',
     /(\/IncomingWebhook\/)([^\s?#"'<>]+)/gi,
     (_m, head: string, path: string) =>
       head +
@@ -377,6 +489,7 @@ const TEXT_RULES: Array<[RegExp, string | Replacer]> = [
   ],
   // Slack incoming webhooks and workflow triggers: the team / bot ids are kept, the rest is the credential.
   [
+    'hooks.slack.com',
     /(hooks\.slack\.com\/(?:services|workflows|triggers)\/)([^\s?#"'<>]+)/gi,
     (_m, head: string, path: string) =>
       head +
@@ -386,9 +499,10 @@ const TEXT_RULES: Array<[RegExp, string | Replacer]> = [
         .join('/'),
   ],
   // Discord webhooks: `/api/webhooks/<id>/<token>`.
-  [/(discord(?:app)?\.com\/api\/webhooks\/[0-9]+\/)[^\s/?#"'<>]+/gi, `$1${REDACTED}`],
+  ['discord', /(discord(?:app)?\.com\/api\/webhooks\/[0-9]+\/)[^\s/?#"'<>]+/gi, `$1${REDACTED}`],
   // A JSON member quoted in text whose key is a credential field (rule 3a).
   [
+    '"',
     /("([^"\\\n]{1,64})"\s*:\s*")(?:[^"\\\n]|\\.){0,16384}"/g,
     (match: string, head: string, key: string) => (isCredentialField(key) ? `${head}${REDACTED}"` : match),
   ],
@@ -404,7 +518,7 @@ function hashA(text: string, start: number, end: number): number {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return h >>> 0;
+  return h | 0;
 }
 
 function hashB(text: string, start: number, end: number): number {
@@ -414,7 +528,7 @@ function hashB(text: string, start: number, end: number): number {
     h ^= h >>> 13;
   }
   h = Math.imul(h ^ (h >>> 15), 0x27d4eb2f);
-  return (h ^ (h >>> 16)) >>> 0;
+  return (h ^ (h >>> 16)) | 0;
 }
 
 function anchorHash(text: string, start: number): number {
