@@ -1,6 +1,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import { EventGridPublisherClient } from '@azure/eventgrid';
+import { redactText } from '../core/redact';
 import { notificationData } from '../notify/format';
 import type { Notification, NotificationChannel } from '../ports/notifier';
 import { fromAzureError } from './errors';
@@ -36,7 +37,7 @@ export class EventGridChannel implements NotificationChannel {
             id: notification.id,
             type: notification.type,
             source: this.source,
-            subject: notification.subject,
+            subject: redactText(notification.subject),
             time: notification.time,
             datacontenttype: 'application/json',
             data: notificationData(notification),

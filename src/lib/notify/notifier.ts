@@ -1,4 +1,4 @@
-import { isStampkeeperError } from '../core/errors';
+import { isRetryable } from '../core/errors';
 import type { Logger } from '../core/logging';
 import { redact, redactText } from '../core/redact';
 import type { ChannelResult, Notification, NotificationChannel, Notifier, Severity } from '../ports/notifier';
@@ -24,18 +24,20 @@ export function createNotifier(entries: ChannelEntry[], logger: Logger): Notifie
           if (!severityAtLeast(notification.severity, entry.minSeverity))
             return { channel: name, status: 'filtered' };
           try {
-            // Second line of defence: nothing that looks like a secret leaves in a notification.
+            // Second line of defence for every channel: values are masked, names are kept.
             await entry.channel.send(redact(notification), { abortSignal: options.abortSignal });
             return { channel: name, status: 'sent' };
           } catch (error) {
             const message = redactText(error instanceof Error ? error.message : String(error));
-            const retryable = isStampkeeperError(error) ? error.retryable : true;
+            // The one rule of the error hierarchy, so a programming error settles like everywhere else.
+            const retryable = isRetryable(error);
+            // The logger writes the error with its redacted stack and cause chain (`describeError`).
             logger.warn('notification channel failed', {
               operation: 'notify',
               target: notification.subject,
               channel: name,
               retryable,
-              error: message,
+              error,
             });
             return { channel: name, status: 'failed', retryable, error: message };
           }

@@ -7,6 +7,7 @@ import { EventGridChannel } from '../../../src/lib/azure/eventGridChannel';
 import { WebhookChannel } from '../../../src/lib/azure/webhookChannel';
 import { DependencyError, NotFoundError, TransientError } from '../../../src/lib/core/errors';
 import { createLogger, type LogSink } from '../../../src/lib/core/logging';
+import { clearRegisteredSecrets, registerSecret } from '../../../src/lib/core/redact';
 import { createNotifier } from '../../../src/lib/notify/notifier';
 import type { Notification } from '../../../src/lib/ports/notifier';
 import { createSandbox } from '../../../src/local/sandbox';
@@ -317,5 +318,150 @@ describe('WebhookChannel', () => {
     expectNoUrlSecret(inspect(error, { depth: 10 }));
     expectNoUrlSecret(JSON.stringify(results));
     expectNoUrlSecret(lines.join('\n'));
+  });
+});
+
+describe('notifications through the real notifier show names and mask values', () => {
+  afterEach(() => clearRegisteredSecrets());
+
+  const VALUE = 'Pa55-registered-db-password-value';
+  const ACCOUNT_KEY = 'c3RvcmFnZS1hY2NvdW50LWtleS1ub3QtdG8tbGVhaw==';
+  const RESOURCE =
+    '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-prod/providers/Microsoft.KeyVault/vaults/kv-prod';
+  const secretNotification: Notification = {
+    id: 'ntf-db-password',
+    type: 'com.stampkeeper.secret.nearExpiry',
+    subject: 'vaults/kv-prod/secrets/db-password',
+    severity: 'critical',
+    title: 'Secret near expiry: db-password in kv-prod',
+    summary:
+      `db-password in kv-prod expires in 3 days; the consumer still holds ${VALUE} and ` +
+      `DefaultEndpointsProtocol=https;AccountName=stprod;AccountKey=${ACCOUNT_KEY};EndpointSuffix=core.windows.net.`,
+    facts: { Vault: 'kv-prod', Secret: 'db-password', 'Key Vault': RESOURCE, 'Days left': '3' },
+    correlationId: 'corr-77',
+    time: new Date('2026-01-31T00:00:00Z'),
+    data: { vaultName: 'kv-prod', secretName: 'db-password', keyName: 'key1', resourceId: RESOURCE },
+  };
+  const SUMMARY_SHOWN =
+    'db-password in kv-prod expires in 3 days; the consumer still holds [REDACTED] and ' +
+    'DefaultEndpointsProtocol=https;AccountName=stprod;AccountKey=[REDACTED];EndpointSuffix=core.windows.net.';
+
+  it('delivers a Teams card, a webhook CloudEvent and an Event Grid CloudEvent naming db-password and kv-prod', async () => {
+    // Prepare
+    const sandbox = createSandbox({ scenario: { clock: { start: '2026-01-31T00:00:00Z' } } });
+    registerSecret(VALUE);
+    const lines: string[] = [];
+    const notifier = createNotifier(
+      [
+        {
+          channel: new EventGridChannel('ops-events', TOPIC, sandbox.credential, SOURCE, {
+            httpClient: sandbox.httpClient,
+          }),
+          minSeverity: 'info',
+        },
+        {
+          channel: new WebhookChannel(
+            'ops-teams',
+            'teams',
+            `https://contoso.webhook.office.com/webhookb2/team/IncomingWebhook/${PATH_SECRET}/owner?sig=${SIG}`,
+            sandbox.httpClient,
+            SOURCE,
+          ),
+          minSeverity: 'info',
+        },
+        {
+          channel: new WebhookChannel(
+            'ops-hook',
+            'webhook',
+            `https://hooks.example.com/in?sig=${SIG}`,
+            sandbox.httpClient,
+            SOURCE,
+          ),
+          minSeverity: 'info',
+        },
+      ],
+      createLogger(capturingSink(lines)),
+    );
+
+    // Act
+    const results = await notifier.notify(secretNotification, {
+      channels: ['ops-events', 'ops-teams', 'ops-hook'],
+    });
+
+    // Assess
+    expect(results.map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
+    const [published] = sandbox.eventGrid.published();
+    const [teams, hook] = sandbox.webhooks();
+    const expectedData = {
+      vaultName: 'kv-prod',
+      secretName: 'db-password',
+      keyName: 'key1',
+      resourceId: RESOURCE,
+      severity: 'critical',
+      title: 'Secret near expiry: db-password in kv-prod',
+      summary: SUMMARY_SHOWN,
+      facts: { Vault: 'kv-prod', Secret: 'db-password', 'Key Vault': RESOURCE, 'Days left': '3' },
+      correlationId: 'corr-77',
+    };
+    expect(published!.event).toMatchObject({
+      subject: 'vaults/kv-prod/secrets/db-password',
+      data: expectedData,
+    });
+    expect(hook!.body).toMatchObject({ subject: 'vaults/kv-prod/secrets/db-password', data: expectedData });
+    const card = (teams!.body as { attachments: Array<{ content: { body: unknown[] } }> }).attachments[0]!
+      .content;
+    expect(card.body).toEqual([
+      expect.objectContaining({ type: 'TextBlock', text: 'Secret near expiry: db-password in kv-prod' }),
+      expect.objectContaining({ type: 'TextBlock', text: SUMMARY_SHOWN }),
+      expect.objectContaining({
+        type: 'FactSet',
+        facts: [
+          { title: 'Vault', value: 'kv-prod' },
+          { title: 'Secret', value: 'db-password' },
+          { title: 'Key Vault', value: RESOURCE },
+          { title: 'Days left', value: '3' },
+          { title: 'Severity', value: 'critical' },
+          { title: 'Correlation id', value: 'corr-77' },
+        ],
+      }),
+    ]);
+    const delivered = JSON.stringify({
+      published: sandbox.eventGrid.published(),
+      webhooks: sandbox.webhooks(),
+      lines,
+    });
+    expect(delivered).not.toContain(VALUE);
+    expect(delivered).not.toContain(ACCOUNT_KEY);
+  });
+
+  it('masks the values even when a channel is called directly, without the notifier', async () => {
+    // Prepare
+    const sandbox = createSandbox({ scenario: { clock: { start: '2026-01-31T00:00:00Z' } } });
+    registerSecret(VALUE);
+    const eventGrid = new EventGridChannel('ops-events', TOPIC, sandbox.credential, SOURCE, {
+      httpClient: sandbox.httpClient,
+    });
+    const teams = new WebhookChannel(
+      'ops-teams',
+      'teams',
+      `https://contoso.webhook.office.com/x?sig=${SIG}`,
+      sandbox.httpClient,
+      SOURCE,
+    );
+
+    // Act
+    await eventGrid.send(secretNotification);
+    await teams.send(secretNotification);
+
+    // Assess
+    const delivered = JSON.stringify({
+      published: sandbox.eventGrid.published(),
+      webhooks: sandbox.webhooks(),
+    });
+    expect(delivered).toContain('"Secret"');
+    expect(delivered).toContain('db-password');
+    expect(delivered).toContain('kv-prod');
+    expect(delivered).not.toContain(VALUE);
+    expect(delivered).not.toContain(ACCOUNT_KEY);
   });
 });

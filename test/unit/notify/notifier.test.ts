@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { TransientError, ValidationError } from '../../../src/lib/core/errors';
 import { createLogger } from '../../../src/lib/core/logging';
+import { clearRegisteredSecrets, registerSecret } from '../../../src/lib/core/redact';
 import { toCloudEvent, toTeamsMessage } from '../../../src/lib/notify/format';
 import { createNotifier } from '../../../src/lib/notify/notifier';
 import type { Notification, NotificationChannel } from '../../../src/lib/ports/notifier';
@@ -69,6 +70,50 @@ describe('createNotifier', () => {
     expect(a.got).toHaveLength(1);
     expect(pager.got).toHaveLength(0);
     expect(JSON.stringify(results) + lines.join('\n')).not.toContain('SECRETSIG');
+  });
+});
+
+describe('createNotifier logging', () => {
+  afterEach(() => clearRegisteredSecrets());
+
+  it('logs a failing channel with the redacted stack and cause chain of its error', async () => {
+    // Prepare
+    const lines: string[] = [];
+    const sink = {
+      debug: () => {},
+      info: () => {},
+      warn: (l: unknown) => lines.push(String(l)),
+      error: () => {},
+    };
+    registerSecret('channel-secret-value-9');
+    const cause = new Error('receiver quoted channel-secret-value-9');
+    const broken = new ListChannel(
+      'broken',
+      new TransientError('posting to broken failed with 503', { cause }),
+    );
+    const notifier = createNotifier([{ channel: broken, minSeverity: 'info' }], createLogger(sink));
+
+    // Act
+    await notifier.notify(notification, { channels: ['broken'] });
+
+    // Assess
+    expect(lines).toHaveLength(1);
+    const entry = JSON.parse(lines[0]!);
+    expect(entry).toMatchObject({
+      level: 'warn',
+      operation: 'notify',
+      target: 'vaults/kv/secrets/s',
+      channel: 'broken',
+      retryable: true,
+      error: {
+        name: 'TransientError',
+        code: 'TransientFailure',
+        message: 'posting to broken failed with 503',
+        cause: { name: 'Error', message: 'receiver quoted [REDACTED]' },
+      },
+    });
+    expect(entry.error.stack).toMatch(/^TransientError: posting to broken failed with 503\n\s+at /);
+    expect(lines[0]).not.toContain('channel-secret-value-9');
   });
 });
 
