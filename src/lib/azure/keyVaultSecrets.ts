@@ -1,7 +1,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy, PipelineRequest, SendRequest } from '@azure/core-rest-pipeline';
 import { type SecretProperties as SdkSecretProperties, SecretClient } from '@azure/keyvault-secrets';
-import { NotFoundError, ValidationError } from '../core/errors';
+import { ConfigurationError, NotFoundError, ValidationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
 import type {
   SecretProperties,
@@ -163,7 +163,10 @@ export class KeyVaultSecretVault implements SecretVault {
       client = new SecretClient(key, this.credential, {
         httpClient: this.options.httpClient,
         retryOptions: { maxRetries: 2 },
-        additionalPolicies: [{ policy: epochFixPolicy, position: 'perCall' }],
+        additionalPolicies: [
+          { policy: epochFixPolicy, position: 'perCall' },
+          { policy: unknownVaultPolicy, position: 'perRetry' },
+        ],
       });
       this.clients.set(key, client);
     }
@@ -198,6 +201,34 @@ const epochFixPolicy: PipelinePolicy = {
       }
     }
     return next(request);
+  },
+};
+
+/**
+ * A vault host that does not resolve (`getaddrinfo ENOTFOUND <vault>.vault.azure.net`, no answer at
+ * all) means there is no such vault: a configuration problem (a wrong name in the policy or the
+ * settings, a deleted vault), not a network blip. Turned into a non-retryable `ConfigurationError`
+ * inside the retry loop, so that neither the SDK's retries nor the host's redeliveries go on for it.
+ * (`EAI_AGAIN`, the resolver's own transient failure, stays retryable.)
+ */
+const unknownVaultPolicy: PipelinePolicy = {
+  name: 'stampkeeperUnknownVault',
+  async sendRequest(request: PipelineRequest, next: SendRequest) {
+    try {
+      return await next(request);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const status = (error as { statusCode?: unknown }).statusCode;
+      if (code === 'ENOTFOUND' && status === undefined) {
+        const host = hostOf(request.url);
+        throw new ConfigurationError(
+          `Key Vault ${host} does not resolve: no such vault (check the vault name in the policy or STAMPKEEPER_ALLOWED_VAULTS)`,
+          [],
+          { cause: error, metadata: { vault: host } },
+        );
+      }
+      throw error;
+    }
   },
 };
 

@@ -196,14 +196,3 @@ export const silentLogger: Logger = {
   error: () => {},
   child: () => silentLogger,
 };
-
-/** A loggable description of an error: name, code and redacted message (placeholder until the cause chain lands). */
-export function describeError(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: redactText(String(error)) };
-  const code = (error as { code?: unknown }).code;
-  return {
-    name: error.name,
-    ...(typeof code === 'string' ? { code } : {}),
-    message: redactText(error.message),
-  };
-}

@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { KeyVaultSecretVault } from '../../../src/lib/azure/keyVaultSecrets';
 import {
+  ConfigurationError,
   DependencyError,
   ForbiddenError,
   NotFoundError,
@@ -150,20 +151,36 @@ describe('KeyVaultSecretVault over the real SecretClient on the sandbox', () => 
     expect(reads.every((r) => r.method === 'GET' && r.path === '/secrets/api-key/versions')).toBe(true);
   });
 
-  it('answers undefined for a missing secret, a missing version and a missing vault', async () => {
+  it('answers undefined for a missing secret and a missing version', async () => {
     // Prepare
-    const { sandbox, vault, vaultUrl } = estate();
+    const { vault, vaultUrl } = estate();
     await vault.setSecret(vaultUrl, 'present', uniqueValue('present'));
 
     // Act
     const missingSecret = await vault.getSecretProperties(vaultUrl, 'absent');
     const missingVersion = await vault.getSecretProperties(vaultUrl, 'present', { version: '0'.repeat(32) });
-    const missingVault = await vault.getSecretProperties(sandbox.keyVault.vaultUrl('kv-nowhere'), 'present');
 
     // Assess
     expect(missingSecret).toBeUndefined();
     expect(missingVersion).toBeUndefined();
-    expect(missingVault).toBeUndefined();
+  });
+
+  it('reports a vault that does not resolve as a configuration problem, at once and not retryable', async () => {
+    // Prepare: in Azure an unknown vault name fails DNS (getaddrinfo ENOTFOUND), as on the sandbox
+    const { sandbox, vault } = estate();
+    const nowhere = sandbox.keyVault.vaultUrl('kv-nowhere');
+
+    // Act
+    const listing = await failureOf(vault.getSecretProperties(nowhere, 'present'));
+    const reading = await failureOf(vault.getSecret(nowhere, 'present'));
+    const sweeping = await failureOf(collect(vault.listSecrets(nowhere)));
+
+    // Assess
+    for (const error of [listing, reading, sweeping]) {
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect(error).toMatchObject({ retryable: false, code: 'ConfigurationInvalid' });
+      expect(error.message).toContain('kv-nowhere.vault.azure.net does not resolve');
+    }
   });
 
   it('lists secrets and versions without their values', async () => {
@@ -213,16 +230,15 @@ describe('KeyVaultSecretVault over the real SecretClient on the sandbox', () => 
     expect(untouched).toMatchObject({ enabled: true, tags: { owner: 'a' } });
   });
 
-  it('refuses to read a disabled version with a ForbiddenError, and a missing secret or vault with a NotFoundError', async () => {
+  it('refuses to read a disabled version with a ForbiddenError, and a missing secret with a NotFoundError', async () => {
     // Prepare
-    const { sandbox, vault, vaultUrl } = estate();
+    const { vault, vaultUrl } = estate();
     const value = uniqueValue('disabled');
     const off = await vault.setSecret(vaultUrl, 'off', value, { enabled: false });
 
     // Act
     const disabled = await failureOf(vault.getSecret(vaultUrl, 'off', { version: off.version! }));
     const missing = await failureOf(vault.getSecret(vaultUrl, 'nothing-here'));
-    const noVault = await failureOf(vault.getSecret(sandbox.keyVault.vaultUrl('kv-nowhere'), 'off'));
 
     // Assess
     expect(disabled).toBeInstanceOf(ForbiddenError);
@@ -233,7 +249,6 @@ describe('KeyVaultSecretVault over the real SecretClient on the sandbox', () => 
       retryable: false,
       metadata: { status: 404, azureCode: 'SecretNotFound' },
     });
-    expect(noVault).toBeInstanceOf(NotFoundError);
   });
 
   it('registers every value it reads or writes for redaction', async () => {
