@@ -1,10 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TableClient, TableServiceClient } from '@azure/data-tables';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type RunningAzurite, startAzurite } from '../../../src/local/host/azurite';
 
 // The Azurite `npm start` runs when no storage is configured: a real child process each time.
@@ -57,7 +57,9 @@ describe('local Azurite', () => {
 
   it('keeps its data on disk with persist: an entity written before a restart is read after it', async () => {
     // Prepare: a folder that does not exist yet (Azurite creates it).
-    const dir = join(mkdtempSync(join(tmpdir(), 'stampkeeper-azurite-')), 'state');
+    const parent = mkdtempSync(join(tmpdir(), 'stampkeeper-azurite-'));
+    onTestFinished(() => rmSync(parent, { recursive: true, force: true }));
+    const dir = join(parent, 'state');
     const table = (connectionString: string) =>
       TableClient.fromConnectionString(connectionString, 'persisted', { allowInsecureConnection: true });
     azurite = await startAzurite(process.cwd(), { preferDefaultPorts: false, persist: dir });

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PERSIST_DIR, loadLocalSettings, parseArgs } from '../../../src/local/cli';
 import { appBundle } from '../../support/bundle';
 import { storageConnectionString, uniquePrefix } from '../../support/storage';
@@ -15,6 +15,17 @@ interface Started {
   output: () => string;
   url: string;
 }
+
+const tempDirs: string[] = [];
+/** A new temporary folder, removed after the file's tests. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const FIXTURE_ARGS = ['--entry', FIXTURE_APP, '--port', '0', '--no-timers', '--no-sandbox'];
 
@@ -147,7 +158,7 @@ describe('npm start (src/local/cli.ts)', () => {
 
   it('runs the sandbox on the estate of --scenario <file>', async () => {
     // Prepare: a scenario with a vault of its own.
-    const dir = mkdtempSync(join(tmpdir(), 'stampkeeper-scenario-'));
+    const dir = tempDir('stampkeeper-scenario-');
     const file = join(dir, 'other.scenario.yaml');
     writeFileSync(
       file,
@@ -191,7 +202,7 @@ describe('npm start (src/local/cli.ts)', () => {
 
   it('exits 1 naming the file and every problem when --scenario is not a valid scenario, before starting anything', async () => {
     // Prepare
-    const dir = mkdtempSync(join(tmpdir(), 'stampkeeper-scenario-'));
+    const dir = tempDir('stampkeeper-scenario-');
     const bad = join(dir, 'bad.scenario.yaml');
     writeFileSync(
       bad,
@@ -217,7 +228,7 @@ describe('npm start (src/local/cli.ts)', () => {
 
   it('keeps the storage on disk with --persist <dir>: the audit survives a restart', async () => {
     // Prepare: Azurite started by the CLI itself (no storage configured), on disk.
-    const dir = join(mkdtempSync(join(tmpdir(), 'stampkeeper-persist-')), 'azurite');
+    const dir = join(tempDir('stampkeeper-persist-'), 'azurite');
     const args = ['--entry', appBundle().entry, '--port', '0', '--no-timers', '--persist', dir];
     // The sandbox clock starts again at the scenario's start: ask for the whole year explicitly.
     const auditIds = async (url: string): Promise<string[]> => {
@@ -311,7 +322,7 @@ describe('CLI arguments and local settings', () => {
 
   it('applies local.settings.json Values without overriding variables already set', async () => {
     // Prepare
-    const dir = mkdtempSync(resolve(tmpdir(), 'stampkeeper-settings-'));
+    const dir = tempDir('stampkeeper-settings-');
     writeFileSync(
       resolve(dir, 'local.settings.json'),
       JSON.stringify({ Values: { A: 'from-file', B: 'from-file' } }),
@@ -326,7 +337,7 @@ describe('CLI arguments and local settings', () => {
 
   it('rejects a malformed local.settings.json clearly', async () => {
     // Prepare
-    const dir = mkdtempSync(resolve(tmpdir(), 'stampkeeper-settings-'));
+    const dir = tempDir('stampkeeper-settings-');
     writeFileSync(resolve(dir, 'local.settings.json'), JSON.stringify({ Values: { A: 3 } }));
     // Act / Assess
     expect(() => loadLocalSettings(dir, {})).toThrow('local.settings.json Values.A must be a string.');
