@@ -12,7 +12,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { resetDeps } from '../lib/app/deps';
 import { setPlatformOverride } from '../lib/azure/platform';
-import { keySettingsFromEnv } from './host/keys';
+import { type KeySettings, keySettingsFromEnv } from './host/keys';
 import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host/localHost';
 import { listenerFactories } from './host/triggers';
 import type { HostLogger } from './host/types';
@@ -159,7 +159,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
  * (`.../runtime/webhooks/eventgrid?functionName=<name>&code=<system key>`); the master key when no
  * system key is set (the host accepts it for the webhook too). None when keys are not required.
  */
-function sandboxDeliveryKey(keys: ReturnType<typeof keySettingsFromEnv>): string | undefined {
+function sandboxDeliveryKey(keys: KeySettings): string | undefined {
   if (!keys.required) return undefined;
   return keys.eventGridKey ?? keys.masterKey;
 }
