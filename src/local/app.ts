@@ -4,10 +4,15 @@
  * HTTP client, clock), starts the local host with the app's real registrations, mounts the sandbox's
  * inspection view under /sandbox/, and has the sandbox deliver its Event Grid events to the host's
  * webhook endpoint as Azure would.
+ *
+ * The app may be the source (`src/main.ts`, loaded through tsx / vitest) or the built bundle
+ * (`dist/main.js`, what is deployed): the platform override is process-wide (see
+ * `setPlatformOverride`), so the bundle's own copy of the platform module sees it too.
  */
-import { join } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { resetDeps } from '../lib/app/deps';
 import { setPlatformOverride } from '../lib/azure/platform';
+import { type KeySettings, keySettingsFromEnv } from './host/keys';
 import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host/localHost';
 import { listenerFactories } from './host/triggers';
 import type { HostLogger } from './host/types';
@@ -29,8 +34,14 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
 export interface LocalAppOptions {
   /** Project root (host.json, src/main.ts, the scenario). Default: the current directory. */
   rootDir?: string;
-  /** The app's entry module. Default: src/main.ts. */
+  /** The app's entry module (relative to `rootDir`): `src/main.ts` (the default) or a built `main.js`. */
   appEntry?: string;
+  /**
+   * The folder of the app as deployed, when it is not `rootDir` (a build output such as `dist/`):
+   * the host reads its host.json there, and the app gets it as `AzureWebJobsScriptRoot` (as the
+   * Functions host sets it), so it loads the policy deployed with it.
+   */
+  appRoot?: string;
   port?: number;
   host?: string;
   /** App settings (`process.env` for the app while it runs). */
@@ -52,21 +63,24 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   const rootDir = options.rootDir ?? process.cwd();
   const logger = options.logger ?? consoleHostLogger;
   let hostUrl: string | undefined;
+  let eventGridCode: string | undefined;
   let sandbox: Sandbox | undefined;
   const env = { ...options.env };
 
   if (options.sandbox !== false) {
     const spec = options.sandbox ?? {};
     const scenario =
-      spec.scenario ?? (await loadScenario(join(rootDir, spec.scenarioPath ?? DEFAULT_SCENARIO)));
+      spec.scenario ?? (await loadScenario(resolve(rootDir, spec.scenarioPath ?? DEFAULT_SCENARIO)));
     sandbox = createSandbox({
       scenario,
       random: spec.random,
       deliver: {
         async post(functionName, body, headers, attempt) {
           if (!hostUrl) return { status: 503 };
+          // A real subscription's endpoint URL carries the eventgrid_extension system key (`code=`).
+          const code = eventGridCode ? `&code=${encodeURIComponent(eventGridCode)}` : '';
           const response = await fetch(
-            `${hostUrl}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
+            `${hostUrl}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}${code}`,
             // Event Grid waits 30 s for a webhook, then counts the attempt as failed; the sandbox
             // aborts an attempt it gave up on.
             {
@@ -91,14 +105,23 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     for (const [name, value] of Object.entries(SANDBOX_SETTINGS)) {
       if (!env[name]?.trim() && !process.env[name]?.trim()) env[name] = value;
     }
+  } else {
+    // Azure's platform, and a new one: deps a previous app built (in any copy of the app) are rebuilt.
+    setPlatformOverride(undefined);
   }
   resetDeps();
+  const appRoot = options.appRoot === undefined ? undefined : resolve(rootDir, options.appRoot);
+  if (appRoot && !env.AzureWebJobsScriptRoot) env.AzureWebJobsScriptRoot = appRoot;
+  const appEntry =
+    options.appEntry === undefined || isAbsolute(options.appEntry)
+      ? options.appEntry
+      : resolve(rootDir, options.appEntry);
 
   let host: RunningLocalHost;
   try {
     host = await startLocalHost({
-      appEntry: options.appEntry,
-      rootDir,
+      appEntry: appEntry ?? (appRoot ? resolve(rootDir, 'src/main.ts') : undefined),
+      rootDir: appRoot ?? rootDir,
       port: options.port,
       host: options.host,
       env,
@@ -111,6 +134,8 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     setPlatformOverride(undefined);
     throw error;
   }
+  // The host has validated the key settings (with the app's env applied) by now.
+  eventGridCode = sandboxDeliveryKey(keySettingsFromEnv(process.env));
   hostUrl = host.url;
   // Secrets seeded inside their 30-day window raise their events now, as Azure would have already.
   if (sandbox) await sandbox.settle();
@@ -126,4 +151,15 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
       resetDeps();
     },
   };
+}
+
+/**
+ * The key the sandbox's Event Grid subscription presents when the host requires keys: the
+ * `eventgrid_extension` system key, as in a real subscription's endpoint URL
+ * (`.../runtime/webhooks/eventgrid?functionName=<name>&code=<system key>`); the master key when no
+ * system key is set (the host accepts it for the webhook too). None when keys are not required.
+ */
+function sandboxDeliveryKey(keys: KeySettings): string | undefined {
+  if (!keys.required) return undefined;
+  return keys.eventGridKey ?? keys.masterKey;
 }

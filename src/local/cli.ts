@@ -2,51 +2,115 @@
  * `npm start`: runs the app on the local host.
  *
  * 1. Reads `local.settings.json` (its `Values` go to the environment, like Core Tools; variables
- *    already set win; values are never printed).
- * 2. Starts Azurite in memory when `AzureWebJobsStorage` is unset or `UseDevelopmentStorage=true`.
- * 3. Starts the app on the local host (`startLocalApp`), on the sandbox unless `--no-sandbox`,
+ *    already set win; values are never printed), and the sandbox's scenario (validated first).
+ * 2. Builds the bundle into `dist/` (`npm run build`: the policy is validated, esbuild bundles
+ *    `src/main.ts`) and runs `dist/main.js`, what is deployed. It builds every time rather than
+ *    comparing dates, so what runs is never an older build (about a second or two).
+ *    `--source` runs `src/main.ts` through tsx instead; `--entry <module>` runs a module as is.
+ * 3. Starts Azurite when `AzureWebJobsStorage` is unset or `UseDevelopmentStorage=true`: in memory,
+ *    or on disk with `--persist [dir]`.
+ * 4. Starts the app on the local host (`startLocalApp`), on the sandbox unless `--no-sandbox`,
  *    and prints where everything listens; Ctrl-C stops everything and exits 0.
- *
- * Usage: tsx src/local/cli.ts [--port <n>] [--entry <module>] [--no-sandbox] [--no-timers]
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import { type RunningLocalApp, startLocalApp } from './app';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { build } from '../../scripts/build';
+import { DEFAULT_SCENARIO, type RunningLocalApp, startLocalApp } from './app';
 import { type RunningAzurite, startAzurite } from './host/azurite';
 import { consoleHostLogger, type RunningLocalHost } from './host/localHost';
 import { nextOccurrence } from './host/ncrontab';
 import { timerSchedule } from './host/timer';
+import { loadScenario, type Scenario } from './sandbox';
 
 export interface CliOptions {
+  /** `-h` / `--help`: print the usage and exit 0. */
+  help: boolean;
   port: number;
+  /** The app's entry module: `dist/main.js` (built first), `src/main.ts` (`--source`) or `--entry`'s. */
   entry: string;
+  /** Build `dist/` before starting: only for the default entry. */
+  build: boolean;
+  /** `--scenario <file>`: the sandbox's estate instead of `sandbox/default.scenario.yaml`. */
+  scenario?: string;
+  /** `--persist [dir]`: Azurite keeps its data in this folder. */
+  persist?: string;
   sandbox: boolean;
   timers: boolean;
 }
 
-const USAGE = 'Usage: npm start -- [--port <n>] [--entry <module>] [--no-sandbox] [--no-timers]';
+export const DEFAULT_ENTRY = 'dist/main.js';
+export const SOURCE_ENTRY = 'src/main.ts';
+export const DEFAULT_PERSIST_DIR = '.stampkeeper/azurite';
 
-/** Parses the command line; throws with the usage on anything unknown. */
+export const USAGE = `Usage: npm start -- [options]
+
+Runs the app on the local Functions host, on the sandbox (no Azure account needed) by default.
+Without --source or --entry it first builds the bundle into dist/ (as npm run build does: the policy
+is validated, esbuild bundles src/main.ts) and runs dist/main.js, what is deployed.
+
+Options:
+  --port <n>         Port of the host, 0 for a free one (default 7071).
+  --source           Run the source, src/main.ts through tsx, instead of building and running the bundle.
+  --entry <module>   Run this module as is, without building (e.g. a dist/main.js built with
+                     npm run build -- --policy <file>); a folder holding host.json is the app's root.
+  --scenario <file>  The sandbox's estate: vaults, secrets, Event Grid subscriptions, clock, delivery
+                     (default ${DEFAULT_SCENARIO}); validated before anything starts.
+  --persist [dir]    Keep the local storage (Azurite) on disk in <dir> (default ${DEFAULT_PERSIST_DIR}),
+                     so audit, idempotency keys, leases and runs survive restarts (default: in memory).
+                     The sandbox's estate and clock always start again from the scenario.
+  --no-sandbox       No sandbox: the app talks to the endpoints its settings name (real Azure, az login).
+  --no-timers        Do not run timer triggers on their schedules (POST /admin/functions/<name> runs one).
+  -h, --help         Print this help and exit.
+
+Settings come from the environment and local.settings.json's Values (local.settings.sample.json lists them).`;
+
+const SHORT_USAGE = 'Run npm start -- --help for the options.';
+
+/** Parses the command line; throws with a pointer to the usage on anything unknown or contradictory. */
 export function parseArgs(argv: string[]): CliOptions {
-  const options: CliOptions = { port: 7071, entry: 'src/main.ts', sandbox: true, timers: true };
+  const options: CliOptions = {
+    help: false,
+    port: 7071,
+    entry: DEFAULT_ENTRY,
+    build: true,
+    sandbox: true,
+    timers: true,
+  };
+  if (argv.includes('--help') || argv.includes('-h')) return { ...options, help: true };
+  let entryGiven = false;
+  let source = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = () => {
       const next = argv[++i];
-      if (next === undefined || next.startsWith('--')) throw new Error(`${arg} needs a value.\n${USAGE}`);
+      if (next === undefined || next.startsWith('-')) throw new Error(`${arg} needs a value. ${SHORT_USAGE}`);
       return next;
     };
     switch (arg) {
       case '--port': {
-        const port = Number(value());
-        if (!Number.isInteger(port) || port < 0 || port > 65535)
-          throw new Error(`--port must be 0-65535.\n${USAGE}`);
+        const raw = value();
+        const port = Number(raw);
+        if (!/^\d+$/.test(raw) || port > 65535) throw new Error(`--port must be 0-65535. ${SHORT_USAGE}`);
         options.port = port;
         break;
       }
       case '--entry':
         options.entry = value();
+        entryGiven = true;
         break;
+      case '--source':
+        source = true;
+        break;
+      case '--scenario':
+        options.scenario = value();
+        break;
+      case '--persist': {
+        // The folder is optional: `--persist` alone keeps the data in the default folder.
+        const next = argv[i + 1];
+        options.persist =
+          next !== undefined && !next.startsWith('-') ? (argv[++i] as string) : DEFAULT_PERSIST_DIR;
+        break;
+      }
       case '--no-sandbox':
         options.sandbox = false;
         break;
@@ -54,9 +118,15 @@ export function parseArgs(argv: string[]): CliOptions {
         options.timers = false;
         break;
       default:
-        throw new Error(`Unknown argument "${arg}".\n${USAGE}`);
+        throw new Error(`Unknown argument "${arg}". ${SHORT_USAGE}`);
     }
   }
+  if (source && entryGiven) throw new Error(`--source and --entry are exclusive. ${SHORT_USAGE}`);
+  if (!options.sandbox && options.scenario !== undefined) {
+    throw new Error(`--scenario describes the sandbox: it cannot be used with --no-sandbox. ${SHORT_USAGE}`);
+  }
+  if (source) options.entry = SOURCE_ENTRY;
+  options.build = !source && !entryGiven;
   return options;
 }
 
@@ -132,14 +202,48 @@ export function describeHost(host: RunningLocalHost, storage: string, extra: str
   return lines;
 }
 
+/** `path` relative to `rootDir` when it lies inside it, absolute otherwise. */
+function displayPath(rootDir: string, path: string): string {
+  const inside = relative(rootDir, path);
+  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : path;
+}
+
+/** Whether `AzureWebJobsStorage` asks for the local emulator (unset, empty or `UseDevelopmentStorage=true`). */
+function wantsLocalStorage(configured: string | undefined): boolean {
+  return !configured || configured.trim() === '' || /^UseDevelopmentStorage=true$/i.test(configured.trim());
+}
+
+/** The app's root as deployed: the entry's folder when it holds a host.json (a build output), else none. */
+function deployedRoot(entry: string): string | undefined {
+  const folder = dirname(entry);
+  return existsSync(join(folder, 'host.json')) ? folder : undefined;
+}
+
 async function main(): Promise<void> {
   const logger = consoleHostLogger;
   const options = parseArgs(process.argv.slice(2));
+  if (options.help) {
+    console.log(USAGE);
+    return;
+  }
   const rootDir = process.cwd();
   const applied = loadLocalSettings(rootDir);
   if (applied.length > 0) logger.info(`Loaded ${applied.length} setting(s) from local.settings.json.`);
 
+  // Everything the user gave is checked before anything starts or is written.
+  let scenario: Scenario | undefined;
+  if (options.sandbox) scenario = loadScenario(resolve(rootDir, options.scenario ?? DEFAULT_SCENARIO));
+  const localStorage = wantsLocalStorage(process.env.AzureWebJobsStorage);
+  if (options.persist !== undefined && !localStorage) {
+    throw new Error(
+      '--persist keeps the local Azurite on disk, but AzureWebJobsStorage names another storage: unset it or drop --persist.',
+    );
+  }
   const entry = isAbsolute(options.entry) ? options.entry : resolve(rootDir, options.entry);
+  if (options.build) {
+    logger.info(`Building ${options.entry} (--source runs src/main.ts without building)...`);
+    await build({ rootDir, outDir: dirname(entry), log: (line) => logger.info(`  ${line}`) });
+  }
   if (!existsSync(entry))
     throw new Error(`The app entry ${options.entry} does not exist (use --entry <module>).`);
 
@@ -165,30 +269,40 @@ async function main(): Promise<void> {
 
   try {
     let storage: string;
-    const configured = process.env.AzureWebJobsStorage;
-    if (!configured || configured.trim() === '' || /^UseDevelopmentStorage=true$/i.test(configured.trim())) {
-      azurite = await startAzurite(rootDir);
+    if (localStorage) {
+      azurite = await startAzurite(rootDir, { persist: options.persist });
       process.env.AzureWebJobsStorage = azurite.connectionString;
       const e = azurite.endpoints;
-      storage = `Azurite (in memory) blob ${e.blob}, queue ${e.queue}, table ${e.table}`;
+      const where = azurite.location ? `on disk in ${displayPath(rootDir, azurite.location)}` : 'in memory';
+      storage = `Azurite (${where}) blob ${e.blob}, queue ${e.queue}, table ${e.table}`;
     } else {
       storage = 'AzureWebJobsStorage as configured';
     }
     app = await startLocalApp({
       appEntry: entry,
+      appRoot: deployedRoot(entry),
       rootDir,
       port: options.port,
       logger,
       startTimers: options.timers,
-      sandbox: options.sandbox ? {} : false,
+      sandbox: scenario ? { scenario } : false,
     });
+    const kind = options.build
+      ? 'the bundle, built now'
+      : options.entry === SOURCE_ENTRY
+        ? 'source, through tsx'
+        : 'as given';
     const estate = app.sandbox
       ? [
           `Sandbox: ${app.url}/sandbox/ (estate, clock, events, notifications); clock at ${app.sandbox.clock.now().toISOString()}`,
-          `  advance it: curl -XPOST ${app.url}/sandbox/clock/advance -d '{"days":16}'`,
+          `  scenario ${options.scenario ?? DEFAULT_SCENARIO}; advance the clock: curl -XPOST ${app.url}/sandbox/clock/advance -d '{"days":16}'`,
         ]
       : ['Sandbox: off (--no-sandbox): the app talks to the endpoints its settings name.'];
-    for (const line of describeHost(app.host, storage, estate)) logger.info(line);
+    for (const line of describeHost(app.host, storage, [
+      `App: ${displayPath(rootDir, entry)} (${kind})`,
+      ...estate,
+    ]))
+      logger.info(line);
   } catch (error) {
     logger.error(`Start-up failed: ${(error as Error).message}`);
     await stopAll(1);

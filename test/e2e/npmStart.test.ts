@@ -1,18 +1,24 @@
 /**
- * `npm start` as a person runs it: the real app on the sandbox, in its own process. And a wrong
- * setting stops start-up with a message that names it (and never prints a value).
+ * `npm start` as a person runs it (`tsx src/local/cli.ts`, what the script runs): it builds the
+ * bundle into dist/ and runs dist/main.js, the deployed app, on the sandbox, in its own process.
+ * And a wrong setting stops start-up with a message that names it (and never prints a value).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { appBundle } from '../support/bundle';
 import { storageConnectionString, uniquePrefix } from '../support/storage';
 
 const ROOT = resolve(__dirname, '../..');
 
-function startCli(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+function startCli(
+  env: Record<string, string>,
+  args: string[] = [],
+): { child: ChildProcess; output: () => string } {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/local/cli.ts', '--port', '0', '--no-timers'],
+    ['--import', 'tsx', 'src/local/cli.ts', '--port', '0', '--no-timers', ...args],
     {
       cwd: ROOT,
       env: { ...process.env, ...env },
@@ -42,7 +48,9 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 }
 
 describe('npm start', () => {
-  it('runs the app on the sandbox: healthy, the estate inspectable, Ctrl-C exits 0', async () => {
+  it('builds dist/ and runs the bundle on the sandbox: healthy, the estate inspectable, Ctrl-C exits 0', async () => {
+    // Prepare
+    const startedAt = Date.now();
     const prefix = uniquePrefix('s');
     const cli = startCli({
       AzureWebJobsStorage: storageConnectionString(),
@@ -50,10 +58,16 @@ describe('npm start', () => {
       STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
     });
     try {
+      // Act
       await until(() => cli.output().includes('Press Ctrl-C to stop.'), 'start-up', cli.output);
       const url = /Local host listening on (http:\/\/\S+)/.exec(cli.output())?.[1];
       const health = await (await fetch(`${url}/api/health`)).json();
       const estate = await (await fetch(`${url}/sandbox/estate`)).text();
+      // Assess: the bundle was built now and is what runs, on the sandbox.
+      expect(cli.output()).toContain('Building dist/main.js');
+      expect(cli.output()).toContain('App: dist/main.js (the bundle, built now)');
+      expect(statSync(resolve(ROOT, 'dist/main.js')).mtimeMs).toBeGreaterThanOrEqual(startedAt - 1000);
+      expect(JSON.parse(readFileSync(resolve(ROOT, 'dist/package.json'), 'utf8')).main).toBe('main.js');
       expect(health).toMatchObject({ status: 'healthy', platform: 'sandbox' });
       expect(estate).toContain('cosmos-primary-key');
       expect(cli.output()).toContain(
@@ -68,11 +82,15 @@ describe('npm start', () => {
   });
 
   it('stops with a message naming a wrong setting, never its value', async () => {
-    const cli = startCli({
-      AzureWebJobsStorage: storageConnectionString(),
-      STAMPKEEPER_DRY_RUN: 'perhaps-not-a-boolean',
-      STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: 'ftp://topic.example/with-a-secret-token',
-    });
+    // The bundle of this test run (no second build of dist/).
+    const cli = startCli(
+      {
+        AzureWebJobsStorage: storageConnectionString(),
+        STAMPKEEPER_DRY_RUN: 'perhaps-not-a-boolean',
+        STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: 'ftp://topic.example/with-a-secret-token',
+      },
+      ['--entry', appBundle().entry],
+    );
     const code = await exitOf(cli.child);
     expect(code).toBe(1);
     expect(cli.output()).toMatch(/STAMPKEEPER_DRY_RUN: must be true, false, 1 or 0/);

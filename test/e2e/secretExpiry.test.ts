@@ -1,5 +1,6 @@
 /**
- * The first slice end to end: the local host runs the app's real registrations on the sandbox;
+ * The first slice end to end, on the built bundle (what is deployed, built for this test run by the
+ * global setup): the local host runs the app's real registrations on the sandbox;
  * the sandbox's Key Vault raises events as Azure would and delivers them (twice) to the host's
  * Event Grid endpoint; the app audits once and notifies once per channel.
  */
@@ -7,6 +8,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLocalApp, SANDBOX_SETTINGS, startLocalApp } from '../../src/local/app';
 import type { HostLogger } from '../../src/local/host/types';
+import { appBundle } from '../support/bundle';
 import { fixture, secretEvent, toCloudEventSchema } from '../support/events';
 import { storageConnectionString, uniquePrefix } from '../support/storage';
 
@@ -73,7 +75,10 @@ describe('secret near expiry on the sandbox, end to end', () => {
     for (const m of consoleMethods)
       console[m] = (...args: unknown[]) => logs.push(args.map(String).join(' '));
     const prefix = uniquePrefix('e');
+    const bundle = appBundle();
     app = await startLocalApp({
+      appEntry: bundle.entry,
+      appRoot: bundle.root,
       port: 0,
       startTimers: false,
       logger,

@@ -1,25 +1,46 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { build } from '../../scripts/build';
 import { startAzurite } from './azurite';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     storageConnectionString: string;
+    /** Folder of the app built for this test run (`main.js`, host.json, policy/): what is deployed. */
+    appBundleDir: string;
   }
 }
 
+const ROOT = resolve(__dirname, '../..');
+
 /**
- * Starts one in-memory Azurite for the whole test run (unless STAMPKEEPER_TEST_STORAGE names a
- * running one) and hands its connection string to the tests through `inject('storageConnectionString')`.
+ * Once per test run: builds the app bundle (as `npm run build` does) into a temporary folder, so
+ * the end-to-end tests run what is deployed even on a fresh clone with no dist/; and starts one
+ * in-memory Azurite (unless STAMPKEEPER_TEST_STORAGE names a running one). Both reach the tests
+ * through `inject` (see `test/support/bundle.ts`, `test/support/storage.ts`).
  */
 export default async function setup(project: TestProject) {
-  const external = process.env.STAMPKEEPER_TEST_STORAGE;
-  if (external) {
-    project.provide('storageConnectionString', external);
-    return;
-  }
-  const azurite = await startAzurite();
-  project.provide('storageConnectionString', azurite.connectionString);
-  return async () => {
-    await azurite.stop();
+  const bundleParent = await mkdtemp(join(tmpdir(), 'stampkeeper-bundle-'));
+  const teardown: Array<() => Promise<void>> = [() => rm(bundleParent, { recursive: true, force: true })];
+  const cleanUp = async () => {
+    for (const step of teardown.reverse()) await step();
   };
+  try {
+    const { outDir } = await build({ rootDir: ROOT, outDir: join(bundleParent, 'app'), log: () => {} });
+    project.provide('appBundleDir', outDir);
+    const external = process.env.STAMPKEEPER_TEST_STORAGE;
+    if (external) {
+      project.provide('storageConnectionString', external);
+    } else {
+      const azurite = await startAzurite(ROOT);
+      teardown.push(() => azurite.stop());
+      project.provide('storageConnectionString', azurite.connectionString);
+    }
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+  return cleanUp;
 }

@@ -6,7 +6,7 @@
  */
 import { EventGridChannel } from '../azure/eventGridChannel';
 import { KeyVaultSecretVault } from '../azure/keyVaultSecrets';
-import { type Platform, resolvePlatform } from '../azure/platform';
+import { type Platform, platformGeneration, resolvePlatform } from '../azure/platform';
 import { WebhookChannel } from '../azure/webhookChannel';
 import { loadConfigurationSync } from '../config/configuration';
 import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
@@ -49,6 +49,8 @@ export interface AppDeps {
 const LEASE_MARGIN_MS = 2 * 60_000;
 
 let cached: AppDeps | undefined;
+/** The platform generation `cached` was built on (another copy of the app may change the platform). */
+let cachedGeneration = -1;
 
 /**
  * Builds (once) and returns the app's dependencies: validates the settings and the policy (and the
@@ -56,14 +58,18 @@ let cached: AppDeps | undefined;
  * names it. Synchronous: it only creates clients, it does not call Azure.
  */
 export function getDeps(env?: NodeJS.ProcessEnv): AppDeps {
-  if (!cached) {
+  if (!cached || cachedGeneration !== platformGeneration()) {
     const { settings, policy } = loadConfigurationSync(env);
+    cachedGeneration = platformGeneration();
     cached = buildDeps(settings, policy);
   }
   return cached;
 }
 
-/** Forgets the built deps (tests that start the app twice in one process). */
+/**
+ * Forgets the built deps of this copy of the module (tests that start the app twice in one
+ * process). Deps are also rebuilt when the platform override changes, in every copy (the bundle's too).
+ */
 export function resetDeps(): void {
   cached = undefined;
 }

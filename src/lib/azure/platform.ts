@@ -20,15 +20,59 @@ export interface Platform {
   kind: string;
 }
 
-let override: Platform | undefined;
+/**
+ * The platform seam, and the only one: one slot per process, on `globalThis` under
+ * `Symbol.for('stampkeeper.platform')`. It is process-wide rather than module state because the
+ * module exists in several copies in one process: the local host runs from source (tsx) while the
+ * app it serves may be the esbuild bundle `dist/main.js`, which carries its own copy of this file.
+ * Both copies find the same slot through the global symbol registry.
+ *
+ * Only code in the process can reach it, through `setPlatformOverride`: no setting, environment
+ * variable or payload is read here, so input cannot point the app at another platform.
+ */
+const PLATFORM_SEAM = Symbol.for('stampkeeper.platform');
 
-/** Used by the local host (and tests) to run the app against the sandbox. Call before the app builds its deps. */
+interface PlatformSeam {
+  /** Layout of the slot; a copy of this module that finds another layout refuses it. */
+  readonly layout: 1;
+  override: Platform | undefined;
+  /** Incremented by every `setPlatformOverride`: tells caches built on the previous platform to rebuild. */
+  generation: number;
+}
+
+function seam(): PlatformSeam {
+  const holder = globalThis as unknown as Record<symbol, unknown>;
+  const current = holder[PLATFORM_SEAM] as Partial<PlatformSeam> | undefined;
+  if (current === undefined) {
+    const created: PlatformSeam = { layout: 1, override: undefined, generation: 0 };
+    Object.defineProperty(holder, PLATFORM_SEAM, { value: created, enumerable: false });
+    return created;
+  }
+  if (typeof current !== 'object' || current === null || current.layout !== 1) {
+    throw new Error('The platform seam on globalThis has an unknown layout (two incompatible app builds?).');
+  }
+  return current as PlatformSeam;
+}
+
+/**
+ * Used by the local host (and tests) to run the app against the sandbox: sets (or, with
+ * `undefined`, clears) the platform of every copy of the app in this process. Call before the app
+ * builds its deps; deps built on an earlier platform are rebuilt on their next use.
+ */
 export function setPlatformOverride(platform: Platform | undefined): void {
-  override = platform;
+  const slot = seam();
+  slot.override = platform;
+  slot.generation += 1;
+}
+
+/** Changes whenever the override is set or cleared (see `setPlatformOverride`). */
+export function platformGeneration(): number {
+  return seam().generation;
 }
 
 /** The platform to build clients with: the override if one is set, Azure otherwise. */
 export function resolvePlatform(options: { managedIdentityClientId?: string } = {}): Platform {
+  const override = seam().override;
   if (override) return override;
   return {
     credential: new DefaultAzureCredential(

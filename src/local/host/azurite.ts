@@ -1,12 +1,13 @@
 /**
- * Starts Azurite (the storage emulator, from node_modules) in memory for `npm start` when no storage
- * connection is configured: on its default ports 10000-10002 when they are free, else on free ones
- * (which Azurite binds itself, so parallel test processes never collide).
+ * Starts Azurite (the storage emulator, from node_modules) for `npm start` when no storage
+ * connection is configured, in memory or (`persist`) on disk: on its default ports 10000-10002 when
+ * they are free, else on free ones (which Azurite binds itself, so parallel test processes never
+ * collide).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** The well-known development account of Azurite (public, documented by Microsoft; not a secret). */
 const DEV_ACCOUNT = 'devstoreaccount1';
@@ -24,6 +25,8 @@ export interface RunningAzurite {
   pid: number | undefined;
   connectionString: string;
   endpoints: { blob: string; queue: string; table: string };
+  /** The folder holding the data when it is kept on disk; `undefined` in memory. */
+  location: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -87,10 +90,15 @@ export interface StartAzuriteOptions {
   ports?: StoragePorts;
   /** How long `stop()` waits after SIGTERM before SIGKILL (default 5 s). */
   stopGraceMs?: number;
+  /**
+   * Keep the data on disk in this folder (relative to `rootDir`; created when missing), so that it
+   * survives restarts: Azurite's `--location`. Default: in memory (`--inMemoryPersistence`).
+   */
+  persist?: string;
 }
 
 /**
- * Starts an in-memory Azurite and waits until it listens (20 s at most): on the default ports
+ * Starts Azurite, in memory unless `persist` names a folder, and waits until it listens (20 s at most): on the default ports
  * 10000-10002 when they are free and `preferDefaultPorts` (the default), on free ones otherwise.
  * Free ports are bound by Azurite itself (port 0) and read from what it prints; when a chosen port
  * is taken before Azurite binds it (EADDRINUSE), it starts again on free ports (3 attempts in all).
@@ -105,13 +113,15 @@ export async function startAzurite(
   let ports =
     options.ports ??
     ((options.preferDefaultPorts ?? true) && (await defaultPortsFree()) ? DEFAULT_PORTS : FREE_PORTS);
+  const location = options.persist === undefined ? undefined : resolve(rootDir, options.persist);
   for (let attempt = 1; ; attempt += 1) {
-    const started = await launch(bin, ports);
+    const started = await launch(bin, ports, location);
     if ('child' in started) {
       return {
         pid: started.child.pid,
         connectionString: developmentConnectionString(started.ports),
         endpoints: endpointsOf(started.ports, '127.0.0.1'),
+        location,
         stop: () => stopChild(started.child, options.stopGraceMs ?? STOP_GRACE_MS),
       };
     }
@@ -122,11 +132,12 @@ export async function startAzurite(
 
 type Launch = { child: ChildProcess; ports: StoragePorts } | { error: string; addressInUse: boolean };
 
-async function launch(bin: string, ports: StoragePorts): Promise<Launch> {
+async function launch(bin: string, ports: StoragePorts, location: string | undefined): Promise<Launch> {
   const args = [
     bin,
     '--silent',
-    '--inMemoryPersistence',
+    // On SIGTERM Azurite closes its stores, which writes them to `location`.
+    ...(location === undefined ? ['--inMemoryPersistence'] : ['--location', location]),
     '--skipApiVersionCheck',
     '--disableProductStyleUrl',
     '--disableTelemetry',
