@@ -273,6 +273,35 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
     expect(receiver.posts).toHaveLength(0);
   });
 
+  it("writes the notifier's lines through the invocation that called it, never straight to the console", async () => {
+    // Prepare
+    receiver.failNext = 1;
+    const body = JSON.stringify(commonAlert({ alertId: `/x/alerts/${newId()}`, monitorCondition: 'Fired' }));
+    const direct: unknown[][] = [];
+    const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
+    const originals = methods.map((m) => [m, console[m]] as const);
+    for (const m of methods) console[m] = (...args: unknown[]) => direct.push(args);
+    const before = logs.length;
+
+    // Act
+    try {
+      await deliver(body);
+    } finally {
+      for (const [m, original] of originals) console[m] = original as never;
+    }
+
+    // Assess
+    const lines = logs.slice(before).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        message: 'notification channel failed',
+        operation: 'notify',
+        function: 'alerts',
+      }),
+    );
+    expect(direct).toEqual([]);
+  });
+
   it('never echoes the webhook URL (a credential) in responses, logs or audit records', async () => {
     // Prepare
     receiver.failNext = 1;
