@@ -105,7 +105,7 @@ describe('the built bundle on the local host', () => {
     const response = await fetch(`${app.url}/api/health`);
     // Assess: storage (Azurite) answers; the managed vault is a real Azure host, unreachable from
     // here, so it is reported by name and health is 503: proof the bundle did not reach the sandbox.
-    const json = await response.json();
+    const json = (await response.json()) as { platform: string; checks: unknown[] };
     expect(json).toMatchObject({ platform: 'azure' });
     expect(json.checks[0]).toMatchObject({ name: 'storage', ok: true });
     expect(json.checks).toContainEqual(

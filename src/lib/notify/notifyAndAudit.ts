@@ -22,6 +22,8 @@ export interface NotifyAndAuditDeps {
   notifier: Notifier;
   audit: AuditLog;
   idempotencyTtlMs: number;
+  /** How long a channel's claim protects a send in progress: longer than the longest invocation. */
+  claimLeaseMs: number;
 }
 
 /**
