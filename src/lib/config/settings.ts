@@ -56,6 +56,12 @@ export interface Settings {
    */
   allowedVaults: string[];
   /**
+   * `WEBSITE_AUTH_ENABLED`, set by the platform when built-in authentication (Easy Auth) is on: only
+   * then are the `X-MS-CLIENT-PRINCIPAL*` headers the platform's and not a client's. The local host
+   * sets it when it emulates built-in authentication.
+   */
+  authEnabled: boolean;
+  /**
    * The value of any other app setting (e.g. a channel's `urlSetting`), or `undefined` when unset
    * or blank. Not registered for redaction (a short common value would blank out logs):
    * `checkPolicyAgainstSettings` registers the channel URLs, which are secrets.
@@ -235,6 +241,8 @@ export function validateSettings(
     }
   }
 
+  const authEnabled = /^true$/i.test(get('WEBSITE_AUTH_ENABLED') ?? '');
+
   const timeout = functionTimeoutFrom(appRootFrom(env, options.appRoot));
   if ('problem' in timeout) problems.push(timeout.problem);
   const functionTimeoutMs = 'ms' in timeout ? timeout.ms : FLEX_DEFAULT_FUNCTION_TIMEOUT_MS;
@@ -255,6 +263,7 @@ export function validateSettings(
     idempotencyTtlHours,
     functionTimeoutMs,
     allowedVaults,
+    authEnabled,
     ...(eventGridTopicEndpoint === undefined ? {} : { eventGridTopicEndpoint }),
     ...(managedIdentityClientId === undefined ? {} : { managedIdentityClientId }),
     settingValue: get,
