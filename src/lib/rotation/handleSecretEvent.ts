@@ -100,24 +100,11 @@ export async function handleSecretEvent(
 ): Promise<SecretEventOutcome> {
   if (!deps.policy.vaultAllowed(event.vaultUrl)) {
     const reason = `vault ${event.vaultUrl} is neither named by the policy nor allowed by STAMPKEEPER_ALLOWED_VAULTS: not called`;
-    const { auditId } = await deps.rejections.record(
-      {
-        kind: 'event',
-        source: 'other',
-        reason: 'vault-not-allowed',
-        problems: [reason],
-        sampleId: event.id.slice(0, 200),
-        actor: ctx.actor,
-        correlationId: ctx.correlationId,
-        time: deps.clock.now(),
-      },
-      { abortSignal: ctx.abortSignal },
+    const auditId = await countRejectedEvent(
+      { source: 'other', reason: 'vault-not-allowed', problems: [reason], eventId: event.id.slice(0, 200) },
+      deps,
+      ctx,
     );
-    deps.logger.warn('secret event rejected: vault not allowed', {
-      operation: 'event.reject',
-      target: targetOf(event),
-      vault: event.vaultUrl,
-    });
     return { status: 'rejected', reason, auditId };
   }
   return handleAllowed(event, eventKind(event), deps, ctx, options);
@@ -500,13 +487,29 @@ export async function recordRejectedEvent(
     ? 'unhandled-event-type'
     : 'invalid-event';
   const source = sourceLabel(envelope, deps.policy);
+  const problems = error.problems.length > 0 ? error.problems : [error.message];
+  const auditId = await countRejectedEvent({ source, reason, problems, eventId }, deps, ctx);
+  return { auditId, reason, source };
+}
+
+/** Counts one rejected event (see `RejectionLog`) and logs it by name; the bucket's audit id. */
+async function countRejectedEvent(
+  rejection: {
+    source: string;
+    reason: EventRejectionReason;
+    problems: string[];
+    eventId: string | undefined;
+  },
+  deps: Pick<SecretEventDeps, 'rejections' | 'clock' | 'logger'>,
+  ctx: Pick<SecretEventContext, 'actor' | 'correlationId' | 'abortSignal'>,
+): Promise<string> {
   const { auditId } = await deps.rejections.record(
     {
       kind: 'event',
-      source,
-      reason,
-      problems: error.problems.length > 0 ? error.problems : [error.message],
-      sampleId: eventId,
+      source: rejection.source,
+      reason: rejection.reason,
+      problems: rejection.problems,
+      sampleId: rejection.eventId,
       actor: ctx.actor,
       correlationId: ctx.correlationId,
       time: deps.clock.now(),
@@ -515,11 +518,11 @@ export async function recordRejectedEvent(
   );
   deps.logger.warn('event rejected', {
     operation: 'event.reject',
-    target: `events/${source}`,
-    reason,
-    eventId: eventId ?? null,
+    target: `events/${rejection.source}`,
+    reason: rejection.reason,
+    eventId: rejection.eventId ?? null,
   });
-  return { auditId, reason, source };
+  return auditId;
 }
 
 /** An allowed vault's name from the event's topic / source, or `other`: a bounded label. */

@@ -6,7 +6,7 @@ import type { Clock } from '../ports/clock';
 import type { ClaimResult, IdempotencyStore } from '../ports/state';
 import { fitJson, parseJson } from './limits';
 import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
-import { statusOf, storageCall } from './tables';
+import { readEntity, statusOf, storageCall, tryConditionalWrite } from './tables';
 
 const ROW = 'key';
 /** Keys longer than this are hashed (Table keys are limited to 1 KiB and forbid some characters). */
@@ -184,31 +184,13 @@ export class TableIdempotencyStore implements IdempotencyStore {
     );
   }
 
-  private async read(
-    partitionKey: string,
-    abortSignal?: AbortSignal,
-  ): Promise<IdempotencyEntity | undefined> {
-    return storageCall('idempotency read', async () => {
-      try {
-        return await this.table.getEntity<IdempotencyEntity>(partitionKey, ROW, { abortSignal });
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+  private read(partitionKey: string, abortSignal?: AbortSignal): Promise<IdempotencyEntity | undefined> {
+    return readEntity<IdempotencyEntity>(this.table, partitionKey, ROW, 'idempotency read', abortSignal);
   }
 
   /** Runs a conditional write; `false` when it lost the race (409 on insert, 412 on replace). */
-  private async tryWrite(write: () => Promise<unknown>): Promise<boolean> {
-    return storageCall('idempotency write', async () => {
-      try {
-        await write();
-        return true;
-      } catch (error) {
-        if (statusOf(error) === 409 || statusOf(error) === 412) return false;
-        throw error;
-      }
-    });
+  private tryWrite(write: () => Promise<unknown>): Promise<boolean> {
+    return tryConditionalWrite('idempotency write', write);
   }
 }
 

@@ -4,7 +4,7 @@ import { toTableKey } from '../core/ids';
 import type { Clock } from '../ports/clock';
 import type { LeaseGrant, LeaseStore } from '../ports/state';
 import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
-import { statusOf, storageCall } from './tables';
+import { readEntity, tryConditionalWrite } from './tables';
 
 const PARTITION = 'lease';
 /** How long an expired lease is kept before retention removes it. */
@@ -122,28 +122,13 @@ export class TableLeaseStore implements LeaseStore {
     );
   }
 
-  private async read(name: string, abortSignal?: AbortSignal): Promise<LeaseEntity | undefined> {
-    return storageCall('lease read', async () => {
-      try {
-        return await this.table.getEntity<LeaseEntity>(PARTITION, toTableKey(name), { abortSignal });
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+  private read(name: string, abortSignal?: AbortSignal): Promise<LeaseEntity | undefined> {
+    return readEntity<LeaseEntity>(this.table, PARTITION, toTableKey(name), 'lease read', abortSignal);
   }
 
-  private async tryWrite(write: () => Promise<unknown>): Promise<boolean> {
-    return storageCall('lease write', async () => {
-      try {
-        await write();
-        return true;
-      } catch (error) {
-        const status = statusOf(error);
-        if (status === 404 || status === 409 || status === 412) return false;
-        throw error;
-      }
-    });
+  /** A conditional write; `false` when the lease changed or vanished since it was read. */
+  private tryWrite(write: () => Promise<unknown>): Promise<boolean> {
+    return tryConditionalWrite('lease write', write, [404, 409, 412]);
   }
 }
 

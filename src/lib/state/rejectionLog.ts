@@ -4,7 +4,7 @@ import { stableHash } from '../core/ids';
 import { redactText } from '../core/redact';
 import type { AuditLog, Rejection, RejectionBucket, RejectionLog } from '../ports/state';
 import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
-import { statusOf, storageCall } from './tables';
+import { readEntity, storageCall, tryConditionalWrite } from './tables';
 
 const HOUR_MS = 3_600_000;
 /** Re-reads of a counter after losing a write race before giving up for this flush. */
@@ -240,26 +240,11 @@ export class TableRejectionLog implements RejectionLog {
   }
 
   private read(hour: string, row: string): Promise<CounterEntity | undefined> {
-    return storageCall('rejections read', async () => {
-      try {
-        return await this.table.getEntity<CounterEntity>(hour, row);
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    return readEntity<CounterEntity>(this.table, hour, row, 'rejections read');
   }
 
   private tryWrite(write: () => Promise<unknown>): Promise<boolean> {
-    return storageCall('rejections write', async () => {
-      try {
-        await write();
-        return true;
-      } catch (error) {
-        if (statusOf(error) === 409 || statusOf(error) === 412) return false;
-        throw error;
-      }
-    });
+    return tryConditionalWrite('rejections write', write);
   }
 }
 

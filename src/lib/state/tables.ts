@@ -216,3 +216,45 @@ export async function storageCall<T>(operation: string, call: () => Promise<T>):
     throw mapStorageError(operation, error);
   }
 }
+
+/**
+ * A point read: the entity, or `undefined` when it does not exist. Other failures are mapped by
+ * `storageCall` (`TransientError`, `DependencyError`...).
+ */
+export function readEntity<T extends object>(
+  table: TableClient,
+  partitionKey: string,
+  rowKey: string,
+  doing: string,
+  abortSignal?: AbortSignal,
+): Promise<(T & { etag?: string }) | undefined> {
+  return storageCall(doing, async () => {
+    try {
+      return await table.getEntity<T>(partitionKey, rowKey, { abortSignal });
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  });
+}
+
+/**
+ * Runs a conditional write; `false` when it lost the race (409 on insert, 412 on a stale ETag, and
+ * any other status in `lost`), so the caller re-reads and decides again. Other failures are mapped.
+ */
+export function tryConditionalWrite(
+  doing: string,
+  write: () => Promise<unknown>,
+  lost: readonly number[] = [409, 412],
+): Promise<boolean> {
+  return storageCall(doing, async () => {
+    try {
+      await write();
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status !== undefined && lost.includes(status)) return false;
+      throw error;
+    }
+  });
+}
