@@ -13,7 +13,7 @@ import {
   installCoreApi,
   setActiveRegistry,
 } from './coreApi';
-import { type HostConfig, loadHostConfig } from './hostConfig';
+import { type HostConfig, ignoredHostJsonKeys, loadHostConfig } from './hostConfig';
 import { DRAIN_TIMEOUT_MS, LocalInvoker } from './invoker';
 import { keySettingsFromEnv } from './keys';
 import { BUILT_IN_TRIGGERS, findFactory, type ListenerFactories } from './listeners';
@@ -97,6 +97,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
   const registry = new FunctionRegistry(logger);
   try {
     const hostConfig = options.hostConfig ?? loadHostConfig(rootDir);
+    for (const key of ignoredHostJsonKeys(hostConfig.raw)) {
+      logger.warn(
+        `host.json: "${key}" is not read by the Functions runtime with extension bundle 4.x; it has no effect.`,
+      );
+    }
     const keys = keySettingsFromEnv(process.env);
     installCoreApi();
     setActiveRegistry(registry);
