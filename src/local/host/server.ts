@@ -313,7 +313,10 @@ export function adminInvocationInput(
 ): InvocationInput | { error: string } {
   const type = fn.trigger.type.toLowerCase();
   if (type === 'httptrigger') return { error: `"${fn.name}" is an HTTP function: call its route instead.` };
-  if (type === 'timertrigger') return { trigger: timerTriggerData({ now: new Date(), isPastDue: false }) };
+  if (type === 'timertrigger') {
+    // Run now, outside the schedule: not past due, the status left unset.
+    return { trigger: timerTriggerData({ status: { lastUpdated: new Date() }, isPastDue: false }) };
+  }
   if (type === 'eventgridtrigger') {
     try {
       return { trigger: { json: JSON.stringify(JSON.parse(input)) } };

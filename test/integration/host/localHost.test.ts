@@ -540,9 +540,8 @@ describe('local host timers', () => {
       // Assess
       const fired = recorded.timers.find((t) => t.fn === 'everySecond');
       expect(fired?.timer.isPastDue).toBe(false);
-      expect(Date.parse(fired?.timer.scheduleStatus?.next ?? '')).toBeGreaterThan(
-        Date.parse(fired?.timer.scheduleStatus?.last ?? '') || 0,
-      );
+      // A schedule firing more than once a minute is not monitored: the runtime sends no status.
+      expect(fired?.timer.scheduleStatus).toBeNull();
     } finally {
       await host.stop();
     }
