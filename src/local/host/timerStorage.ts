@@ -215,8 +215,10 @@ function heldLock(lockId: string, lease: BlobLeaseClient): TimerLock {
 }
 
 /**
- * The timer store of `AzureWebJobsStorage`, or the reason there is none (unset, or identity-based,
- * which the local host does not serve): then timers run without schedule monitor or singleton lock.
+ * The timer store of `AzureWebJobsStorage`. Throws when it is not set, as Core Tools refuses to start
+ * ("Missing value for AzureWebJobsStorage ... required for all triggers other than httptrigger, ...");
+ * an identity-based one (`AzureWebJobsStorage__accountName`...), which the local host does not
+ * serve, gives the reason instead: the timers then run without schedule monitor or singleton lock.
  */
 export function createTimerStore(
   env: Record<string, string | undefined>,
@@ -224,16 +226,17 @@ export function createTimerStore(
 ): { store: TimerStore } | { reason: string } {
   const connection = env.AzureWebJobsStorage?.trim();
   if (!connection) {
-    const identity = Object.keys(env).some((k) => k.startsWith('AzureWebJobsStorage__') && env[k]);
-    return {
-      reason: identity
-        ? 'AzureWebJobsStorage is identity-based, which the local host does not serve'
-        : 'AzureWebJobsStorage is not set',
-    };
+    if (Object.keys(env).some((k) => k.startsWith('AzureWebJobsStorage__') && env[k])) {
+      return { reason: 'AzureWebJobsStorage is identity-based, which the local host does not serve' };
+    }
+    throw new Error(
+      'Timer functions need AzureWebJobsStorage (a storage connection string, or UseDevelopmentStorage=true): the runtime keeps their schedule status and singleton lock there.',
+    );
   }
   let service: BlobServiceClient;
   try {
-    service = BlobServiceClient.fromConnectionString(connection);
+    // No keep-alive: a lease renewal every half minute needs no pooled socket left open after stop.
+    service = BlobServiceClient.fromConnectionString(connection, { keepAliveOptions: { enable: false } });
   } catch {
     throw new Error(
       'AzureWebJobsStorage is not a valid storage connection string (the timers keep their state there).',

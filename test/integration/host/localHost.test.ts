@@ -6,10 +6,16 @@ import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostConfig } from '../../../src/local/host/hostConfig';
 import { type RunningLocalHost, startLocalHost } from '../../../src/local/host/localHost';
+import { storageConnectionString, uniquePrefix } from '../../support/storage';
 import { captureLogger } from '../triggers/support';
 import { recorded, resetRecorded } from './fixtures/recorder';
 
 const loadFixtureApp = () => import('./fixtures/app.js');
+/** Host storage for hosts that run timers (their schedule status and singleton lock), a host id of their own. */
+const timerStorage = () => ({
+  AzureWebJobsStorage: storageConnectionString(),
+  AzureFunctionsWebHost__hostid: uniquePrefix('hid'),
+});
 const FIXTURES = resolve(__dirname, '../../fixtures/events');
 
 /** Polls `check` until it is true (bounded; no timing assertion). */
@@ -530,7 +536,12 @@ describe('local host timers', () => {
 
   it('fires a timer on its NCRONTAB schedule', async () => {
     // Prepare
-    const host = await startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() });
+    const host = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      env: timerStorage(),
+    });
     try {
       // Act
       await eventually(
@@ -551,7 +562,12 @@ describe('local host timers', () => {
 describe('local host lifecycle', () => {
   it('stops cleanly: the server no longer listens and the port is closed', async () => {
     // Prepare
-    const host = await startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() });
+    const host = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      env: timerStorage(),
+    });
     const url = host.url;
     // Act
     await host.stop();
@@ -594,7 +610,12 @@ describe('local host lifecycle', () => {
       timers: count('Timeout'),
     });
     const before = snapshot();
-    const host = await startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() });
+    const host = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      env: timerStorage(),
+    });
     await fetch(`${host.url}/api/hello`);
     const running = snapshot();
     // Act
@@ -630,6 +651,27 @@ describe('local host lifecycle', () => {
     const res = await fetch(`${next.url}/api/hello`);
     await next.stop();
     expect(res.status).toBe(200);
+  });
+
+  it('refuses to run timers without AzureWebJobsStorage, as Core Tools does', async () => {
+    // Prepare
+    const saved = process.env.AzureWebJobsStorage;
+    delete process.env.AzureWebJobsStorage;
+    try {
+      // Act / Assess
+      await expect(
+        startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() }),
+      ).rejects.toThrow(/Timer functions need AzureWebJobsStorage/);
+    } finally {
+      if (saved !== undefined) process.env.AzureWebJobsStorage = saved;
+    }
+    const withoutTimers = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      startTimers: false,
+    });
+    await withoutTimers.stop();
   });
 
   it('refuses a second host in the same process while one runs', async () => {
