@@ -13,13 +13,14 @@ import {
   installCoreApi,
   setActiveRegistry,
 } from './coreApi';
-import { type HostConfig, loadHostConfig } from './hostConfig';
+import { type HostConfig, ignoredHostJsonKeys, loadHostConfig } from './hostConfig';
 import { DRAIN_TIMEOUT_MS, LocalInvoker } from './invoker';
 import { keySettingsFromEnv } from './keys';
 import { BUILT_IN_TRIGGERS, findFactory, type ListenerFactories } from './listeners';
 import { LOCAL_INFINITE_RETRY_CAP, RETRY_POLICY_TRIGGERS, settledWithin } from './retry';
 import { createLocalServer, type LocalServer, type MountHandler } from './server';
-import { startTimerListener } from './timer';
+import { startTimerListener, type TimerListener } from './timer';
+import { createTimerStore, type TimerStore } from './timerStorage';
 import type { HostLogger, RegisteredFunction, TriggerListener } from './types';
 
 export interface LocalHostOptions {
@@ -43,6 +44,11 @@ export interface LocalHostOptions {
   /** Host config instead of reading `<rootDir>/host.json`. */
   hostConfig?: HostConfig;
   /**
+   * The clock timers read (default: the system clock). A later clock stands for time the host was
+   * down: the schedule monitor then finds the occurrences it missed.
+   */
+  clock?: () => Date;
+  /**
    * How long `stop()` waits for running invocations (timers, listeners, HTTP) before abandoning
    * them with a warning (default 5 s): a handler that never ends does not hang the host's stop.
    */
@@ -58,6 +64,8 @@ export interface RunningLocalHost {
   server: LocalServer;
   /** Function names whose trigger type is not served locally. */
   notServed: string[];
+  /** The timer listeners (whether each runs here or another host holds its lock, how often it fired). */
+  timers: TimerListener[];
   stop(): Promise<void>;
 }
 
@@ -97,6 +105,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
   const registry = new FunctionRegistry(logger);
   try {
     const hostConfig = options.hostConfig ?? loadHostConfig(rootDir);
+    for (const key of ignoredHostJsonKeys(hostConfig.raw)) {
+      logger.warn(
+        `host.json: "${key}" is not read by the Functions runtime with extension bundle 4.x; it has no effect.`,
+      );
+    }
     const keys = keySettingsFromEnv(process.env);
     installCoreApi();
     setActiveRegistry(registry);
@@ -137,11 +150,33 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
 
     const notServed: string[] = [];
     const env = process.env;
+    const timers = registry.functions.filter((f) => f.trigger.type.toLowerCase() === 'timertrigger');
+    const timerListeners: TimerListener[] = [];
+    let timerStore: TimerStore | undefined;
+    if (options.startTimers !== false && timers.length > 0) {
+      const created = createTimerStore(env, rootDir);
+      if ('store' in created) timerStore = created.store;
+      else {
+        logger.warn(
+          `Timers run without schedule monitor and singleton lock: ${created.reason} (the runtime keeps both in that storage account).`,
+        );
+      }
+    }
     for (const fn of registry.functions) {
       const type = fn.trigger.type;
       if (type.toLowerCase() === 'timertrigger') {
         if (options.startTimers !== false) {
-          listeners.push(startTimerListener(fn, { invoker, logger, env, stopTimeoutMs: drainTimeoutMs }));
+          const timer = await startTimerListener(fn, {
+            invoker,
+            logger,
+            env,
+            stopTimeoutMs: drainTimeoutMs,
+            store: timerStore,
+            singleton: hostConfig.singleton,
+            now: options.clock,
+          });
+          listeners.push(timer);
+          timerListeners.push(timer);
         }
         continue;
       }
@@ -165,6 +200,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
       hostConfig,
       server,
       notServed,
+      timers: timerListeners,
       stop: () => {
         stopping ??= (async () => {
           await shutdown(listeners, server, activeInvoker, registry, logger, drainTimeoutMs);

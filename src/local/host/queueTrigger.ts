@@ -220,6 +220,13 @@ class QueueListener implements TriggerListener {
     const lease = new Lease(this.queue, message, this.options.logger, this.fn.name);
     leased(lease);
     try {
+      // QueueProcessor.BeginProcessingMessageAsync: a message dequeued more often than
+      // maxDequeueCount (its earlier attempts never settled: a host stopped or crashed mid-invocation)
+      // goes to the poison queue before it is decoded or invoked.
+      if (message.dequeueCount > this.config.maxDequeueCount) {
+        await this.#poisonAfterMaxDequeue(message, lease);
+        return;
+      }
       const bytes = this.#decode(message.messageText);
       if (bytes === undefined) {
         this.options.logger.warn(
@@ -242,10 +249,7 @@ class QueueListener implements TriggerListener {
         return;
       }
       if (message.dequeueCount >= this.config.maxDequeueCount) {
-        this.options.logger.warn(
-          `[${this.fn.name}] message ${message.messageId} failed ${message.dequeueCount} time(s) (maxDequeueCount ${this.config.maxDequeueCount}): moving it to '${this.poisonQueue.name}'.`,
-        );
-        await this.#moveToPoison(message, lease);
+        await this.#poisonAfterMaxDequeue(message, lease);
         return;
       }
       await this.queue.updateMessage(
@@ -257,6 +261,14 @@ class QueueListener implements TriggerListener {
     } finally {
       await lease.stopRenewing();
     }
+  }
+
+  /** The poison move of a message out of attempts, with QueueProcessor.CopyMessageToPoisonQueueAsync's warning. */
+  async #poisonAfterMaxDequeue(message: DequeuedMessageItem, lease: Lease): Promise<void> {
+    this.options.logger.warn(
+      `[${this.fn.name}] message ${message.messageId} (dequeue count ${message.dequeueCount}): Message has reached MaxDequeueCount of ${this.config.maxDequeueCount}. Moving message to queue '${this.poisonQueue.name}'.`,
+    );
+    await this.#moveToPoison(message, lease);
   }
 
   /** Copies the message, exactly as stored, to the poison queue, then deletes the original. */

@@ -41,6 +41,13 @@ export interface LocalServer {
 }
 
 const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
+/**
+ * An admin invocation's body (`{ "input": "..." }`) is parsed at once: 1 MiB keeps that short (the
+ * largest Event Grid event is 1 MB; queue messages are 64 KiB).
+ */
+const MAX_ADMIN_BODY = 1024 * 1024 + 1024;
+/** A Host header as Kestrel accepts it: a reg-name, IPv4 or bracketed IPv6 literal, optional port. */
+const HOST_HEADER = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
 const STARTED_AT = Date.now();
 
 export function createLocalServer(options: LocalServerOptions): LocalServer {
@@ -70,7 +77,9 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
     isAuthorized(options.keys, target, presentedKey(req.headers, query));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestUrl = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    const requestUrl = parseRequestUrl(req);
+    // Kestrel answers 400 to a Host header that is not a host[:port], before any routing.
+    if (!requestUrl) return send(res, { status: 400, body: 'Bad Request: invalid Host header.' });
     const path = requestUrl.pathname;
     const method = (req.method ?? 'GET').toUpperCase();
 
@@ -167,7 +176,7 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
     }
     const match = /^\/admin\/functions\/([^/]+)$/i.exec(path.replace(/\/+$/, ''));
     if (!match) return false;
-    const fn = findFunction(decodeURIComponent(match[1] as string));
+    const fn = findFunction(decodePathSegment(match[1] as string));
     if (!fn) {
       send(res, { status: 404 });
       return true;
@@ -180,7 +189,7 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
       send(res, { status: 405, headers: { allow: 'GET, POST' } });
       return true;
     }
-    const input = parseAdminInput(await readBody(req, maxBody));
+    const input = parseAdminInput(await readBody(req, Math.min(maxBody, MAX_ADMIN_BODY)));
     if (input.error) {
       send(res, { status: 400, body: input.error });
       return true;
@@ -304,7 +313,10 @@ export function adminInvocationInput(
 ): InvocationInput | { error: string } {
   const type = fn.trigger.type.toLowerCase();
   if (type === 'httptrigger') return { error: `"${fn.name}" is an HTTP function: call its route instead.` };
-  if (type === 'timertrigger') return { trigger: timerTriggerData({ now: new Date(), isPastDue: false }) };
+  if (type === 'timertrigger') {
+    // Run now, outside the schedule: not past due, the status left unset.
+    return { trigger: timerTriggerData({ status: { lastUpdated: new Date() }, isPastDue: false }) };
+  }
   if (type === 'eventgridtrigger') {
     try {
       return { trigger: { json: JSON.stringify(JSON.parse(input)) } };
@@ -316,6 +328,29 @@ export function adminInvocationInput(
 }
 
 class BodyTooLargeError extends Error {}
+
+/**
+ * The request's URL, or undefined when its Host header is not a valid host (a request without one,
+ * HTTP/1.0, is taken as addressed to the loopback host).
+ */
+function parseRequestUrl(req: IncomingMessage): URL | undefined {
+  const host = req.headers.host || '127.0.0.1';
+  if (!HOST_HEADER.test(host)) return undefined;
+  try {
+    return new URL(req.url ?? '/', `http://${host}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A path segment percent-decoded; an invalid escape is kept as it is (as Kestrel does). */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
 
 /** The request path without its query (which may hold `?code=<key>`), for logs. */
 function pathOf(url: string | undefined): string {

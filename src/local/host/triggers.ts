@@ -50,21 +50,20 @@ export function queueConfigFromHost(hostConfig: HostConfig): Partial<QueueHostCo
 }
 
 /**
- * host.json `extensions.serviceBus` as the Service Bus listener's options. Both the 5.x names
- * (`autoCompleteMessages`, `maxAutoLockRenewalDuration`) and the 4.x `messageHandlerOptions` are read;
- * the 5.x ones win.
+ * host.json `extensions.serviceBus` as the Service Bus listener's options, with the names the
+ * Service Bus extension 5.x (extension bundle 4.x) reads. The 4.x `messageHandlerOptions` is
+ * ignored there, and so it is here (`ignoredHostJsonKeys` reports it at start-up).
  */
 export function serviceBusConfigFromHost(hostConfig: HostConfig): Partial<ServiceBusHostConfig> {
   const sb = hostConfig.serviceBus ?? {};
-  const legacy = sb.messageHandlerOptions ?? {};
   return {
     prefetchCount: sb.prefetchCount,
-    maxConcurrentCalls: sb.maxConcurrentCalls ?? legacy.maxConcurrentCalls,
-    autoCompleteMessages: sb.autoCompleteMessages ?? legacy.autoComplete,
+    maxConcurrentCalls: sb.maxConcurrentCalls,
+    autoCompleteMessages: sb.autoCompleteMessages,
     maxAutoLockRenewalDurationMs: hostJsonDurationMs(
-      sb['maxAutoLockRenewalDuration'] ?? legacy['maxAutoRenewDuration'],
+      sb.maxAutoLockRenewalDuration,
       'extensions.serviceBus.maxAutoLockRenewalDuration',
     ),
-    maxMessageBatchSize: sb['maxMessageBatchSize'] as number | undefined,
+    maxMessageBatchSize: sb.maxMessageBatchSize,
   };
 }

@@ -51,7 +51,7 @@ describe('worker hooks and retries on the local host', () => {
     });
     const fn = host.functions.find((f) => f.name === 'slowRetry');
     if (!fn) throw new Error('slowRetry not registered');
-    const outcome = host.invoker.invoke(fn, { trigger: timerTriggerData({ now: new Date() }) });
+    const outcome = host.invoker.invoke(fn, { trigger: timerTriggerData({ status: null }) });
     // Act
     await host.stop();
     const result = await outcome;

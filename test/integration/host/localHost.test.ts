@@ -1,14 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostConfig } from '../../../src/local/host/hostConfig';
 import { type RunningLocalHost, startLocalHost } from '../../../src/local/host/localHost';
+import { storageConnectionString, uniquePrefix } from '../../support/storage';
 import { captureLogger } from '../triggers/support';
 import { recorded, resetRecorded } from './fixtures/recorder';
 
 const loadFixtureApp = () => import('./fixtures/app.js');
+/** Host storage for hosts that run timers (their schedule status and singleton lock), a host id of their own. */
+const timerStorage = () => ({
+  AzureWebJobsStorage: storageConnectionString(),
+  AzureFunctionsWebHost__hostid: uniquePrefix('hid'),
+});
 const FIXTURES = resolve(__dirname, '../../fixtures/events');
 
 /** Polls `check` until it is true (bounded; no timing assertion). */
@@ -163,12 +170,37 @@ describe('local host without key checks', () => {
     expect(recorded.events[0]?.event).toMatchObject({ specversion: '1.0' });
   });
 
-  it('answers the CloudEvents abuse-protection handshake, Unsubscribe, unknown functions and missing headers', async () => {
+  it("answers the CloudEvents abuse-protection handshake with the runtime's WebHook-Allowed-Origin rules", async () => {
+    // Prepare
+    const options = (origin?: string) =>
+      fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
+        method: 'OPTIONS',
+        headers: origin === undefined ? {} : { 'WebHook-Request-Origin': origin },
+      });
     // Act
-    const options = await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
+    const publicCloud = await options('eventgrid.azure.net');
+    const usGov = await options('eventgrid.azure.us');
+    const china = await options('eventgrid.azure.cn');
+    const other = await options('evil.example.com');
+    const none = await options();
+    const unknown = await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=nope`, {
       method: 'OPTIONS',
       headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net' },
     });
+    // Assess
+    expect([publicCloud, usGov, china, other, none].map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(publicCloud.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.net');
+    expect(usGov.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.us');
+    expect(china.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.cn');
+    expect(other.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.net');
+    expect(none.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.net');
+    expect(publicCloud.headers.get('webhook-allowed-rate')).toBeNull();
+    expect(unknown.status).toBe(404);
+    expect(recorded.events).toEqual([]);
+  });
+
+  it('answers Unsubscribe, unknown functions, missing headers and other methods like the extension', async () => {
+    // Act
     const unsubscribe = await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
       method: 'POST',
       headers: { 'aeg-event-type': 'Unsubscribe' },
@@ -188,14 +220,125 @@ describe('local host without key checks', () => {
       method: 'POST',
       body: JSON.stringify([keyVaultEvent('x')]),
     });
+    const put = await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
+      method: 'PUT',
+      headers: { 'aeg-event-type': 'Notification' },
+      body: JSON.stringify([keyVaultEvent('x')]),
+    });
     // Assess
-    expect(options.status).toBe(200);
-    expect(options.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.net');
     expect(unsubscribe.status).toBe(202);
     expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toBe("cannot find function: 'nope'");
     expect(notEventGrid.status).toBe(404);
     expect(noHeader.status).toBe(400);
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST, DELETE, OPTIONS');
     expect(recorded.events).toEqual([]);
+  });
+
+  it('refuses with a 4xx, before invoking anything, a delivery the extension cannot read or bind', async () => {
+    // Prepare
+    const notify = (body: string) =>
+      fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
+        method: 'POST',
+        headers: { 'aeg-event-type': 'Notification', 'content-type': 'application/json' },
+        body,
+      });
+    const nested = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const good = JSON.stringify(keyVaultEvent('good'));
+    // Act
+    const deepArray = await notify(`${'['.repeat(10_000)}${']'.repeat(10_000)}`);
+    // 1 (array) + 1 (event) + 63 = 65 nested containers: one more than Newtonsoft's MaxDepth of 64.
+    const deepEvent = await notify(`[${good}, {"id":"deep","data":${nested(63)}}]`);
+    const notAnObject = await notify(`[${good}, 42]`);
+    const malformed = await notify(`[${good}, {"id": }]`);
+    const trailing = await notify(`[${good}] x`);
+    const scalar = await notify('"an event"');
+    // Assess
+    expect(deepArray.status).toBe(400);
+    expect(await deepArray.text()).toMatch(/deeper than 64 levels/);
+    expect([deepEvent.status, notAnObject.status, malformed.status, trailing.status, scalar.status]).toEqual([
+      400, 400, 400, 400, 400,
+    ]);
+    expect(recorded.events).toEqual([]);
+  });
+
+  it('accepts an event nested exactly as deep as the extension reads (64 levels)', async () => {
+    // Prepare: 1 (array) + 1 (event) + 62 = 64 nested containers.
+    const nested = `${'{"a":'.repeat(62)}1${'}'.repeat(62)}`;
+    // Act
+    const res = await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
+      method: 'POST',
+      headers: { 'aeg-event-type': 'Notification' },
+      body: `[{"id":"deep-ok","data":${nested}}]`,
+    });
+    // Assess
+    expect(res.status).toBe(202);
+    expect(recorded.events.map((e) => (e.event as { id: string }).id)).toEqual(['deep-ok']);
+  });
+
+  it('refuses with 413 a delivery Event Grid never sends: over 5,000 events or an event over 1 MB', async () => {
+    // Prepare
+    const notify = (body: string) =>
+      fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
+        method: 'POST',
+        headers: { 'aeg-event-type': 'Notification' },
+        body,
+      });
+    // Act
+    const tooMany = await notify(JSON.stringify(Array.from({ length: 5_001 }, (_, i) => ({ id: `m-${i}` }))));
+    const tooLarge = await notify(JSON.stringify([{ id: 'big', data: 'x'.repeat(1024 * 1024) }]));
+    // Assess
+    expect([tooMany.status, tooLarge.status]).toEqual([413, 413]);
+    expect(recorded.events).toEqual([]);
+  });
+
+  it('processes a Notification whatever the method the host route takes (GET, DELETE), as the extension does', async () => {
+    // Act
+    const del = await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=onEvent`, {
+      method: 'DELETE',
+      headers: { 'aeg-event-type': 'Notification' },
+      body: JSON.stringify([keyVaultEvent('by-delete')]),
+    });
+    // Assess
+    expect(del.status).toBe(202);
+    expect(recorded.events.map((e) => (e.event as { id: string }).id)).toEqual(['by-delete']);
+  });
+
+  it('answers 400 to an invalid Host header and never 500 to a malformed percent-encoding', async () => {
+    // Prepare
+    const url = new URL(host.url);
+    const raw = (path: string, hostHeader: string) =>
+      new Promise<number>((resolvePromise, reject) => {
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path,
+            method: 'GET',
+            headers: { host: hostHeader },
+            setHost: false,
+          },
+          (res) => {
+            res.resume();
+            resolvePromise(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    // Act
+    const spaceInHost = await raw('/api/hello', 'a b');
+    const bracket = await raw('/api/hello', '[');
+    const slash = await raw('/api/hello', 'host/path');
+    const admin = await raw('/admin/functions/%E0%A4%A', url.host);
+    const route = await raw('/api/items/%E0%A4%A', url.host);
+    const fine = await raw('/api/hello', url.host);
+    // Assess
+    expect([spaceInHost, bracket, slash]).toEqual([400, 400, 400]);
+    expect(admin).toBe(404);
+    expect(route).toBe(404);
+    expect(fine).toBe(200);
   });
 
   it('answers 500 to Event Grid when an invocation fails, so that Event Grid retries', async () => {
@@ -393,7 +536,12 @@ describe('local host timers', () => {
 
   it('fires a timer on its NCRONTAB schedule', async () => {
     // Prepare
-    const host = await startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() });
+    const host = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      env: timerStorage(),
+    });
     try {
       // Act
       await eventually(
@@ -403,9 +551,8 @@ describe('local host timers', () => {
       // Assess
       const fired = recorded.timers.find((t) => t.fn === 'everySecond');
       expect(fired?.timer.isPastDue).toBe(false);
-      expect(Date.parse(fired?.timer.scheduleStatus?.next ?? '')).toBeGreaterThan(
-        Date.parse(fired?.timer.scheduleStatus?.last ?? '') || 0,
-      );
+      // A schedule firing more than once a minute is not monitored: the runtime sends no status.
+      expect(fired?.timer.scheduleStatus).toBeNull();
     } finally {
       await host.stop();
     }
@@ -415,7 +562,12 @@ describe('local host timers', () => {
 describe('local host lifecycle', () => {
   it('stops cleanly: the server no longer listens and the port is closed', async () => {
     // Prepare
-    const host = await startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() });
+    const host = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      env: timerStorage(),
+    });
     const url = host.url;
     // Act
     await host.stop();
@@ -458,7 +610,12 @@ describe('local host lifecycle', () => {
       timers: count('Timeout'),
     });
     const before = snapshot();
-    const host = await startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() });
+    const host = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      env: timerStorage(),
+    });
     await fetch(`${host.url}/api/hello`);
     const running = snapshot();
     // Act
@@ -494,6 +651,27 @@ describe('local host lifecycle', () => {
     const res = await fetch(`${next.url}/api/hello`);
     await next.stop();
     expect(res.status).toBe(200);
+  });
+
+  it('refuses to run timers without AzureWebJobsStorage, as Core Tools does', async () => {
+    // Prepare
+    const saved = process.env.AzureWebJobsStorage;
+    delete process.env.AzureWebJobsStorage;
+    try {
+      // Act / Assess
+      await expect(
+        startLocalHost({ appEntry: loadFixtureApp, port: 0, logger: captureLogger() }),
+      ).rejects.toThrow(/Timer functions need AzureWebJobsStorage/);
+    } finally {
+      if (saved !== undefined) process.env.AzureWebJobsStorage = saved;
+    }
+    const withoutTimers = await startLocalHost({
+      appEntry: loadFixtureApp,
+      port: 0,
+      logger: captureLogger(),
+      startTimers: false,
+    });
+    await withoutTimers.stop();
   });
 
   it('refuses a second host in the same process while one runs', async () => {

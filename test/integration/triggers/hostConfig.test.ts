@@ -35,7 +35,7 @@ describe('listener settings from host.json', () => {
     });
   });
 
-  it('reads extensions.serviceBus, preferring the 5.x names over messageHandlerOptions', () => {
+  it('reads extensions.serviceBus with the names of the Service Bus extension 5.x', () => {
     // Prepare
     const host = parseHostConfig({
       version: '2.0',
@@ -45,11 +45,6 @@ describe('listener settings from host.json', () => {
           autoCompleteMessages: false,
           maxAutoLockRenewalDuration: '00:01:00',
           maxMessageBatchSize: 50,
-          messageHandlerOptions: {
-            autoComplete: true,
-            maxConcurrentCalls: 32,
-            maxAutoRenewDuration: '00:05:00',
-          },
         },
       },
     });
@@ -66,7 +61,7 @@ describe('listener settings from host.json', () => {
     });
   });
 
-  it('falls back to the 4.x messageHandlerOptions', () => {
+  it('ignores the 4.x messageHandlerOptions, as extension bundle 4.x does', () => {
     // Prepare
     const host = parseHostConfig({
       version: '2.0',
@@ -79,8 +74,8 @@ describe('listener settings from host.json', () => {
     const config = serviceBusConfigFromHost(host);
 
     // Assess
-    expect(config.autoCompleteMessages).toBe(false);
-    expect(config.maxAutoLockRenewalDurationMs).toBe(120_000);
+    expect(config.autoCompleteMessages).toBeUndefined();
+    expect(config.maxAutoLockRenewalDurationMs).toBeUndefined();
   });
 
   it('names the setting when a duration is not a TimeSpan', () => {

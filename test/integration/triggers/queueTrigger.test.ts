@@ -24,6 +24,7 @@ const names = {
   binary: uniquePrefix('qbin'),
   renewing: uniquePrefix('qrenew'),
   hung: uniquePrefix('qhung'),
+  pastMax: uniquePrefix('qpast'),
 };
 /** Lets the handler of `queueHung` end (it waits for this when the test starts it). */
 let releaseHung: () => void = () => {};
@@ -102,6 +103,11 @@ beforeAll(async () => {
       });
     },
   });
+  host.app.storageQueue('queuePastMax', {
+    queueName: names.pastMax,
+    connection: 'AzureWebJobsStorage',
+    handler: record('queuePastMax'),
+  });
   for (const name of Object.values(names)) await queue(name).createIfNotExists();
 });
 
@@ -163,9 +169,11 @@ describe('queue trigger listener', () => {
     const poison = await queue(`${names.failing}-poison`).peekMessages({ numberOfMessages: 32 });
     expect(poison.peekedMessageItems.map((m) => m.messageText)).toEqual([text]);
     expect(await queueLength(names.failing)).toBe(0);
-    expect(host.logger.lines.some((l) => l.includes('maxDequeueCount 3') && l.includes('-poison'))).toBe(
-      true,
-    );
+    expect(
+      host.logger.lines.some(
+        (l) => l.includes('Message has reached MaxDequeueCount of 3') && l.includes('-poison'),
+      ),
+    ).toBe(true);
   });
 
   it('passes plain text through with messageEncoding "none" and resolves %setting% queue names', async () => {
@@ -207,6 +215,42 @@ describe('queue trigger listener', () => {
     expect(await queueLength(names.undecodable)).toBe(0);
     const poison = await queue(`${names.undecodable}-poison`).peekMessages();
     expect(poison.peekedMessageItems[0]?.messageText).toBe('HelloWorld');
+  });
+
+  it('moves a message already dequeued more than maxDequeueCount times to the poison queue before any invocation', async () => {
+    // Prepare: a message whose earlier attempts never settled (a host that crashed mid-invocation
+    // twice), so that its next dequeue count is 3, past maxDequeueCount 2.
+    const text = base64('{"step":"left over"}');
+    await queue(names.pastMax).sendMessage(text);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const [received] = (await queue(names.pastMax).receiveMessages()).receivedMessageItems;
+      await queue(names.pastMax).updateMessage(received!.messageId, received!.popReceipt, undefined, 0);
+    }
+    listeners.push(
+      await startQueueListener(host.fn('queuePastMax'), {
+        invoker: host.invoker,
+        resolveSetting,
+        hostConfig: { maxPollingIntervalMs: 200, maxDequeueCount: 2 },
+        logger: host.logger,
+      }),
+    );
+
+    // Act
+    await eventually(async () => (await queueLength(`${names.pastMax}-poison`)) > 0, 'poison copy');
+    await listeners.pop()!.stop();
+
+    // Assess
+    expect(calls.get('queuePastMax')).toBeUndefined();
+    expect(await queueLength(names.pastMax)).toBe(0);
+    const poison = await queue(`${names.pastMax}-poison`).peekMessages({ numberOfMessages: 32 });
+    expect(poison.peekedMessageItems.map((m) => m.messageText)).toEqual([text]);
+    expect(
+      host.logger.lines.some((l) =>
+        l.includes(
+          `Message has reached MaxDequeueCount of 2. Moving message to queue '${names.pastMax}-poison'.`,
+        ),
+      ),
+    ).toBe(true);
   });
 
   it('hands a dataType "binary" binding the decoded bytes', async () => {

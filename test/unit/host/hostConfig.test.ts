@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadHostConfig, parseHostConfig } from '../../../src/local/host/hostConfig';
+import { ignoredHostJsonKeys, loadHostConfig, parseHostConfig } from '../../../src/local/host/hostConfig';
 
 describe('host.json', () => {
   it('reads the project host.json: route prefix, queue and Service Bus settings, function timeout', () => {
@@ -9,9 +10,60 @@ describe('host.json', () => {
     // Assess
     expect(config.routePrefix).toBe('api');
     expect(config.queues.maxDequeueCount).toBe(5);
-    expect(config.serviceBus.messageHandlerOptions?.autoComplete).toBe(true);
+    expect(config.serviceBus.autoCompleteMessages).toBe(true);
+    expect(config.serviceBus.maxConcurrentCalls).toBe(16);
     expect(config.functionTimeoutMs).toBeGreaterThan(0);
     expect(config.raw.extensionBundle).toMatchObject({ id: 'Microsoft.Azure.Functions.ExtensionBundle' });
+  });
+
+  it('holds no key that the runtime with extension bundle 4.x ignores', () => {
+    // Prepare
+    const raw = JSON.parse(readFileSync(resolve(__dirname, '../../../host.json'), 'utf8'));
+    // Act
+    const ignored = ignoredHostJsonKeys(raw);
+    // Assess
+    expect(ignored).toEqual([]);
+    expect(raw.extensionBundle.version).toBe('[4.*, 5.0.0)');
+  });
+
+  it('names the keys extension bundle 4.x does not read, wherever they are', () => {
+    // Act
+    const ignored = ignoredHostJsonKeys({
+      version: '2.0',
+      functionTimout: '00:05:00',
+      logging: { logLevel: { 'Function.alerts': 'Warning' }, console: { isEnabled: true } },
+      extensions: {
+        queues: { maxDequeueCount: 5, maxPollingInterval: '00:00:02' },
+        serviceBus: {
+          maxConcurrentCalls: 16,
+          messageHandlerOptions: { autoComplete: true, maxConcurrentCalls: 16 },
+          clientRetryOptions: { maxRetries: 3, jitter: 1 },
+        },
+        http: { routePrefix: 'api', customHeaders: { 'X-Content-Type-Options': 'nosniff' } },
+      },
+    });
+    // Assess
+    expect(ignored).toEqual([
+      'functionTimout',
+      'logging.console',
+      'extensions.serviceBus.messageHandlerOptions',
+      'extensions.serviceBus.clientRetryOptions.jitter',
+    ]);
+  });
+
+  it('reads the listener lock settings of singleton, within the bounds of Storage leases', () => {
+    // Act
+    const defaults = parseHostConfig({ version: '2.0' }).singleton;
+    const set = parseHostConfig({
+      version: '2.0',
+      singleton: { listenerLockPeriod: '00:00:30', listenerLockRecoveryPollingInterval: '00:00:20' },
+    }).singleton;
+    // Assess
+    expect(defaults).toEqual({ listenerLockPeriodMs: 60_000, listenerLockRecoveryPollingIntervalMs: 60_000 });
+    expect(set).toEqual({ listenerLockPeriodMs: 30_000, listenerLockRecoveryPollingIntervalMs: 20_000 });
+    expect(() => parseHostConfig({ version: '2.0', singleton: { listenerLockPeriod: '00:02:00' } })).toThrow(
+      /listenerLockPeriod must be from 00:00:15 to 00:01:00/,
+    );
   });
 
   it('uses the host defaults for what the file leaves out', () => {
