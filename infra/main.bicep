@@ -208,7 +208,7 @@ var stampkeeperSettings = union(
     STAMPKEEPER_ENVIRONMENT: environmentName
     STAMPKEEPER_TABLE_PREFIX: tablePrefix
     STAMPKEEPER_WORK_QUEUE: workQueueName
-    STAMPKEEPER_DRY_RUN: string(dryRun)
+    STAMPKEEPER_DRY_RUN: dryRun ? 'true' : 'false'
     STAMPKEEPER_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
     STAMPKEEPER_IDEMPOTENCY_TTL_HOURS: string(idempotencyTtlHours)
   },

@@ -8,6 +8,7 @@
  * (docs/deploy.md justifies each). `--check` changes nothing and fails when the file is out of
  * date; a test does the same, so the committed file cannot drift from the committed policy.
  */
+import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { loadPolicy, type Policy, type RotationProvider } from '../src/lib/config/policy';
@@ -88,9 +89,24 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
   };
 }
 
-/** The file's text: two-space JSON and a final newline. */
-export function renderPolicyTargets(targets: PolicyTargets): string {
-  return `${JSON.stringify(targets, null, 2)}\n`;
+/**
+ * The file's text, formatted by the repository's formatter (Biome, with biome.json) so that the
+ * generated file passes `npm run lint` as written.
+ */
+export function renderPolicyTargets(targets: PolicyTargets, rootDir: string, outPath: string): string {
+  const json = `${JSON.stringify(targets, null, 2)}\n`;
+  const biome = require.resolve('@biomejs/biome/bin/biome', { paths: [rootDir] });
+  const formatted = spawnSync(
+    process.execPath,
+    [biome, 'format', `--stdin-file-path=${relative(rootDir, outPath)}`],
+    {
+      cwd: rootDir,
+      input: json,
+      encoding: 'utf8',
+    },
+  );
+  if (formatted.status !== 0) throw new Error(`biome format failed: ${formatted.stderr}`);
+  return formatted.stdout;
 }
 
 export interface InfraParamsOptions {
@@ -108,7 +124,7 @@ export async function generatePolicyTargets(
   const outPath = resolve(rootDir, options.outPath ?? DEFAULT_OUT);
   const policy = await loadPolicy(policyPath);
   const targets = derivePolicyTargets(policy, relative(rootDir, policyPath).split('\\').join('/'));
-  return { outPath, text: renderPolicyTargets(targets), targets };
+  return { outPath, text: renderPolicyTargets(targets, rootDir, outPath), targets };
 }
 
 function parseArgs(argv: readonly string[]): InfraParamsOptions & { check: boolean } {
