@@ -240,7 +240,7 @@ describe('infrastructure consistency (compiled ARM JSON evaluated by bicep snaps
       // Prepare
       const azureYaml = parseYaml(await readFile(join(ROOT, 'azure.yaml'), 'utf8'));
       const [serviceName, service] = Object.entries(
-        azureYaml.services as Record<string, { dist: string }>,
+        azureYaml.services as Record<string, { dist: string; remoteBuild: boolean }>,
       )[0]!;
 
       // Act
@@ -293,6 +293,9 @@ describe('infrastructure consistency (compiled ARM JSON evaluated by bicep snaps
       // azd deploys the service tagged with its name, from the folder `npm run build` fills.
       expect(site.tags?.['azd-service-name']).toBe(serviceName);
       expect(service.dist).toBe('dist');
+      // dist/ is bundled (no dependencies): no remote build (azd's default for TypeScript is one).
+      expect(service.remoteBuild).toBe(false);
+      expect(azureYaml.infra).toEqual({ provider: 'bicep', path: 'infra', module: 'main' });
     });
 
     it('gives every trigger connection the role it needs', () => {
