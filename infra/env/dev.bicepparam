@@ -1,0 +1,35 @@
+// The dev environment. For azd, `npm run infra:env -- dev` makes infra/main.bicepparam extend
+// this file (docs/deploy.md); `az deployment sub create --parameters infra/env/dev.bicepparam`
+// uses it directly.
+using '../main.bicep'
+
+// Refuses an azd environment of another name: this file's values are dev's.
+var azdEnvironment = readEnvironmentVariable('AZURE_ENV_NAME', 'dev')
+param environmentName = azdEnvironment == 'dev'
+  ? 'dev'
+  : fail('infra/env/dev.bicepparam is selected but the azd environment is ${azdEnvironment}: run npm run infra:env -- ${azdEnvironment}')
+param location = readEnvironmentVariable('AZURE_LOCATION', 'westeurope')
+
+// False for the very first provision only (before the code exists): docs/deploy.md.
+param wireFunctions = bool(readEnvironmentVariable('STAMPKEEPER_WIRE_FUNCTIONS', 'true'))
+
+// What the policy targets. Regenerate with `npm run infra:params` after changing the policy.
+param policyTargets = loadJsonContent('../policy.targets.json')
+
+// Where the policy's vaults live in this environment.
+param vaultPlacements = {
+  'stampkeeper-sandbox': { resourceGroup: 'rg-workload-dev' }
+}
+
+// Where the channel URL settings live (webhook URLs are credentials: Key Vault, never here).
+param channelSettingSources = {
+  TEAMS_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-dev', secretName: 'teams-webhook-url', resourceGroup: 'rg-workload-dev' }
+}
+
+// The workload's data and messaging resources to alert on (the policy does not name them yet).
+param cosmosDbAccountIds = []
+param serviceBusNamespaceIds = []
+
+param dryRun = true
+param storageSku = 'Standard_LRS'
+param maximumInstanceCount = 40

@@ -1,0 +1,36 @@
+// The prod environment. For azd, `npm run infra:env -- prod` makes infra/main.bicepparam extend
+// this file (docs/deploy.md); `az deployment sub create --parameters infra/env/prod.bicepparam`
+// uses it directly.
+using '../main.bicep'
+
+// Refuses an azd environment of another name: this file's values are prod's.
+var azdEnvironment = readEnvironmentVariable('AZURE_ENV_NAME', 'prod')
+param environmentName = azdEnvironment == 'prod'
+  ? 'prod'
+  : fail('infra/env/prod.bicepparam is selected but the azd environment is ${azdEnvironment}: run npm run infra:env -- ${azdEnvironment}')
+param location = readEnvironmentVariable('AZURE_LOCATION', 'westeurope')
+
+// False for the very first provision only (before the code exists): docs/deploy.md.
+param wireFunctions = bool(readEnvironmentVariable('STAMPKEEPER_WIRE_FUNCTIONS', 'true'))
+
+// What the policy targets. Regenerate with `npm run infra:params` after changing the policy.
+param policyTargets = loadJsonContent('../policy.targets.json')
+
+// Where the policy's vaults live in this environment.
+param vaultPlacements = {
+  'stampkeeper-sandbox': { resourceGroup: 'rg-workload-prod' }
+}
+
+// Where the channel URL settings live (webhook URLs are credentials: Key Vault, never here).
+param channelSettingSources = {
+  TEAMS_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'teams-webhook-url', resourceGroup: 'rg-workload-prod' }
+}
+
+// The workload's data and messaging resources to alert on (the policy does not name them yet).
+param cosmosDbAccountIds = []
+param serviceBusNamespaceIds = []
+
+param dryRun = false
+param storageSku = 'Standard_ZRS'
+param maximumInstanceCount = 100
+param logRetentionInDays = 90

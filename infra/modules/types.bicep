@@ -1,0 +1,83 @@
+// Shared types and the built-in roles the deployment assigns. Role ids are Azure's built-in role
+// definition ids (the same in every tenant); docs/deploy.md justifies each one.
+
+@export()
+@description('Built-in roles by the key the policy targets and the modules use.')
+var roles = {
+  keyVaultReader: '21090545-7ca7-4776-b22c-e363652d74d2'
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
+}
+
+@export()
+@description('Role the app needs on a managed vault, as `npm run infra:params` derives it from the policy.')
+type vaultRole = 'keyVaultReader' | 'keyVaultSecretsOfficer'
+
+@export()
+@description('A vault the policy manages (generated into infra/policy.targets.json).')
+type policyVault = {
+  @description('Vault name (the first label of its URL).')
+  name: string
+  @description('Normalised vault URL, as the app compares it.')
+  url: string
+  role: vaultRole
+  @description('Managed secrets in this vault.')
+  secrets: string[]
+}
+
+@export()
+@description('What the operations policy targets: the parameter `npm run infra:params` writes.')
+type policyTargets = {
+  @description('Provenance note written by the generator.')
+  '$comment': string
+  @description('The policy file the targets were derived from.')
+  policy: string
+  vaults: policyVault[]
+  notifications: {
+    @description('Whether a channel publishes to the Event Grid topic (STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT).')
+    eventGridTopic: bool
+    @description('App settings holding webhook URLs (teams / webhook channels).')
+    urlSettings: string[]
+  }
+}
+
+@export()
+@description('Where a managed vault lives. The policy names vaults only; each environment says where they are.')
+type vaultPlacement = {
+  @description('Resource group of the vault.')
+  resourceGroup: string
+  @description('Subscription of the vault. Default: the deployment subscription.')
+  subscriptionId: string?
+  @description('Name of the vault\'s Event Grid system topic. Azure allows one per vault: give the existing one\'s name if the vault already has a system topic.')
+  systemTopicName: string?
+}
+
+@export()
+@description('A Key Vault secret holding an app setting\'s value (a webhook URL), read through a Key Vault reference.')
+type settingSource = {
+  vaultName: string
+  secretName: string
+  resourceGroup: string
+  subscriptionId: string?
+}
+
+@export()
+@description('Alert thresholds.')
+type alertThresholds = {
+  @description('Cosmos DB requests answered 429 in 5 minutes.')
+  cosmosThrottledRequests: int
+  @description('Cosmos DB NormalizedRUConsumption (percent, maximum over 5 minutes).')
+  cosmosNormalizedRuPercent: int
+  @description('Service Bus active messages (maximum over 15 minutes) per namespace.')
+  serviceBusActiveMessages: int
+  @description('Service Bus dead-lettered messages (maximum over 5 minutes) per namespace.')
+  serviceBusDeadletteredMessages: int
+  @description('Failed function invocations (App Insights requests/failed) in 5 minutes.')
+  appFailedRequests: int
+}
