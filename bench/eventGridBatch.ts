@@ -25,7 +25,7 @@ import type { Scenario } from '../src/local/sandbox';
 import { type RunningAzurite, startAzurite } from '../test/support/azurite';
 
 /** Event Grid's largest batch. */
-const EVENTS = 5_000;
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 5_000);
 const VAULT = 'stampkeeper-sandbox';
 const START = '2026-01-01T00:00:00Z';
 

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { installHint, locateBicep } from '../../scripts/bicep-cli';
 import { build } from '../../scripts/build';
 import { startAzurite } from './azurite';
 
@@ -10,6 +11,11 @@ declare module 'vitest' {
     storageConnectionString: string;
     /** Folder of the app built for this test run (`main.js`, host.json, policy/): what is deployed. */
     appBundleDir: string;
+    /**
+     * Whether a Bicep CLI is installed (never downloaded by the tests). Without one, the tests that
+     * compile infra/ are skipped on a developer's machine, and fail under CI (`CI=true`).
+     */
+    bicepAvailable: boolean;
   }
 }
 
@@ -28,6 +34,14 @@ export default async function setup(project: TestProject) {
     for (const step of teardown.reverse()) await step();
   };
   try {
+    const cli = await locateBicep();
+    if (!cli && process.env.CI) {
+      throw new Error(`CI must compile infra/ with the real Bicep CLI, and none was found. ${installHint()}`);
+    }
+    if (!cli) {
+      console.warn(`Skipping the tests that compile infra/: no Bicep CLI is installed. ${installHint()}`);
+    }
+    project.provide('bicepAvailable', cli !== undefined);
     const { outDir } = await build({ rootDir: ROOT, outDir: join(bundleParent, 'app'), log: () => {} });
     project.provide('appBundleDir', outDir);
     const external = process.env.STAMPKEEPER_TEST_STORAGE;

@@ -8,7 +8,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { generatePolicyTargets, type PolicyTargets } from '../../../scripts/infra-params';
 import { loadPolicy, type Policy } from '../../../src/lib/config/policy';
@@ -60,7 +60,9 @@ const HOST_SETTINGS: Record<string, { sample: boolean; bicep: boolean; why: stri
   },
 };
 /** Set by the host itself (Core Tools, the Node worker): never configured. */
-const HOST_PROVIDED = new Set(['AzureWebJobsScriptRoot']);
+// Set by the platform, never configured: the script root, and WEBSITE_AUTH_ENABLED, which App
+// Service sets when built-in authentication is on (the local host sets it when it emulates that).
+const HOST_PROVIDED = new Set(['AzureWebJobsScriptRoot', 'WEBSITE_AUTH_ENABLED']);
 /** The storage connection is one of these forms (connection string locally, identity in Azure). */
 const STORAGE_FORMS = [
   ['AzureWebJobsStorage'],
@@ -84,508 +86,521 @@ const only = <T>(items: T[], what: string): T => {
   return items[0]!;
 };
 
-describe('infrastructure consistency (compiled ARM JSON evaluated by bicep snapshot)', () => {
-  let infra: Awaited<ReturnType<typeof copyInfra>>;
-  const deployments = new Map<string, Deployment>();
-  let unwired: Deployment;
-  let policy: Policy;
-  let targets: PolicyTargets;
-  let sample: Record<string, string>;
-  let triggers: Trigger[];
-  let appReads: Set<string>;
+describe.skipIf(!inject('bicepAvailable'))(
+  'infrastructure consistency (compiled ARM JSON evaluated by bicep snapshot)',
+  () => {
+    let infra: Awaited<ReturnType<typeof copyInfra>>;
+    const deployments = new Map<string, Deployment>();
+    let unwired: Deployment;
+    let policy: Policy;
+    let targets: PolicyTargets;
+    let sample: Record<string, string>;
+    let triggers: Trigger[];
+    let appReads: Set<string>;
 
-  beforeAll(async () => {
-    infra = await copyInfra();
-    for (const env of ENVIRONMENTS)
-      deployments.set(env, await deploymentOf(infra.dir, `env/${env}.bicepparam`));
-    unwired = await deploymentOf(infra.dir, 'env/dev.bicepparam', { STAMPKEEPER_WIRE_FUNCTIONS: 'false' });
-    policy = await loadPolicy(join(ROOT, 'policy/stampkeeper.policy.yaml'));
-    targets = (await generatePolicyTargets({ rootDir: ROOT })).targets;
-    sample = JSON.parse(await readFile(join(ROOT, 'local.settings.sample.json'), 'utf8')).Values;
+    beforeAll(async () => {
+      infra = await copyInfra();
+      for (const env of ENVIRONMENTS)
+        deployments.set(env, await deploymentOf(infra.dir, `env/${env}.bicepparam`));
+      unwired = await deploymentOf(infra.dir, 'env/dev.bicepparam', { STAMPKEEPER_WIRE_FUNCTIONS: 'false' });
+      policy = await loadPolicy(join(ROOT, 'policy/stampkeeper.policy.yaml'));
+      targets = (await generatePolicyTargets({ rootDir: ROOT })).targets;
+      sample = JSON.parse(await readFile(join(ROOT, 'local.settings.sample.json'), 'utf8')).Values;
 
-    // The functions and triggers the app registers, as the real local host loads them.
-    const prefix = uniquePrefix('infra');
-    const app = await startLocalApp({
-      port: 0,
-      startTimers: false,
-      logger: { info: () => {}, warn: () => {}, error: () => {} },
-      env: {
-        AzureWebJobsStorage: storageConnectionString(),
-        STAMPKEEPER_TABLE_PREFIX: prefix,
-        STAMPKEEPER_WORK_QUEUE: 'stampkeeper-work',
-      },
-    });
-    try {
-      triggers = app.host.functions.map((f) => ({
-        name: f.name,
-        type: String(f.trigger.type),
-        connection: f.trigger['connection'] as string | undefined,
-        queueName: f.trigger['queueName'] as string | undefined,
-        route: f.trigger['route'] as string | undefined,
-        authLevel: f.trigger['authLevel'] as string | undefined,
-      }));
-    } finally {
-      await app.stop();
-    }
-
-    const bicepNames = ENVIRONMENTS.flatMap((env) => Object.keys(appSettingsOf(deployments.get(env)!)));
-    appReads = settingsTheAppReads(policy, [...Object.keys(sample), ...bicepNames, ...STORAGE_FORMS.flat()]);
-  }, 180_000);
-
-  afterAll(async () => {
-    await infra?.dispose();
-  });
-
-  function appSettingsOf(deployment: Deployment): Record<string, unknown> {
-    const config = only(
-      deployment.of('Microsoft.Web/sites/config').filter((r) => r.name.endsWith('/appsettings')),
-      'one appsettings resource',
-    );
-    expect(config.properties, 'app settings evaluated to an object').toBeTypeOf('object');
-    return config.properties as Record<string, unknown>;
-  }
-
-  function resourceId(deployment: Deployment, type: string, name?: string): string {
-    const candidates = deployment.of(type).filter((r) => name === undefined || r.name === name);
-    return text(only(candidates, `${type} ${name ?? ''}`).id);
-  }
-
-  /** Role assignments as (principal, role, scope). */
-  function assignments(deployment: Deployment): string[] {
-    return deployment.of('Microsoft.Authorization/roleAssignments').map((r) => {
-      const principal = text(r.properties?.principalId);
-      const who = /outputs\.appPrincipalId\.value/.test(principal)
-        ? 'app'
-        : /outputs\.eventsPrincipalId\.value/.test(principal)
-          ? 'events'
-          : `unknown principal ${principal}`;
-      const role = String(r.properties?.roleDefinitionId).split('/').pop();
-      const scope = text(r.id).split('/providers/Microsoft.Authorization/roleAssignments/')[0];
-      return `${who} ${role} ${scope}`;
-    });
-  }
-
-  const inGroup = (name: string) => STORAGE_FORMS.find((form) => form.includes(name));
-  const present = (keys: Set<string>, name: string): boolean => {
-    const form = inGroup(name);
-    return form ? STORAGE_FORMS.some((f) => f.every((n) => keys.has(n))) : keys.has(name);
-  };
-
-  describe.each(ENVIRONMENTS)('%s', (env) => {
-    const deployment = () => deployments.get(env)!;
-
-    it('sets every app setting the code reads, and nothing the code does not read', () => {
-      // Prepare
-      const bicep = new Set(Object.keys(appSettingsOf(deployment())));
-      const local = new Set(Object.keys(sample));
-      const reads = [...appReads].filter((n) => !HOST_PROVIDED.has(n));
-
-      // Act
-      const missingFromBicep = reads.filter((n) => !present(bicep, n));
-      const missingFromSample = reads.filter((n) => !present(local, n));
-      const unreadInBicep = [...bicep].filter((n) => !appReads.has(n) && !HOST_SETTINGS[n]?.bicep);
-      const unreadInSample = [...local].filter(
-        (n) => !appReads.has(n) && !HOST_SETTINGS[n]?.sample && !localHostReads(n),
-      );
-      const hostProvidedSet = [...bicep, ...local].filter((n) => HOST_PROVIDED.has(n));
-
-      // Assess
-      expect(reads.length, 'the code reads settings').toBeGreaterThan(8);
-      expect(missingFromBicep, 'read by the code, missing from the Bicep app settings').toEqual([]);
-      expect(missingFromSample, 'read by the code, missing from local.settings.sample.json').toEqual([]);
-      expect(unreadInBicep, 'in the Bicep app settings, read by nothing').toEqual([]);
-      expect(unreadInSample, 'in local.settings.sample.json, read by nothing').toEqual([]);
-      expect(hostProvidedSet, 'set by the host, never configured').toEqual([]);
-    });
-
-    it('sets values the app accepts', () => {
-      // Prepare: deployment-time values replaced by values of their shape.
-      const settings = appSettingsOf(deployment());
-      const placeholders: Record<string, string> = {
-        AzureWebJobsStorage__accountName: 'stplaceholder01',
-        AZURE_CLIENT_ID: '00000000-0000-4000-8000-000000000001',
-        STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: 'https://topic.westeurope-1.eventgrid.azure.net/api/events',
-      };
-      const envFor: Record<string, string> = {};
-      const keyVaultReferences: Record<string, string> = {};
-      for (const [name, value] of Object.entries(settings)) {
-        if (typeof value === 'string' && value.startsWith('@Microsoft.KeyVault(')) {
-          keyVaultReferences[name] = value;
-          envFor[name] = 'https://hooks.example.com/resolved-by-the-platform';
-        } else if (typeof value === 'string') envFor[name] = value;
-        else if (name in placeholders) envFor[name] = placeholders[name]!;
-      }
-
-      // Act
-      const validated = validateSettings(envFor);
-
-      // Assess
-      expect(validated.ok ? [] : validated.problems).toEqual([]);
-      if (!validated.ok) return;
-      expect(validated.settings.environment).toBe(env);
-      expect(checkPolicyAgainstSettings(policy, validated.settings)).toEqual([]);
-      expect(Object.keys(keyVaultReferences).sort()).toEqual(targets.notifications.urlSettings);
-      const sources = deployment().parameters.channelSettingSources as Record<
-        string,
-        { vaultName: string; secretName: string }
-      >;
-      for (const [name, reference] of Object.entries(keyVaultReferences)) {
-        expect(reference).toBe(
-          `@Microsoft.KeyVault(VaultName=${sources[name]!.vaultName};SecretName=${sources[name]!.secretName})`,
-        );
-      }
-    });
-
-    it('runs the app on Flex Consumption, Node 22, with its user-assigned identity and no keys', async () => {
-      // Prepare
-      const azureYaml = parseYaml(await readFile(join(ROOT, 'azure.yaml'), 'utf8'));
-      const [serviceName, service] = Object.entries(
-        azureYaml.services as Record<string, { dist: string; remoteBuild: boolean }>,
-      )[0]!;
-
-      // Act
-      const plan = only(deployment().of('Microsoft.Web/serverfarms'), 'one plan');
-      const site = only(deployment().of('Microsoft.Web/sites'), 'one function app');
-      const config = site.properties?.functionAppConfig as Record<string, Record<string, unknown>>;
-      const storage = deployment().of('Microsoft.Storage/storageAccounts');
-      const settings = appSettingsOf(deployment());
-      const credentials = deployment().of('Microsoft.Web/sites/basicPublishingCredentialsPolicies');
-
-      // Assess
-      expect(plan.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
-      expect(site.kind).toBe('functionapp,linux');
-      expect(config.runtime).toEqual({ name: 'node', version: '22' });
-      expect(site.identity?.type).toBe('UserAssigned');
-      const identities = Object.keys(site.identity?.userAssignedIdentities as object);
-      expect(identities).toHaveLength(1);
-      expect(identities[0]).toMatch(/outputs\.appIdentityId\.value/);
-      expect(text(site.properties?.keyVaultReferenceIdentity)).toMatch(/outputs\.appIdentityId\.value/);
-      const packageStorage = (config.deployment as { storage: Record<string, Record<string, unknown>> })
-        .storage;
-      expect(packageStorage.type).toBe('blobContainer');
-      expect(packageStorage.authentication!.type).toBe('UserAssignedIdentity');
-      expect(text(packageStorage.authentication!.userAssignedIdentityResourceId)).toMatch(/appIdentityId/);
-      expect(text(packageStorage.value)).toMatch(/outputs\.deploymentContainerName\.value/);
-      expect(
-        deployment()
-          .of('Microsoft.Storage/storageAccounts/blobServices/containers')
-          .map((c) => c.name.split('/').pop())
-          .sort(),
-      ).toEqual(['app-package', 'eventgrid-deadletter']);
-      expect(storage.map((s) => s.properties?.allowSharedKeyAccess)).toEqual([false]);
-      expect(settings.AzureWebJobsStorage, 'no storage connection string in Azure').toBeUndefined();
-      expect(settings.AzureWebJobsStorage__credential).toBe('managedidentity');
-      expect(text(settings.AzureWebJobsStorage__clientId)).toMatch(/outputs\.appClientId\.value/);
-      expect(text(settings.AZURE_CLIENT_ID)).toMatch(/outputs\.appClientId\.value/);
-      expect(
-        only(deployment().of('Microsoft.Insights/components'), 'one App Insights').properties,
-      ).toMatchObject({
-        DisableLocalAuth: true,
-        WorkspaceResourceId: resourceId(deployment(), 'Microsoft.OperationalInsights/workspaces'),
+      // The functions and triggers the app registers, as the real local host loads them.
+      const prefix = uniquePrefix('infra');
+      const app = await startLocalApp({
+        port: 0,
+        startTimers: false,
+        logger: { info: () => {}, warn: () => {}, error: () => {} },
+        env: {
+          AzureWebJobsStorage: storageConnectionString(),
+          STAMPKEEPER_TABLE_PREFIX: prefix,
+          STAMPKEEPER_WORK_QUEUE: 'stampkeeper-work',
+        },
       });
-      for (const topic of deployment().of('Microsoft.EventGrid/topics')) {
-        expect(topic.properties?.disableLocalAuth).toBe(true);
+      try {
+        triggers = app.host.functions.map((f) => ({
+          name: f.name,
+          type: String(f.trigger.type),
+          connection: f.trigger['connection'] as string | undefined,
+          queueName: f.trigger['queueName'] as string | undefined,
+          route: f.trigger['route'] as string | undefined,
+          authLevel: f.trigger['authLevel'] as string | undefined,
+        }));
+      } finally {
+        await app.stop();
       }
-      expect(credentials.map((c) => [c.name.split('/').pop(), c.properties?.allow]).sort()).toEqual([
-        ['ftp', false],
-        ['scm', false],
+
+      const bicepNames = ENVIRONMENTS.flatMap((env) => Object.keys(appSettingsOf(deployments.get(env)!)));
+      appReads = settingsTheAppReads(policy, [
+        ...Object.keys(sample),
+        ...bicepNames,
+        ...STORAGE_FORMS.flat(),
       ]);
-      // azd deploys the service tagged with its name, from the folder `npm run build` fills.
-      expect(site.tags?.['azd-service-name']).toBe(serviceName);
-      expect(service.dist).toBe('dist');
-      // dist/ is bundled (no dependencies): no remote build (azd's default for TypeScript is one).
-      expect(service.remoteBuild).toBe(false);
-      expect(azureYaml.infra).toEqual({ provider: 'bicep', path: 'infra', module: 'main' });
+    }, 180_000);
+
+    afterAll(async () => {
+      await infra?.dispose();
     });
 
-    it('gives every trigger connection the role it needs', () => {
-      // Prepare
-      const settings = appSettingsOf(deployment());
-      const granted = new Set(assignments(deployment()));
-      const storageId = resourceId(deployment(), 'Microsoft.Storage/storageAccounts');
-      const subscriptions = deployment().of('Microsoft.EventGrid/systemTopics/eventSubscriptions');
-
-      // Act
-      const problems: string[] = [];
-      const hostStorage = (connection = 'AzureWebJobsStorage', role: string) => {
-        if (!text(settings[`${connection}__accountName`]).includes('outputs.accountName.value')) {
-          problems.push(`${connection}: not the app's storage account by identity`);
-        }
-        if (!granted.has(`app ${role} ${storageId}`)) problems.push(`${connection}: app lacks role ${role}`);
-      };
-      // Host storage with an identity (Functions docs): blobs for the host, tables for the app's state.
-      hostStorage('AzureWebJobsStorage', ROLE.storageBlobDataOwner);
-      hostStorage('AzureWebJobsStorage', ROLE.storageTableDataContributor);
-      for (const t of triggers) {
-        switch (t.type) {
-          case 'queueTrigger':
-            hostStorage(t.connection ?? 'AzureWebJobsStorage', ROLE.storageQueueDataContributor);
-            break;
-          case 'timerTrigger':
-            hostStorage('AzureWebJobsStorage', ROLE.storageBlobDataOwner);
-            break;
-          case 'httpTrigger':
-            break; // keys or (issue 7 section 4) built-in authentication, not roles
-          case 'eventGridTrigger':
-            if (
-              targets.vaults.length > 0 &&
-              !subscriptions.some((s) =>
-                text(
-                  (s.properties!.destination as { properties: { resourceId: unknown } }).properties
-                    .resourceId,
-                ).endsWith(`/functions/${t.name}`),
-              )
-            ) {
-              problems.push(`${t.name}: no Event Grid subscription delivers to it`);
-            }
-            break;
-          default:
-            problems.push(
-              `${t.name}: no rule for a ${t.type}: give it its wiring in infra/ and a rule in this test`,
-            );
-        }
-      }
-
-      // Assess
-      expect(triggers.length).toBeGreaterThan(5);
-      expect(problems).toEqual([]);
-    });
-
-    it('gives every policy target the role it needs, and the app nothing more', () => {
-      // Prepare
-      const placements = deployment().parameters.vaultPlacements as Record<
-        string,
-        { resourceGroup: string; subscriptionId?: string }
-      >;
-      const sources = deployment().parameters.channelSettingSources as Record<
-        string,
-        { vaultName: string; secretName: string; resourceGroup: string; subscriptionId?: string }
-      >;
-      const storageId = resourceId(deployment(), 'Microsoft.Storage/storageAccounts');
-      const expected = [
-        `app ${ROLE.storageBlobDataOwner} ${storageId}`,
-        `app ${ROLE.storageQueueDataContributor} ${storageId}`,
-        `app ${ROLE.storageTableDataContributor} ${storageId}`,
-        `app ${ROLE.monitoringMetricsPublisher} ${resourceId(deployment(), 'Microsoft.Insights/components')}`,
-        `events ${ROLE.storageBlobDataContributor} ${resourceId(deployment(), 'Microsoft.Storage/storageAccounts/blobServices/containers', `${storageId.split('/').pop()}/default/eventgrid-deadletter`)}`,
-        ...targets.vaults.map((v) => {
-          const p = placements[v.name]!;
-          return `app ${ROLE[v.role]} /subscriptions/${p.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${p.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}`;
-        }),
-        ...(targets.notifications.eventGridTopic
-          ? [`app ${ROLE.eventGridDataSender} ${resourceId(deployment(), 'Microsoft.EventGrid/topics')}`]
-          : []),
-        ...targets.notifications.urlSettings.map((name) => {
-          const s = sources[name]!;
-          return `app ${ROLE.keyVaultSecretsUser} /subscriptions/${s.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.KeyVault/vaults/${s.vaultName}/secrets/${s.secretName}`;
-        }),
-      ].sort();
-
-      // Act
-      const actual = assignments(deployment()).sort();
-
-      // Assess
-      expect(actual).toEqual(expected);
-      // The policy's manual rotation needs metadata only: Key Vault Reader, which cannot read values.
-      expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultReader'));
-    });
-
-    it("delivers each managed vault's secret events to keyVaultEvents, with retries and dead-lettering", () => {
-      // Prepare
-      const placements = deployment().parameters.vaultPlacements as Record<string, { resourceGroup: string }>;
-      const eventGridFunctions = triggers.filter((t) => t.type === 'eventGridTrigger').map((t) => t.name);
-
-      // Act
-      const topics = deployment().of('Microsoft.EventGrid/systemTopics');
-      const subscriptions = deployment().of('Microsoft.EventGrid/systemTopics/eventSubscriptions');
-
-      // Assess
-      expect(eventGridFunctions).toEqual(['keyVaultEvents']);
-      expect(topics).toHaveLength(targets.vaults.length);
-      expect(subscriptions).toHaveLength(targets.vaults.length);
-      for (const vault of targets.vaults) {
-        const vaultId = `/subscriptions/${SCOPE.subscriptionId}/resourceGroups/${placements[vault.name]!.resourceGroup}/providers/Microsoft.KeyVault/vaults/${vault.name}`;
-        const topic = only(
-          topics.filter((t) => t.properties?.source === vaultId),
-          `system topic of ${vault.name}`,
-        );
-        expect(topic.properties?.topicType).toBe('Microsoft.KeyVault.vaults');
-        expect(Object.keys(topic.identity?.userAssignedIdentities as object)[0]).toMatch(/eventsIdentityId/);
-        const sub = only(
-          subscriptions.filter((s) => s.name.startsWith(`${topic.name}/`)),
-          `subscription of ${vault.name}`,
-        );
-        const p = sub.properties as Record<string, Record<string, unknown>>;
-        const destination = p.destination as { endpointType: string; properties: { resourceId: unknown } };
-        expect(destination.endpointType).toBe('AzureFunction');
-        expect(text(destination.properties.resourceId)).toMatch(
-          /outputs\.siteId\.value\}\/functions\/keyVaultEvents$/,
-        );
-        expect([...(p.filter!.includedEventTypes as string[])].sort()).toEqual(
-          [...SECRET_EVENT_TYPES].sort(),
-        );
-        expect(p.retryPolicy!.maxDeliveryAttempts).toBeGreaterThan(1);
-        const deadLetter = p.deadLetterWithResourceIdentity as {
-          identity: { type: string; userAssignedIdentity: unknown };
-          deadLetterDestination: { endpointType: string; properties: Record<string, unknown> };
-        };
-        expect(deadLetter.identity.type).toBe('UserAssigned');
-        expect(text(deadLetter.identity.userAssignedIdentity)).toMatch(/outputs\.eventsIdentityId\.value/);
-        expect(deadLetter.deadLetterDestination.endpointType).toBe('StorageBlob');
-        expect(text(deadLetter.deadLetterDestination.properties.blobContainerName)).toMatch(
-          /outputs\.deadLetterContainerName\.value/,
-        );
-      }
-    });
-
-    it("posts alerts in the common schema to the app's alert intake, and alerts on the app's failures and poison queue", () => {
-      // Prepare
-      const alertsFunction = only(
-        triggers.filter((t) => t.name === 'alerts'),
-        'the alerts function',
+    function appSettingsOf(deployment: Deployment): Record<string, unknown> {
+      const config = only(
+        deployment.of('Microsoft.Web/sites/config').filter((r) => r.name.endsWith('/appsettings')),
+        'one appsettings resource',
       );
-      const runWorker = only(
-        triggers.filter((t) => t.type === 'queueTrigger'),
-        'the run worker',
-      );
-      const workQueue = appSettingsOf(deployment()).STAMPKEEPER_WORK_QUEUE;
-
-      // Act
-      const group = only(deployment().of('Microsoft.Insights/actionGroups'), 'one action group');
-      const webhooks = group.properties?.webhookReceivers as Array<Record<string, unknown>>;
-      const metricAlerts = deployment().of('Microsoft.Insights/metricAlerts');
-      const logAlerts = deployment().of('Microsoft.Insights/scheduledQueryRules');
-
-      // Assess
-      expect(webhooks).toHaveLength(1);
-      expect(webhooks[0]!.useCommonAlertSchema).toBe(true);
-      expect(alertsFunction.authLevel).toBe('function');
-      const serviceUri = text(webhooks[0]!.serviceUri);
-      expect(serviceUri.startsWith('https://${')).toBe(true);
-      expect(serviceUri).toContain(
-        `outputs.defaultHostName.value}/api/${alertsFunction.route}?code=\${listKeys(`,
-      );
-      const failures = only(
-        metricAlerts.filter((a) => JSON.stringify(a.properties).includes('requests/failed')),
-        'app failures alert',
-      );
-      expect(text((failures.properties!.scopes as unknown[])[0])).toMatch(/outputs\.appInsightsId\.value/);
-      // The run worker's queue is the work queue the app is configured with; its poison queue is alerted on.
-      expect(runWorker.queueName).toBe('stampkeeper-work');
-      expect(workQueue).toBe('stampkeeper-work');
-      const poison = only(logAlerts, 'poison queue alert');
-      const query = (poison.properties!.criteria as { allOf: Array<{ query: string }> }).allOf[0]!.query;
-      expect(query).toContain(`'${workQueue}-poison'`);
-      for (const alert of [...metricAlerts, ...logAlerts]) {
-        const actions = JSON.stringify(alert.properties?.actions);
-        expect(actions, alert.name).toContain(text(group.id));
-      }
-    });
-  });
-
-  it('leaves out what points at deployed functions on the first provision (wireFunctions false)', () => {
-    // Prepare
-    const wired = deployments.get('dev')!;
-
-    // Act
-    const types = (d: Deployment) => new Set(d.resources.map((r) => r.type));
-
-    // Assess
-    for (const type of [
-      'Microsoft.EventGrid/systemTopics/eventSubscriptions',
-      'Microsoft.Insights/actionGroups',
-      'Microsoft.Insights/metricAlerts',
-      'Microsoft.Insights/scheduledQueryRules',
-    ]) {
-      expect(types(wired).has(type), type).toBe(true);
-      expect(types(unwired).has(type), type).toBe(false);
+      expect(config.properties, 'app settings evaluated to an object').toBeTypeOf('object');
+      return config.properties as Record<string, unknown>;
     }
-    expect(unwired.of('Microsoft.EventGrid/systemTopics')).toHaveLength(targets.vaults.length);
-    expect(assignments(unwired).sort()).toEqual(assignments(wired).sort());
-  });
 
-  it("alerts on the workload's Cosmos DB accounts and Service Bus namespaces given as parameters", async () => {
-    // Prepare
-    const cosmos = `/subscriptions/${SCOPE.subscriptionId}/resourceGroups/rg-data/providers/Microsoft.DocumentDB/databaseAccounts/cosmos-orders`;
-    const bus = `/subscriptions/${SCOPE.subscriptionId}/resourceGroups/rg-msg/providers/Microsoft.ServiceBus/namespaces/sb-orders`;
-    await writeFile(
-      join(infra.dir, 'env', 'alerts-check.bicepparam'),
-      `using '../main.bicep'\nextends 'dev.bicepparam'\nparam cosmosDbAccountIds = ['${cosmos}']\nparam serviceBusNamespaceIds = ['${bus}']\n`,
-    );
+    function resourceId(deployment: Deployment, type: string, name?: string): string {
+      const candidates = deployment.of(type).filter((r) => name === undefined || r.name === name);
+      return text(only(candidates, `${type} ${name ?? ''}`).id);
+    }
 
-    // Act
-    const deployment = await deploymentOf(infra.dir, 'env/alerts-check.bicepparam');
-    const criteria = deployment
-      .of('Microsoft.Insights/metricAlerts')
-      .map((a) => ({
-        scope: (a.properties!.scopes as string[])[0],
-        criterion: (a.properties!.criteria as { allOf: Array<Record<string, unknown>> }).allOf[0]!,
-      }))
-      .filter((c) => c.scope === cosmos || c.scope === bus)
-      .map((c) => ({
-        scope: c.scope,
-        namespace: c.criterion.metricNamespace,
-        metric: c.criterion.metricName,
-        dimensions: c.criterion.dimensions,
-      }));
+    /** Role assignments as (principal, role, scope). */
+    function assignments(deployment: Deployment): string[] {
+      return deployment.of('Microsoft.Authorization/roleAssignments').map((r) => {
+        const principal = text(r.properties?.principalId);
+        const who = /outputs\.appPrincipalId\.value/.test(principal)
+          ? 'app'
+          : /outputs\.eventsPrincipalId\.value/.test(principal)
+            ? 'events'
+            : `unknown principal ${principal}`;
+        const role = String(r.properties?.roleDefinitionId).split('/').pop();
+        const scope = text(r.id).split('/providers/Microsoft.Authorization/roleAssignments/')[0];
+        return `${who} ${role} ${scope}`;
+      });
+    }
 
-    // Assess
-    expect(criteria).toEqual(
-      expect.arrayContaining([
-        {
-          scope: cosmos,
-          namespace: 'Microsoft.DocumentDB/databaseAccounts',
-          metric: 'TotalRequests',
-          dimensions: [{ name: 'StatusCode', operator: 'Include', values: ['429'] }],
-        },
-        {
-          scope: cosmos,
-          namespace: 'Microsoft.DocumentDB/databaseAccounts',
-          metric: 'NormalizedRUConsumption',
-          dimensions: undefined,
-        },
-        {
-          scope: bus,
-          namespace: 'Microsoft.ServiceBus/namespaces',
-          metric: 'ActiveMessages',
-          dimensions: [{ name: 'EntityName', operator: 'Include', values: ['*'] }],
-        },
-        {
-          scope: bus,
-          namespace: 'Microsoft.ServiceBus/namespaces',
-          metric: 'DeadletteredMessages',
-          dimensions: [{ name: 'EntityName', operator: 'Include', values: ['*'] }],
-        },
-      ]),
-    );
-    expect(criteria).toHaveLength(4);
-  }, 60_000);
+    const inGroup = (name: string) => STORAGE_FORMS.find((form) => form.includes(name));
+    const present = (keys: Set<string>, name: string): boolean => {
+      const form = inGroup(name);
+      return form ? STORAGE_FORMS.some((f) => f.every((n) => keys.has(n))) : keys.has(name);
+    };
 
-  it('refuses an environment that does not place a policy vault or a channel setting', async () => {
-    // Prepare
-    await writeFile(
-      join(infra.dir, 'env', 'unplaced.bicepparam'),
-      "using '../main.bicep'\nextends 'dev.bicepparam'\nparam vaultPlacements = {}\n",
-    );
-    await writeFile(
-      join(infra.dir, 'env', 'unsourced.bicepparam'),
-      "using '../main.bicep'\nextends 'dev.bicepparam'\nparam channelSettingSources = {}\n",
-    );
+    describe.each(ENVIRONMENTS)('%s', (env) => {
+      const deployment = () => deployments.get(env)!;
 
-    // Act
-    const unplaced = await deploymentOf(infra.dir, 'env/unplaced.bicepparam').then(
-      () => 'deployed',
-      (error: Error) => error.message,
-    );
-    const unsourced = await deploymentOf(infra.dir, 'env/unsourced.bicepparam').then(
-      () => 'deployed',
-      (error: Error) => error.message,
-    );
+      it('sets every app setting the code reads, and nothing the code does not read', () => {
+        // Prepare
+        const bicep = new Set(Object.keys(appSettingsOf(deployment())));
+        const local = new Set(Object.keys(sample));
+        const reads = [...appReads].filter((n) => !HOST_PROVIDED.has(n));
 
-    // Assess
-    expect(unplaced).toMatch(/vaultPlacements has no entry for the policy vault\(s\) stampkeeper-sandbox/);
-    expect(unsourced).toMatch(
-      /channelSettingSources has no entry for the policy setting\(s\) TEAMS_WEBHOOK_URL/,
-    );
-  }, 60_000);
-});
+        // Act
+        const missingFromBicep = reads.filter((n) => !present(bicep, n));
+        const missingFromSample = reads.filter((n) => !present(local, n));
+        const unreadInBicep = [...bicep].filter((n) => !appReads.has(n) && !HOST_SETTINGS[n]?.bicep);
+        const unreadInSample = [...local].filter(
+          (n) => !appReads.has(n) && !HOST_SETTINGS[n]?.sample && !localHostReads(n),
+        );
+        const hostProvidedSet = [...bicep, ...local].filter((n) => HOST_PROVIDED.has(n));
+
+        // Assess
+        expect(reads.length, 'the code reads settings').toBeGreaterThan(8);
+        expect(missingFromBicep, 'read by the code, missing from the Bicep app settings').toEqual([]);
+        expect(missingFromSample, 'read by the code, missing from local.settings.sample.json').toEqual([]);
+        expect(unreadInBicep, 'in the Bicep app settings, read by nothing').toEqual([]);
+        expect(unreadInSample, 'in local.settings.sample.json, read by nothing').toEqual([]);
+        expect(hostProvidedSet, 'set by the host, never configured').toEqual([]);
+      });
+
+      it('sets values the app accepts', () => {
+        // Prepare: deployment-time values replaced by values of their shape.
+        const settings = appSettingsOf(deployment());
+        const placeholders: Record<string, string> = {
+          AzureWebJobsStorage__accountName: 'stplaceholder01',
+          AZURE_CLIENT_ID: '00000000-0000-4000-8000-000000000001',
+          STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: 'https://topic.westeurope-1.eventgrid.azure.net/api/events',
+        };
+        const envFor: Record<string, string> = {};
+        const keyVaultReferences: Record<string, string> = {};
+        for (const [name, value] of Object.entries(settings)) {
+          if (typeof value === 'string' && value.startsWith('@Microsoft.KeyVault(')) {
+            keyVaultReferences[name] = value;
+            envFor[name] = 'https://hooks.example.com/resolved-by-the-platform';
+          } else if (typeof value === 'string') envFor[name] = value;
+          else if (name in placeholders) envFor[name] = placeholders[name]!;
+        }
+
+        // Act
+        const validated = validateSettings(envFor);
+
+        // Assess
+        expect(validated.ok ? [] : validated.problems).toEqual([]);
+        if (!validated.ok) return;
+        expect(validated.settings.environment).toBe(env);
+        expect(checkPolicyAgainstSettings(policy, validated.settings)).toEqual([]);
+        expect(Object.keys(keyVaultReferences).sort()).toEqual(targets.notifications.urlSettings);
+        const sources = deployment().parameters.channelSettingSources as Record<
+          string,
+          { vaultName: string; secretName: string }
+        >;
+        for (const [name, reference] of Object.entries(keyVaultReferences)) {
+          expect(reference).toBe(
+            `@Microsoft.KeyVault(VaultName=${sources[name]!.vaultName};SecretName=${sources[name]!.secretName})`,
+          );
+        }
+      });
+
+      it('runs the app on Flex Consumption, Node 22, with its user-assigned identity and no keys', async () => {
+        // Prepare
+        const azureYaml = parseYaml(await readFile(join(ROOT, 'azure.yaml'), 'utf8'));
+        const [serviceName, service] = Object.entries(
+          azureYaml.services as Record<string, { dist: string; remoteBuild: boolean }>,
+        )[0]!;
+
+        // Act
+        const plan = only(deployment().of('Microsoft.Web/serverfarms'), 'one plan');
+        const site = only(deployment().of('Microsoft.Web/sites'), 'one function app');
+        const config = site.properties?.functionAppConfig as Record<string, Record<string, unknown>>;
+        const storage = deployment().of('Microsoft.Storage/storageAccounts');
+        const settings = appSettingsOf(deployment());
+        const credentials = deployment().of('Microsoft.Web/sites/basicPublishingCredentialsPolicies');
+
+        // Assess
+        expect(plan.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
+        expect(site.kind).toBe('functionapp,linux');
+        expect(config.runtime).toEqual({ name: 'node', version: '22' });
+        expect(site.identity?.type).toBe('UserAssigned');
+        const identities = Object.keys(site.identity?.userAssignedIdentities as object);
+        expect(identities).toHaveLength(1);
+        expect(identities[0]).toMatch(/outputs\.appIdentityId\.value/);
+        expect(text(site.properties?.keyVaultReferenceIdentity)).toMatch(/outputs\.appIdentityId\.value/);
+        const packageStorage = (config.deployment as { storage: Record<string, Record<string, unknown>> })
+          .storage;
+        expect(packageStorage.type).toBe('blobContainer');
+        expect(packageStorage.authentication!.type).toBe('UserAssignedIdentity');
+        expect(text(packageStorage.authentication!.userAssignedIdentityResourceId)).toMatch(/appIdentityId/);
+        expect(text(packageStorage.value)).toMatch(/outputs\.deploymentContainerName\.value/);
+        expect(
+          deployment()
+            .of('Microsoft.Storage/storageAccounts/blobServices/containers')
+            .map((c) => c.name.split('/').pop())
+            .sort(),
+        ).toEqual(['app-package', 'eventgrid-deadletter']);
+        expect(storage.map((s) => s.properties?.allowSharedKeyAccess)).toEqual([false]);
+        expect(settings.AzureWebJobsStorage, 'no storage connection string in Azure').toBeUndefined();
+        expect(settings.AzureWebJobsStorage__credential).toBe('managedidentity');
+        expect(text(settings.AzureWebJobsStorage__clientId)).toMatch(/outputs\.appClientId\.value/);
+        expect(text(settings.AZURE_CLIENT_ID)).toMatch(/outputs\.appClientId\.value/);
+        expect(
+          only(deployment().of('Microsoft.Insights/components'), 'one App Insights').properties,
+        ).toMatchObject({
+          DisableLocalAuth: true,
+          WorkspaceResourceId: resourceId(deployment(), 'Microsoft.OperationalInsights/workspaces'),
+        });
+        for (const topic of deployment().of('Microsoft.EventGrid/topics')) {
+          expect(topic.properties?.disableLocalAuth).toBe(true);
+        }
+        expect(credentials.map((c) => [c.name.split('/').pop(), c.properties?.allow]).sort()).toEqual([
+          ['ftp', false],
+          ['scm', false],
+        ]);
+        // azd deploys the service tagged with its name, from the folder `npm run build` fills.
+        expect(site.tags?.['azd-service-name']).toBe(serviceName);
+        expect(service.dist).toBe('dist');
+        // dist/ is bundled (no dependencies): no remote build (azd's default for TypeScript is one).
+        expect(service.remoteBuild).toBe(false);
+        expect(azureYaml.infra).toEqual({ provider: 'bicep', path: 'infra', module: 'main' });
+      });
+
+      it('gives every trigger connection the role it needs', () => {
+        // Prepare
+        const settings = appSettingsOf(deployment());
+        const granted = new Set(assignments(deployment()));
+        const storageId = resourceId(deployment(), 'Microsoft.Storage/storageAccounts');
+        const subscriptions = deployment().of('Microsoft.EventGrid/systemTopics/eventSubscriptions');
+
+        // Act
+        const problems: string[] = [];
+        const hostStorage = (connection = 'AzureWebJobsStorage', role: string) => {
+          if (!text(settings[`${connection}__accountName`]).includes('outputs.accountName.value')) {
+            problems.push(`${connection}: not the app's storage account by identity`);
+          }
+          if (!granted.has(`app ${role} ${storageId}`))
+            problems.push(`${connection}: app lacks role ${role}`);
+        };
+        // Host storage with an identity (Functions docs): blobs for the host, tables for the app's state.
+        hostStorage('AzureWebJobsStorage', ROLE.storageBlobDataOwner);
+        hostStorage('AzureWebJobsStorage', ROLE.storageTableDataContributor);
+        for (const t of triggers) {
+          switch (t.type) {
+            case 'queueTrigger':
+              hostStorage(t.connection ?? 'AzureWebJobsStorage', ROLE.storageQueueDataContributor);
+              break;
+            case 'timerTrigger':
+              hostStorage('AzureWebJobsStorage', ROLE.storageBlobDataOwner);
+              break;
+            case 'httpTrigger':
+              break; // keys or (issue 7 section 4) built-in authentication, not roles
+            case 'eventGridTrigger':
+              if (
+                targets.vaults.length > 0 &&
+                !subscriptions.some((s) =>
+                  text(
+                    (s.properties!.destination as { properties: { resourceId: unknown } }).properties
+                      .resourceId,
+                  ).endsWith(`/functions/${t.name}`),
+                )
+              ) {
+                problems.push(`${t.name}: no Event Grid subscription delivers to it`);
+              }
+              break;
+            default:
+              problems.push(
+                `${t.name}: no rule for a ${t.type}: give it its wiring in infra/ and a rule in this test`,
+              );
+          }
+        }
+
+        // Assess
+        expect(triggers.length).toBeGreaterThan(5);
+        expect(problems).toEqual([]);
+      });
+
+      it('gives every policy target the role it needs, and the app nothing more', () => {
+        // Prepare
+        const placements = deployment().parameters.vaultPlacements as Record<
+          string,
+          { resourceGroup: string; subscriptionId?: string }
+        >;
+        const sources = deployment().parameters.channelSettingSources as Record<
+          string,
+          { vaultName: string; secretName: string; resourceGroup: string; subscriptionId?: string }
+        >;
+        const storageId = resourceId(deployment(), 'Microsoft.Storage/storageAccounts');
+        const expected = [
+          `app ${ROLE.storageBlobDataOwner} ${storageId}`,
+          `app ${ROLE.storageQueueDataContributor} ${storageId}`,
+          `app ${ROLE.storageTableDataContributor} ${storageId}`,
+          `app ${ROLE.monitoringMetricsPublisher} ${resourceId(deployment(), 'Microsoft.Insights/components')}`,
+          `events ${ROLE.storageBlobDataContributor} ${resourceId(deployment(), 'Microsoft.Storage/storageAccounts/blobServices/containers', `${storageId.split('/').pop()}/default/eventgrid-deadletter`)}`,
+          ...targets.vaults.map((v) => {
+            const p = placements[v.name]!;
+            return `app ${ROLE[v.role]} /subscriptions/${p.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${p.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}`;
+          }),
+          ...(targets.notifications.eventGridTopic
+            ? [`app ${ROLE.eventGridDataSender} ${resourceId(deployment(), 'Microsoft.EventGrid/topics')}`]
+            : []),
+          ...targets.notifications.urlSettings.map((name) => {
+            const s = sources[name]!;
+            return `app ${ROLE.keyVaultSecretsUser} /subscriptions/${s.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.KeyVault/vaults/${s.vaultName}/secrets/${s.secretName}`;
+          }),
+        ].sort();
+
+        // Act
+        const actual = assignments(deployment()).sort();
+
+        // Assess
+        expect(actual).toEqual(expected);
+        // The policy's manual rotation needs metadata only: Key Vault Reader, which cannot read values.
+        expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultReader'));
+      });
+
+      it("delivers each managed vault's secret events to keyVaultEvents, with retries and dead-lettering", () => {
+        // Prepare
+        const placements = deployment().parameters.vaultPlacements as Record<
+          string,
+          { resourceGroup: string }
+        >;
+        const eventGridFunctions = triggers.filter((t) => t.type === 'eventGridTrigger').map((t) => t.name);
+
+        // Act
+        const topics = deployment().of('Microsoft.EventGrid/systemTopics');
+        const subscriptions = deployment().of('Microsoft.EventGrid/systemTopics/eventSubscriptions');
+
+        // Assess
+        expect(eventGridFunctions).toEqual(['keyVaultEvents']);
+        expect(topics).toHaveLength(targets.vaults.length);
+        expect(subscriptions).toHaveLength(targets.vaults.length);
+        for (const vault of targets.vaults) {
+          const vaultId = `/subscriptions/${SCOPE.subscriptionId}/resourceGroups/${placements[vault.name]!.resourceGroup}/providers/Microsoft.KeyVault/vaults/${vault.name}`;
+          const topic = only(
+            topics.filter((t) => t.properties?.source === vaultId),
+            `system topic of ${vault.name}`,
+          );
+          expect(topic.properties?.topicType).toBe('Microsoft.KeyVault.vaults');
+          expect(Object.keys(topic.identity?.userAssignedIdentities as object)[0]).toMatch(
+            /eventsIdentityId/,
+          );
+          const sub = only(
+            subscriptions.filter((s) => s.name.startsWith(`${topic.name}/`)),
+            `subscription of ${vault.name}`,
+          );
+          const p = sub.properties as Record<string, Record<string, unknown>>;
+          const destination = p.destination as { endpointType: string; properties: { resourceId: unknown } };
+          expect(destination.endpointType).toBe('AzureFunction');
+          expect(text(destination.properties.resourceId)).toMatch(
+            /outputs\.siteId\.value\}\/functions\/keyVaultEvents$/,
+          );
+          expect([...(p.filter!.includedEventTypes as string[])].sort()).toEqual(
+            [...SECRET_EVENT_TYPES].sort(),
+          );
+          expect(p.retryPolicy!.maxDeliveryAttempts).toBeGreaterThan(1);
+          const deadLetter = p.deadLetterWithResourceIdentity as {
+            identity: { type: string; userAssignedIdentity: unknown };
+            deadLetterDestination: { endpointType: string; properties: Record<string, unknown> };
+          };
+          expect(deadLetter.identity.type).toBe('UserAssigned');
+          expect(text(deadLetter.identity.userAssignedIdentity)).toMatch(/outputs\.eventsIdentityId\.value/);
+          expect(deadLetter.deadLetterDestination.endpointType).toBe('StorageBlob');
+          expect(text(deadLetter.deadLetterDestination.properties.blobContainerName)).toMatch(
+            /outputs\.deadLetterContainerName\.value/,
+          );
+        }
+      });
+
+      it("posts alerts in the common schema to the app's alert intake, and alerts on the app's failures and poison queue", () => {
+        // Prepare
+        const alertsFunction = only(
+          triggers.filter((t) => t.name === 'alerts'),
+          'the alerts function',
+        );
+        const runWorker = only(
+          triggers.filter((t) => t.type === 'queueTrigger'),
+          'the run worker',
+        );
+        const workQueue = appSettingsOf(deployment()).STAMPKEEPER_WORK_QUEUE;
+
+        // Act
+        const group = only(deployment().of('Microsoft.Insights/actionGroups'), 'one action group');
+        const webhooks = group.properties?.webhookReceivers as Array<Record<string, unknown>>;
+        const metricAlerts = deployment().of('Microsoft.Insights/metricAlerts');
+        const logAlerts = deployment().of('Microsoft.Insights/scheduledQueryRules');
+
+        // Assess
+        expect(webhooks).toHaveLength(1);
+        expect(webhooks[0]!.useCommonAlertSchema).toBe(true);
+        expect(alertsFunction.authLevel).toBe('function');
+        const serviceUri = text(webhooks[0]!.serviceUri);
+        expect(serviceUri.startsWith('https://${')).toBe(true);
+        expect(serviceUri).toContain(
+          `outputs.defaultHostName.value}/api/${alertsFunction.route}?code=\${listKeys(`,
+        );
+        const failures = only(
+          metricAlerts.filter((a) => JSON.stringify(a.properties).includes('requests/failed')),
+          'app failures alert',
+        );
+        expect(text((failures.properties!.scopes as unknown[])[0])).toMatch(/outputs\.appInsightsId\.value/);
+        // The run worker's queue is the work queue the app is configured with; its poison queue is alerted on.
+        expect(runWorker.queueName).toBe('stampkeeper-work');
+        expect(workQueue).toBe('stampkeeper-work');
+        const poison = only(logAlerts, 'poison queue alert');
+        const query = (poison.properties!.criteria as { allOf: Array<{ query: string }> }).allOf[0]!.query;
+        expect(query).toContain(`'${workQueue}-poison'`);
+        for (const alert of [...metricAlerts, ...logAlerts]) {
+          const actions = JSON.stringify(alert.properties?.actions);
+          expect(actions, alert.name).toContain(text(group.id));
+        }
+      });
+    });
+
+    it('leaves out what points at deployed functions on the first provision (wireFunctions false)', () => {
+      // Prepare
+      const wired = deployments.get('dev')!;
+
+      // Act
+      const types = (d: Deployment) => new Set(d.resources.map((r) => r.type));
+
+      // Assess
+      for (const type of [
+        'Microsoft.EventGrid/systemTopics/eventSubscriptions',
+        'Microsoft.Insights/actionGroups',
+        'Microsoft.Insights/metricAlerts',
+        'Microsoft.Insights/scheduledQueryRules',
+      ]) {
+        expect(types(wired).has(type), type).toBe(true);
+        expect(types(unwired).has(type), type).toBe(false);
+      }
+      expect(unwired.of('Microsoft.EventGrid/systemTopics')).toHaveLength(targets.vaults.length);
+      expect(assignments(unwired).sort()).toEqual(assignments(wired).sort());
+    });
+
+    it("alerts on the workload's Cosmos DB accounts and Service Bus namespaces given as parameters", async () => {
+      // Prepare
+      const cosmos = `/subscriptions/${SCOPE.subscriptionId}/resourceGroups/rg-data/providers/Microsoft.DocumentDB/databaseAccounts/cosmos-orders`;
+      const bus = `/subscriptions/${SCOPE.subscriptionId}/resourceGroups/rg-msg/providers/Microsoft.ServiceBus/namespaces/sb-orders`;
+      await writeFile(
+        join(infra.dir, 'env', 'alerts-check.bicepparam'),
+        `using '../main.bicep'\nextends 'dev.bicepparam'\nparam cosmosDbAccountIds = ['${cosmos}']\nparam serviceBusNamespaceIds = ['${bus}']\n`,
+      );
+
+      // Act
+      const deployment = await deploymentOf(infra.dir, 'env/alerts-check.bicepparam');
+      const criteria = deployment
+        .of('Microsoft.Insights/metricAlerts')
+        .map((a) => ({
+          scope: (a.properties!.scopes as string[])[0],
+          criterion: (a.properties!.criteria as { allOf: Array<Record<string, unknown>> }).allOf[0]!,
+        }))
+        .filter((c) => c.scope === cosmos || c.scope === bus)
+        .map((c) => ({
+          scope: c.scope,
+          namespace: c.criterion.metricNamespace,
+          metric: c.criterion.metricName,
+          dimensions: c.criterion.dimensions,
+        }));
+
+      // Assess
+      expect(criteria).toEqual(
+        expect.arrayContaining([
+          {
+            scope: cosmos,
+            namespace: 'Microsoft.DocumentDB/databaseAccounts',
+            metric: 'TotalRequests',
+            dimensions: [{ name: 'StatusCode', operator: 'Include', values: ['429'] }],
+          },
+          {
+            scope: cosmos,
+            namespace: 'Microsoft.DocumentDB/databaseAccounts',
+            metric: 'NormalizedRUConsumption',
+            dimensions: undefined,
+          },
+          {
+            scope: bus,
+            namespace: 'Microsoft.ServiceBus/namespaces',
+            metric: 'ActiveMessages',
+            dimensions: [{ name: 'EntityName', operator: 'Include', values: ['*'] }],
+          },
+          {
+            scope: bus,
+            namespace: 'Microsoft.ServiceBus/namespaces',
+            metric: 'DeadletteredMessages',
+            dimensions: [{ name: 'EntityName', operator: 'Include', values: ['*'] }],
+          },
+        ]),
+      );
+      expect(criteria).toHaveLength(4);
+    }, 60_000);
+
+    it('refuses an environment that does not place a policy vault or a channel setting', async () => {
+      // Prepare
+      await writeFile(
+        join(infra.dir, 'env', 'unplaced.bicepparam'),
+        "using '../main.bicep'\nextends 'dev.bicepparam'\nparam vaultPlacements = {}\n",
+      );
+      await writeFile(
+        join(infra.dir, 'env', 'unsourced.bicepparam'),
+        "using '../main.bicep'\nextends 'dev.bicepparam'\nparam channelSettingSources = {}\n",
+      );
+
+      // Act
+      const unplaced = await deploymentOf(infra.dir, 'env/unplaced.bicepparam').then(
+        () => 'deployed',
+        (error: Error) => error.message,
+      );
+      const unsourced = await deploymentOf(infra.dir, 'env/unsourced.bicepparam').then(
+        () => 'deployed',
+        (error: Error) => error.message,
+      );
+
+      // Assess
+      expect(unplaced).toMatch(/vaultPlacements has no entry for the policy vault\(s\) stampkeeper-sandbox/);
+      expect(unsourced).toMatch(
+        /channelSettingSources has no entry for the policy setting\(s\) TEAMS_WEBHOOK_URL/,
+      );
+    }, 60_000);
+  },
+);

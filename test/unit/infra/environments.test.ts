@@ -4,12 +4,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runBicep } from '../../../scripts/bicep-cli';
 import { environments, selectEnvironment } from '../../../scripts/infra-env';
 import { bicep, copyInfra } from './bicep';
 
-describe('npm run infra:env', () => {
+describe.skipIf(!inject('bicepAvailable'))('npm run infra:env', () => {
   let infra: Awaited<ReturnType<typeof copyInfra>>;
 
   beforeAll(async () => {

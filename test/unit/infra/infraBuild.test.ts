@@ -5,11 +5,11 @@
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildInfra, parseDiagnostics, previewApiVersions } from '../../../scripts/infra-build';
 import { bicep, INFRA } from './bicep';
 
-describe('npm run infra:build', () => {
+describe.skipIf(!inject('bicepAvailable'))('npm run infra:build', () => {
   let scratch: string;
 
   beforeAll(async () => {
