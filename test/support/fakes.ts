@@ -43,7 +43,14 @@ export class MemoryAudit implements AuditLog {
 export class MemoryIdempotency implements IdempotencyStore {
   private readonly entries = new Map<
     string,
-    { owner: string; expiresOn: Date; result?: unknown; completedOn?: Date }
+    {
+      owner: string;
+      expiresOn: Date;
+      result?: unknown;
+      completedOn?: Date;
+      progress?: unknown;
+      released?: boolean;
+    }
   >();
   /** Errors the next `complete` calls throw, one per call (to play a storage outage). */
   readonly completeFailures: Error[] = [];
@@ -52,18 +59,23 @@ export class MemoryIdempotency implements IdempotencyStore {
   /** Whether `key` is held by a live, uncompleted claim. */
   held(key: string): boolean {
     const entry = this.entries.get(key);
-    return Boolean(entry && !entry.completedOn && entry.expiresOn > this.clock.now());
+    return Boolean(entry && !entry.completedOn && !entry.released && entry.expiresOn > this.clock.now());
   }
   async claim(key: string, o: { owner: string; leaseMs: number }): Promise<ClaimResult> {
     const now = this.clock.now();
     const entry = this.entries.get(key);
     if (entry?.completedOn && entry.expiresOn > now)
       return { status: 'completed', result: entry.result, completedOn: entry.completedOn };
-    if (entry && !entry.completedOn && entry.expiresOn > now && entry.owner !== o.owner) {
+    if (entry && !entry.completedOn && !entry.released && entry.expiresOn > now && entry.owner !== o.owner) {
       return { status: 'inProgress', owner: entry.owner, expiresOn: entry.expiresOn };
     }
     this.entries.set(key, { owner: o.owner, expiresOn: new Date(now.getTime() + o.leaseMs) });
-    // As the real store: an expired claim of another owner that never completed is taken over.
+    // As the real store: a released key hands its progress on; an expired claim of another owner
+    // that never completed is taken over.
+    if (entry?.released)
+      return entry.progress === undefined
+        ? { status: 'claimed' }
+        : { status: 'claimed', progress: entry.progress };
     if (entry && !entry.completedOn && entry.owner !== o.owner) return { status: 'claimed', takenOver: true };
     return { status: 'claimed' };
   }
@@ -85,9 +97,11 @@ export class MemoryIdempotency implements IdempotencyStore {
       expiresOn: new Date(now.getTime() + o.ttlMs),
     });
   }
-  async release(key: string, o: { owner: string }): Promise<void> {
-    if (this.entries.get(key)?.owner === o.owner && !this.entries.get(key)?.completedOn)
-      this.entries.delete(key);
+  async release(key: string, o: { owner: string; progress?: unknown }): Promise<void> {
+    const entry = this.entries.get(key);
+    if (entry?.owner !== o.owner || entry.completedOn || entry.released) return;
+    if (o.progress === undefined) this.entries.delete(key);
+    else this.entries.set(key, { ...entry, released: true, progress: structuredClone(o.progress) });
   }
 }
 

@@ -30,13 +30,20 @@ export type OnceResult<T> =
   | { status: 'nothingDone'; result: T }
   | { status: 'duplicate'; previous: unknown };
 
-/** What `work` learns about the key it runs under. */
+/** What `work` learns about the key it runs under, and how it keeps partial progress. */
 export interface OnceWork {
   /**
    * An earlier attempt claimed this key and its claim ran out without a completion: it may have
    * acted (and crashed before recording it). The work must check the remote state before acting.
    */
   takenOver: boolean;
+  /** What earlier attempts had done before they failed (what they passed to `setProgress`). */
+  readonly progress: unknown;
+  /**
+   * Records what this attempt has done so far (non-sensitive). Should the work then fail, the key is
+   * released with it, and the next attempt receives it as `progress`: what was done is not redone.
+   */
+  setProgress(progress: unknown): void;
 }
 
 /**
@@ -90,11 +97,25 @@ export async function runOnce<T>(
       metadata: { heldUntil: claim.expiresOn.toISOString() },
     });
   }
+  let progress: unknown = claim.progress;
+  let progressed = false;
   let result: T;
   try {
-    result = await work({ takenOver: claim.takenOver === true });
+    result = await work({
+      takenOver: claim.takenOver === true,
+      progress: claim.progress,
+      setProgress(next) {
+        progress = next;
+        progressed = true;
+      },
+    });
   } catch (error) {
-    await store.release(key, { owner: options.owner }).catch(() => undefined);
+    await store
+      .release(key, {
+        owner: options.owner,
+        ...(progressed || progress !== undefined ? { progress, ttlMs: options.ttlMs } : {}),
+      })
+      .catch(() => undefined);
     throw error;
   }
   if (options.consumed && !options.consumed(result)) {

@@ -1,13 +1,12 @@
 import { TransientError } from '../core/errors';
+import type { OnceWork } from '../core/once';
 import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
-import type { AuditLog, AuditOutcome, AuditRecord, IdempotencyStore } from '../ports/state';
+import type { AuditLog, AuditOutcome, AuditRecord } from '../ports/state';
 import { sendToChannelsOnce } from './sendOnce';
 
 export interface NotifyAndAuditInput {
   notification: Notification;
   channels: string[];
-  /** The idempotency key of the work: each channel is sent at most once under it. */
-  key: string;
   /** The audit record, but for its outcome and `after` (which this fills in). */
   record: Omit<AuditRecord, 'outcome' | 'after'>;
   /** The outcome when every channel got it: `succeeded` for managed work, `reported` otherwise. */
@@ -18,24 +17,22 @@ export interface NotifyAndAuditInput {
 }
 
 export interface NotifyAndAuditDeps {
-  idempotency: IdempotencyStore;
   notifier: Notifier;
   audit: AuditLog;
-  idempotencyTtlMs: number;
-  /** How long a channel's claim protects a send in progress: longer than the longest invocation. */
-  claimLeaseMs: number;
 }
 
 /**
- * The last stretch of every notifying use case: in dry run, audit `planned` and send nothing;
- * otherwise send to each channel once (`sendToChannelsOnce`), throw a retryable `TransientError`
- * while a channel failed transiently (nothing audited yet: the retry re-sends only that channel),
- * and audit once, `failed` when a channel failed for good.
+ * The last stretch of every notifying use case, inside its `runOnce` work: in dry run, audit
+ * `planned` and send nothing; otherwise send to each channel once (`sendToChannelsOnce`, the sends
+ * kept as the key's progress), throw a retryable `TransientError` while a channel failed
+ * transiently (nothing audited yet: the retry re-sends only that channel), and audit once, `failed`
+ * when a channel failed for good.
  */
 export async function notifyAndAudit(
   input: NotifyAndAuditInput,
   deps: NotifyAndAuditDeps,
-  ctx: { attemptId: string; abortSignal?: AbortSignal },
+  ctx: { abortSignal?: AbortSignal },
+  once: OnceWork,
 ): Promise<{ outcome: AuditOutcome; auditId: string; channels: ChannelResult[] }> {
   const { notification, channels, record } = input;
   if (input.dryRun) {
@@ -54,7 +51,7 @@ export async function notifyAndAudit(
       channels: channels.map((channel): ChannelResult => ({ channel, status: 'filtered' })),
     };
   }
-  const results = await sendToChannelsOnce(notification, channels, input.key, deps, ctx);
+  const results = await sendToChannelsOnce(notification, channels, deps, once, ctx);
   const transient = results.filter((r) => r.status === 'failed' && r.retryable);
   if (transient.length > 0) {
     throw new TransientError(

@@ -41,7 +41,12 @@ export type ClaimResult =
    * The key is ours. `takenOver`: an earlier attempt's claim ran out without a completion, so it
    * may have acted before it died: check the remote state before acting again.
    */
-  | { status: 'claimed'; takenOver?: boolean }
+  | {
+      status: 'claimed';
+      takenOver?: boolean;
+      /** What an earlier attempt had done before it gave the key up (see `release`'s `progress`). */
+      progress?: unknown;
+    }
   | { status: 'inProgress'; owner: string; expiresOn: Date }
   | { status: 'completed'; result: unknown; completedOn: Date };
 
@@ -64,8 +69,14 @@ export interface IdempotencyStore {
     key: string,
     options: { owner: string; result: unknown; ttlMs: number; abortSignal?: AbortSignal },
   ): Promise<void>;
-  /** Gives up a claim (after a failure) so a retry can take it at once. */
-  release(key: string, options: { owner: string; abortSignal?: AbortSignal }): Promise<void>;
+  /**
+   * Gives up a claim (after a failure) so a retry can take it at once. With `progress`, the key
+   * keeps it (non-sensitive, for `ttlMs`) and the next claim receives it: what was done is not redone.
+   */
+  release(
+    key: string,
+    options: { owner: string; progress?: unknown; ttlMs?: number; abortSignal?: AbortSignal },
+  ): Promise<void>;
 }
 
 export interface LeaseGrant {

@@ -2,7 +2,7 @@ import type { UseCaseContext } from '../core/context';
 import type { ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
-import { runOnce } from '../core/once';
+import { type OnceWork, runOnce } from '../core/once';
 import { notifyAndAudit } from '../notify/notifyAndAudit';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier, Severity } from '../ports/notifier';
@@ -61,7 +61,7 @@ export async function handleAlert(
   const dryRun = ctx.dryRun ?? deps.dryRun;
   // A dry run is remembered apart: switching dry run off must still act on the same alert.
   const key = `${dryRun ? 'dry-run|' : ''}${alertKey(alert)}`;
-  const once = await runOnce(
+  const once = await runOnce<Extract<AlertOutcome, { status: 'handled' }>>(
     deps.idempotency,
     key,
     {
@@ -72,7 +72,7 @@ export async function handleAlert(
       summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
       abortSignal: ctx.abortSignal,
     },
-    () => handleClaimed(alert, key, dryRun, deps, ctx),
+    (work) => handleClaimed(alert, key, dryRun, deps, ctx, work),
   );
   if (once.status === 'duplicate') {
     deps.logger.info('duplicate alert delivery ignored', {
@@ -114,6 +114,7 @@ async function handleClaimed(
   dryRun: boolean,
   deps: AlertDeps,
   ctx: AlertContext,
+  work: OnceWork,
 ): Promise<Extract<AlertOutcome, { status: 'handled' }>> {
   const target = alertTarget(alert);
   const base = {
@@ -133,7 +134,6 @@ async function handleClaimed(
     {
       notification,
       channels,
-      key,
       record: { ...base, reason },
       sentOutcome: 'reported',
       dryRun,
@@ -141,6 +141,7 @@ async function handleClaimed(
     },
     deps,
     ctx,
+    work,
   );
   deps.logger.info('alert reported', { operation: ALERT_RECEIVE_ACTION, target, outcome: result.outcome });
   return { status: 'handled', ...result };

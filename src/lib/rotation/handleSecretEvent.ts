@@ -2,7 +2,7 @@ import type { UseCaseContext } from '../core/context';
 import { isRetryable, NotFoundError, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
-import { type OnceResult, runOnce } from '../core/once';
+import { type OnceResult, type OnceWork, runOnce } from '../core/once';
 import { redactText } from '../core/redact';
 import { notifyAndAudit } from '../notify/notifyAndAudit';
 import type { Clock } from '../ports/clock';
@@ -134,7 +134,7 @@ async function handleAllowed(
         consumed: (outcome) => outcome.status === 'handled',
         abortSignal: ctx.abortSignal,
       },
-      () => handleClaimed(event, kind, key, dryRun, deps, ctx, options),
+      (work) => handleClaimed(event, kind, key, dryRun, deps, ctx, options, work),
     );
   } catch (error) {
     if (!isRetryable(error)) await recordFailure(event, kind, key, error, deps, ctx);
@@ -258,6 +258,7 @@ async function handleClaimed(
   deps: SecretEventDeps,
   ctx: SecretEventContext,
   options: HandleSecretEventOptions,
+  work: OnceWork,
 ): Promise<Handled | Skipped | Redirect> {
   const managed = deps.policy.lookup(event.vaultUrl, event.secretName);
   const versions = options.versions ?? (await listVersions(event, deps, ctx));
@@ -324,7 +325,6 @@ async function handleClaimed(
     {
       notification,
       channels,
-      key,
       record: { ...base, id: stableHash(key), action, reason },
       sentOutcome: managed && !certificate ? 'succeeded' : 'reported',
       dryRun,
@@ -332,6 +332,7 @@ async function handleClaimed(
     },
     deps,
     ctx,
+    work,
   );
   deps.logger.info('secret event handled', {
     operation: action,

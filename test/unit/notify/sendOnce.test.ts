@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TransientError } from '../../../src/lib/core/errors';
-import { clearPendingCompletions } from '../../../src/lib/core/once';
+import { clearPendingCompletions, runOnce } from '../../../src/lib/core/once';
 import { sendToChannelsOnce } from '../../../src/lib/notify/sendOnce';
-import type { Notification } from '../../../src/lib/ports/notifier';
+import type { ChannelResult, Notification } from '../../../src/lib/ports/notifier';
 import { MemoryIdempotency, RecordingNotifier, TestClock } from '../../support/fakes';
 
 const notification: Notification = {
@@ -18,6 +18,25 @@ const notification: Notification = {
   data: {},
 };
 
+/** One attempt of a notifying use case: the sends inside `runOnce`, failing while a channel failed transiently. */
+function attempt(
+  store: MemoryIdempotency,
+  notifier: RecordingNotifier,
+  attemptId: string,
+  channels: string[],
+) {
+  return runOnce<ChannelResult[]>(
+    store,
+    'k',
+    { owner: attemptId, ttlMs: 3_600_000, leaseMs: 600_000, busyMessage: 'busy', summarize: (r) => r },
+    async (once) => {
+      const results = await sendToChannelsOnce(notification, channels, { notifier }, once, {});
+      if (results.some((r) => r.status === 'failed' && r.retryable)) throw new TransientError('retry me');
+      return results;
+    },
+  );
+}
+
 describe('sendToChannelsOnce', () => {
   afterEach(() => clearPendingCompletions());
 
@@ -25,37 +44,44 @@ describe('sendToChannelsOnce', () => {
     // Prepare
     const store = new MemoryIdempotency(new TestClock(new Date('2026-01-01T00:00:00Z')));
     const notifier = new RecordingNotifier();
-    const deps = { idempotency: store, notifier, idempotencyTtlMs: 3_600_000, claimLeaseMs: 600_000 };
     for (let i = 0; i < 3; i++) store.completeFailures.push(new TransientError('table storage unavailable'));
 
     // Act
-    const first = await sendToChannelsOnce(notification, ['ops-teams'], 'k', deps, { attemptId: 'a1' });
-    const retry = await sendToChannelsOnce(notification, ['ops-teams'], 'k', deps, { attemptId: 'a2' });
+    const first = await attempt(store, notifier, 'a1', ['ops-teams']).catch((e: unknown) => e);
+    const retry = await attempt(store, notifier, 'a2', ['ops-teams']);
 
     // Assess
-    expect(first).toEqual([{ channel: 'ops-teams', status: 'sent' }]);
-    expect(retry).toEqual([{ channel: 'ops-teams', status: 'sent' }]);
+    expect(first).toMatchObject({ code: 'CompletionPending' });
+    expect(retry).toEqual({ status: 'duplicate', previous: [{ channel: 'ops-teams', status: 'sent' }] });
     expect(notifier.sent).toHaveLength(1);
   });
 
-  it('leaves a transiently failed channel free and re-sends only it', async () => {
+  it('keeps what was sent when a channel fails transiently, and the retry sends to that channel only', async () => {
     // Prepare
     const store = new MemoryIdempotency(new TestClock(new Date('2026-01-01T00:00:00Z')));
     const notifier = new RecordingNotifier();
     notifier.failures.set('ops-teams', [{ retryable: true }]);
-    const deps = { idempotency: store, notifier, idempotencyTtlMs: 3_600_000, claimLeaseMs: 600_000 };
 
     // Act
-    const first = await sendToChannelsOnce(notification, ['ops-events', 'ops-teams'], 'k', deps, {
-      attemptId: 'a1',
-    });
-    const retry = await sendToChannelsOnce(notification, ['ops-events', 'ops-teams'], 'k', deps, {
-      attemptId: 'a2',
-    });
+    const first = await attempt(store, notifier, 'a1', ['ops-events', 'ops-teams']).catch((e: unknown) => e);
+    const retry = await attempt(store, notifier, 'a2', ['ops-events', 'ops-teams']);
 
     // Assess
-    expect(first.map((r) => r.status)).toEqual(['sent', 'failed']);
-    expect(retry.map((r) => r.status)).toEqual(['sent', 'sent']);
+    expect(first).toBeInstanceOf(TransientError);
+    expect(retry).toMatchObject({ status: 'done' });
     expect(notifier.sent.map((s) => s.channel)).toEqual(['ops-events', 'ops-teams']);
+  });
+
+  it('costs no storage call of its own: the key is claimed and completed once for all channels', async () => {
+    // Prepare
+    const store = new MemoryIdempotency(new TestClock(new Date('2026-01-01T00:00:00Z')));
+    const notifier = new RecordingNotifier();
+
+    // Act
+    await attempt(store, notifier, 'a1', ['ops-events', 'ops-teams', 'pager']);
+
+    // Assess
+    expect(store.completeCalls).toBe(1);
+    expect(notifier.sent).toHaveLength(3);
   });
 });
