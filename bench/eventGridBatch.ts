@@ -94,8 +94,29 @@ async function benchBatch(azurite: RunningAzurite): Promise<void> {
     const wallMs = performance.now() - t;
     const latencies = await health.stop();
 
+    // The same size of junk: unknown event types and events naming a vault the app may not call.
+    const junk = JSON.stringify(junkEvents(EVENTS, sandbox.clock.now()));
+    const tj = performance.now();
+    const junkResponse = await fetch(`${app.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`, {
+      method: 'POST',
+      headers: { 'aeg-event-type': 'Notification', 'content-type': 'application/json' },
+      body: junk,
+    });
+    await junkResponse.text();
+    const junkMs = performance.now() - tj;
+    const rejections = (await fetch(`${app.url}/api/rejections`).then((r) => r.json())) as {
+      count: number;
+      total: number;
+    };
+
     const bench = (text: string) => text.includes('batch-secret-');
     figures = {
+      junk: {
+        status: junkResponse.status,
+        wallMs: junkMs,
+        buckets: rejections.count,
+        counted: rejections.total,
+      },
       status: response.status,
       bytes: Buffer.byteLength(body),
       wallMs,
@@ -111,6 +132,7 @@ async function benchBatch(azurite: RunningAzurite): Promise<void> {
 }
 
 interface Figures {
+  junk: { status: number; wallMs: number; buckets: number; counted: number };
   status: number;
   bytes: number;
   wallMs: number;
@@ -151,6 +173,28 @@ function nearExpiryEvents(estate: Estate, now: Date): Array<Record<string, unkno
     });
 }
 
+/** `count` junk events: half of an unhandled type, half naming a vault outside the policy. */
+function junkEvents(count: number, now: Date): Array<Record<string, unknown>> {
+  return Array.from({ length: count }, (_, i) => ({
+    id: randomUUID(),
+    topic: '/subscriptions/0/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/somewhere-else',
+    subject: `junk-${i}`,
+    eventType: i % 2 === 0 ? 'Microsoft.KeyVault.KeyNearExpiry' : 'Microsoft.KeyVault.SecretNearExpiry',
+    eventTime: now.toISOString(),
+    data: {
+      Id: `https://somewhere-else.vault.azure.net/secrets/junk-${i}/0123456789abcdef0123456789abcdef`,
+      VaultName: 'somewhere-else',
+      ObjectType: i % 2 === 0 ? 'Key' : 'Secret',
+      ObjectName: `junk-${i}`,
+      Version: '0123456789abcdef0123456789abcdef',
+      NBF: null,
+      EXP: Math.floor(now.getTime() / 1000) + 86_400,
+    },
+    dataVersion: '1',
+    metadataVersion: '1',
+  }));
+}
+
 /** GET /api/health, one request after the other, until stopped; resolves with each latency. */
 function pollHealth(url: string): { stop(): Promise<number[]> } {
   const latencies: number[] = [];
@@ -182,6 +226,10 @@ function print(f: Figures): void {
   line(
     'GET /api/health meanwhile',
     `${f.health.length} answered  p50 ${ms(pct(0.5))}  p95 ${ms(pct(0.95))}  worst ${ms(f.health.at(-1) ?? 0)}`,
+  );
+  line(
+    `${EVENTS} junk events (rejected)`,
+    `${f.junk.status} after ${ms(f.junk.wallMs)}; ${f.junk.counted} counted in ${f.junk.buckets} bucket(s) (one audit record each)`,
   );
   const ok = f.published === EVENTS && f.cards === EVENTS;
   line(
