@@ -26,6 +26,9 @@ export type VaultRole = (typeof VAULT_ROLES)[number];
  */
 export const ROTATION_ROLES: Record<RotationProvider, VaultRole> = {
   manual: 'keyVaultReader',
+  cosmosDbKeys: 'keyVaultSecretsOfficer',
+  storageAccountKeys: 'keyVaultSecretsOfficer',
+  serviceBusSasKeys: 'keyVaultSecretsOfficer',
 };
 
 export interface PolicyVault {

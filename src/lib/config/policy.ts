@@ -15,8 +15,49 @@ import { ncrontabProblems } from './ncrontab';
 
 export type { Severity } from '../ports/notifier';
 
-/** How a secret is rotated. Later issues add providers (cosmosDb, storageAccount, serviceBusSas...). */
-export type RotationPolicy = { provider: 'manual' };
+/** The consumers of a rotated credential, rolled onto the new key before the old one may go. */
+export type ConsumerPolicy =
+  | {
+      type: 'aksDeployment';
+      clusterId: string;
+      namespace: string;
+      deployment: string;
+      timeoutMinutes: number;
+    }
+  | { type: 'containerApp'; resourceId: string; timeoutMinutes: number }
+  | { type: 'appService'; resourceId: string; timeoutMinutes: number }
+  | {
+      type: 'webhook';
+      name: string;
+      /** App setting holding the webhook URL (a secret). */
+      urlSetting: string;
+      completion: 'callback' | 'poll';
+      timeoutMinutes: number;
+    }
+  | { type: 'waitForReload'; name: string; waitMinutes: number; healthUrlSetting?: string };
+
+/** Providers that rotate a dual-key credential (regenerate, test, publish, roll, verify). */
+export type KeyProvider = 'cosmosDbKeys' | 'storageAccountKeys' | 'serviceBusSasKeys';
+
+/** Zero-downtime rotation of a dual-key credential (docs/policy.md). Defaults filled in. */
+export interface KeyRotationPolicy {
+  provider: KeyProvider;
+  /** The resource whose keys rotate (Cosmos DB account, storage account, Service Bus SAS rule). */
+  resourceId: string;
+  /** Cosmos DB only: the read-write master keys or the read-only pair. */
+  keyPair: 'readWrite' | 'readOnly';
+  /** What a published version holds: the key, or its connection string. */
+  publish: 'key' | 'connectionString';
+  validityDays: number;
+  mode: 'alternate' | 'revoke';
+  approval: boolean;
+  /** UTC hours in which scheduled rotations may start; absent: any time. */
+  window?: { startHour: number; endHour: number };
+  consumers: ConsumerPolicy[];
+}
+
+/** How a secret is rotated: `manual` (stampkeeper notifies, people rotate) or a key provider. */
+export type RotationPolicy = { provider: 'manual' } | KeyRotationPolicy;
 export type RotationProvider = RotationPolicy['provider'];
 
 export interface ManagedSecret {
@@ -185,10 +226,60 @@ export function validatePolicy(text: string, sourceName = 'policy'): PolicyValid
     ok: true,
     policy: {
       ...rest,
-      secrets: rest.secrets.map((s) => ({ ...s, vaultUrl: vaultUrlOf(s.vault) })),
+      secrets: rest.secrets.map((s) => ({
+        ...s,
+        vaultUrl: vaultUrlOf(s.vault),
+        rotation: normalizeRotation(s.rotation as unknown as Record<string, unknown> | undefined),
+      })),
       source: sourceName,
     },
   };
+}
+
+/** A validated rotation section with every default filled in. */
+function normalizeRotation(raw: Record<string, unknown> | undefined): RotationPolicy {
+  if (!raw || raw.provider === 'manual' || raw.provider === undefined) return { provider: 'manual' };
+  const consumers = (Array.isArray(raw.consumers) ? raw.consumers : []).map((c, i): ConsumerPolicy => {
+    const consumer = c as Record<string, unknown>;
+    switch (consumer.type) {
+      case 'webhook':
+        return {
+          type: 'webhook',
+          name: (consumer.name as string | undefined) ?? `webhook-${i + 1}`,
+          urlSetting: consumer.urlSetting as string,
+          completion: (consumer.completion as 'callback' | 'poll' | undefined) ?? 'poll',
+          timeoutMinutes: (consumer.timeoutMinutes as number | undefined) ?? 30,
+        };
+      case 'waitForReload':
+        return consumer as unknown as ConsumerPolicy;
+      default:
+        return { timeoutMinutes: 10, ...consumer } as unknown as ConsumerPolicy;
+    }
+  });
+  return {
+    provider: raw.provider as KeyProvider,
+    resourceId: raw.resourceId as string,
+    keyPair: (raw.keyPair as 'readWrite' | 'readOnly' | undefined) ?? 'readWrite',
+    publish: (raw.publish as 'key' | 'connectionString' | undefined) ?? 'key',
+    validityDays: (raw.validityDays as number | undefined) ?? 90,
+    mode: (raw.mode as 'alternate' | 'revoke' | undefined) ?? 'alternate',
+    approval: (raw.approval as boolean | undefined) ?? false,
+    ...(raw.window ? { window: raw.window as { startHour: number; endHour: number } } : {}),
+    consumers,
+  };
+}
+
+/** A consumer's label in plans, audit records and notifications. */
+export function consumerName(consumer: ConsumerPolicy): string {
+  switch (consumer.type) {
+    case 'aksDeployment':
+      return `${consumer.clusterId.split('/').pop()}/${consumer.namespace}/${consumer.deployment}`;
+    case 'containerApp':
+    case 'appService':
+      return consumer.resourceId.split('/').pop()!;
+    default:
+      return consumer.name;
+  }
 }
 
 /**
@@ -345,6 +436,53 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
         path: ['secrets', i],
         message: `duplicate of secrets[${first}] (vault ${url}, secret ${secret.name})`,
       });
+  });
+
+  // Two secrets rotating the same key pair would regenerate each other's keys.
+  const rotated = new Map<string, number>();
+  secrets.forEach((s, i) => {
+    const rotation = asRecord(asRecord(s)?.rotation);
+    if (!rotation || typeof rotation.resourceId !== 'string' || rotation.provider === 'manual') return;
+    const pair = rotation.provider === 'cosmosDbKeys' ? String(rotation.keyPair ?? 'readWrite') : 'keys';
+    const target = `${String(rotation.provider)}|${rotation.resourceId.toLowerCase()}|${pair}`;
+    const first = rotated.get(target);
+    if (first === undefined) rotated.set(target, i);
+    else
+      out.push({
+        path: ['secrets', i, 'rotation', 'resourceId'],
+        message: `rotates the same keys as secrets[${first}]: one secret per key pair (two would regenerate each other's keys)`,
+      });
+    const window = asRecord(rotation.window);
+    if (
+      window &&
+      typeof window.startHour === 'number' &&
+      typeof window.endHour === 'number' &&
+      window.startHour === window.endHour % 24
+    ) {
+      out.push({
+        path: ['secrets', i, 'rotation', 'window'],
+        message:
+          'startHour and endHour are the same hour: an empty window (use 0 and 24 for any hour, or leave the window out)',
+      });
+    }
+    const consumers = Array.isArray(rotation.consumers) ? rotation.consumers : [];
+    const names = new Map<string, number>();
+    consumers.forEach((c, j) => {
+      const consumer = asRecord(c);
+      if (!consumer) return;
+      const name =
+        consumer.type === 'aksDeployment'
+          ? `${String(consumer.clusterId).toLowerCase()}/${String(consumer.namespace)}/${String(consumer.deployment)}`
+          : String(consumer.resourceId ?? consumer.name ?? '').toLowerCase();
+      if (!name) return;
+      const seenAt = names.get(name);
+      if (seenAt === undefined) names.set(name, j);
+      else
+        out.push({
+          path: ['secrets', i, 'rotation', 'consumers', j],
+          message: `duplicate of consumers[${seenAt}]`,
+        });
+    });
   });
 
   const schedules = asRecord(data.schedules);

@@ -312,6 +312,28 @@ export function checkPolicyAgainstSettings(policy: Policy, settings: Settings): 
       );
     }
   });
+  policy.secrets.forEach((secret, i) => {
+    if (secret.rotation.provider === 'manual') return;
+    secret.rotation.consumers.forEach((consumer, j) => {
+      const at = `secrets[${i}].rotation.consumers[${j}]`;
+      const urlSettings: Array<[string, string | undefined]> =
+        consumer.type === 'webhook'
+          ? [['urlSetting', consumer.urlSetting]]
+          : consumer.type === 'waitForReload'
+            ? [['healthUrlSetting', consumer.healthUrlSetting]]
+            : [];
+      for (const [field, name] of urlSettings) {
+        if (name === undefined) continue;
+        const value = settings.settingValue(name);
+        registerSecret(value);
+        if (value === undefined) {
+          problems.push(`${at}.${field}: setting ${name} is not set (expected an https URL)`);
+        } else if (!isWebhookUrl(value)) {
+          problems.push(`${at}.${field}: setting ${name} must be an https URL (http only on localhost)`);
+        }
+      }
+    });
+  });
   return problems;
 }
 

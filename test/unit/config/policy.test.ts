@@ -167,7 +167,7 @@ notifications:
       'version: must be 1 (the only policy format version) (line 1)',
       'secrets[0].owner: is required (line 3)',
       'secrets[0].name: must be a Key Vault secret name (1-127 letters, digits and dashes) (line 4)',
-      'secrets[0].rotation.provider: must be one of: manual (line 5)',
+      'secrets[0].rotation.provider: must be one of: manual, cosmosDbKeys, storageAccountKeys, serviceBusSasKeys (line 5)',
       'secrets[0].colour: is not allowed here (allowed: vault, name, owner, notify, rotation) (line 6)',
       'unknownSection: is not allowed here (allowed: $schema, version, secrets, deadLetters, playbooks, schedules, notifications) (line 7)',
       'notifications.channels[0].urlSetting: is required (line 10)',

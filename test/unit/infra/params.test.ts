@@ -37,15 +37,16 @@ describe('npm run infra:params', () => {
     // Assess
     expect(targets.vaults).toEqual([
       {
+        // Key rotations publish new versions here: the strongest role any of its secrets needs.
         name: 'contoso-kv',
         url: 'https://contoso-kv.vault.azure.net',
-        role: 'keyVaultReader',
-        secrets: ['cosmos-primary-key', 'legacy-api-key'],
+        role: 'keyVaultSecretsOfficer',
+        secrets: ['cosmos-primary-key', 'legacy-api-key', 'manual-api-key', 'storage-key'],
       },
       {
         name: 'contoso-payments-kv',
         url: 'https://contoso-payments-kv.vault.azure.net',
-        role: 'keyVaultReader',
+        role: 'keyVaultSecretsOfficer',
         secrets: ['servicebus-send-sas'],
       },
     ]);
