@@ -1077,11 +1077,12 @@ export class RunEngine {
         reason,
         before,
       });
-    const request = base.cancelRequest;
+    // A compensation is the cancel at work: a cancel request has nothing more to do there.
+    const request = isCompensating(base) ? undefined : base.cancelRequest;
     if (request && !isTerminal(transition.run.state) && transition.run.state !== 'cancelling') {
       const stepped = transition.run;
       const cancelled = this.cancelled(stepped, request.reason, now);
-      entries.push(stepRecord(cancelled.run));
+      entries.push(stepRecord(stepped));
       entries.push(
         auditEntry(cancelled.run, 'cancel', 'succeeded', {
           actor: request.actor,

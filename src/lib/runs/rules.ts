@@ -234,7 +234,7 @@ export function resumeTransition(run: Run, policy: RetryPolicy, now: Date): Tran
 
 /** The run with a cancel requested: the step in flight observes it; nothing else changes. */
 export function requestCancel(run: Run, request: { actor: string; reason: string }, now: Date): Run {
-  return { ...run, cancelRequest: { ...request, requestedOn: now }, outbox: [] };
+  return { ...run, cancelRequest: { ...request, requestedOn: now }, updatedOn: now, outbox: [] };
 }
 
 /**

@@ -159,7 +159,10 @@ export class StepWatch {
         });
     }
     const byClock = this.options.abortAt.getTime() - this.options.clock.now().getTime();
-    const delay = Math.max(1, Math.min(this.options.pollMs, byClock, this.wallDeadline - now));
+    const poll = this.options.cancelRequested
+      ? Math.min(this.options.pollMs, this.options.cancelPollMs)
+      : this.options.pollMs;
+    const delay = Math.max(1, Math.min(poll, byClock, this.wallDeadline - now));
     this.timer = setTimeout(() => this.look(), delay);
     this.timer.unref?.();
   }
