@@ -3,6 +3,11 @@ import type { RunKindDefinition, StepResult } from '../../../src/lib/runs';
 import { auditOf, QueueTrigger, setupEngine, TestClock } from './support';
 
 const done = async (): Promise<StepResult> => ({ status: 'done' });
+/** A step that notes it ran. */
+const recorder = (log: string[], entry: string) => async (): Promise<StepResult> => {
+  log.push(entry);
+  return { status: 'done' };
+};
 
 /** Version 1 of a kind: `prepare`, then `apply` (which waits once), then `verify`. */
 function v1(executed: string[]): RunKindDefinition {
@@ -10,7 +15,7 @@ function v1(executed: string[]): RunKindDefinition {
   return {
     kind: 'remediate',
     steps: [
-      { name: 'prepare', run: async () => (executed.push('v1:prepare'), { status: 'done' }) },
+      { name: 'prepare', run: recorder(executed, 'v1:prepare') },
       {
         name: 'apply',
         run: async () => {
@@ -37,10 +42,10 @@ describe('a deploy that changes the steps never strands a run (issue 6, §3)', (
       kind: 'remediate',
       version: 2,
       steps: [
-        { name: 'prepare', run: async () => (executed.push('v2:prepare'), { status: 'done' }) },
-        { name: 'snapshot', run: async () => (executed.push('v2:snapshot'), { status: 'done' }) },
-        { name: 'applyChange', run: async () => (executed.push('v2:applyChange'), { status: 'done' }) },
-        { name: 'verify', run: async () => (executed.push('v2:verify'), { status: 'done' }) },
+        { name: 'prepare', run: recorder(executed, 'v2:prepare') },
+        { name: 'snapshot', run: recorder(executed, 'v2:snapshot') },
+        { name: 'applyChange', run: recorder(executed, 'v2:applyChange') },
+        { name: 'verify', run: recorder(executed, 'v2:verify') },
       ],
       migrate: ({ version, step }) => (version === 1 && step === 'apply' ? 'applyChange' : undefined),
     };
