@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, ValidationError } from '../../../src/lib/core/errors';
+import { ConfigurationError, ConflictError, ValidationError } from '../../../src/lib/core/errors';
 import type { Clock } from '../../../src/lib/ports/clock';
-import { RunEngine, type RunKindDefinition } from '../../../src/lib/runs/engine';
+import {
+  abortAfterMs,
+  checkLeaseCoversTimeout,
+  RunEngine,
+  type RunKindDefinition,
+} from '../../../src/lib/runs/engine';
 import { FakeAudit, FakeQueue, FakeRunStore } from './fakes';
 
 const clock: Clock = { now: () => new Date('2026-11-27T10:00:00.000Z') };
@@ -180,5 +185,36 @@ describe('RunEngine.advanceRun', () => {
       correlationId: 'changed-meanwhile',
       lease: undefined,
     });
+  });
+});
+
+describe('lease length against functionTimeout (issue 6, §7)', () => {
+  it('refuses at start-up a lease that an invocation could outlive', () => {
+    // Act
+    const build = (leaseMs: number, functionTimeoutMs: number) => () =>
+      new RunEngine({
+        runs: new FakeRunStore(),
+        queue: new FakeQueue(),
+        audit: new FakeAudit(),
+        clock,
+        kinds: [],
+        options: { leaseMs, functionTimeoutMs },
+      });
+
+    // Assess
+    expect(build(10 * 60_000, 10 * 60_000)).toThrow(ConfigurationError);
+    expect(build(10 * 60_000 + 59_999, 10 * 60_000)).toThrow(/must exceed host.json functionTimeout/);
+    expect(build(12 * 60_000, 10 * 60_000)).not.toThrow();
+    // Flex Consumption's default when host.json drops functionTimeout: 30 minutes (+ 2 in deps)
+    expect(() => checkLeaseCoversTimeout(32 * 60_000, 30 * 60_000)).not.toThrow();
+  });
+
+  it('aborts a step before its lease expires, with a margin, and before functionTimeout', () => {
+    expect(abortAfterMs(120_000)).toBe(108_000);
+    expect(abortAfterMs(32 * 60_000, 30 * 60_000)).toBe(29.5 * 60_000);
+    expect(abortAfterMs(12 * 60_000, 10 * 60_000)).toBe(9.5 * 60_000);
+    for (const lease of [2_000, 60_000, 600_000, 3_600_000]) {
+      expect(abortAfterMs(lease)).toBeLessThan(lease);
+    }
   });
 });
