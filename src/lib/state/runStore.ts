@@ -29,6 +29,8 @@ const LOCK_ROW = 'lock';
 const ACTIVE_PARTITION = '~active';
 const SWEEP_PARTITION = '~sweep';
 const SWEEP_CURSOR_ROW = 'cursor';
+/** Index rows per page (a page is one request; the listing follows continuation tokens). */
+const ACTIVE_PAGE_SIZE = 100;
 /** Run ids of exclusive targets: `t-{32 hex}.{suffix}` = partition `t-{32 hex}`, row `run.{suffix}`. */
 const TARGET_RUN_ID = /^(t-[0-9a-f]{32})\.([A-Za-z0-9-]{1,80})$/;
 const LOCK_KEY = /^t-[0-9a-f]{32}$/;
@@ -251,7 +253,7 @@ export class TableRunStore implements RunStore {
           queryOptions: { filter, select: ['RowKey', 'kind', 'addedOn'] },
           abortSignal: options.abortSignal,
         })
-        .byPage({ maxPageSize: Math.min(1000, limit + 1) });
+        .byPage({ maxPageSize: Math.min(ACTIVE_PAGE_SIZE, limit + 1) });
       for await (const page of pages) {
         for (const row of page as TableEntityResult<{ kind: string; addedOn: string }>[]) {
           entries.push({
