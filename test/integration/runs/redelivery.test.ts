@@ -14,7 +14,7 @@ function flakyRuns(runs: Awaited<ReturnType<typeof freshStores>>['runs']) {
   store.update = async (run, options) => {
     const fault = faults.findIndex((f) => f.when(run));
     if (fault >= 0) {
-      const [{ mode }] = faults.splice(fault, 1) as [{ mode: 'before' | 'after' }];
+      const mode = faults.splice(fault, 1)[0]?.mode;
       if (mode === 'after') await runs.update(run, options);
       throw new TransientError('run update failed (ECONNRESET)');
     }

@@ -12,7 +12,9 @@ const kind = (name: string): RunKindDefinition => ({ kind: name, steps: [{ name:
 /** Idempotency keys whose runs (`r-{hash}`) sort first or last in the index, to place runs in it. */
 function keysSorted(kindName: string, count: number): string[] {
   const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`);
-  return keys.sort((a, b) => (stableHash('run', kindName, a) < stableHash('run', kindName, b) ? -1 : 1)).slice(0, count);
+  return keys
+    .sort((a, b) => (stableHash('run', kindName, a) < stableHash('run', kindName, b) ? -1 : 1))
+    .slice(0, count);
 }
 
 describe('the resume sweep at scale (issue 6, §9)', () => {
@@ -24,7 +26,9 @@ describe('the resume sweep at scale (issue 6, §9)', () => {
       const { run } = await engine.startRun('k', { target: `t${i}`, correlationId: 'c' });
       await engine.advanceRun(run.id, { owner: `m${i}` });
     }
-    await stores.workQueue.receive({ maxMessages: 32 }).then((all) => Promise.all(all.map((m) => stores.workQueue.delete(m))));
+    await stores.workQueue
+      .receive({ maxMessages: 32 })
+      .then((all) => Promise.all(all.map((m) => stores.workQueue.delete(m))));
     const { run: lost } = await engine.startRun('k', { target: 'lost', correlationId: 'c' });
     const [message] = await stores.workQueue.receive();
     await stores.workQueue.delete(message!);
@@ -53,7 +57,8 @@ describe('the resume sweep at scale (issue 6, §9)', () => {
       });
     const old = make([kind('gone'), kind('k')]);
     const current = make([kind('k')]);
-    for (const key of keysSorted('gone', 4)) await old.startRun('gone', { target: key, correlationId: 'c', idempotencyKey: key });
+    for (const key of keysSorted('gone', 4))
+      await old.startRun('gone', { target: key, correlationId: 'c', idempotencyKey: key });
     const known: string[] = [];
     for (const key of keysSorted('k', 200).slice(-2)) {
       known.push((await old.startRun('k', { target: key, correlationId: 'c', idempotencyKey: key })).run.id);
@@ -74,11 +79,21 @@ describe('the resume sweep at scale (issue 6, §9)', () => {
     // Prepare: 150 index entries (runs being started)
     const clock = new TestClock();
     const stores = await freshStores(clock);
-    const engine = new RunEngine({ runs: stores.runs, queue: stores.workQueue, audit: stores.audit, clock, kinds: [] });
+    const engine = new RunEngine({
+      runs: stores.runs,
+      queue: stores.workQueue,
+      audit: stores.audit,
+      clock,
+      kinds: [],
+    });
     for (let i = 0; i < 150; i += 10) {
       await Promise.all(
         Array.from({ length: 10 }, (_, j) =>
-          stores.runs.addActive({ runId: `run-${String(i + j).padStart(3, '0')}`, kind: 'k', addedOn: clock.now() }),
+          stores.runs.addActive({
+            runId: `run-${String(i + j).padStart(3, '0')}`,
+            kind: 'k',
+            addedOn: clock.now(),
+          }),
         ),
       );
     }
@@ -113,7 +128,8 @@ describe('the resume sweep at scale (issue 6, §9)', () => {
       options: { stallThresholdMs: STALL_MS },
     });
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await engine.startRun('k', { target: `t${i}`, correlationId: 'c' })).run.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await engine.startRun('k', { target: `t${i}`, correlationId: 'c' })).run.id);
     broken.add(ids[1]!);
     clock.advance(STALL_MS + 1);
 
