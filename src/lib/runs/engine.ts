@@ -342,9 +342,23 @@ export class RunEngine {
     };
     const unindex = () =>
       indexed ? this.deps.runs.removeActive(id, options).catch(() => undefined) : undefined;
+    // A create whose answer was lost is tried again with the same id: a conflict then is our own
+    // run (same correlation id and start time), so a retry inside this call never makes a second one.
+    const ours = (existing: Run | undefined) =>
+      existing !== undefined &&
+      existing.correlationId === fresh.correlationId &&
+      existing.createdOn.getTime() === fresh.createdOn.getTime();
+    let uncertain = false;
     if (lockKey) {
       for (let round = 1; !run; round++) {
         const lock = await this.deps.runs.getTargetLock(lockKey, options);
+        if (lock && lock.runId === id) {
+          const mine = await this.deps.runs.get(id, options);
+          if (mine && ours(mine)) {
+            run = mine;
+            break;
+          }
+        }
         if (lock && lock.runId !== id) {
           const holder = await this.deps.runs.get(lock.runId, options);
           if (holder && !isTerminal(holder.state)) {
@@ -362,23 +376,35 @@ export class RunEngine {
         try {
           run = await this.deps.runs.createForTarget(fresh, lockKey, lock, options);
         } catch (error) {
-          if (!(error instanceof ConflictError)) throw error;
-          if (key !== undefined) {
+          const retry = error instanceof ConflictError || (isRetryable(error) && round < 3);
+          if (!retry) throw error;
+          if (key !== undefined && error instanceof ConflictError) {
             const existing = await this.deps.runs.get(id, options);
             if (existing) return { run: existing, created: false };
           }
           if (round >= 5) throw error;
+          if (!(error instanceof ConflictError)) await sleep(100 * round);
         }
       }
     } else {
       await index();
-      try {
-        run = await this.deps.runs.create(fresh, options);
-      } catch (error) {
-        if (!(error instanceof ConflictError) || key === undefined) throw error;
-        const existing = await this.deps.runs.get(id, options);
-        if (!existing) throw error;
-        return { run: existing, created: false };
+      for (let round = 1; !run; round++) {
+        try {
+          run = await this.deps.runs.create(fresh, options);
+        } catch (error) {
+          if (error instanceof ConflictError) {
+            const existing = await this.deps.runs.get(id, options);
+            if (existing && key !== undefined) return { run: existing, created: false };
+            if (existing && uncertain && ours(existing)) {
+              run = existing;
+              break;
+            }
+            throw error;
+          }
+          if (!isRetryable(error) || round >= 3) throw error;
+          uncertain = true;
+          await sleep(100 * round);
+        }
       }
     }
     await this.settle(run, options);
@@ -719,7 +745,11 @@ export class RunEngine {
         const transition =
           verb === 'approve'
             ? approveTransition(run, who, now)
-            : this.withDeadline(rejectTransition(run, who, now, compensable(definition)), definition, now);
+            : this.withDeadline(
+                rejectTransition(run, who, now, compensable(definition, run.kindVersion)),
+                definition,
+                now,
+              );
         const { recorded, next } = await this.commit(run, transition, [], options, (after) => [
           auditEntry(after, verb, verb === 'approve' ? 'succeeded' : 'rejected', {
             actor: decision.actor,
@@ -822,7 +852,7 @@ export class RunEngine {
         };
       }
       const step = current.steps[current.currentStep]!;
-      const stepDef = definition.steps.find((s) => s.name === (step.compensates ?? step.name));
+      const stepDef = definition.steps.find((s) => s.name === step.name);
       if (current.state === 'awaiting-approval' && step.approval && step.approval.decision === undefined) {
         // Due: the approval expired (the message for its expiry, or a resume).
         if (step.approval.expiresOn.getTime() > now.getTime()) {
@@ -877,7 +907,10 @@ export class RunEngine {
           next: outcome.next,
         };
       }
-      const handler = step.compensates !== undefined ? stepDef?.compensate : stepDef?.run;
+      const handler =
+        step.compensates !== undefined
+          ? compensationOf(definition, current.kindVersion, step.compensates)
+          : stepDef?.run;
       if (!handler) {
         const problem = `kind '${run.kind}' version ${definition.version} has no ${step.compensates !== undefined ? `compensation for step '${step.compensates}'` : `step '${step.name}'`}`;
         return await this.decision(
@@ -908,8 +941,9 @@ export class RunEngine {
       };
     }
     if (step.compensates !== undefined) {
-      // Compensations keep their names across versions: they only need the step's `compensate`.
-      return definition.steps.some((s) => s.name === step.compensates && s.compensate)
+      // A cancelled run is not migrated: its compensations find their step by name, or by the
+      // kind's mapping of the old name.
+      return compensationOf(definition, run.kindVersion, step.compensates)
         ? {}
         : {
             problem: `version ${definition.version} of kind '${run.kind}' cannot undo step '${step.compensates}'`,
@@ -1109,7 +1143,11 @@ export class RunEngine {
   /** The cancel of `run` (no step in flight), with the compensation deadline. */
   private cancelled(run: Run, reason: string, now: Date): Transition {
     const definition = this.kinds.get(run.kind);
-    return this.withDeadline(cancelTransition(run, reason, now, compensable(definition)), definition, now);
+    return this.withDeadline(
+      cancelTransition(run, reason, now, compensable(definition, run.kindVersion)),
+      definition,
+      now,
+    );
   }
 
   /** Compensations get the kind's whole deadline again: undoing must not be cut short by the original one. */
@@ -1318,8 +1356,16 @@ const AUDIT_OUTCOME: Record<StepResult['status'], AuditOutcome> = {
   fail: 'failed',
 };
 
-function compensable(definition: RegisteredKind | undefined): (step: string) => boolean {
-  return (name) => definition?.steps.some((s) => s.name === name && s.compensate !== undefined) ?? false;
+/** The compensation of `step` (a step name of version `version`) in the current version of the kind. */
+function compensationOf(definition: RegisteredKind, version: number, step: string): StepHandler | undefined {
+  const direct = definition.steps.find((s) => s.name === step)?.compensate;
+  if (direct || version === definition.version) return direct;
+  const mapped = definition.migrate?.({ version, step });
+  return definition.steps.find((s) => s.name === mapped)?.compensate;
+}
+
+function compensable(definition: RegisteredKind | undefined, version: number): (step: string) => boolean {
+  return (name) => definition !== undefined && compensationOf(definition, version, name) !== undefined;
 }
 
 /** What had happened in a run, for the audit record of its cancel. */

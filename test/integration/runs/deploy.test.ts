@@ -127,3 +127,46 @@ describe('a deploy that changes the steps never strands a run (issue 6, §3)', (
     expect(index.entries).toEqual([]);
   });
 });
+
+describe('compensations across a deploy', () => {
+  it('undoes a step of an old run through the step the new version maps it to', async () => {
+    // Prepare: a v1 run did `reserve`, then version 2 renamed it `reserveCapacity`
+    const effects: string[] = [];
+    const clock = new TestClock();
+    const v1kind: RunKindDefinition = {
+      kind: 'scale',
+      steps: [
+        { name: 'reserve', run: recorder(effects, 'reserved'), compensate: recorder(effects, 'v1 released') },
+        { name: 'wait', run: async () => ({ status: 'wait', delayMs: 60_000 }) },
+      ],
+    };
+    const { stores, engine, engineWith } = await setupEngine([v1kind], {}, clock);
+    const { run } = await engine.startRun('scale', { target: 'sites/web-1', correlationId: 'c' });
+    await new QueueTrigger(stores, () => engine).drain();
+    const v2 = engineWith([
+      {
+        kind: 'scale',
+        version: 2,
+        steps: [
+          {
+            name: 'reserveCapacity',
+            run: recorder(effects, 'reserved'),
+            compensate: recorder(effects, 'v2 released'),
+          },
+          { name: 'wait', run: async () => ({ status: 'wait', delayMs: 60_000 }) },
+        ],
+        migrate: ({ step }) => (step === 'reserve' ? 'reserveCapacity' : step),
+      },
+    ]);
+
+    // Act
+    const cancelled = await v2.cancelRun(run.id, { reason: 'stop', actor: 'user:ops' });
+    await new QueueTrigger(stores, () => v2).drain();
+    const final = await v2.getRun(run.id);
+
+    // Assess
+    expect(cancelled?.steps.map((s) => s.name)).toEqual(['reserve', 'wait', 'undo-reserve']);
+    expect(final?.state).toBe('cancelled');
+    expect(effects).toEqual(['reserved', 'v2 released']);
+  });
+});

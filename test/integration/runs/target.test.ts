@@ -121,3 +121,32 @@ describe('one run per target (issue 6, §4)', () => {
     expect(effects).toEqual(['sent']);
   });
 });
+
+describe('a start whose create answer was lost', () => {
+  it('tries again with the same id and answers its own run, not a second one', async () => {
+    // Prepare: the run is written, but the first answer never arrives
+    const clock = new TestClock();
+    const { stores } = await setupEngine([], {}, clock);
+    let lost = 1;
+    const runs = Object.create(stores.runs) as typeof stores.runs;
+    runs.create = async (run, options) => {
+      const created = await stores.runs.create(run, options);
+      if (lost-- > 0) throw new TransientError('run create failed (ECONNRESET)');
+      return created;
+    };
+    const engine = new RunEngine({
+      runs,
+      queue: stores.workQueue,
+      audit: stores.audit,
+      clock,
+      kinds: [{ kind: 'notify', steps: [{ name: 'send', run: async () => ({ status: 'done' }) }] }],
+    });
+
+    // Act
+    const started = await engine.startRun('notify', { target: 't', correlationId: 'c' });
+
+    // Assess
+    expect(started.created).toBe(true);
+    expect((await stores.runs.list({ kind: 'notify' })).map((r) => r.id)).toEqual([started.run.id]);
+  });
+});
