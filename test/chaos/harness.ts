@@ -55,6 +55,10 @@ export interface ChaosOptions {
   calmMs: number;
   /** Probability of a fault per store / queue / audit call during the chaos phase. */
   faultRate: number;
+  /** Wall time over which the starts are spread (default: 60% of the chaos phase). */
+  startSpreadMs?: number;
+  /** No faults and no injections at all (a baseline of the same workload). */
+  quiet?: boolean;
   /** Table prefix (unique per call when omitted). */
   prefix?: string;
   log?: (line: string) => void;
@@ -66,7 +70,7 @@ export interface ChaosReport {
   runs: number;
   wallMs: number;
   outcomes: Record<string, number>;
-  /** Runs ended per second of wall time (chaos and calm phases). */
+  /** Runs ended per second, from the first start to the last run's end (wall time). */
   runsPerSecond: number;
   /** Step results recorded (a recording write). */
   stepsRecorded: number;
@@ -294,6 +298,8 @@ class Monitor {
   stepsRecorded = 0;
   migrations = 0;
   deferrals = 0;
+  /** When (wall ms) the last run ended. */
+  lastEndAt = 0;
 
   store(inner: RunStore): RunStore {
     const store = Object.create(inner) as RunStore;
@@ -346,6 +352,7 @@ class Monitor {
     }
     if (before.lease && !after.lease && after.ticket > before.ticket) this.stepsRecorded++;
     if (after.kindVersion > before.kindVersion) this.migrations++;
+    if (isTerminal(after.state) && !isTerminal(before.state)) this.lastEndAt = Date.now();
     if (after.deferredSince && !before.deferredSince) this.deferrals++;
   }
 }
@@ -371,6 +378,7 @@ function countRequests(connectionString: string) {
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   const chaos = new Chaos(options);
+  if (options.quiet) chaos.faulty = false;
   const clock = new ChaosClock(new Date('2026-11-27T10:00:00Z'));
   const prefix = options.prefix ?? `chaos${newId().replace(/-/g, '').slice(0, 8)}`;
   const stores: StateStores = createStateStores({
@@ -439,20 +447,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     deliveries++;
     const inv = new Invocation(chaos);
     let receipt = item.popReceipt;
-    let renewing = true;
-    const renew = (async () => {
-      while (renewing && !inv.dead) {
-        await sleep(800);
-        if (!renewing || inv.dead) return;
+    // The host keeps the message invisible while the invocation lives; a dead one stops renewing.
+    let renewal: Promise<unknown> = Promise.resolve();
+    const renewer = setInterval(() => {
+      if (inv.dead) return;
+      renewal = renewal.then(async () => {
         try {
-          receipt =
-            (await queue.updateMessage(item.messageId, receipt, undefined, VISIBILITY_S)).popReceipt ??
-            receipt;
+          const renewed = await queue.updateMessage(item.messageId, receipt, undefined, VISIBILITY_S);
+          receipt = renewed.popReceipt ?? receipt;
         } catch {
-          return;
+          // Lost: the message shows again, as it would in the host.
         }
-      }
-    })();
+      });
+    }, 800);
     const body = decode(item.messageText);
     if (body) recent.push({ runId: body.runId, ticket: body.ticket });
     if (recent.length > 200) recent.shift();
@@ -468,8 +475,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     } catch {
       outcome = 'error';
     }
-    renewing = false;
-    await renew;
+    clearInterval(renewer);
+    await renewal;
     if (outcome === 'dead') return; // the message shows again after its visibility timeout
     try {
       if (outcome === 'ok') {
@@ -518,37 +525,37 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
   };
   // --- the faults that come from outside the invocations
+  // One injection every 150 ms, in a fixed rotation (so every kind of fault happens in any run of
+  // a few seconds), on runs picked by the generator among the messages delivered lately.
+  const rotation = ['duplicate', 'clock-move', 'stale', 'ticketless', 'duplicate', 'audit-outage'];
+  rotation.push('ticketless', 'duplicate', 'stale', 'clock-move', 'duplicate', 'cancel');
   const injector = async () => {
     const admin = () => engineFor(undefined);
-    while (!stopping && chaos.faulty) {
-      await sleep(100);
-      const r = chaos.rng();
+    for (let i = 0; !stopping && chaos.faulty; i++) {
+      await sleep(150);
+      const kind = rotation[i % rotation.length]!;
       const pick = recent[Math.floor(chaos.rng() * recent.length)];
+      if (!pick && kind !== 'clock-move' && kind !== 'audit-outage') continue;
       try {
-        if (r < 0.25 && pick) {
-          chaos.count('duplicate');
+        chaos.count(kind);
+        if (kind === 'duplicate') {
           await stores.workQueue.send({
-            runId: pick.runId,
-            ...(pick.ticket !== undefined ? { ticket: pick.ticket } : {}),
+            runId: pick!.runId,
+            ...(pick!.ticket !== undefined ? { ticket: pick!.ticket } : {}),
           });
-        } else if (r < 0.4 && pick && pick.ticket !== undefined && pick.ticket > 0) {
-          chaos.count('stale');
-          await stores.workQueue.send({ runId: pick.runId, ticket: pick.ticket - 1 });
-        } else if (r < 0.5 && pick) {
-          chaos.count('ticketless');
-          await stores.workQueue.send({ runId: pick.runId });
-        } else if (r < 0.6) {
-          chaos.count('clock-move');
+        } else if (kind === 'stale') {
+          await stores.workQueue.send({ runId: pick!.runId, ticket: Math.max(0, (pick!.ticket ?? 1) - 1) });
+        } else if (kind === 'ticketless') {
+          await stores.workQueue.send({ runId: pick!.runId });
+        } else if (kind === 'clock-move') {
           void clock.advance(500 + Math.floor(chaos.rng() * 4_000));
-        } else if (r < 0.7) {
-          chaos.count('audit-outage');
+        } else if (kind === 'audit-outage') {
           auditDownUntil = Date.now() + 300 + Math.floor(chaos.rng() * 700);
-        } else if (r < 0.76 && pick) {
-          chaos.count('cancel');
-          await admin().cancelRun(pick.runId, { reason: 'chaos cancel', actor: 'user:chaos' });
+        } else if (kind === 'cancel') {
+          await admin().cancelRun(pick!.runId, { reason: 'chaos cancel', actor: 'user:chaos' });
         }
       } catch {
-        // An injection that fails (a cancel lost to a race) is just one injection less.
+        // An injection that fails (a cancel lost to a race) is still an injection tried.
       }
     }
   };
@@ -574,21 +581,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ...Array.from({ length: options.sweepers }, sweeper),
     injector(),
   ];
-  // Starts spread over the first 60% of the chaos phase, so that the deploy finds runs in flight.
-  const spacing = (options.chaosMs * 0.6) / Math.max(1, options.runs + options.legacyRuns);
+  // The deploy rolls out a third of the way into the chaos phase, over a tenth of it, so that it
+  // finds runs in flight (starts are spread over the first 60% by default).
+  const deploy = (async () => {
+    await sleep(options.chaosMs * 0.3);
+    deployment = 'rolling';
+    log('chaos: rolling deploy');
+    await sleep(options.chaosMs * 0.1);
+    deployment = 'v2';
+    log('chaos: deployed');
+  })();
+  const spread = options.startSpreadMs ?? options.chaosMs * 0.6;
+  const spacing = spread / Math.max(1, options.runs + options.legacyRuns);
   for (let i = 0; i < options.legacyRuns; i++) starts.push(startOne('legacy', `legacy/l${i}`));
   for (let i = 0; i < options.runs; i++) {
     starts.push(startOne('chaos', `targets/t${i}`), startOne('chaos', `TARGETS/T${i}`));
-    if (i === Math.floor(options.runs / 2)) {
-      deployment = 'rolling';
-      log('chaos: rolling deploy');
-    }
     await sleep(spacing);
   }
   await Promise.all(starts);
   log(`chaos: started ${options.runs} + ${options.legacyRuns} runs in ${Date.now() - started} ms`);
-  deployment = 'v2';
-  log('chaos: deployed');
+  await deploy;
   await sleep(Math.max(0, options.chaosMs - (Date.now() - started)));
 
   // --- calm: no more faults; the clock moves on so that leases, waits and graces run out
@@ -648,7 +660,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     runs: all.length,
     wallMs,
     outcomes,
-    runsPerSecond: ended / (wallMs / 1000),
+    runsPerSecond: ended / (Math.max(1, (monitor.lastEndAt || Date.now()) - started) / 1000),
     stepsRecorded: monitor.stepsRecorded,
     tableOps: requests.counts.table,
     tableOpsPerStep: monitor.stepsRecorded > 0 ? requests.counts.table / monitor.stepsRecorded : 0,

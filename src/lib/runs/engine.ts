@@ -269,6 +269,11 @@ export class RunEngine {
     if (problems.length > 0) throw new ConfigurationError('Invalid run engine options', problems);
     if (o.functionTimeoutMs !== undefined) checkLeaseCoversTimeout(this.leaseMs, o.functionTimeoutMs);
     this.abortAfterMs = abortAfterMs(this.leaseMs, o.functionTimeoutMs);
+    if (this.abortAfterMs <= 0) {
+      throw new ConfigurationError('Invalid run engine options', [
+        'leaseMs (and functionTimeoutMs) leave a step no time before its abort: use at least 2000 ms',
+      ]);
+    }
     for (const kind of deps.kinds) this.register(kind);
   }
 
