@@ -49,10 +49,12 @@ function report(label: string, r: ChaosReport): void {
     .join(', ');
   console.log(`${label} (seed ${r.seed})`);
   console.log(
-    `  runs ended / wall time            ${r.runs} in ${(r.wallMs / 1000).toFixed(1)} s = ${r.runsPerSecond.toFixed(2)} runs/s`,
+    `  runs (runs/s to the last end)     ${r.runs} (${r.runsPerSecond.toFixed(2)} runs/s; harness ${(r.wallMs / 1000).toFixed(1)} s)`,
   );
   console.log(`  outcomes                          ${outcomes}`);
-  console.log(`  steps recorded                    ${r.stepsRecorded}`);
+  console.log(
+    `  steps recorded                    ${r.stepsRecorded} = ${r.stepsPerSecond.toFixed(1)} steps/s`,
+  );
   console.log(
     `  Table operations per step         ${r.tableOpsPerStep.toFixed(1)} (${r.tableOps} Table, ${r.queueOps} queue requests)`,
   );

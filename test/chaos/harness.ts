@@ -74,6 +74,8 @@ export interface ChaosReport {
   runsPerSecond: number;
   /** Step results recorded (a recording write). */
   stepsRecorded: number;
+  /** Step results recorded per second, over the same time as `runsPerSecond`. */
+  stepsPerSecond: number;
   tableOps: number;
   tableOpsPerStep: number;
   queueOps: number;
@@ -654,13 +656,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     outcomes[key] = (outcomes[key] ?? 0) + 1;
   }
   const ended = all.length - unfinished.length;
+  const busySeconds = Math.max(1, (monitor.lastEndAt || Date.now()) - started) / 1000;
   const report: ChaosReport = {
     seed: options.seed,
     workers: options.workers,
     runs: all.length,
     wallMs,
     outcomes,
-    runsPerSecond: ended / (Math.max(1, (monitor.lastEndAt || Date.now()) - started) / 1000),
+    runsPerSecond: ended / busySeconds,
+    stepsPerSecond: monitor.stepsRecorded / busySeconds,
     stepsRecorded: monitor.stepsRecorded,
     tableOps: requests.counts.table,
     tableOpsPerStep: monitor.stepsRecorded > 0 ? requests.counts.table / monitor.stepsRecorded : 0,

@@ -1,4 +1,4 @@
-import type { Run } from './types';
+import { isTerminal, type Run } from './types';
 
 /** What the status endpoint shows of a run: no ETag, no lease owner, no outbox. */
 export interface RunView {
@@ -62,7 +62,7 @@ export function describeRun(run: Run): RunView {
     dueOn: iso(run.dueOn),
     deadline: iso(run.deadline),
     cancelRequested:
-      run.cancelRequest && !['cancelled', 'cancelling'].includes(run.state)
+      run.cancelRequest && !isTerminal(run.state) && run.state !== 'cancelling'
         ? { ...run.cancelRequest, requestedOn: run.cancelRequest.requestedOn.toISOString() }
         : null,
     error: run.error ?? null,
