@@ -150,3 +150,25 @@ describe('a start whose create answer was lost', () => {
     expect((await stores.runs.list({ kind: 'notify' })).map((r) => r.id)).toEqual([started.run.id]);
   });
 });
+
+describe('retention of exclusive runs', () => {
+  it('purges a finished run of an exclusive target, and the target takes a new run afterwards', async () => {
+    // Prepare
+    const effects: string[] = [];
+    const clock = new TestClock();
+    const { stores, engine } = await setupEngine([rotation(effects)], {}, clock);
+    const first = await engine.startRun('rotate', { target: SECRET, correlationId: 'c1' });
+    await new QueueTrigger(stores, () => engine).drain();
+    clock.advance(401 * 86_400_000);
+
+    // Act
+    const purged = await stores.runs.purgeFinished(new Date(clock.now().getTime() - 400 * 86_400_000));
+    const next = await engine.startRun('rotate', { target: SECRET, correlationId: 'c2' });
+
+    // Assess
+    expect(purged).toEqual({ deleted: 1, more: false });
+    expect(await engine.getRun(first.run.id)).toBeUndefined();
+    expect(next.created).toBe(true);
+    expect(next.run.id).not.toBe(first.run.id);
+  });
+});
