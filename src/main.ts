@@ -8,5 +8,6 @@ import './functions/health';
 import './functions/audit';
 import './functions/alerts';
 import './functions/runs';
+import './functions/runEndpoints';
 import './functions/secretSweep';
 import './functions/stateRetention';

@@ -17,7 +17,7 @@ import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
-import { createRunEngine, type RunEngine } from '../runs';
+import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
 import { createStateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
 import type { HealthDeps } from './health';
@@ -47,6 +47,8 @@ export interface AppDeps {
 
 /** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
 const LEASE_MARGIN_MS = 2 * 60_000;
+/** Longest physical queue delay on the sandbox (whose clock moves by hand): waits follow its clock within this. */
+const SANDBOX_MAX_QUEUE_DELAY_MS = 5_000;
 
 let cached: AppDeps | undefined;
 /** The platform generation `cached` was built on (another copy of the app may change the platform). */
@@ -125,6 +127,9 @@ export function buildDeps(
   // Longer than the longest invocation (host.json's functionTimeout): work that runs to the timeout
   // still completes (or records its result) before another attempt may take it over.
   const claimLeaseMs = settings.functionTimeoutMs + LEASE_MARGIN_MS;
+  // At start-up: a run lease that an invocation could outlive would hand a step in flight to a
+  // second worker.
+  checkLeaseCoversTimeout(claimLeaseMs, settings.functionTimeoutMs);
   let ensured: Promise<void> | undefined;
   const vaultCache: HealthDeps['vaultCache'] = new Map();
 
@@ -199,7 +204,20 @@ export function buildDeps(
         clock: platform.clock,
         logger,
         kinds: [],
-        options: { leaseMs: claimLeaseMs },
+        notify: {
+          notifier: createNotifier(channels, logger),
+          idempotency: state.idempotency,
+          defaultChannels: policy.notifications.defaults,
+          idempotencyTtlMs,
+          claimLeaseMs,
+        },
+        options: {
+          leaseMs: claimLeaseMs,
+          functionTimeoutMs: settings.functionTimeoutMs,
+          // The sandbox clock is not the wall clock: queue delays (wall time) are capped, and a
+          // message that shows before its run is due by that clock is sent again for the rest.
+          ...(platform.kind === 'sandbox' ? { maxQueueDelayMs: SANDBOX_MAX_QUEUE_DELAY_MS } : {}),
+        },
       }),
   };
 }

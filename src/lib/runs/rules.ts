@@ -1,10 +1,12 @@
 /**
- * Pure rules of the step machine: whether a message may advance a run, and how a step's result
- * changes the run. No I/O, no clock: `now` is an argument, so every rule is unit-testable.
+ * Pure rules of the step machine: whether a message may advance a run, and how a step's result,
+ * a resume, a cancel, an approval or a deploy changes the run. No I/O, no clock: `now` is an
+ * argument, so every rule is unit-testable. Every transition leaves the outbox empty: the engine
+ * adds the audit records and notifications of the change before it writes it.
  */
 import { ValidationError } from '../core/errors';
 import type { WorkMessage } from '../ports/runs';
-import { isTerminal, type Run, type RunError, type RunStep } from './types';
+import { isTerminal, type Run, type RunError, type RunState, type RunStep } from './types';
 
 export type StepResult =
   | { status: 'done'; output?: unknown }
@@ -32,6 +34,8 @@ export type AdvanceCheck = 'ok' | 'terminal' | 'stale' | 'busy' | 'notDue';
 
 /** Tolerance for a message arriving slightly before `dueOn` (queue visibility has 1 s granularity). */
 export const DUE_TOLERANCE_MS = 1_000;
+/** The resume timer's backoff doubles per resume without progress, up to 2^6 thresholds. */
+const MAX_RESUME_DOUBLINGS = 6;
 
 /** Whether a work message may advance `run` now. */
 export function checkAdvance(
@@ -47,6 +51,36 @@ export function checkAdvance(
   return 'ok';
 }
 
+/** Whether the current step is a compensation (the run was cancelled and undoes what it did). */
+export function isCompensating(run: Run): boolean {
+  return run.steps[run.currentStep]?.compensates !== undefined;
+}
+
+/** The state of a run between steps: `cancelling` while compensating, else pending or waiting. */
+function idleState(run: Run, waiting: boolean): RunState {
+  if (isCompensating(run)) return 'cancelling';
+  return waiting ? 'waiting' : 'pending';
+}
+
+/** `now + delayMs`, but never past the run's deadline (a wait cannot outlive the run). */
+export function dueWithin(run: Run, now: Date, delayMs: number): Date {
+  const due = now.getTime() + Math.max(0, Math.round(delayMs));
+  return new Date(run.deadline ? Math.min(due, run.deadline.getTime()) : due);
+}
+
+function base(run: Run, now: Date, bump: boolean): Run {
+  return {
+    ...run,
+    lease: undefined,
+    updatedOn: now,
+    ticket: bump ? run.ticket + 1 : run.ticket,
+    resumes: 0,
+    resumedOn: undefined,
+    deferredSince: undefined,
+    outbox: [],
+  };
+}
+
 /** The run as it is while `owner` executes its current step: leased, running, one more attempt. */
 export function beginStep(run: Run, owner: string, now: Date, leaseMs: number): Run {
   const index = run.currentStep;
@@ -60,11 +94,10 @@ export function beginStep(run: Run, owner: string, now: Date, leaseMs: number): 
     startedOn: step.startedOn ?? now,
   };
   return {
-    ...run,
+    ...base(run, now, false),
     steps,
     state: 'running',
     lease: { owner, expiresOn: new Date(now.getTime() + leaseMs) },
-    updatedOn: now,
   };
 }
 
@@ -72,7 +105,7 @@ export function beginStep(run: Run, owner: string, now: Date, leaseMs: number): 
 export function applyResult(run: Run, result: StepResult, now: Date): Transition {
   const index = run.currentStep;
   const step = currentStepOf(run);
-  const base: Run = { ...run, lease: undefined, updatedOn: now, ticket: run.ticket + 1 };
+  const next = base(run, now, true);
   switch (result.status) {
     case 'done':
     case 'skip': {
@@ -86,26 +119,32 @@ export function applyResult(run: Run, result: StepResult, now: Date): Transition
       const steps = replaceStep(run.steps, index, finished);
       const nextIndex = index + 1;
       if (nextIndex >= steps.length) {
-        return { run: { ...base, steps, currentStep: nextIndex, state: 'succeeded', dueOn: undefined } };
+        // The last compensation ends a cancelled run; the last step of the procedure succeeds it.
+        const state: RunState = step.compensates !== undefined ? 'cancelled' : 'succeeded';
+        return { run: { ...next, steps, currentStep: nextIndex, state, dueOn: undefined } };
       }
-      return {
-        run: { ...base, steps, currentStep: nextIndex, state: 'pending', dueOn: now },
-        next: { delayMs: 0 },
-      };
+      const moved: Run = { ...next, steps, currentStep: nextIndex, dueOn: now };
+      return { run: { ...moved, state: idleState(moved, false) }, next: { delayMs: 0 } };
     }
     case 'wait': {
-      const delayMs = Math.max(0, Math.round(result.delayMs));
-      // A wait is the step polling, not failing: it does not use up the attempt budget.
-      const waiting: RunStep = { ...step, status: 'running', attempts: Math.max(0, step.attempts - 1) };
+      // A wait is the step polling, not failing: it does not use up the attempt budget, but it
+      // counts toward the run's deadline, so a step that keeps waiting ends when the run's time is up.
+      const waiting: RunStep = {
+        ...step,
+        status: 'running',
+        attempts: Math.max(0, step.attempts - 1),
+        waits: (step.waits ?? 0) + 1,
+      };
       if (result.output !== undefined) waiting.output = result.output;
       const steps = replaceStep(run.steps, index, waiting);
+      const dueOn = dueWithin(run, now, result.delayMs);
       return {
-        run: { ...base, steps, state: 'waiting', dueOn: new Date(now.getTime() + delayMs) },
-        next: { delayMs },
+        run: { ...next, steps, state: idleState(run, true), dueOn },
+        next: { delayMs: dueOn.getTime() - now.getTime() },
       };
     }
     case 'fail':
-      return failCurrentStep(base, result.error, now);
+      return failCurrentStep(next, result.error, now);
   }
 }
 
@@ -122,18 +161,18 @@ export function applyError(
 ): Transition {
   const index = run.currentStep;
   const step = currentStepOf(run);
-  const base: Run = { ...run, lease: undefined, updatedOn: now, ticket: run.ticket + 1 };
+  const next = base(run, now, true);
   if (!retryable || step.attempts >= policy.maxAttempts) {
     const reason = retryable
       ? { ...error, message: `${error.message} (gave up after ${plural(step.attempts, 'attempt')})` }
       : error;
-    return failCurrentStep(base, reason, now);
+    return failCurrentStep(next, reason, now);
   }
-  const delayMs = retryDelayMs(step.attempts, policy);
+  const dueOn = dueWithin(run, now, retryDelayMs(step.attempts, policy));
   const steps = replaceStep(run.steps, index, { ...step, status: 'pending', error });
   return {
-    run: { ...base, steps, state: 'waiting', dueOn: new Date(now.getTime() + delayMs) },
-    next: { delayMs },
+    run: { ...next, steps, state: idleState(run, true), dueOn },
+    next: { delayMs: dueOn.getTime() - now.getTime() },
   };
 }
 
@@ -149,25 +188,28 @@ export function retryDelayMs(
 /**
  * Whether the resume timer should pick `run` up: it is active and either its lease expired (the
  * worker died mid-step) or, with no live lease, its next message is overdue by more than
- * `thresholdMs` (lost between "recorded" and "enqueued", or the queue lost it).
+ * `thresholdMs`, doubled for every resume that made no progress since (a message waiting its turn
+ * in a backlog is not lost: re-sending it once is enough, re-sending it every tick only grows the
+ * queue).
  */
 export function isStalled(run: Run, now: Date, thresholdMs: number): boolean {
   if (isTerminal(run.state)) return false;
   if (run.lease) return run.lease.expiresOn.getTime() <= now.getTime();
-  const expected = (run.dueOn ?? run.updatedOn).getTime();
-  return now.getTime() - expected > thresholdMs;
+  const expected = Math.max((run.dueOn ?? run.updatedOn).getTime(), run.resumedOn?.getTime() ?? 0);
+  const patience = thresholdMs * 2 ** Math.min(run.resumes, MAX_RESUME_DOUBLINGS);
+  return now.getTime() - expected > patience;
 }
 
 /**
- * The run as the resume timer leaves it: lease dropped, a new ticket (so any late message is
- * stale), due now. A step that crashed its worker on its last allowed attempt fails the run instead.
+ * The run as the resume timer leaves it: lease dropped, due now, the SAME ticket (a message still
+ * queued behind a backlog stays valid: whichever copy arrives first advances the run, the other is
+ * then stale). A step that crashed its worker on its last allowed attempt fails the run instead.
  */
 export function resumeTransition(run: Run, policy: RetryPolicy, now: Date): Transition {
-  const base: Run = { ...run, lease: undefined, updatedOn: now, ticket: run.ticket + 1 };
   const step = run.steps[run.currentStep];
   if (run.lease && step && step.status === 'running' && step.attempts >= policy.maxAttempts) {
     return failCurrentStep(
-      base,
+      base(run, now, true),
       {
         code: 'StepAbandoned',
         message: `Step '${step.name}' did not finish in ${plural(step.attempts, 'attempt')}`,
@@ -175,27 +217,172 @@ export function resumeTransition(run: Run, policy: RetryPolicy, now: Date): Tran
       now,
     );
   }
-  const state = run.state === 'running' ? 'pending' : run.state;
-  return { run: { ...base, state, dueOn: now }, next: { delayMs: 0 } };
-}
-
-/** The run cancelled: no further step runs; a worker mid-step loses its recording write. */
-export function cancelTransition(run: Run, reason: string, now: Date): Run {
+  const state: RunState = run.state === 'running' ? idleState(run, false) : run.state;
   return {
-    ...run,
-    state: 'cancelled',
-    lease: undefined,
-    dueOn: undefined,
-    updatedOn: now,
-    ticket: run.ticket + 1,
-    error: { code: 'Cancelled', message: reason },
+    run: {
+      ...run,
+      lease: undefined,
+      state,
+      updatedOn: now,
+      resumes: run.resumes + 1,
+      resumedOn: now,
+      outbox: [],
+    },
+    next: { delayMs: 0 },
   };
 }
 
-function failCurrentStep(base: Run, error: RunError, now: Date): Transition {
-  const step = currentStepOf(base);
-  const steps = replaceStep(base.steps, base.currentStep, { ...step, status: 'failed', endedOn: now, error });
-  return { run: { ...base, steps, state: 'failed', dueOn: undefined, error } };
+/** The run with a cancel requested: the step in flight observes it; nothing else changes. */
+export function requestCancel(run: Run, request: { actor: string; reason: string }, now: Date): Run {
+  return { ...run, cancelRequest: { ...request, requestedOn: now }, updatedOn: now, outbox: [] };
+}
+
+/**
+ * The run cancelled (no step in flight). Steps that never started are marked `cancelled`, a step
+ * left between executions (waiting, backing off, abandoned by a dead worker) too, so no step is
+ * left `running`. Then, newest first, a compensation is appended for every started step whose kind
+ * declares one (`compensable`): the run is `cancelling` until they ran, else `cancelled` at once.
+ */
+export function cancelTransition(
+  run: Run,
+  reason: string,
+  now: Date,
+  compensable: (step: string) => boolean = () => false,
+): Transition {
+  if (isTerminal(run.state) || run.state === 'cancelling') return { run };
+  const steps: RunStep[] = run.steps.map((step) => {
+    if (step.compensates !== undefined || (step.status !== 'pending' && step.status !== 'running'))
+      return step;
+    if (step.startedOn === undefined) return { ...step, status: 'cancelled' };
+    return {
+      ...step,
+      status: 'cancelled',
+      endedOn: now,
+      error: { code: 'Cancelled', message: 'cancelled before this step finished: its effect is unknown' },
+    };
+  });
+  const undo = run.steps
+    .filter((s) => s.compensates === undefined && s.startedOn !== undefined && s.status !== 'skipped')
+    .filter((s) => compensable(s.name))
+    .reverse()
+    .map((s): RunStep => ({ name: `undo-${s.name}`, compensates: s.name, status: 'pending', attempts: 0 }));
+  const next: Run = {
+    ...base(run, now, true),
+    steps: [...steps, ...undo],
+    error: { code: 'Cancelled', message: reason },
+  };
+  if (undo.length === 0) {
+    return { run: { ...next, state: 'cancelled', currentStep: next.steps.length, dueOn: undefined } };
+  }
+  return {
+    run: { ...next, state: 'cancelling', currentStep: steps.length, dueOn: now },
+    next: { delayMs: 0 },
+  };
+}
+
+/** The run parked before its current step until an approver decides, or `expiresAfterMs` passes. */
+export function parkForApproval(run: Run, now: Date, expiresAfterMs: number): Transition {
+  const step = currentStepOf(run);
+  const expiresOn = new Date(now.getTime() + expiresAfterMs);
+  const steps = replaceStep(run.steps, run.currentStep, {
+    ...step,
+    approval: { requestedOn: now, expiresOn },
+  });
+  // Due when the approval expires (or at the deadline, if that comes first): the message sent
+  // for that instant ends the run if no one decided.
+  const dueOn = dueWithin(run, now, expiresAfterMs);
+  return {
+    run: { ...base(run, now, true), steps, state: 'awaiting-approval', dueOn },
+    next: { delayMs: dueOn.getTime() - now.getTime() },
+  };
+}
+
+/** The approver's yes: the parked step runs next. */
+export function approveTransition(
+  run: Run,
+  decision: { actor: string; comment?: string },
+  now: Date,
+): Transition {
+  const step = currentStepOf(run);
+  if (!step.approval) throw new ValidationError(`Run ${run.id} is not awaiting an approval`);
+  const steps = replaceStep(run.steps, run.currentStep, {
+    ...step,
+    approval: {
+      ...step.approval,
+      decision: 'approved',
+      decidedBy: decision.actor,
+      decidedOn: now,
+      ...(decision.comment ? { comment: decision.comment } : {}),
+    },
+  });
+  return { run: { ...base(run, now, true), steps, state: 'pending', dueOn: now }, next: { delayMs: 0 } };
+}
+
+/** The approver's no: the approval is recorded as rejected and the run is cancelled (with compensations). */
+export function rejectTransition(
+  run: Run,
+  decision: { actor: string; comment?: string },
+  now: Date,
+  compensable: (step: string) => boolean,
+): Transition {
+  const step = currentStepOf(run);
+  if (!step.approval) throw new ValidationError(`Run ${run.id} is not awaiting an approval`);
+  const steps = replaceStep(run.steps, run.currentStep, {
+    ...step,
+    approval: {
+      ...step.approval,
+      decision: 'rejected',
+      decidedBy: decision.actor,
+      decidedOn: now,
+      ...(decision.comment ? { comment: decision.comment } : {}),
+    },
+  });
+  const reason = `rejected by ${decision.actor}${decision.comment ? `: ${decision.comment}` : ''}`;
+  return cancelTransition({ ...run, steps }, reason, now, compensable);
+}
+
+/** Fails the run at its current step (deadline passed, approval expired, steps unmappable...). */
+export function failTransition(run: Run, error: RunError, now: Date): Transition {
+  return failCurrentStep(base(run, now, true), error, now);
+}
+
+/**
+ * A run of an older version of its kind, moved onto the current steps: steps already over keep
+ * their record where the new version still has them, the run resumes at `resumeAt` (a step of the
+ * new version), steps of the new version before it that the run never ran are `skipped`, and the
+ * ones after it are pending. The ticket is unchanged: the message in hand still advances the run.
+ */
+export function migrateRun(run: Run, stepNames: string[], version: number, resumeAt: string, now: Date): Run {
+  const target = stepNames.indexOf(resumeAt);
+  if (target < 0) throw new ValidationError(`Step '${resumeAt}' is not a step of version ${version}`);
+  const old = new Map(run.steps.filter((s) => s.compensates === undefined).map((s) => [s.name, s]));
+  const current = run.steps[run.currentStep];
+  const steps = stepNames.map((name, index): RunStep => {
+    const before = old.get(name);
+    if (index < target) return before ?? { name, status: 'skipped', attempts: 0 };
+    if (index === target && before && before === current) return before;
+    return { name, status: 'pending', attempts: 0 };
+  });
+  return {
+    ...run,
+    steps,
+    currentStep: target,
+    kindVersion: version,
+    updatedOn: now,
+    deferredSince: undefined,
+    outbox: [],
+  };
+}
+
+function failCurrentStep(next: Run, error: RunError, now: Date): Transition {
+  const step = currentStepOf(next);
+  // A compensation that fails leaves the cancel half done: say so, a person must look.
+  const runError =
+    step.compensates !== undefined
+      ? { code: 'CompensationFailed', message: `${step.name}: ${error.code}: ${error.message}` }
+      : error;
+  const steps = replaceStep(next.steps, next.currentStep, { ...step, status: 'failed', endedOn: now, error });
+  return { run: { ...next, steps, state: 'failed', dueOn: undefined, error: runError } };
 }
 
 function currentStepOf(run: Run): RunStep {

@@ -77,6 +77,23 @@ export class StorageWorkQueue implements WorkQueue {
     );
   }
 
+  /**
+   * Makes a received message visible again after `visibilityDelayMs`, as the Functions host does
+   * with a message whose invocation failed (its dequeue count grows on the next receive). For
+   * pollers (tests, the chaos harness).
+   */
+  async release(
+    received: Pick<ReceivedWork, 'messageId' | 'popReceipt'>,
+    options: CallOptions & { visibilityDelayMs?: number } = {},
+  ): Promise<void> {
+    const seconds = Math.ceil(Math.min(options.visibilityDelayMs ?? 0, MAX_VISIBILITY_DELAY_MS) / 1000);
+    await storageCall('work queue release', () =>
+      this.queue.updateMessage(received.messageId, received.popReceipt, undefined, seconds, {
+        abortSignal: options.abortSignal,
+      }),
+    );
+  }
+
   /** Messages in the queue, visible or not (approximate, as Storage reports it). */
   async approximateCount(options: CallOptions = {}): Promise<number> {
     const properties = await storageCall('work queue properties', () =>

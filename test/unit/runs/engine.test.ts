@@ -1,55 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, TransientError, ValidationError } from '../../../src/lib/core/errors';
+import { ConfigurationError, ConflictError, ValidationError } from '../../../src/lib/core/errors';
 import type { Clock } from '../../../src/lib/ports/clock';
-import type { RunStore, WorkMessage, WorkQueue } from '../../../src/lib/ports/runs';
-import type { AuditLog, AuditRecord } from '../../../src/lib/ports/state';
-import { RunEngine, type RunKindDefinition } from '../../../src/lib/runs/engine';
-import type { NewRun, Run } from '../../../src/lib/runs/types';
-
-/** In-memory fakes of the ports, with the same ETag rule as the Table adapter. */
-class FakeRunStore implements RunStore {
-  readonly rows = new Map<string, Run>();
-  private version = 0;
-  async create(run: NewRun): Promise<Run> {
-    if (this.rows.has(run.id)) throw new ConflictError('exists');
-    const stored = { ...run, etag: `e${++this.version}` };
-    this.rows.set(run.id, stored);
-    return stored;
-  }
-  async get(id: string): Promise<Run | undefined> {
-    return this.rows.get(id);
-  }
-  async update(run: Run): Promise<Run> {
-    if (this.rows.get(run.id)?.etag !== run.etag) throw new ConflictError('etag');
-    const stored = { ...run, etag: `e${++this.version}` };
-    this.rows.set(run.id, stored);
-    return stored;
-  }
-  async list(): Promise<Run[]> {
-    return [...this.rows.values()];
-  }
-}
-
-class FakeQueue implements WorkQueue {
-  readonly sent: Array<WorkMessage & { delayMs: number }> = [];
-  async send(message: WorkMessage, options: { visibilityDelayMs?: number } = {}) {
-    this.sent.push({ ...message, delayMs: options.visibilityDelayMs ?? 0 });
-  }
-  async receive() {
-    return [];
-  }
-  async delete() {}
-}
-
-class FakeAudit implements AuditLog {
-  readonly records: AuditRecord[] = [];
-  async append(record: AuditRecord) {
-    this.records.push(record);
-  }
-  async query() {
-    return this.records;
-  }
-}
+import {
+  abortAfterMs,
+  checkLeaseCoversTimeout,
+  RunEngine,
+  type RunKindDefinition,
+} from '../../../src/lib/runs/engine';
+import { FakeAudit, FakeQueue, FakeRunStore } from './fakes';
 
 const clock: Clock = { now: () => new Date('2026-11-27T10:00:00.000Z') };
 const done = async () => ({ status: 'done' as const });
@@ -149,8 +107,8 @@ describe('RunEngine.startRun', () => {
 });
 
 describe('RunEngine.advanceRun', () => {
-  it('leaves a run untouched when this deployment does not know its current step', async () => {
-    // Prepare: a run started by a version whose kind had other steps
+  it('fails a run whose steps changed without a new version, instead of retrying it forever', async () => {
+    // Prepare: a run started by a deployment whose kind had other steps, under the same version
     const old = engineWith([{ kind: 'k', steps: [{ name: 'old', run: done }] }]);
     const { run } = await old.engine.startRun('k', { target: 't', correlationId: 'c' });
     const current = new RunEngine({
@@ -162,29 +120,16 @@ describe('RunEngine.advanceRun', () => {
     });
 
     // Act
-    const attempt = current.advanceRun(run.id, { owner: 'w' });
+    const outcome = await current.advanceRun(run.id, { owner: 'w' });
 
-    // Assess: retryable, so the work message is kept (and ends on the poison queue if no instance knows the step)
-    await expect(attempt).rejects.toBeInstanceOf(TransientError);
-    expect(old.runs.rows.get(run.id)).toEqual(run);
-  });
-
-  it('never re-enqueues a stalled run of a kind this instance does not know', async () => {
-    // Prepare: a run of kind 'k' whose first message was lost, long ago
-    const old = engineWith([{ kind: 'k', steps: [{ name: 'a', run: done }] }]);
-    const { run } = await old.engine.startRun('k', { target: 't', correlationId: 'c' });
-    old.queue.sent.length = 0;
-    const unaware = new RunEngine({ runs: old.runs, queue: old.queue, audit: old.audit, clock, kinds: [] });
-    // Act
-    const result = await unaware.resumeStalledRuns({ now: new Date(clock.now().getTime() + 3_600_000) });
     // Assess
-    expect(result).toEqual({ resumed: [], failed: [] });
-    expect(old.queue.sent).toEqual([]);
-    expect(old.runs.rows.get(run.id)).toEqual(run);
+    expect(outcome).toMatchObject({ status: 'advanced', decision: 'unmappable' });
+    expect(old.runs.rows.get(run.id)).toMatchObject({ state: 'failed', error: { code: 'StepsChanged' } });
+    expect(old.audit.records.map((r) => `${r.action}:${r.outcome}`)).toContain('run.k.deploy:failed');
   });
 
-  it('reports a conflict when the run changed between the lease and the record', async () => {
-    // Prepare: the step itself stands in for a second writer (e.g. a cancellation)
+  it('reports a conflict when the lease was taken over between the lease and the record', async () => {
+    // Prepare: the step itself stands in for a second worker that took the lease over
     const fake = engineWith([]);
     fake.engine.register({
       kind: 'k',
@@ -192,7 +137,11 @@ describe('RunEngine.advanceRun', () => {
         {
           name: 'a',
           run: async (leased) => {
-            await fake.runs.update({ ...leased, target: 'changed' });
+            const now = clock.now();
+            await fake.runs.update({
+              ...leased,
+              lease: { owner: 'other', expiresOn: new Date(now.getTime() + 1) },
+            });
             return { status: 'done' };
           },
         },
@@ -206,5 +155,66 @@ describe('RunEngine.advanceRun', () => {
     // Assess
     await expect(attempt).rejects.toBeInstanceOf(ConflictError);
     expect(fake.queue.sent).toHaveLength(1);
+    expect(fake.runs.rows.get(run.id)?.lease?.owner).toBe('other');
+  });
+
+  it('records the result on top of a change that left the lease to the worker', async () => {
+    // Prepare: while the step runs, someone else writes the run without touching its lease
+    const fake = engineWith([]);
+    fake.engine.register({
+      kind: 'k',
+      steps: [
+        {
+          name: 'a',
+          run: async (leased) => {
+            await fake.runs.update({ ...leased, correlationId: 'changed-meanwhile' });
+            return { status: 'done' };
+          },
+        },
+      ],
+    });
+    const { run } = await fake.engine.startRun('k', { target: 't', correlationId: 'c' });
+
+    // Act
+    const outcome = await fake.engine.advanceRun(run.id, { owner: 'w' });
+
+    // Assess
+    expect(outcome).toMatchObject({ status: 'advanced', step: 'a' });
+    expect(fake.runs.rows.get(run.id)).toMatchObject({
+      state: 'succeeded',
+      correlationId: 'changed-meanwhile',
+      lease: undefined,
+    });
+  });
+});
+
+describe('lease length against functionTimeout (issue 6, §7)', () => {
+  it('refuses at start-up a lease that an invocation could outlive', () => {
+    // Act
+    const build = (leaseMs: number, functionTimeoutMs: number) => () =>
+      new RunEngine({
+        runs: new FakeRunStore(),
+        queue: new FakeQueue(),
+        audit: new FakeAudit(),
+        clock,
+        kinds: [],
+        options: { leaseMs, functionTimeoutMs },
+      });
+
+    // Assess
+    expect(build(10 * 60_000, 10 * 60_000)).toThrow(ConfigurationError);
+    expect(build(10 * 60_000 + 59_999, 10 * 60_000)).toThrow(/must exceed host.json functionTimeout/);
+    expect(build(12 * 60_000, 10 * 60_000)).not.toThrow();
+    // Flex Consumption's default when host.json drops functionTimeout: 30 minutes (+ 2 in deps)
+    expect(() => checkLeaseCoversTimeout(32 * 60_000, 30 * 60_000)).not.toThrow();
+  });
+
+  it('aborts a step before its lease expires, with a margin, and before functionTimeout', () => {
+    expect(abortAfterMs(120_000)).toBe(108_000);
+    expect(abortAfterMs(32 * 60_000, 30 * 60_000)).toBe(29.5 * 60_000);
+    expect(abortAfterMs(12 * 60_000, 10 * 60_000)).toBe(9.5 * 60_000);
+    for (const lease of [2_000, 60_000, 600_000, 3_600_000]) {
+      expect(abortAfterMs(lease)).toBeLessThan(lease);
+    }
   });
 });

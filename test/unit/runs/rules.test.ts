@@ -4,11 +4,15 @@ import { parseWorkMessage } from '../../../src/lib/runs/messages';
 import {
   applyError,
   applyResult,
+  approveTransition,
   beginStep,
   cancelTransition,
   checkAdvance,
   isStalled,
+  migrateRun,
+  parkForApproval,
   type RetryPolicy,
+  rejectTransition,
   resumeTransition,
   retryDelayMs,
 } from '../../../src/lib/runs/rules';
@@ -22,6 +26,7 @@ function run(overrides: Partial<Run> = {}): Run {
   return {
     id: 'r1',
     kind: 'demo',
+    kindVersion: 1,
     target: 't',
     state: 'pending',
     steps: [
@@ -37,6 +42,8 @@ function run(overrides: Partial<Run> = {}): Run {
     updatedOn: T0,
     dueOn: T0,
     ticket: 3,
+    resumes: 0,
+    outbox: [],
     etag: 'e',
     ...overrides,
   };
@@ -192,11 +199,17 @@ describe('isStalled', () => {
 });
 
 describe('resumeTransition', () => {
-  it('drops the lease, bumps the ticket and makes the run due now', () => {
+  it('drops the lease, keeps the ticket (a queued message stays valid), counts the resume, due now', () => {
     const crashed = beginStep(run(), 'w', T0, 1000);
     const t = resumeTransition(crashed, POLICY, at(2000));
     expect(t.next).toEqual({ delayMs: 0 });
-    expect(t.run).toMatchObject({ state: 'pending', lease: undefined, ticket: 4, dueOn: at(2000) });
+    expect(t.run).toMatchObject({
+      state: 'pending',
+      lease: undefined,
+      ticket: 3,
+      resumes: 1,
+      resumedOn: at(2000),
+    });
   });
 
   it('fails the run when the step crashed its worker on its last attempt', () => {
@@ -207,10 +220,117 @@ describe('resumeTransition', () => {
   });
 });
 
+describe('isStalled after resumes', () => {
+  it('waits twice as long after each resume that made no progress', () => {
+    const resumed = run({ resumes: 2, resumedOn: at(0) });
+    expect(isStalled(resumed, at(240_000), 60_000)).toBe(false);
+    expect(isStalled(resumed, at(240_001), 60_000)).toBe(true);
+  });
+
+  it('starts over once a step is recorded', () => {
+    const t = applyResult(
+      beginStep(run({ resumes: 4, resumedOn: T0 }), 'w', T0, 60_000),
+      { status: 'done' },
+      at(10),
+    );
+    expect(t.run).toMatchObject({ resumes: 0, resumedOn: undefined });
+  });
+});
+
+describe('deadlines', () => {
+  it('counts every wait and never lets a wait end after the deadline', () => {
+    const begun = beginStep(run({ deadline: at(10_000) }), 'w', T0, 60_000);
+    const t = applyResult(begun, { status: 'wait', delayMs: 60_000 }, at(10));
+    expect(t.run.steps[0]).toMatchObject({ waits: 1, attempts: 0 });
+    expect(t.run.dueOn).toEqual(at(10_000));
+    expect(t.next).toEqual({ delayMs: 9_990 });
+  });
+});
+
 describe('cancelTransition', () => {
-  it('cancels with a reason and a new ticket so pending messages go stale', () => {
-    const t = cancelTransition(run(), 'stop', T0);
-    expect(t).toMatchObject({ state: 'cancelled', ticket: 4, error: { code: 'Cancelled', message: 'stop' } });
+  it('cancels with a reason and a new ticket so pending messages go stale; no step is left running', () => {
+    const waiting = run({
+      state: 'waiting',
+      steps: [
+        { name: 'a', status: 'done', attempts: 1, startedOn: T0 },
+        { name: 'b', status: 'running', attempts: 0, waits: 2, startedOn: T0 },
+        { name: 'c', status: 'pending', attempts: 0 },
+      ],
+      currentStep: 1,
+    });
+    const t = cancelTransition(waiting, 'stop', at(5));
+    expect(t.next).toBeUndefined();
+    expect(t.run).toMatchObject({
+      state: 'cancelled',
+      ticket: 4,
+      error: { code: 'Cancelled', message: 'stop' },
+    });
+    expect(t.run.steps.map((s) => s.status)).toEqual(['done', 'cancelled', 'cancelled']);
+  });
+
+  it('appends the compensations of the started steps, newest first, and runs them next', () => {
+    const waiting = run({
+      state: 'waiting',
+      steps: [
+        { name: 'a', status: 'done', attempts: 1, startedOn: T0 },
+        { name: 'b', status: 'running', attempts: 0, startedOn: T0 },
+        { name: 'c', status: 'pending', attempts: 0 },
+      ],
+      currentStep: 1,
+    });
+    const t = cancelTransition(waiting, 'stop', at(5), () => true);
+    expect(t.next).toEqual({ delayMs: 0 });
+    expect(t.run).toMatchObject({ state: 'cancelling', currentStep: 3 });
+    expect(t.run.steps.slice(3)).toEqual([
+      { name: 'undo-b', compensates: 'b', status: 'pending', attempts: 0 },
+      { name: 'undo-a', compensates: 'a', status: 'pending', attempts: 0 },
+    ]);
+    const last = applyResult(
+      beginStep({ ...t.run, currentStep: 4 }, 'w', at(6), 1000),
+      { status: 'done' },
+      at(7),
+    );
+    expect(last.run.state).toBe('cancelled');
+  });
+});
+
+describe('approvals', () => {
+  it('parks until the approval expires, then runs the step once approved', () => {
+    const parked = parkForApproval(run(), T0, 60_000);
+    expect(parked.run).toMatchObject({ state: 'awaiting-approval', ticket: 4, dueOn: at(60_000) });
+    expect(parked.run.steps[0]?.approval).toEqual({ requestedOn: T0, expiresOn: at(60_000) });
+    expect(checkAdvance(parked.run, { ticket: 4 }, 'w', at(1000))).toBe('notDue');
+    const approved = approveTransition(parked.run, { actor: 'user:ops', comment: 'go' }, at(2000));
+    expect(approved.run).toMatchObject({ state: 'pending', ticket: 5, dueOn: at(2000) });
+    expect(approved.run.steps[0]?.approval).toMatchObject({ decision: 'approved', decidedBy: 'user:ops' });
+  });
+
+  it('cancels the run on a rejection', () => {
+    const parked = parkForApproval(run(), T0, 60_000);
+    const rejected = rejectTransition(parked.run, { actor: 'user:ops' }, at(2000), () => false);
+    expect(rejected.run).toMatchObject({ state: 'cancelled', error: { message: 'rejected by user:ops' } });
+    expect(rejected.run.steps[0]?.approval).toMatchObject({ decision: 'rejected' });
+  });
+});
+
+describe('migrateRun', () => {
+  it('keeps finished steps, resumes at the mapped step and skips new steps before it', () => {
+    const old = run({
+      steps: [
+        { name: 'a', status: 'done', attempts: 1, output: { x: 1 } },
+        { name: 'b', status: 'pending', attempts: 0 },
+      ],
+      currentStep: 1,
+    });
+    const migrated = migrateRun(old, ['a', 'a2', 'b2', 'c'], 2, 'b2', at(1));
+    expect(migrated).toMatchObject({ kindVersion: 2, currentStep: 2, ticket: 3 });
+    expect(migrated.steps.map((s) => [s.name, s.status])).toEqual([
+      ['a', 'done'],
+      ['a2', 'skipped'],
+      ['b2', 'pending'],
+      ['c', 'pending'],
+    ]);
+    expect(migrated.steps[0]?.output).toEqual({ x: 1 });
   });
 });
 
