@@ -8,8 +8,9 @@
  */
 import { TransientError } from '../core/errors';
 import { newId } from '../core/ids';
+import { runOnce } from '../core/once';
 import { sendToChannelsOnce } from '../notify/sendOnce';
-import type { Notification, Notifier } from '../ports/notifier';
+import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
 import type { AuditLog, AuditOutcome, IdempotencyStore } from '../ports/state';
 import type { OutboxAudit, OutboxEntry, OutboxNotice, Run } from './types';
 
@@ -82,20 +83,34 @@ export async function flushOutbox(
         { abortSignal: options.abortSignal },
       );
     } else if (deps.notify && !run.dryRun && entry.channels.length > 0) {
-      const results = await sendToChannelsOnce(
-        toNotification(entry),
-        entry.channels,
+      const notify = deps.notify;
+      // One idempotency key per notice; each channel's send is kept as its progress, so a flush
+      // repeated after a transient failure sends only to the channels that did not get it.
+      await runOnce<ChannelResult[]>(
+        notify.idempotency,
         `run-notify|${entry.id}`,
-        deps.notify,
-        { attemptId: `run-outbox:${newId()}`, abortSignal: options.abortSignal },
+        {
+          owner: `run-outbox:${newId()}`,
+          ttlMs: notify.idempotencyTtlMs,
+          leaseMs: notify.claimLeaseMs,
+          busyMessage: `another flush is sending the notice of run ${run.id}`,
+          summarize: (results) => results,
+          abortSignal: options.abortSignal,
+        },
+        async (once) => {
+          const results = await sendToChannelsOnce(toNotification(entry), entry.channels, notify, once, {
+            abortSignal: options.abortSignal,
+          });
+          const transient = results.filter((r) => r.status === 'failed' && r.retryable);
+          if (transient.length > 0) {
+            throw new TransientError(
+              `notifying ${transient.map((r) => r.channel).join(', ')} about run ${run.id} failed; the outbox keeps it`,
+              { metadata: { runId: run.id } },
+            );
+          }
+          return results;
+        },
       );
-      const transient = results.filter((r) => r.status === 'failed' && r.retryable);
-      if (transient.length > 0) {
-        throw new TransientError(
-          `notifying ${transient.map((r) => r.channel).join(', ')} about run ${run.id} failed; the outbox keeps it`,
-          { metadata: { runId: run.id } },
-        );
-      }
     }
     remember(entry.id);
   }
