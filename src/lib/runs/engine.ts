@@ -31,6 +31,7 @@ import type { Clock } from '../ports/clock';
 import type { ActiveRunEntry, CallOptions, RunStore, WorkMessage, WorkQueue } from '../ports/runs';
 import type { AuditLog, AuditOutcome } from '../ports/state';
 import {
+  channelsOf,
   DEFAULT_DEADLINE_MS,
   type RegisteredKind,
   type RunKindDefinition,
@@ -895,7 +896,12 @@ export class RunEngine {
           options,
         );
       }
-      if (stepDef?.approval && step.compensates === undefined && step.approval?.decision !== 'approved') {
+      if (
+        stepDef?.approval &&
+        (stepDef.approval.when?.(current) ?? true) &&
+        step.compensates === undefined &&
+        step.approval?.decision !== 'approved'
+      ) {
         const transition = parkForApproval(current, now, stepDef.approval.expiresAfterMs);
         const outcome = await this.commit(current, transition, [], options, (after) => {
           const entries: OutboxEntry[] = [
@@ -903,7 +909,7 @@ export class RunEngine {
               reason: `step ${step.name} awaits an approval until ${after.steps[after.currentStep]?.approval?.expiresOn.toISOString()}`,
             }),
           ];
-          const channels = definition.channels ?? this.deps.notify?.defaultChannels ?? [];
+          const channels = channelsOf(definition, after, this.deps.notify?.defaultChannels ?? []);
           if (channels.length > 0) entries.push(noticeEntry(after, 'awaiting-approval', channels));
           return entries;
         });
@@ -1173,7 +1179,7 @@ export class RunEngine {
     definition: RegisteredKind | undefined,
   ): OutboxEntry[] {
     if (run.state !== 'failed') return entries;
-    const channels = definition?.channels ?? this.deps.notify?.defaultChannels ?? [];
+    const channels = channelsOf(definition, run, this.deps.notify?.defaultChannels ?? []);
     return channels.length > 0 ? [...entries, noticeEntry(run, 'failed', channels)] : entries;
   }
 

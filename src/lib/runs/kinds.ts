@@ -51,7 +51,12 @@ export interface StepDefinition {
    * approves or rejects it through the authorized endpoints. Unanswered after `expiresAfterMs`,
    * the run fails (`onExpiry: 'fail'`, the default) or is cancelled.
    */
-  approval?: { expiresAfterMs: number; onExpiry?: 'fail' | 'cancel' };
+  approval?: {
+    expiresAfterMs: number;
+    onExpiry?: 'fail' | 'cancel';
+    /** Whether this run needs the approval (default: every run), e.g. from the policy in its input. */
+    when?: (run: Readonly<Run>) => boolean;
+  };
 }
 
 export interface RunKindDefinition {
@@ -76,8 +81,22 @@ export interface RunKindDefinition {
    * the kind). Targets compare case-insensitively.
    */
   target?: { exclusive: boolean; scope?: string };
-  /** Channels notified when a run of this kind fails or awaits an approval (default: the policy's defaults). */
-  channels?: string[];
+  /**
+   * Channels notified when a run of this kind fails or awaits an approval (default: the policy's
+   * defaults); a function picks them per run (e.g. the channels of the secret a rotation is about).
+   */
+  channels?: string[] | ((run: Readonly<Run>) => string[] | undefined);
+}
+
+/** The channels a run's notices go to: the kind's (fixed or per run), else `fallback`. */
+export function channelsOf(
+  definition: RunKindDefinition | undefined,
+  run: Readonly<Run>,
+  fallback: string[],
+): string[] {
+  const channels =
+    typeof definition?.channels === 'function' ? definition.channels(run) : definition?.channels;
+  return channels ?? fallback;
 }
 
 /** A validated kind, with its defaults filled in. */
@@ -122,10 +141,15 @@ export function validateKind(definition: RunKindDefinition, registered: Readonly
     problems.push(`target.scope must match ${STEP_NAME}`);
   if (
     definition.channels !== undefined &&
+    typeof definition.channels !== 'function' &&
     (!Array.isArray(definition.channels) ||
       definition.channels.some((c) => typeof c !== 'string' || c === ''))
   )
-    problems.push('channels must be a list of channel names');
+    problems.push('channels must be a list of channel names, or a function of the run');
+  for (const step of definition.steps) {
+    if (step.approval?.when !== undefined && typeof step.approval.when !== 'function')
+      problems.push(`step '${step.name}': approval.when must be a function`);
+  }
   if (problems.length > 0) throw new ValidationError(`Invalid run kind '${definition.kind}'`, problems);
   return { ...definition, version, policy, deadlineMs };
 }

@@ -147,6 +147,52 @@ describe('deadlines, waits and approvals (issue 6, §6)', () => {
       });
     });
 
+    it('asks for an approval only where the run says so, and notifies the channels the run names', async () => {
+      // Prepare: approval and channels decided per run (a rotation: by its secret's policy)
+      const executed: string[] = [];
+      const kind: RunKindDefinition = {
+        kind: 'rotate',
+        channels: (run) => (run.input.quiet ? [] : undefined),
+        steps: [
+          {
+            name: 'regenerate',
+            approval: { expiresAfterMs: HOUR, when: (run) => run.input.approval === true },
+            run: async (run) => {
+              executed.push(run.target);
+              return { status: 'done' };
+            },
+          },
+        ],
+      };
+      const setup = await setupEngine([kind]);
+      const trigger = new QueueTrigger(setup.stores, () => setup.engine);
+
+      // Act
+      const free = await setup.engine.startRun('rotate', {
+        target: 'secrets/free',
+        correlationId: 'c',
+        input: {},
+      });
+      const gated = await setup.engine.startRun('rotate', {
+        target: 'secrets/gated',
+        correlationId: 'c',
+        input: { approval: true },
+      });
+      const quiet = await setup.engine.startRun('rotate', {
+        target: 'secrets/quiet',
+        correlationId: 'c',
+        input: { approval: true, quiet: true },
+      });
+      await trigger.drain();
+
+      // Assess
+      expect((await setup.engine.getRun(free.run.id))?.state).toBe('succeeded');
+      expect((await setup.engine.getRun(gated.run.id))?.state).toBe('awaiting-approval');
+      expect((await setup.engine.getRun(quiet.run.id))?.state).toBe('awaiting-approval');
+      expect(executed).toEqual(['secrets/free']);
+      expect(setup.channel.sent.map((n) => n.subject)).toEqual(['secrets/gated']);
+    });
+
     it('cancels the run on a rejection, audited with the approver', async () => {
       // Prepare
       const executed: string[] = [];
