@@ -46,6 +46,8 @@ export interface RunStore {
   ): Promise<Run>;
   /** The lock row of a target, or undefined when no run ever took it. */
   getTargetLock(lockKey: string, options?: CallOptions): Promise<TargetLock | undefined>;
+  /** The runs of an exclusive target (its partition), newest first, at most `limit` (1-1000). */
+  listForTarget(lockKey: string, query: { limit: number }, options?: CallOptions): Promise<Run[]>;
   get(id: string, options?: CallOptions): Promise<Run | undefined>;
   /** Replaces the run if its stored ETag still equals `run.etag`; returns it with its new ETag. */
   update(run: Run, options?: CallOptions): Promise<Run>;

@@ -227,6 +227,11 @@ export function clearPendingResults(): void {
   pendingResults.clear();
 }
 
+/** The lock key (and partition) of an exclusive target: targets compare case-insensitively. */
+function targetLockKey(def: RunKindDefinition, kind: string, target: string): string {
+  return `t-${stableHash('target', def.target?.scope ?? kind, target.trim().toLowerCase())}`;
+}
+
 /** Signals that `prepare` lost a race and the run must be read again. */
 const RETRY = Symbol('retry');
 
@@ -303,9 +308,7 @@ export class RunEngine {
     const def = definition!;
     const now = this.deps.clock.now();
     const key = request.idempotencyKey;
-    const lockKey = def.target?.exclusive
-      ? `t-${stableHash('target', def.target.scope ?? kind, request.target.trim().toLowerCase())}`
-      : undefined;
+    const lockKey = def.target?.exclusive ? targetLockKey(def, kind, request.target) : undefined;
     const id = lockKey
       ? `${lockKey}.${key !== undefined ? `k${stableHash('run', kind, key)}` : newId()}`
       : key !== undefined
@@ -425,6 +428,29 @@ export class RunEngine {
     }
     this.logger.info('run started', { operation: `run.${kind}`, runId: run.id, target: run.target });
     return { run, created: true };
+  }
+
+  /**
+   * The runs of an exclusive target of `kind`, newest first (its whole history until retention
+   * removes finished runs). Throws `ValidationError` for a kind without an exclusive target.
+   */
+  async runsForTarget(
+    kind: string,
+    target: string,
+    query: { limit?: number } = {},
+    options: CallOptions = {},
+  ): Promise<Run[]> {
+    const def = this.kinds.get(kind);
+    if (!def?.target?.exclusive) {
+      throw new ValidationError(`kind '${kind}' has no exclusive target`, [
+        'kind: not registered with an exclusive target',
+      ]);
+    }
+    return this.deps.runs.listForTarget(
+      targetLockKey(def, kind, target),
+      { limit: query.limit ?? 50 },
+      options,
+    );
   }
 
   /**

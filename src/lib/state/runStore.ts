@@ -149,6 +149,25 @@ export class TableRunStore implements RunStore {
     });
   }
 
+  async listForTarget(lockKey: string, query: { limit: number }, options: CallOptions = {}): Promise<Run[]> {
+    if (!LOCK_KEY.test(lockKey)) throw new ValidationError('Invalid target lock key', ['lockKey']);
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 1000) {
+      throw new ValidationError('Invalid run history query', ['limit must be an integer from 1 to 1000']);
+    }
+    const filter = odata`PartitionKey eq ${lockKey} and RowKey ge ${TARGET_ROW_PREFIX} and RowKey lt ${'run/'}`;
+    return storageCall('target runs list', async () => {
+      const out: Run[] = [];
+      for await (const entity of this.table.listEntities<RunEntity>({
+        queryOptions: { filter },
+        abortSignal: options.abortSignal,
+      })) {
+        out.push(fromEntity(entity));
+      }
+      // A target's partition holds its whole history: newest first, then cut.
+      return out.sort((a, b) => b.createdOn.getTime() - a.createdOn.getTime()).slice(0, query.limit);
+    });
+  }
+
   async get(id: string, options: CallOptions = {}): Promise<Run | undefined> {
     const keys = runKeys(id);
     if (!keys) return undefined;

@@ -80,6 +80,26 @@ describe('one run per target (issue 6, §4)', () => {
     expect(next.run.id).not.toBe(first.run.id);
   });
 
+  it("lists a target's runs, newest first, and only that target's", async () => {
+    // Prepare
+    const { stores, engine, clock } = await setupEngine([rotation([])]);
+    const trigger = new QueueTrigger(stores, () => engine);
+    const first = await engine.startRun('rotate', { target: SECRET, correlationId: 'c1' });
+    await trigger.drain();
+    (clock as TestClock).advance(60_000);
+    const second = await engine.startRun('rotate', { target: SECRET, correlationId: 'c2' });
+    await trigger.drain();
+    await engine.startRun('rotate', { target: 'vaults/kv1/secrets/other', correlationId: 'c3' });
+
+    // Act
+    const history = await engine.runsForTarget('rotate', SECRET.toUpperCase());
+    const latest = await engine.runsForTarget('rotate', SECRET, { limit: 1 });
+
+    // Assess
+    expect(history.map((r) => r.id)).toEqual([second.run.id, first.run.id]);
+    expect(latest.map((r) => r.id)).toEqual([second.run.id]);
+  });
+
   it('does not create a second run when a start without a key is retried after its message could not be sent', async () => {
     // Prepare: the queue fails the first send (a network blip) and works afterwards
     const effects: string[] = [];

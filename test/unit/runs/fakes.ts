@@ -40,6 +40,12 @@ export class FakeRunStore implements RunStore {
   async get(id: string): Promise<Run | undefined> {
     return this.rows.get(id);
   }
+  async listForTarget(lockKey: string, query: { limit: number }): Promise<Run[]> {
+    return [...this.rows.values()]
+      .filter((r) => r.id.startsWith(`${lockKey}.`))
+      .sort((a, b) => b.createdOn.getTime() - a.createdOn.getTime())
+      .slice(0, query.limit);
+  }
   async update(run: Run): Promise<Run> {
     if (this.rows.get(run.id)?.etag !== run.etag) throw new ConflictError('etag');
     const stored = this.stamp(run);
