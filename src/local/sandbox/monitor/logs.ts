@@ -255,7 +255,8 @@ export class LogsEmulator implements ServiceEmulator {
     }
     let workspace: WorkspaceRuntime | undefined;
     const byWorkspace = /^\/v1\/workspaces\/([^/]+)\/query\/?$/i.exec(path);
-    const byResource = byWorkspace ? null : /^\/v1(\/subscriptions\/.+)\/query\/?$/i.exec(path);
+    // LogsQueryClient 1.0.0 expands `/{+resourceId}/query` with the id's own leading slash: `/v1//subscriptions/...`.
+    const byResource = byWorkspace ? null : /^\/v1\/+(subscriptions\/.+)\/query\/?$/i.exec(path);
     if (byWorkspace) {
       const id = byWorkspace[1]!;
       workspace = this.findWorkspace(id);
@@ -263,7 +264,7 @@ export class LogsEmulator implements ServiceEmulator {
       if (!workspace)
         return logsError(400, 'FailedToResolveResource', 'Resource identity could not be resovled');
     } else if (byResource) {
-      const resourceId = byResource[1]!;
+      const resourceId = `/${byResource[1]!}`;
       workspace = this.findByResource(resourceId);
       if (!workspace)
         return logsError(
@@ -288,6 +289,9 @@ export class LogsEmulator implements ServiceEmulator {
           'ServiceUnavailableError',
           'The service is temporarily unavailable. Please retry.',
         );
+      case 'empty':
+        // Published behaviour ("No data in workspace"): 204 with an empty body.
+        return { status: 204 };
       case 'forbidden':
         return logsError(
           403,
