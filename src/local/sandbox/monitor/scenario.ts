@@ -557,7 +557,8 @@ function resolveResult(raw: unknown, path: string, problems: Problems): Resolved
       const name = text(col, 'name', cpath, problems, true);
       const type = oneOf(col.type, LOGS_COLUMN_TYPES, `${cpath}.type`, problems);
       if (col.type === undefined) problems.push(`${cpath}.type: is required`);
-      if (name !== undefined && type !== undefined) columns.push({ name, type });
+      // A column with a bad type still counts, so that the rows are checked against the columns written.
+      columns.push({ name: name ?? `column${c}`, type: type ?? 'string' });
     }
     if (rawTable.columns === undefined) problems.push(`${tpath}.columns: is required`);
     const rows: unknown[][] = [];
