@@ -49,6 +49,7 @@ const AZURE_SUFFIXES = [
   'azure-api.net',
   'azurecr.io',
   'loganalytics.io',
+  'loganalytics.us',
   'azure.us',
   'usgovcloudapi.net',
   'microsoftonline.us',
