@@ -351,12 +351,12 @@ export class MetricsStore {
   ): Array<{
     dimensions: Map<string, string>;
     original: Dimensions;
-    samplesAt: (minute: number) => number[];
+    samplesAt: Sampler;
   }> {
     const out: Array<{
       dimensions: Map<string, string>;
       original: Dimensions;
-      samplesAt: (minute: number) => number[];
+      samplesAt: Sampler;
     }> = [];
     const source = resource.sources.get(metric.name.toLowerCase());
     // A source is the metric's only origin: series defined for it too would count twice.
@@ -427,71 +427,79 @@ function sameValues(a: Map<string, { value: number }>, b: Map<string, { value: n
   return true;
 }
 
+/** Adds the samples of one minute into an interval's accumulator (no allocation per minute). */
+export type Sampler = (minute: number, into: Accumulator) => void;
+
+export function emptyAccumulator(): Accumulator {
+  return { sum: 0, count: 0, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY };
+}
+
+function add(into: Accumulator, v: number): void {
+  into.sum += v;
+  into.count += 1;
+  if (v < into.min) into.min = v;
+  if (v > into.max) into.max = v;
+}
+
 /** Samples of a defined / recorded series, minute by minute (ascending), with moving cursors. */
-function seriesSampler(series: SeriesState): (minute: number) => number[] {
+function seriesSampler(series: SeriesState): Sampler {
   let point = -1;
   let rec = 0;
   let lastMinute = Number.NEGATIVE_INFINITY;
-  return (minute) => {
+  return (minute, into) => {
     if (minute < lastMinute) {
       point = -1;
       rec = 0;
     }
     lastMinute = minute;
-    for (const [from, to] of series.gaps) if (minute >= from && minute < to) return [];
+    const gaps = series.gaps;
+    for (let g = 0; g < gaps.length; g++) if (minute >= gaps[g]![0] && minute < gaps[g]![1]) return;
     const recorded = series.recorded;
     while (rec < recorded.length && recorded[rec]!.t < minute) rec++;
-    const samples: number[] = [];
-    for (let k = rec; k < recorded.length && recorded[k]!.t < minute + MINUTE_MS; k++)
-      samples.push(recorded[k]!.v);
-    if (samples.length > 0) return samples;
+    let recordedHere = false;
+    for (let k = rec; k < recorded.length && recorded[k]!.t < minute + MINUTE_MS; k++) {
+      add(into, recorded[k]!.v);
+      recordedHere = true;
+    }
     const shape = series.shape;
-    if (!shape) return samples;
-    if (shape.kind === 'constant') return [shape.value];
+    if (recordedHere || !shape) return;
+    if (shape.kind === 'constant') {
+      add(into, shape.value);
+      return;
+    }
     if (shape.kind === 'fn') {
       const v = shape.fn(new Date(minute));
-      return typeof v === 'number' && Number.isFinite(v) ? [v] : [];
+      if (typeof v === 'number' && Number.isFinite(v)) add(into, v);
+      return;
     }
     const { times, values } = shape;
     while (point + 1 < times.length && times[point + 1]! <= minute) point++;
-    if (point < 0) return [];
+    if (point < 0) return;
     const v0 = values[point]!;
-    if (v0 === null) return [];
-    if (!shape.linear || point + 1 >= times.length) return [v0];
-    const v1 = values[point + 1]!;
-    if (v1 === null) return [v0];
+    if (v0 === null) return;
+    const v1 = shape.linear && point + 1 < times.length ? values[point + 1]! : null;
+    if (v1 === null) {
+      add(into, v0);
+      return;
+    }
     const t0 = times[point]!;
-    const t1 = times[point + 1]!;
-    return [v0 + ((v1 - v0) * (minute - t0)) / (t1 - t0)];
+    add(into, v0 + ((v1 - v0) * (minute - t0)) / (times[point + 1]! - t0));
   };
 }
 
 /** Samples of a sourced series: the value of the latest snapshot taken before the minute ended. */
-function sourceSampler(source: SourceState, key: string): (minute: number) => number[] {
+function sourceSampler(source: SourceState, key: string): Sampler {
   let idx = -1;
   let lastMinute = Number.NEGATIVE_INFINITY;
-  return (minute) => {
+  return (minute, into) => {
     if (minute < lastMinute) idx = -1;
     lastMinute = minute;
     const snapshots = source.snapshots;
     while (idx + 1 < snapshots.length && snapshots[idx + 1]!.t < minute + MINUTE_MS) idx++;
-    if (idx < 0) return [];
+    if (idx < 0) return;
     const value = snapshots[idx]!.values.get(key)?.value;
-    return value === undefined ? [] : [value];
+    if (value !== undefined) add(into, value);
   };
-}
-
-/** Adds samples to an interval's accumulator. */
-export function accumulate(acc: Accumulator | undefined, samples: number[]): Accumulator | undefined {
-  if (samples.length === 0) return acc;
-  const out = acc ?? { sum: 0, count: 0, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY };
-  for (const v of samples) {
-    out.sum += v;
-    out.count += 1;
-    if (v < out.min) out.min = v;
-    if (v > out.max) out.max = v;
-  }
-  return out;
 }
 
 /** The value of one aggregation of an accumulated interval. */

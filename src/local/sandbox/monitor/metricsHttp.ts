@@ -15,7 +15,7 @@ import { bearerToken } from '../credential';
 import { azureError, type SandboxReply, type SandboxRequest } from '../http';
 import type { ServiceEmulator } from '../router';
 import { parseMetricsFilter } from './filter';
-import { type Accumulator, accumulate, aggregate, type MetricsStore, RETENTION_MS } from './metrics';
+import { type Accumulator, aggregate, emptyAccumulator, type MetricsStore, RETENTION_MS } from './metrics';
 import {
   AGGREGATIONS,
   type Aggregation,
@@ -45,7 +45,7 @@ const TIME_GRAINS: Record<string, number> = {
 export const MAX_BATCH_RESOURCES = 50;
 /** Sandbox bounds, checked before any work: points per series, and minute samples read per request. */
 export const MAX_POINTS_PER_SERIES = 50_000;
-export const MAX_MINUTES_READ = 2_000_000;
+export const MAX_MINUTES_READ = 1_000_000;
 const MAX_TOP = 1000;
 const DEFAULT_TOP = 10;
 const DEFAULT_SPAN_MS = 60 * MINUTE_MS;
@@ -343,7 +343,7 @@ export class MetricsEmulator implements ServiceEmulator {
             for (const member of group.members) {
               for (let m = from; m <= to; m += MINUTE_MS) {
                 const index = Math.floor((m - firstMinute) / stepMs);
-                group.intervals[index] = accumulate(group.intervals[index], member.samplesAt(m));
+                member.samplesAt(m, (group.intervals[index] ??= emptyAccumulator()));
               }
             }
           }
@@ -515,7 +515,7 @@ function point(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { timeStamp: timestamp(at) };
   for (const aggregation of aggregations) {
-    if (acc) out[aggregation.toLowerCase()] = aggregate(acc, aggregation);
+    if (acc && acc.count > 0) out[aggregation.toLowerCase()] = aggregate(acc, aggregation);
     else if (definition.fillGapWithZero) out[aggregation.toLowerCase()] = 0;
   }
   return out;
@@ -528,7 +528,7 @@ function sortGroups<T extends { intervals: Array<Accumulator | undefined> }>(
   const score = (group: T): number | undefined => {
     const whole = group.intervals.reduce<Accumulator | undefined>(
       (acc, i) =>
-        i === undefined
+        i === undefined || i.count === 0
           ? acc
           : {
               sum: (acc?.sum ?? 0) + i.sum,

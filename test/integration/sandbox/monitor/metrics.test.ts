@@ -626,21 +626,37 @@ describe('sandbox Azure Monitor metrics, through the real MetricsClient', () => 
     expect(sandbox.monitor.metrics.requests().map((r) => r.status)).toEqual([401, 401]);
   });
 
-  it('bounds the work of one query before doing it', async () => {
+  it('bounds the work of one query before doing it: points per series, minute samples read', async () => {
     // Prepare
     const sandbox = monitoredSandbox();
+    for (let i = 0; i < 30; i++) {
+      sandbox.monitor.metrics.setSeries(
+        { resourceId: SB, metric: 'ActiveMessages', dimensions: { EntityName: `queue-${i}` } },
+        { value: i },
+      );
+    }
+    const client = clientOf(sandbox);
 
     // Act
-    const error = await failureOf(
-      clientOf(sandbox).queryResources([SB], ['DeadletteredMessages'], SB_NS, {
+    const points = await failureOf(
+      client.queryResources([SB], ['DeadletteredMessages'], SB_NS, {
         startTime: at(-60 * 24 * 90),
         endTime: at(0),
         interval: 'PT1M',
       }),
     );
+    const reads = await failureOf(
+      client.queryResources([SB], ['ActiveMessages'], SB_NS, {
+        startTime: at(-60 * 24 * 30),
+        endTime: at(0),
+        interval: 'PT1H',
+      }),
+    );
 
-    // Assess: 129 600 points per series is over the bound.
-    expect(error.statusCode).toBe(400);
-    expect(error.message).toContain('points per series');
+    // Assess: 129 600 points per series; 30 series of 43 200 minutes.
+    expect(points.statusCode).toBe(400);
+    expect(points.message).toContain('asks for 129600 points per series');
+    expect(reads.statusCode).toBe(400);
+    expect(reads.message).toContain('would read 1296000 minute samples: at most 1000000');
   });
 });
