@@ -51,8 +51,9 @@ export interface MonitorSandbox {
       at?: Date;
     }): void;
     /**
-     * Makes `source` the only origin of a metric (undefined: removes it): sampled at every stop of the
-     * clock and at every query, each value holding until the next sample. For metrics another part of
+     * Makes `source` the only origin of a metric (undefined: removes it): sampled when set, when
+     * `sandbox.advance` starts, at every stop of the clock and at every query, each value holding until
+     * the next sample (a change is dated by the sample that sees it). For metrics another part of
      * the sandbox knows, e.g. the Service Bus broker's `ActiveMessages` / `DeadletteredMessages` per `EntityName`.
      */
     setSource(resourceId: string, metric: string, source: MetricSource | undefined): void;
