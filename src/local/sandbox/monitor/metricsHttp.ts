@@ -343,7 +343,12 @@ export class MetricsEmulator implements ServiceEmulator {
             for (const member of group.members) {
               for (let m = from; m <= to; m += MINUTE_MS) {
                 const index = Math.floor((m - firstMinute) / stepMs);
-                member.samplesAt(m, (group.intervals[index] ??= emptyAccumulator()));
+                let interval = group.intervals[index];
+                if (!interval) {
+                  interval = emptyAccumulator();
+                  group.intervals[index] = interval;
+                }
+                member.samplesAt(m, interval);
               }
             }
           }
