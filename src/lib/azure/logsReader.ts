@@ -255,7 +255,8 @@ export function toCell(cell: unknown, type: string, column: string, target: stri
     case 'timespan':
       return typeof cell === 'string' ? cell : String(cell);
     default:
-      return cell;
+      // `dynamic` (parsed by the SDK) and types this code does not know: JSON values as they came.
+      return cell as LogsCell;
   }
 }
 

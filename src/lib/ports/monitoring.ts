@@ -170,7 +170,10 @@ export type LogsColumnType =
  * `datetime` -> Date; `dynamic` -> the parsed JSON value; `string` / `guid` / `timespan` -> string;
  * an empty cell -> null.
  */
-export type LogsCell = string | number | boolean | Date | null | unknown;
+export type LogsCell = string | number | boolean | Date | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A parsed `dynamic` value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 export interface LogsTable {
   name: string;
