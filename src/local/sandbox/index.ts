@@ -19,6 +19,24 @@ export { azureError, type SandboxReply, type SandboxRequest } from './http';
 export { type AdvanceRequest, handleInspectionHttp, type ParsedAdvance, parseAdvance } from './inspect';
 export { KEY_VAULT_HOST_SUFFIX, KEY_VAULT_RESOURCE, type KeyVaultRequestRecord } from './keyvault/http';
 export { NEAR_EXPIRY_MS, type SecretAttributesInput } from './keyvault/store';
+export {
+  type Dimensions,
+  LOGS_AUDIENCE,
+  LOGS_ENDPOINT,
+  type LogsQueryContext,
+  type LogsQueryHandler,
+  type LogsRequestRecord,
+  METRICS_AUDIENCE,
+  type MetricSource,
+  type MetricSourceValue,
+  type MetricsRequestRecord,
+  type MonitorSandbox,
+  type MonitorScenario,
+  type ScenarioLogsResult,
+  type ScenarioMetricDefinition,
+  type SeriesDefinition,
+  type WorkspaceState,
+} from './monitor';
 export { createRoutingHttpClient, isLoopback, type ServiceEmulator, unknownHost } from './router';
 export {
   type AdvanceResult,

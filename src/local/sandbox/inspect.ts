@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_MOVE_MS, moveProblem } from './clock';
+import { handleMonitorHttp } from './monitor/inspect';
 import type { Sandbox } from './sandbox';
 
 export type AdvanceRequest =
@@ -115,6 +116,7 @@ const INDEX = {
     advanceClock: 'POST /sandbox/clock/advance  {"days":31} | {"to":"2026-02-15T00:00:00Z"}',
     events: '/sandbox/events',
     notifications: '/sandbox/notifications',
+    monitor: '/sandbox/monitor',
   },
 };
 
@@ -136,6 +138,8 @@ export async function handleInspectionHttp(
     else send(res, 200, view());
     return true;
   };
+  if (route === '/sandbox/monitor' || route.startsWith('/sandbox/monitor/'))
+    return handleMonitorHttp(sandbox.monitor, route, method, req, res);
   switch (route) {
     case '/sandbox':
       return readOnly(() => INDEX);

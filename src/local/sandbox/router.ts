@@ -48,6 +48,8 @@ const AZURE_SUFFIXES = [
   'microsoft.com',
   'azure-api.net',
   'azurecr.io',
+  'loganalytics.io',
+  'loganalytics.us',
   'azure.us',
   'usgovcloudapi.net',
   'microsoftonline.us',
@@ -120,6 +122,8 @@ export function createRoutingHttpClient(services: ServiceEmulator[], fallback: S
       try {
         reply = await service.handle(await toSandboxRequest(request));
       } catch (err) {
+        // A transport failure an emulator stands for (no answer at all): thrown as the real client would.
+        if (err instanceof RestError && err.statusCode === undefined) throw err;
         reply = azureError(
           500,
           'InternalServerError',

@@ -21,6 +21,7 @@ import { EventGridSink, type PublishedEvent } from './eventgrid/sink';
 import { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspect';
 import { KeyVaultEmulator, type KeyVaultRequestRecord } from './keyvault/http';
 import { KeyVaultStore, type SecretAttributesInput } from './keyvault/store';
+import { createMonitor, type MonitorSandbox } from './monitor';
 import { createRoutingHttpClient } from './router';
 import { type ResolvedScenario, resolveScenario, type Scenario, withoutSecretValues } from './scenario';
 import { type WebhookRecord, WebhookSink } from './webhookSink';
@@ -74,6 +75,8 @@ export interface Sandbox {
     /** Runs the subscription validation handshake against the delivery target (as Event Grid does on creation). */
     validateSubscriptions(): Promise<SubscriptionValidation[]>;
   };
+  /** Azure Monitor: metrics (metrics:getBatch) and Log Analytics queries, and how to drive them. */
+  readonly monitor: MonitorSandbox;
   /** Events the world raised (Event Grid schema). */
   events(): RaisedEvent[];
   /** Every delivery attempt of a raised event to a subscription. */
@@ -102,6 +105,7 @@ export interface SandboxEstate {
   keyVault: { vaults: ReturnType<KeyVaultStore['describe']> };
   eventGrid: { subscriptions: ResolvedScenario['eventGrid']['subscriptions'] };
   delivery: ResolvedScenario['delivery'];
+  monitor: ReturnType<MonitorSandbox['describe']>;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -138,7 +142,10 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   const keyVault = new KeyVaultEmulator(store, credential, scenario.azure.tenantId);
   const eventGridSink = new EventGridSink(clock, credential);
   const webhookSink = new WebhookSink(clock);
-  const httpClient = createRoutingHttpClient([keyVault, eventGridSink], webhookSink);
+  const monitor = createMonitor(scenario.monitor, clock, credential, scenario.azure);
+  // Metric sources (e.g. the broker's entity counts) are sampled wherever the world stops.
+  clock.onAfterMove(async () => monitor.sample());
+  const httpClient = createRoutingHttpClient([keyVault, eventGridSink, ...monitor.emulators], webhookSink);
 
   const estate = (): SandboxEstate => ({
     now: clock.now().toISOString(),
@@ -146,9 +153,12 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     keyVault: { vaults: store.describe() },
     eventGrid: { subscriptions: structuredClone(scenario.eventGrid.subscriptions) },
     delivery: { ...scenario.delivery },
+    monitor: monitor.api.describe(),
   });
 
   const move = async (work: () => Promise<unknown>): Promise<AdvanceResult> => {
+    // What changed while the clock stood still changed at this instant, not at the next stop.
+    monitor.sample();
     const before = bus.events().length;
     await work();
     await bus.idle();
@@ -181,6 +191,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
       undelivered: () => bus.undelivered(),
       validateSubscriptions: () => bus.validateSubscriptions(),
     },
+    monitor: monitor.api,
     events: () => bus.events(),
     deliveries: () => bus.deliveries(),
     webhooks: () => webhookSink.received(),

@@ -8,6 +8,11 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../lib/core/errors';
 import { seedFromContent } from './ids';
+import {
+  type MonitorScenario,
+  type ResolvedMonitorScenario,
+  resolveMonitorScenario,
+} from './monitor/scenario';
 
 export const EVENT_GRID_SCHEMAS = ['EventGridSchema', 'CloudEventSchemaV1_0'] as const;
 export type EventGridDeliverySchema = (typeof EVENT_GRID_SCHEMAS)[number];
@@ -75,6 +80,8 @@ export interface Scenario {
   };
   /** Owned by the Service Bus part of the sandbox; passed through untouched. */
   serviceBus?: unknown;
+  /** Azure Monitor: metrics of resources and Log Analytics workspaces (`monitor/scenario.ts`). */
+  monitor?: MonitorScenario;
 }
 
 /** A validated scenario with every default filled in. */
@@ -110,6 +117,7 @@ export interface ResolvedScenario {
   };
   delivery: { duplicateProbability: number; maxAttempts: number; seed: number; timeoutMs: number };
   serviceBus: unknown;
+  monitor: ResolvedMonitorScenario;
 }
 
 export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000000';
@@ -244,7 +252,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
   }
   checkKeys(
     root,
-    ['seed', 'clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus'],
+    ['seed', 'clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus', 'monitor'],
     '',
     problems,
   );
@@ -482,6 +490,12 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
       'an integer number of milliseconds from 1 to 2147483647',
     ) ?? DEFAULT_DELIVERY_TIMEOUT_MS;
 
+  const monitor = resolveMonitorScenario(
+    root.monitor,
+    problems,
+    start === undefined ? Date.now() : Date.parse(start),
+  );
+
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
   }
@@ -492,9 +506,12 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     eventGrid: { subscriptions },
     delivery: { duplicateProbability, maxAttempts, seed: deliverySeed, timeoutMs },
     serviceBus: root.serviceBus,
+    monitor,
   };
   // No value goes into the derived seed, not even hashed: ids are public, values are not.
-  return { seed: seed ?? seedFromContent(withoutSecretValues(resolved)), ...resolved };
+  // A scenario without a monitor section keeps the seed it derived before the section existed.
+  const content = root.monitor === undefined ? { ...resolved, monitor: undefined } : resolved;
+  return { seed: seed ?? seedFromContent(withoutSecretValues(content)), ...resolved };
 }
 
 /** The scenario with every secret value removed. */
