@@ -26,6 +26,8 @@ export function monitorScenario(extra: Partial<NonNullable<Scenario['monitor']>>
     clock: { start: START },
     monitor: {
       metrics: {
+        // These tests read the latest minutes: no ingestion delay (the default is Azure's few minutes).
+        ingestionDelayMinutes: 0,
         definitions: {
           'Microsoft.ServiceBus/namespaces': [
             {

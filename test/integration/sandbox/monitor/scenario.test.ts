@@ -189,6 +189,19 @@ monitor:
     expect(result!.metrics[0]!.timeseries[0]!.data!.map((p) => p.average)).toEqual([4, 8]);
   });
 
+  it("is no kinder than Azure by default: a minute's metrics show up three minutes late", () => {
+    // Act
+    const sandbox = createSandbox({
+      scenario: { clock: { start: '2026-01-01T00:00:00Z' }, monitor: { metrics: {} } },
+    });
+
+    // Assess
+    expect(
+      (sandbox.estate().monitor as { metrics: { ingestionDelayMinutes: number } }).metrics
+        .ingestionDelayMinutes,
+    ).toBe(3);
+  });
+
   it('keeps the seed a scenario without the section derived before the section existed', () => {
     // Prepare: this scenario's derived seed as the sandbox computed it before the monitor section.
     const without = {
