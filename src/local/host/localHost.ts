@@ -5,6 +5,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { FLEX_DEFAULT_FUNCTION_TIMEOUT_MS } from '../../lib/config/hostJson';
 import {
   FunctionRegistry,
   getActiveRegistry,
@@ -116,7 +117,13 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
     await loadApp(options.appEntry ?? 'src/main.ts', rootDir, registry);
     registry.seal();
 
-    invoker = new LocalInvoker({ registry, logger, timeoutMs: hostConfig.functionTimeoutMs });
+    // Without functionTimeout in host.json, Flex Consumption (what the app is deployed to) stops an
+    // invocation after 30 minutes.
+    invoker = new LocalInvoker({
+      registry,
+      logger,
+      timeoutMs: hostConfig.functionTimeoutMs ?? FLEX_DEFAULT_FUNCTION_TIMEOUT_MS,
+    });
     for (const fn of registry.functions) {
       // Malformed retry options fail start-up; ignored ones are reported.
       if (fn.metadata.retryOptions && !invoker.retryPolicy(fn)) {
