@@ -16,6 +16,7 @@ export async function audit(request: HttpRequest, context: InvocationContext): P
   try {
     const deps = getDeps();
     authorize(request, { authEnabled: deps.settings.authEnabled }, ROLES.read);
+    await deps.load();
     const auditDeps = deps.auditQuery(logger);
     const query = parseAuditQuery(request.query, auditDeps.clock.now());
     await deps.ready();
@@ -39,6 +40,7 @@ export async function rejections(
   try {
     const deps = getDeps();
     authorize(request, { authEnabled: deps.settings.authEnabled }, ROLES.read);
+    await deps.load();
     const rejectionDeps = deps.rejectionQuery(logger);
     const query = parseRejectionQuery(request.query, rejectionDeps.clock.now());
     await deps.ready();

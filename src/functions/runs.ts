@@ -23,6 +23,8 @@ export async function runWorker(message: unknown, context: InvocationContext): P
     }
     throw error;
   }
+  // Outside the try: a failure to load the Storage SDKs is retried like any infrastructure failure.
+  await deps.load();
   try {
     const outcome = await deps.runs(logger).advanceRun(work.runId, {
       owner: context.invocationId,
