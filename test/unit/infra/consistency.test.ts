@@ -506,7 +506,7 @@ describe.skipIf(!inject('bicepAvailable'))(
         };
         const entra = auth.identityProviders.azureActiveDirectory;
         const group = only(deployment().of('Microsoft.Insights/actionGroups'), 'one action group');
-        const receiver = (group.properties?.webhookReceivers as Array<Record<string, unknown>>)[0]!;
+        const receiver = (group.properties!.webhookReceivers as Array<Record<string, unknown>>)[0]!;
         // `https://${<the app's host name, known at deployment>}/api/alerts?code=${listKeys(...)}`
         const alertsPath = /^https:\/\/\$\{.*?defaultHostName\.value\}(\/[^?]*)\?code=/.exec(
           text(receiver.serviceUri),
