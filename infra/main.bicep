@@ -40,6 +40,12 @@ param channelSettingSources { *: settingSource } = {}
 @description('Resource id of an existing Event Grid topic for notifications; empty creates one.')
 param notificationTopicId string = ''
 
+@description('Client (application) id of the environment\'s Entra app registration (docs/deploy.md, "Callers and app roles"): built-in authentication accepts tokens for it. STAMPKEEPER_AUTH_CLIENT_ID.')
+param authClientId string
+
+@description('Object id of that app registration: the action group\'s secure webhook names it. STAMPKEEPER_AUTH_OBJECT_ID.')
+param authAppObjectId string
+
 @description('Create what points at deployed functions: vault event subscriptions, the action group and the alert rules. False only for the very first provision, before `azd deploy`.')
 param wireFunctions bool = true
 
@@ -109,6 +115,11 @@ var serviceName = 'api'
 var tablePrefix = 'stampkeeper'
 var workQueueName = 'stampkeeper-work'
 var policyPath = 'policy/stampkeeper.policy.yaml'
+// What built-in authentication lets through without a token: the anonymous health probe and Event
+// Grid's AzureFunction delivery, which goes to the runtime's webhook with the eventgrid_extension
+// system key and no token (src/local/app.ts BUILT_IN_AUTH_EXCLUDED_PATHS; the consistency test
+// holds the two equal and checks nothing else is excluded).
+var unauthenticatedPaths = ['/api/health', '/runtime/webhooks/eventgrid']
 
 // --- Names ---------------------------------------------------------------------------------
 
@@ -132,11 +143,19 @@ var allVaults = concat(
 )
 var unplacedVaults = filter(allVaults, v => !contains(vaultPlacements, v.name))
 var unsetSettings = filter(policyTargets.notifications.urlSettings, s => !contains(channelSettingSources, s))
+// A GUID: 36 characters in five dash-separated groups (Bicep has no regular expressions).
+var authIds = { authClientId: authClientId, authAppObjectId: authAppObjectId }
+var badAuthIds = filter(
+  items(authIds),
+  id => length(id.value) != 36 || map(split(id.value, '-'), g => length(g)) != [8, 4, 4, 4, 12]
+)
 var vaults = !empty(unplacedVaults)
   ? fail('vaultPlacements has no entry for the policy vault(s) ${join(map(unplacedVaults, v => v.name), ', ')}')
   : !empty(unsetSettings)
       ? fail('channelSettingSources has no entry for the policy setting(s) ${join(unsetSettings, ', ')}')
-      : allVaults
+      : !empty(badAuthIds)
+          ? fail('${join(map(badAuthIds, id => id.key), ' and ')}: not the GUID of the environment\'s Entra app registration: create it (docs/deploy.md, "Callers and app roles"), then set STAMPKEEPER_AUTH_CLIENT_ID and STAMPKEEPER_AUTH_OBJECT_ID')
+          : allVaults
 var channelSettings = policyTargets.notifications.urlSettings
 
 resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
@@ -254,6 +273,8 @@ module functionApp 'modules/functionApp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     appSettings: stampkeeperSettings
+    authClientId: authClientId
+    authExcludedPaths: unauthenticatedPaths
   }
   // The references resolve only once the identity may read the secrets.
   dependsOn: [settingReferences]
@@ -298,6 +319,8 @@ module alerts 'modules/alerts.bicep' = if (wireFunctions) {
     cosmosDbAccountIds: cosmosDbAccountIds
     serviceBusNamespaceIds: serviceBusNamespaceIds
     thresholds: alertThresholds
+    authClientId: authClientId
+    authAppObjectId: authAppObjectId
   }
 }
 

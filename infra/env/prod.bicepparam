@@ -13,6 +13,12 @@ param location = readEnvironmentVariable('AZURE_LOCATION', 'westeurope')
 // False for the very first provision only (before the code exists): docs/deploy.md.
 param wireFunctions = bool(readEnvironmentVariable('STAMPKEEPER_WIRE_FUNCTIONS', 'true'))
 
+// The environment's Entra app registration (docs/deploy.md, "Callers and app roles"): built-in
+// authentication accepts tokens for it, the action group's secure webhook names it. Set once per
+// environment (azd env set, or the GitHub environment's variables); empty fails the deployment.
+param authClientId = readEnvironmentVariable('STAMPKEEPER_AUTH_CLIENT_ID', '')
+param authAppObjectId = readEnvironmentVariable('STAMPKEEPER_AUTH_OBJECT_ID', '')
+
 // What the policy targets. Regenerate with `npm run infra:params` after changing the policy.
 param policyTargets = loadJsonContent('../policy.targets.json')
 

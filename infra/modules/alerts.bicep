@@ -1,6 +1,6 @@
 // Alert wiring: the action group that posts to the app's alert intake (POST /api/alerts, common
-// alert schema) and the alert rules as code. Deployed once the code is (the webhook needs the
-// `alerts` function's key, which exists only after `azd deploy`).
+// alert schema) as a secure webhook, and the alert rules as code. Deployed once the code is (the
+// webhook needs the `alerts` function's key, which exists only after `azd deploy`).
 
 import { alertThresholds } from 'types.bicep'
 
@@ -16,6 +16,10 @@ param workQueueName string
 param cosmosDbAccountIds string[]
 param serviceBusNamespaceIds string[]
 param thresholds alertThresholds
+@description('Client id of the app registration built-in authentication accepts tokens for.')
+param authClientId string
+@description('Object id of that app registration (the secure webhook needs it).')
+param authAppObjectId string
 
 resource alertsFunction 'Microsoft.Web/sites/functions@2025-03-01' existing = {
   name: '${siteName}/${alertsFunctionName}'
@@ -31,11 +35,17 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
     webhookReceivers: [
       {
         name: 'stampkeeper-alert-intake'
-        // The function key travels in the URI (the intake is authLevel function). Issue 7
-        // section 4 replaces it with Entra auth (useAadAuth) once built-in authentication lands.
+        // A secure webhook: Azure Monitor calls with an Entra token for the app registration,
+        // issued to its "AZNS AAD Webhook" service principal, which holds the app role
+        // ActionGroupsSecureWebhook (docs/deploy.md). Built-in authentication validates the token
+        // and the app checks the role, so the function key in the URI (the intake stays authLevel
+        // function) is no longer enough on its own to post an alert.
         serviceUri: 'https://${defaultHostName}/api/alerts?code=${alertsFunction.listKeys().default}'
         useCommonAlertSchema: true
-        useAadAuth: false
+        useAadAuth: true
+        objectId: authAppObjectId
+        identifierUri: 'api://${authClientId}'
+        tenantId: tenant().tenantId
       }
     ]
   }

@@ -1,7 +1,6 @@
 // The Function App on a Flex Consumption plan: Node 22, the app's user-assigned identity for
 // everything (host storage, deployment package, Key Vault references, the app's SDK clients),
-// no publishing credentials. Built-in authentication (issue 7 section 4) goes here as a
-// `Microsoft.Web/sites/config` 'authsettingsV2' child of `site`.
+// no publishing credentials, and built-in authentication with Microsoft Entra in front of it.
 
 param location string
 param tags object
@@ -21,6 +20,10 @@ param maximumInstanceCount int
 param instanceMemoryMB int
 @description('App settings of the app itself (STAMPKEEPER_*, channel URL settings). Host settings are added here.')
 param appSettings object
+@description('Client (application) id of the Entra app registration whose tokens built-in authentication accepts.')
+param authClientId string
+@description('Paths built-in authentication lets through without a token: what the platform itself calls.')
+param authExcludedPaths string[]
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
@@ -100,6 +103,50 @@ resource settings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
   properties: union(appSettings, hostSettings, { AZURE_CLIENT_ID: appClientId })
+}
+
+// Built-in authentication (Easy Auth) with Microsoft Entra: every request needs a token issued by
+// this tenant for the app registration, else 401 (an API, no login redirect). The platform then
+// injects the caller's principal (X-MS-CLIENT-PRINCIPAL*) and sets WEBSITE_AUTH_ENABLED, and the
+// app checks its app roles (src/lib/app/auth.ts). No client secret: the app only validates tokens.
+// Excluded: the anonymous health probe and Event Grid's AzureFunction delivery to the runtime's
+// webhook (which the eventgrid_extension system key protects). The action group is not excluded:
+// it calls as a secure webhook, with an Entra token (alerts.bicep).
+resource authSettings 'Microsoft.Web/sites/config@2025-03-01' = {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: authExcludedPaths
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          // The client id itself is always an allowed audience (v2 tokens); the identifier URI
+          // is the audience of v1 tokens.
+          allowedAudiences: ['api://${authClientId}']
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+  }
 }
 
 resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {

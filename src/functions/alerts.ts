@@ -1,4 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { authorize, ROLES } from '../lib/app/auth';
 import { getDeps } from '../lib/app/deps';
 import { isStampkeeperError, TransientError, ValidationError } from '../lib/core/errors';
 import { errorResponse, jsonResponse } from '../lib/core/http';
@@ -14,14 +15,18 @@ const MAX_BODY_BYTES = 512 * 1024;
  * `POST /api/alerts`: the action group webhook (common alert schema). 202 when handled, 200
  * `duplicate` for a redelivery, 400 with every problem (and an audited rejection) for a body that is
  * not a common-schema alert, 503 + Retry-After when a retry may succeed: action groups retry on
- * 408 / 429 / 503 / 504 only, so every retryable failure answers 503. Function-key protected in Azure.
+ * 408 / 429 / 503 / 504 only, so every retryable failure answers 503. The action group calls as a
+ * secure webhook: built-in authentication validates its Entra token, and only a caller holding the
+ * app role `ActionGroupsSecureWebhook` (Azure Monitor's service principal) gets past 401 / 403,
+ * before the body is read; the function key stays in its URI.
  */
 export async function alerts(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const logger = invocationLogger(context, 'alerts');
   const correlationId = context.invocationId;
-  const ctx = { actor: 'system:azure-monitor', correlationId, attemptId: context.invocationId };
   try {
     const deps = getDeps();
+    const caller = authorize(request, { authEnabled: deps.settings.authEnabled }, ROLES.alertDelivery);
+    const ctx = { actor: caller.actor, correlationId, attemptId: context.invocationId };
     await deps.ready();
     const alertDeps = deps.alerts(logger);
     let body: unknown;

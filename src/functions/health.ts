@@ -12,7 +12,9 @@ import { invocationLogger } from './invocation';
  */
 export async function health(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const logger = invocationLogger(context, 'health');
-  const report = await checkHealth(getDeps().health(logger));
+  const deps = getDeps();
+  await deps.load();
+  const report = await checkHealth(deps.health(logger));
   return jsonResponse(report.status === 'healthy' ? 200 : 503, report, context.invocationId);
 }
 

@@ -88,23 +88,23 @@ export function cancelRun(request: HttpRequest, context: InvocationContext): Pro
   });
 }
 
-// Built-in authentication identifies the caller (no function key: the app role is the check).
-app.http('getRun', { methods: ['GET'], authLevel: 'anonymous', route: 'runs/{id}', handler: getRun });
+// The function key, then built-in authentication identifies the caller and the app role decides.
+app.http('getRun', { methods: ['GET'], authLevel: 'function', route: 'runs/{id}', handler: getRun });
 app.http('approveRun', {
   methods: ['POST'],
-  authLevel: 'anonymous',
+  authLevel: 'function',
   route: 'runs/{id}/approve',
   handler: approveRun,
 });
 app.http('rejectRun', {
   methods: ['POST'],
-  authLevel: 'anonymous',
+  authLevel: 'function',
   route: 'runs/{id}/reject',
   handler: rejectRun,
 });
 app.http('cancelRun', {
   methods: ['POST'],
-  authLevel: 'anonymous',
+  authLevel: 'function',
   route: 'runs/{id}/cancel',
   handler: cancelRun,
 });

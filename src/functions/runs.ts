@@ -12,6 +12,8 @@ import { invocationLogger } from './invocation';
 export async function runWorker(message: unknown, context: InvocationContext): Promise<void> {
   const deps = getDeps();
   const logger = invocationLogger(context, 'runWorker');
+  // A failure to load the Storage SDKs is retried like any infrastructure failure.
+  await deps.load();
   await handleWorkMessage(
     deps.runs(logger),
     message,

@@ -10,8 +10,10 @@
  * `setPlatformOverride`), so the bundle's own copy of the platform module sees it too.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { ROLES } from '../lib/app/auth';
 import { resetDeps } from '../lib/app/deps';
 import { setPlatformOverride } from '../lib/azure/platform';
+import type { DeveloperIdentity } from './host/builtInAuth';
 import { type KeySettings, keySettingsFromEnv } from './host/keys';
 import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host/localHost';
 import { listenerFactories } from './host/triggers';
@@ -29,6 +31,20 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
   // Shaped like a Teams incoming-webhook URL, whose path segment after IncomingWebhook is the credential.
   TEAMS_WEBHOOK_URL:
     'https://contoso.webhook.office.com/webhookb2/00000000-0000-0000-0000-000000000000@00000000-0000-0000-0000-000000000001/IncomingWebhook/0sandboxwebhookcredential0/00000000-0000-0000-0000-000000000002',
+};
+
+/**
+ * What built-in authentication lets through without a token in Azure (`globalValidation.excludedPaths`
+ * in infra/modules/functionApp.bicep; the consistency test holds the two equal): the anonymous
+ * health probe and Event Grid's `AzureFunction` delivery to the runtime's webhook, which the
+ * `eventgrid_extension` system key protects.
+ */
+export const BUILT_IN_AUTH_EXCLUDED_PATHS = ['/api/health', '/runtime/webhooks/eventgrid'];
+
+/** Who a request without a token is on `npm start`: the developer, with every operations role. */
+export const DEVELOPER_CALLER: DeveloperIdentity = {
+  name: 'developer@localhost',
+  roles: [ROLES.read, ROLES.execute, ROLES.approve],
 };
 
 export interface LocalAppOptions {
@@ -50,6 +66,13 @@ export interface LocalAppOptions {
   sandbox?: false | { scenarioPath?: string; scenario?: Scenario; random?: () => number };
   logger?: HostLogger;
   startTimers?: boolean;
+  /**
+   * Built-in authentication, emulated as in Azure (see src/local/host/builtInAuth.ts): on by
+   * default, with requests that carry no token acting as `DEVELOPER_CALLER`. `{ defaultCaller:
+   * false }` requires a token as Azure does (401 without one); `false` turns the emulation off
+   * (then, as in an app without built-in authentication, every authorized endpoint refuses).
+   */
+  auth?: false | { defaultCaller?: DeveloperIdentity | false };
 }
 
 export interface RunningLocalApp {
@@ -127,6 +150,16 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
       env,
       logger,
       startTimers: options.startTimers,
+      builtInAuth:
+        options.auth === false
+          ? undefined
+          : {
+              excludedPaths: BUILT_IN_AUTH_EXCLUDED_PATHS,
+              defaultCaller:
+                options.auth?.defaultCaller === false
+                  ? undefined
+                  : (options.auth?.defaultCaller ?? DEVELOPER_CALLER),
+            },
       listenerFactories,
       mounts: sandbox ? [(req, res) => sandbox!.handleHttp(req, res)] : [],
     });

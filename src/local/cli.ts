@@ -36,6 +36,8 @@ export interface CliOptions {
   persist?: string;
   sandbox: boolean;
   timers: boolean;
+  /** `--require-token`: no default caller; every request to a protected endpoint needs a developer token. */
+  requireToken: boolean;
 }
 
 export const DEFAULT_ENTRY = 'dist/main.js';
@@ -60,6 +62,9 @@ Options:
                      The sandbox's estate and clock always start again from the scenario.
   --no-sandbox       No sandbox: the app talks to the endpoints its settings name (real Azure, az login).
   --no-timers        Do not run timer triggers on their schedules (POST /admin/functions/<name> runs one).
+  --require-token    Built-in authentication as in Azure: a request without a token gets 401 (default:
+                     it acts as developer@localhost with the Operations.* roles). Tokens for any
+                     name or app and roles: POST /admin/token (see docs/local-host.md).
   -h, --help         Print this help and exit.
 
 Settings come from the environment and local.settings.json's Values (local.settings.sample.json lists them).`;
@@ -75,6 +80,7 @@ export function parseArgs(argv: string[]): CliOptions {
     build: true,
     sandbox: true,
     timers: true,
+    requireToken: false,
   };
   if (argv.includes('--help') || argv.includes('-h')) return { ...options, help: true };
   let entryGiven = false;
@@ -116,6 +122,9 @@ export function parseArgs(argv: string[]): CliOptions {
         break;
       case '--no-timers':
         options.timers = false;
+        break;
+      case '--require-token':
+        options.requireToken = true;
         break;
       default:
         throw new Error(`Unknown argument "${arg}". ${SHORT_USAGE}`);
@@ -286,6 +295,7 @@ async function main(): Promise<void> {
       logger,
       startTimers: options.timers,
       sandbox: scenario ? { scenario } : false,
+      auth: options.requireToken ? { defaultCaller: false } : {},
     });
     const kind = options.build
       ? 'the bundle, built now'
@@ -298,9 +308,17 @@ async function main(): Promise<void> {
           `  scenario ${options.scenario ?? DEFAULT_SCENARIO}; advance the clock: curl -XPOST ${app.url}/sandbox/clock/advance -d '{"days":16}'`,
         ]
       : ['Sandbox: off (--no-sandbox): the app talks to the endpoints its settings name.'];
+    const caller = app.host.builtInAuth?.defaultCaller;
+    const auth = [
+      caller
+        ? `Built-in authentication (emulated): a request without a token acts as user:${caller.name} (${caller.roles.join(', ')}); --require-token answers 401 instead, as Azure.`
+        : 'Built-in authentication (emulated): a request without a token gets 401, as in Azure.',
+      `  a token for another caller: curl -s -XPOST ${app.url}/admin/token -d '{"name":"ops@contoso.com","roles":["Operations.Read"]}' (or "app":"<application id>"), then -H "Authorization: Bearer <token>"`,
+    ];
     for (const line of describeHost(app.host, storage, [
       `App: ${displayPath(rootDir, entry)} (${kind})`,
       ...estate,
+      ...auth,
     ]))
       logger.info(line);
   } catch (error) {

@@ -11,13 +11,24 @@
  */
 import { ForbiddenError, StampkeeperError } from '../core/errors';
 
-/** The app roles of stampkeeper's Entra app registration (infra/ declares them). */
+/**
+ * The app roles of stampkeeper's Entra app registration (`infra/entra/app-roles.json` declares
+ * them; a test holds the two equal). `alertDelivery` is the role Azure Monitor's action groups hold
+ * to call a secure webhook (the name Azure Monitor's documentation gives it): only they post alerts.
+ */
 export const ROLES = {
   read: 'Operations.Read',
   execute: 'Operations.Execute',
   approve: 'Operations.Approve',
+  alertDelivery: 'ActionGroupsSecureWebhook',
 } as const;
 export type Role = (typeof ROLES)[keyof typeof ROLES];
+
+/**
+ * The application id of Azure Monitor's action groups ("AZNS AAD Webhook"), the same in every
+ * tenant: a secure webhook calls with a token issued to it. Its audit actor is `system:azure-monitor`.
+ */
+export const ACTION_GROUP_APP_ID = '461e8683-5575-4561-ac7f-899cc907d62a';
 
 export interface Caller {
   /** Stable identifier: the Entra object id (users, service principals), else the principal id header. */
@@ -25,7 +36,10 @@ export interface Caller {
   /** Human-readable name (UPN, app name) when the platform gives one. */
   name?: string;
   roles: string[];
-  /** The audit actor: `user:{name or id}` or `app:{id}` for a service principal (a pipeline). */
+  /**
+   * The audit actor: `user:{name or id}`, `app:{application id}` for a service principal (a
+   * pipeline), `system:azure-monitor` for an action group.
+   */
   actor: string;
 }
 
@@ -95,7 +109,12 @@ export function parseClientPrincipal(headers: Headers): Caller | undefined {
   const appId = first(APP_ID_CLAIMS);
   // A token without a user name, issued to an application (client credentials): a pipeline.
   const isApp = !name && appId !== undefined;
-  return { id, name, roles, actor: isApp ? `app:${appId}` : `user:${name ?? id}` };
+  const actor = !isApp
+    ? `user:${name ?? id}`
+    : appId.toLowerCase() === ACTION_GROUP_APP_ID
+      ? 'system:azure-monitor'
+      : `app:${appId}`;
+  return { id, name, roles, actor };
 }
 
 /**

@@ -3,6 +3,12 @@
  * dependencies it needs through one factory per use case. Functions call a factory with the logger of
  * their invocation; they never reach into the stores or build a dependency themselves, and every
  * logger the notifier, the run engine and the use cases receive writes through that invocation.
+ *
+ * Cold start: importing the app loads no Azure SDK. A cold start pays for importing the deployment
+ * package, so each SDK is loaded (`import()`, which esbuild turns into a deferred module
+ * initialisation) the first time a function needs it: the Storage SDKs when `load()` (or `ready()`)
+ * first runs, Key Vault on the first vault call, Event Grid on the first publish, `@azure/identity`
+ * on the first token. `npm run bench -- coldStart` measures it.
  */
 import { EventGridChannel } from '../azure/eventGridChannel';
 import { KeyVaultSecretVault } from '../azure/keyVaultSecrets';
@@ -18,7 +24,7 @@ import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
-import { createStateStores } from '../state';
+import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
 import type { HealthDeps } from './health';
 
@@ -27,7 +33,13 @@ export interface AppDeps {
   /** Validated settings (functions read names from them: queue names, schedules). */
   readonly settings: Settings;
   readonly policy: Policy;
-  /** Creates the tables and queues on first call (memoized; a failure is retried on the next call). */
+  /**
+   * Loads the Storage SDKs and builds the state stores (no network call; memoized, a failure is
+   * retried on the next call). The factories' state stores are usable once it has resolved: call
+   * it (or `ready()`) before any factory.
+   */
+  load(): Promise<void>;
+  /** `load()`, then creates the tables and queues on first call (memoized; a failure is retried on the next call). */
   ready(): Promise<void>;
   /** Deps of `handleSecretEvent`, `sweepSecrets` and `recordRejectedEvent`. */
   secretEvents(logger: Logger): SecretEventDeps;
@@ -82,14 +94,27 @@ export function buildDeps(
   policy: Policy,
   platform: Platform = resolvePlatform(settings),
 ): AppDeps {
-  const state = createStateStores({
-    ...(settings.storageIdentity
-      ? { ...settings.storageIdentity, credential: platform.credential }
-      : { connectionString: settings.storageConnectionString }),
-    tablePrefix: settings.tablePrefix,
-    workQueueName: settings.workQueueName,
-    clock: platform.clock,
-  });
+  let stores: StateStores | undefined;
+  let loading: Promise<void> | undefined;
+  const load = (): Promise<void> => {
+    loading ??= import('../state/index.js')
+      .then(({ createStateStores }) => {
+        stores = createStateStores({
+          ...(settings.storageIdentity
+            ? { ...settings.storageIdentity, credential: platform.credential }
+            : { connectionString: settings.storageConnectionString }),
+          tablePrefix: settings.tablePrefix,
+          workQueueName: settings.workQueueName,
+          clock: platform.clock,
+        });
+      })
+      .catch((error: unknown) => {
+        loading = undefined;
+        throw error;
+      });
+    return loading;
+  };
+  const state = deferredStateStores(() => stores);
   const vault = new KeyVaultSecretVault(platform.credential, { httpClient: platform.httpClient });
   const source = `/stampkeeper/${settings.environment}`;
   const channels: ChannelEntry[] = policy.notifications.channels.map((channel) => ({
@@ -135,7 +160,10 @@ export function buildDeps(
 
   const ensure = (): Promise<void> => {
     if (!ensured) {
-      ensured = state.ensure().catch((error: unknown) => {
+      ensured = (async () => {
+        await load();
+        await state.ensure();
+      })().catch((error: unknown) => {
         ensured = undefined;
         throw error;
       });
@@ -146,6 +174,7 @@ export function buildDeps(
   return {
     settings,
     policy,
+    load,
     ready: ensure,
     secretEvents: (logger) => ({
       vault,
@@ -220,4 +249,24 @@ export function buildDeps(
         },
       }),
   };
+}
+
+/**
+ * The state stores before `load()` has built them: a view that hands out the real stores once they
+ * exist and says plainly when a store is used too early (a programming error: every function
+ * awaits `load()` or `ready()` before it uses a factory).
+ */
+function deferredStateStores(loaded: () => StateStores | undefined): StateStores {
+  return new Proxy({} as StateStores, {
+    get(_target, key) {
+      const stores = loaded();
+      if (!stores) {
+        throw new Error(
+          `The state stores were used before they were loaded (${String(key)}): await deps.load() or deps.ready() first.`,
+        );
+      }
+      const value = Reflect.get(stores, key);
+      return typeof value === 'function' ? value.bind(stores) : value;
+    },
+  });
 }

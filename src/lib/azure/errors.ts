@@ -1,4 +1,3 @@
-import { RestError } from '@azure/core-rest-pipeline';
 import {
   DependencyError,
   type ErrorMetadata,
@@ -21,10 +20,11 @@ interface RestErrorLike {
 /**
  * Codes of a request that never got an answer. `@azure/core-rest-pipeline`'s node client rejects
  * with a `RestError` whose `code` is the socket error's (`ECONNREFUSED`...) or, when the socket
- * error has none, `RestError.REQUEST_SEND_ERROR`.
+ * error has none, `RestError.REQUEST_SEND_ERROR` (`'REQUEST_SEND_ERROR'`, spelled out here so that
+ * this module does not load the SDK: see `src/lib/app/deps.ts`).
  */
 const NETWORK_CODES = new Set<string>([
-  RestError.REQUEST_SEND_ERROR,
+  'REQUEST_SEND_ERROR',
   'ECONNRESET',
   'ECONNREFUSED',
   'ECONNABORTED',

@@ -1,10 +1,13 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient } from '@azure/core-rest-pipeline';
-import { EventGridPublisherClient } from '@azure/eventgrid';
 import { redactText } from '../core/redact';
 import { notificationData } from '../notify/format';
 import type { Notification, NotificationChannel } from '../ports/notifier';
 import { fromAzureError } from './errors';
+
+/** The SDK, loaded on the first send (the types of `import()`, ESM, differ from those of `import type`). */
+const loadSdk = () => import('@azure/eventgrid');
+type Publisher = InstanceType<Awaited<ReturnType<typeof loadSdk>>['EventGridPublisherClient']>;
 
 /**
  * Publishes notifications as CloudEvents 1.0 to an Event Grid custom topic with Microsoft Entra
@@ -14,24 +17,38 @@ import { fromAzureError } from './errors';
  */
 export class EventGridChannel implements NotificationChannel {
   readonly kind = 'eventGrid';
-  private readonly client: EventGridPublisherClient<'CloudEvent'>;
+  /** Built, with the SDK loaded (`import()`), on the first send: not when the app starts. */
+  private client: Promise<Publisher> | undefined;
 
   constructor(
     readonly name: string,
-    endpoint: string,
-    credential: TokenCredential,
+    private readonly endpoint: string,
+    private readonly credential: TokenCredential,
     private readonly source: string,
-    options: { httpClient?: HttpClient } = {},
-  ) {
-    this.client = new EventGridPublisherClient(endpoint, 'CloudEvent', credential, {
-      httpClient: options.httpClient,
-      retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
-    });
+    private readonly options: { httpClient?: HttpClient } = {},
+  ) {}
+
+  private publisher(): Promise<Publisher> {
+    if (!this.client) {
+      const client: Promise<Publisher> = loadSdk().then(
+        ({ EventGridPublisherClient }) =>
+          new EventGridPublisherClient(this.endpoint, 'CloudEvent', this.credential, {
+            httpClient: this.options.httpClient,
+            retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 2000 },
+          }),
+      );
+      // A failed load is tried again on the next send.
+      client.catch(() => {
+        if (this.client === client) this.client = undefined;
+      });
+      this.client = client;
+    }
+    return this.client;
   }
 
   async send(notification: Notification, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     try {
-      await this.client.send(
+      await (await this.publisher()).send(
         [
           {
             id: notification.id,

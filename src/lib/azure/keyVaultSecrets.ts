@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy, PipelineRequest, SendRequest } from '@azure/core-rest-pipeline';
-import { type SecretProperties as SdkSecretProperties, SecretClient } from '@azure/keyvault-secrets';
+import type { SecretProperties as SdkSecretProperties } from '@azure/keyvault-secrets';
 import { ConfigurationError, NotFoundError, ValidationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
 import type {
@@ -14,12 +14,18 @@ import type {
 import { currentVersionOf } from '../rotation/currentVersion';
 import { fromAzureError } from './errors';
 
+/** The SDK, loaded on first use (the types of `import()`, ESM, differ from those of `import type`). */
+const loadSdk = () => import('@azure/keyvault-secrets');
+type SecretClient = InstanceType<Awaited<ReturnType<typeof loadSdk>>['SecretClient']>;
+
 /**
- * `SecretVault` over `@azure/keyvault-secrets`. One `SecretClient` per vault, built lazily.
- * Every value read or written is registered with the redactor so that it can never reach a log.
+ * `SecretVault` over `@azure/keyvault-secrets`. One `SecretClient` per vault, built on first use;
+ * the SDK itself is loaded then too (`import()`), not when the app starts (cold start: see
+ * `src/lib/app/deps.ts`). Every value read or written is registered with the redactor so that it
+ * can never reach a log.
  */
 export class KeyVaultSecretVault implements SecretVault {
-  private readonly clients = new Map<string, SecretClient>();
+  private readonly clients = new Map<string, Promise<SecretClient>>();
 
   constructor(
     private readonly credential: TokenCredential,
@@ -65,7 +71,7 @@ export class KeyVaultSecretVault implements SecretVault {
     options: VaultCallOptions & { version?: string } = {},
   ): Promise<SecretWithValue> {
     try {
-      const secret = await this.client(vaultUrl).getSecret(name, {
+      const secret = await (await this.client(vaultUrl)).getSecret(name, {
         version: options.version,
         abortSignal: options.abortSignal,
       });
@@ -80,7 +86,7 @@ export class KeyVaultSecretVault implements SecretVault {
   /** Properties of every secret in the vault (no values). Needs `secrets/list`. */
   async *listSecrets(vaultUrl: string, options: VaultCallOptions = {}): AsyncIterable<SecretProperties> {
     try {
-      for await (const item of this.client(vaultUrl).listPropertiesOfSecrets({
+      for await (const item of (await this.client(vaultUrl)).listPropertiesOfSecrets({
         abortSignal: options.abortSignal,
       })) {
         yield toProperties(item);
@@ -97,7 +103,7 @@ export class KeyVaultSecretVault implements SecretVault {
     options: VaultCallOptions = {},
   ): AsyncIterable<SecretProperties> {
     try {
-      for await (const item of this.client(vaultUrl).listPropertiesOfSecretVersions(name, {
+      for await (const item of (await this.client(vaultUrl)).listPropertiesOfSecretVersions(name, {
         abortSignal: options.abortSignal,
       })) {
         yield toProperties(item);
@@ -119,7 +125,7 @@ export class KeyVaultSecretVault implements SecretVault {
     registerSecret(value);
     checkDates(name, options);
     try {
-      const secret = await this.client(vaultUrl).setSecret(name, value, {
+      const secret = await (await this.client(vaultUrl)).setSecret(name, value, {
         enabled: options.enabled,
         notBefore: options.notBefore,
         expiresOn: options.expiresOn,
@@ -142,7 +148,7 @@ export class KeyVaultSecretVault implements SecretVault {
   ): Promise<SecretProperties> {
     checkDates(name, options);
     try {
-      const props = await this.client(vaultUrl).updateSecretProperties(name, version, {
+      const props = await (await this.client(vaultUrl)).updateSecretProperties(name, version, {
         enabled: options.enabled,
         notBefore: options.notBefore ?? undefined,
         expiresOn: options.expiresOn ?? undefined,
@@ -156,18 +162,23 @@ export class KeyVaultSecretVault implements SecretVault {
     }
   }
 
-  private client(vaultUrl: string): SecretClient {
+  private client(vaultUrl: string): Promise<SecretClient> {
     const key = vaultUrl.replace(/\/+$/, '').toLowerCase();
     let client = this.clients.get(key);
     if (!client) {
-      client = new SecretClient(key, this.credential, {
-        httpClient: this.options.httpClient,
-        retryOptions: { maxRetries: 2 },
-        additionalPolicies: [
-          { policy: epochFixPolicy, position: 'perCall' },
-          { policy: unknownVaultPolicy, position: 'perRetry' },
-        ],
-      });
+      client = loadSdk().then(
+        ({ SecretClient }) =>
+          new SecretClient(key, this.credential, {
+            httpClient: this.options.httpClient,
+            retryOptions: { maxRetries: 2 },
+            additionalPolicies: [
+              { policy: epochFixPolicy, position: 'perCall' },
+              { policy: unknownVaultPolicy, position: 'perRetry' },
+            ],
+          }),
+      );
+      // A failed load is tried again on the next call.
+      client.catch(() => this.clients.delete(key));
       this.clients.set(key, client);
     }
     return client;

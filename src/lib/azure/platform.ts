@@ -1,6 +1,5 @@
-import type { TokenCredential } from '@azure/core-auth';
-import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
-import { DefaultAzureCredential } from '@azure/identity';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import type { Clock } from '../ports/clock';
 import { systemClock } from '../ports/clock';
 
@@ -70,16 +69,56 @@ export function platformGeneration(): number {
   return seam().generation;
 }
 
-/** The platform to build clients with: the override if one is set, Azure otherwise. */
+/**
+ * The platform to build clients with: the override if one is set, Azure otherwise. Azure's
+ * credential (`DefaultAzureCredential`, managed identity) and HTTP client load their SDK packages
+ * on their first use, not here: importing the app must not pay for them (cold start).
+ */
 export function resolvePlatform(options: { managedIdentityClientId?: string } = {}): Platform {
   const override = seam().override;
   if (override) return override;
   return {
-    credential: new DefaultAzureCredential(
-      options.managedIdentityClientId ? { managedIdentityClientId: options.managedIdentityClientId } : {},
-    ),
-    webhookClient: createDefaultHttpClient(),
+    credential: new LazyDefaultAzureCredential(options.managedIdentityClientId),
+    webhookClient: new LazyDefaultHttpClient(),
     clock: systemClock,
     kind: 'azure',
   };
+}
+
+/** `DefaultAzureCredential`, created (and `@azure/identity` loaded) on the first token request. */
+class LazyDefaultAzureCredential implements TokenCredential {
+  #credential: Promise<TokenCredential> | undefined;
+
+  constructor(private readonly managedIdentityClientId: string | undefined) {}
+
+  async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    this.#credential ??= import('@azure/identity').then(
+      ({ DefaultAzureCredential }) =>
+        new DefaultAzureCredential(
+          this.managedIdentityClientId ? { managedIdentityClientId: this.managedIdentityClientId } : {},
+        ),
+    );
+    const pending = this.#credential;
+    try {
+      return await (await pending).getToken(scopes, options);
+    } catch (error) {
+      // A failed load is tried again; a failed token request keeps the credential (and its cache).
+      if (!(await pending.then(() => true).catch(() => false))) this.#credential = undefined;
+      throw error;
+    }
+  }
+}
+
+/** The SDK's default HTTP client, created (and `@azure/core-rest-pipeline` loaded) on the first request. */
+class LazyDefaultHttpClient implements HttpClient {
+  #client: Promise<HttpClient> | undefined;
+
+  async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
+    this.#client ??= import('@azure/core-rest-pipeline').then((m) => m.createDefaultHttpClient());
+    const pending = this.#client;
+    pending.catch(() => {
+      if (this.#client === pending) this.#client = undefined;
+    });
+    return (await pending).sendRequest(request);
+  }
 }

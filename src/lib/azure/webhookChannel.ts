@@ -1,4 +1,4 @@
-import { createHttpHeaders, createPipelineRequest, type HttpClient } from '@azure/core-rest-pipeline';
+import type { HttpClient } from '@azure/core-rest-pipeline';
 import { DependencyError, TransientError } from '../core/errors';
 import { isLoopbackHttpUrl } from '../core/urls';
 import { toCloudEvent, toTeamsMessage } from '../notify/format';
@@ -24,6 +24,8 @@ export class WebhookChannel implements NotificationChannel {
   async send(notification: Notification, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
     const teams = this.kind === 'teams';
     const body = teams ? toTeamsMessage(notification) : toCloudEvent(notification, this.source);
+    // Loaded on the first post, not when the app starts (see src/lib/app/deps.ts).
+    const { createHttpHeaders, createPipelineRequest } = await import('@azure/core-rest-pipeline');
     const request = createPipelineRequest({
       url: this.url,
       method: 'POST',

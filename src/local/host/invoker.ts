@@ -157,9 +157,13 @@ export class LocalInvoker implements Invoker {
       metadata: fn.metadata,
       log: (level, logCategory, message) => {
         const prefix = logCategory === 'system' ? `[${category}] (system)` : `[${fn.name}]`;
-        writeLog(this.#logger, level, `${prefix} ${redactText(message)}`);
+        // In Azure the worker running a timed-out handler is restarted: nothing it logs afterwards
+        // reaches the host. Here it keeps running, so its late lines are marked as such.
+        const late = timedOut ? ' (after its timeout: lost in Azure)' : '';
+        writeLog(this.#logger, level, `${prefix}${late} ${redactText(message)}`);
       },
     };
+    let timedOut = false;
     try {
       const model = currentProgrammingModel();
       if (!model)
@@ -191,9 +195,19 @@ export class LocalInvoker implements Invoker {
       };
       coreCtx.state = 'invocation';
       try {
-        postContext.result = await this.#withTimeout(
-          invocationModel.invokeFunction(context, preContext.inputs, preContext.functionCallback),
+        const running = invocationModel.invokeFunction(
+          context,
+          preContext.inputs,
+          preContext.functionCallback,
         );
+        const settled = await this.#withinTimeout(running);
+        if (settled.timedOut) {
+          timedOut = true;
+          // Whatever the handler returns or throws later is discarded (as the restarted worker's).
+          running.catch(() => {});
+          return this.#timedOut(fn, invocationId, settled.limitMs);
+        }
+        postContext.result = settled.value;
       } catch (error) {
         postContext.error = error;
       } finally {
@@ -219,26 +233,85 @@ export class LocalInvoker implements Invoker {
   }
 
   /**
-   * Fails the attempt when it outlives `functionTimeout`. JavaScript cannot cancel the handler: it
-   * keeps running in the background (in Azure the host would be restarted).
+   * The handler's settlement, or `timedOut` when it outlives `functionTimeout` (a rejection within
+   * the limit is rethrown). JavaScript cannot stop the handler: see `#timedOut`.
    */
-  #withTimeout<T>(work: Promise<T>): Promise<T> {
-    const limit = this.#timeoutMs;
-    if (limit === undefined) return work;
+  async #withinTimeout<T>(
+    work: Promise<T>,
+  ): Promise<{ timedOut: false; value: T } | { timedOut: true; limitMs: number }> {
+    const limitMs = this.#timeoutMs;
+    if (limitMs === undefined) return { timedOut: false, value: await work };
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new FunctionTimeoutError(limit)), limit);
+    const timeout = new Promise<{ timedOut: true; limitMs: number }>((resolve) => {
+      timer = setTimeout(() => resolve({ timedOut: true, limitMs }), limitMs);
     });
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+    try {
+      return await Promise.race([work.then((value) => ({ timedOut: false as const, value })), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * What the Functions host does when an invocation outlives `functionTimeout`, as far as it can
+   * be done in one process. The host (WebJobs `FunctionExecutor`) logs "Timeout value of <limit>
+   * exceeded by function 'Functions.<name>' (Id: '<id>'). Initiating cancellation.", fails the
+   * invocation with `FunctionTimeoutException` ("Timeout value of <limit> was exceeded by function:
+   * Functions.<name>."), then, for an out-of-process worker such as Node's, restarts the worker
+   * process running it (azure-functions-host `WebScriptHostExceptionHandler.OnTimeoutExceptionAsync`:
+   * "A function timeout has occurred. Restarting worker process executing invocationId '<id>'.").
+   * The invocation's trigger then settles as a failure: HTTP 500, Event Grid redelivery, the queue
+   * message back on the queue (poison after `maxDequeueCount`), Service Bus abandon.
+   *
+   * Here the worker is this process: the attempt fails the same way and with the same lines, no
+   * post-invocation hook runs (the restarted worker would run none), and the handler's later result
+   * is discarded; the handler itself cannot be stopped and runs on.
+   */
+  #timedOut(
+    fn: RegisteredFunction,
+    invocationId: string,
+    limitMs: number,
+  ): Omit<InvocationOutcome, 'attempts'> {
+    const limit = formatTimeSpan(limitMs);
+    const error = new FunctionTimeoutError(limitMs, fn.name);
+    this.#logger.error(
+      `[${fn.name}] Timeout value of ${limit} exceeded by function 'Functions.${fn.name}' (Id: '${invocationId}'). Initiating cancellation.`,
+    );
+    this.#logger.error(`[${fn.name}] invocation ${invocationId} failed: ${describeError(error)}`);
+    this.#logger.warn(
+      `[${fn.name}] A function timeout has occurred. Restarting worker process executing invocationId '${invocationId}'. ` +
+        '(Local host: the worker is this process, so the handler runs on; its result and later output are discarded.)',
+    );
+    return { ok: false, error, timedOut: true };
   }
 }
 
-/** An invocation outlived host.json `functionTimeout`. */
+/**
+ * An invocation outlived host.json `functionTimeout`: the runtime's `FunctionTimeoutException`,
+ * with its message.
+ */
 export class FunctionTimeoutError extends Error {
-  constructor(limitMs: number) {
-    super(`Timeout value of ${limitMs} ms (host.json functionTimeout) was exceeded by the function.`);
-    this.name = 'FunctionTimeoutError';
+  readonly limitMs: number;
+  constructor(limitMs: number, functionName: string) {
+    super(`Timeout value of ${formatTimeSpan(limitMs)} was exceeded by function: Functions.${functionName}.`);
+    this.name = 'FunctionTimeoutException';
+    this.limitMs = limitMs;
   }
+}
+
+/** A duration as .NET prints a TimeSpan (`[d.]hh:mm:ss[.fffffff]`), as the host's messages show it. */
+export function formatTimeSpan(ms: number): string {
+  const whole = Math.floor(ms);
+  const days = Math.floor(whole / 86_400_000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const hours = Math.floor(whole / 3_600_000) % 24;
+  const minutes = Math.floor(whole / 60_000) % 60;
+  const seconds = Math.floor(whole / 1000) % 60;
+  const fraction = whole % 1000;
+  return (
+    `${days > 0 ? `${days}.` : ''}${pad(hours)}:${pad(minutes)}:${pad(seconds)}` +
+    (fraction > 0 ? `.${String(fraction * 10_000).padStart(7, '0')}` : '')
+  );
 }
 
 function isErrorLike(value: unknown): boolean {

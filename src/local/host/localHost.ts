@@ -5,6 +5,8 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { FLEX_DEFAULT_FUNCTION_TIMEOUT_MS } from '../../lib/config/hostJson';
+import { BuiltInAuth, type BuiltInAuthOptions } from './builtInAuth';
 import {
   FunctionRegistry,
   getActiveRegistry,
@@ -49,6 +51,13 @@ export interface LocalHostOptions {
    */
   clock?: () => Date;
   /**
+   * Emulates the platform's built-in authentication (Easy Auth with Microsoft Entra) in front of
+   * the app: `WEBSITE_AUTH_ENABLED=True` for the app, client-sent principal headers stripped, the
+   * caller's principal from a developer token (`POST /admin/token`), 401 without one except on the
+   * excluded paths (see builtInAuth.ts). Absent: requests reach the app as sent, as with Core Tools.
+   */
+  builtInAuth?: BuiltInAuthOptions;
+  /**
    * How long `stop()` waits for running invocations (timers, listeners, HTTP) before abandoning
    * them with a warning (default 5 s): a handler that never ends does not hang the host's stop.
    */
@@ -66,6 +75,8 @@ export interface RunningLocalHost {
   notServed: string[];
   /** The timer listeners (whether each runs here or another host holds its lock, how often it fired). */
   timers: TimerListener[];
+  /** The emulated built-in authentication, when on. */
+  builtInAuth?: BuiltInAuth;
   stop(): Promise<void>;
 }
 
@@ -98,7 +109,14 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
   // Refuse before touching the environment: the running host's invocations read it.
   if (getActiveRegistry()) throw new Error('Another local host is running in this process; stop it first.');
   const drainTimeoutMs = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
-  const previousEnv = applyEnv(options.env ?? {});
+  // Built first: a bad default caller fails before the environment is touched.
+  const builtInAuth = options.builtInAuth ? new BuiltInAuth(options.builtInAuth) : undefined;
+  // The platform, not the configuration, says whether built-in authentication is on: App Service
+  // sets WEBSITE_AUTH_ENABLED=True when it is, and the app trusts principal headers only then.
+  const previousEnv = applyEnv({
+    ...(options.env ?? {}),
+    WEBSITE_AUTH_ENABLED: builtInAuth ? 'True' : undefined,
+  });
   const listeners: TriggerListener[] = [];
   let localServer: LocalServer | undefined;
   let invoker: LocalInvoker | undefined;
@@ -116,7 +134,13 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
     await loadApp(options.appEntry ?? 'src/main.ts', rootDir, registry);
     registry.seal();
 
-    invoker = new LocalInvoker({ registry, logger, timeoutMs: hostConfig.functionTimeoutMs });
+    // Without functionTimeout in host.json, Flex Consumption (what the app is deployed to) stops an
+    // invocation after 30 minutes.
+    invoker = new LocalInvoker({
+      registry,
+      logger,
+      timeoutMs: hostConfig.functionTimeoutMs ?? FLEX_DEFAULT_FUNCTION_TIMEOUT_MS,
+    });
     for (const fn of registry.functions) {
       // Malformed retry options fail start-up; ignored ones are reported.
       if (fn.metadata.retryOptions && !invoker.retryPolicy(fn)) {
@@ -143,6 +167,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
       hostConfig,
       keys,
       logger,
+      builtInAuth,
     });
     for (const mount of options.mounts ?? []) localServer.mount(mount);
     localServer.routes(); // invalid route templates fail start-up
@@ -201,6 +226,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
       server,
       notServed,
       timers: timerListeners,
+      builtInAuth,
       stop: () => {
         stopping ??= (async () => {
           await shutdown(listeners, server, activeInvoker, registry, logger, drainTimeoutMs);
@@ -315,11 +341,13 @@ function replay(app: LoadedApp, registry: FunctionRegistry): void {
   for (const h of app.hooks) registry.registerHook(h.name, h.callback);
 }
 
-function applyEnv(env: Record<string, string>): Record<string, string | undefined> {
+/** Sets (or, for `undefined`, removes) variables; returns what to restore. */
+function applyEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
   const previous: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(env)) {
     previous[name] = process.env[name];
-    process.env[name] = value;
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
   }
   return previous;
 }

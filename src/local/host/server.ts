@@ -3,9 +3,16 @@
  * under `/runtime/webhooks/eventgrid`, the admin API under `/admin/`, then mounted handlers (the
  * sandbox), then 404.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { redactText } from '../../lib/core/redact';
+import { type BuiltInAuth, DEFAULT_TOKEN_MINUTES, type DeveloperIdentity } from './builtInAuth';
 import { LOCAL_HOST_VERSION } from './coreApi';
 import { handleEventGridWebhook, type WebhookResponse } from './eventGrid';
 import type { HostConfig } from './hostConfig';
@@ -27,6 +34,8 @@ export interface LocalServerOptions {
   logger: HostLogger;
   /** Largest request body accepted (bytes). */
   maxBodyBytes?: number;
+  /** Emulated built-in authentication in front of the app (see builtInAuth.ts); none: headers pass as sent. */
+  builtInAuth?: BuiltInAuth;
 }
 
 export interface LocalServer {
@@ -76,6 +85,12 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
   const authorized = (req: IncomingMessage, query: URLSearchParams, target: AccessTarget) =>
     isAuthorized(options.keys, target, presentedKey(req.headers, query));
 
+  /** The request as built-in authentication lets it reach the app (headers as the app sees them), or its 401. */
+  const admit = (path: string, req: IncomingMessage) =>
+    options.builtInAuth
+      ? options.builtInAuth.admit(path, req.headers)
+      : ({ ok: true, headers: req.headers } as const);
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestUrl = parseRequestUrl(req);
     // Kestrel answers 400 to a Host header that is not a host[:port], before any routing.
@@ -84,12 +99,15 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
     const method = (req.method ?? 'GET').toUpperCase();
 
     if (path.toLowerCase() === '/runtime/webhooks/eventgrid') {
+      // Built-in authentication runs in front of the Functions host (and its keys), as in Azure.
+      const admitted = admit(path, req);
+      if (!admitted.ok) return send(res, admitted);
       if (!authorized(req, requestUrl.searchParams, { kind: 'systemKey', name: 'eventgrid_extension' })) {
         return send(res, { status: 401 });
       }
       const body = await readBody(req, maxBody);
       const answer = await handleEventGridWebhook(
-        { method, headers: req.headers, query: requestUrl.searchParams, body },
+        { method, headers: admitted.headers, query: requestUrl.searchParams, body },
         { findFunction, invoker: options.invoker, log: (m) => options.logger.info(m) },
       );
       return send(res, answer);
@@ -106,11 +124,13 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
       const resolution = resolveRoute(httpRoutes(), method, segments);
       if (resolution.kind === 'match') {
         const fn = findFunction(resolution.route.functionName) as RegisteredFunction;
+        const admitted = admit(path, req);
+        if (!admitted.ok) return send(res, admitted);
         const authLevel = typeof fn.trigger.authLevel === 'string' ? fn.trigger.authLevel : undefined;
         if (!authorized(req, requestUrl.searchParams, { kind: 'function', authLevel })) {
           return send(res, { status: 401 });
         }
-        return invokeHttp(req, res, fn, requestUrl, resolution.params);
+        return invokeHttp(req, res, fn, requestUrl, resolution.params, admitted.headers);
       }
       if (resolution.kind === 'methodNotAllowed') {
         return send(res, { status: 405, headers: { allow: resolution.allowed.join(', ') } });
@@ -129,12 +149,13 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
     fn: RegisteredFunction,
     requestUrl: URL,
     params: Record<string, string>,
+    headers: IncomingHttpHeaders,
   ): Promise<void> {
     const body = await readBody(req, maxBody);
     const trigger = toRpcHttpRequest({
       method: req.method ?? 'GET',
       url: requestUrl.toString(),
-      headers: req.headers,
+      headers,
       params,
       body,
     });
@@ -164,6 +185,10 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
         processUptime: Date.now() - STARTED_AT,
         extensionBundle: bundleOf(options.hostConfig),
       });
+      return true;
+    }
+    if (lower === '/admin/token') {
+      await mintToken(req, res, method);
       return true;
     }
     if (lower === '/admin/functions' && method === 'GET') {
@@ -206,6 +231,38 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
     });
     send(res, { status: 202 });
     return true;
+  }
+
+  /**
+   * `POST /admin/token` `{ "name" | "app", "roles", "minutes"? }`: a developer token of the emulated
+   * built-in authentication (see builtInAuth.ts), for this host only. Loopback callers only: the
+   * token stands for whoever it names.
+   */
+  async function mintToken(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+    const auth = options.builtInAuth;
+    if (!auth) {
+      return send(res, { status: 404, body: 'Built-in authentication is not emulated by this host.' });
+    }
+    if (method !== 'POST') return send(res, { status: 405, headers: { allow: 'POST' } });
+    if (!isLoopbackAddress(req.socket.remoteAddress)) {
+      return send(res, { status: 403, body: 'Developer tokens are minted for loopback callers only.' });
+    }
+    const parsed = parseTokenRequest(await readBody(req, Math.min(maxBody, MAX_TOKEN_REQUEST_BODY)));
+    if ('error' in parsed) return send(res, { status: 400, body: parsed.error });
+    let minted: { token: string; expiresOn: Date };
+    try {
+      minted = auth.mint(parsed.identity, parsed.minutes);
+    } catch (error) {
+      return send(res, { status: 400, body: (error as Error).message });
+    }
+    const { identity } = parsed;
+    sendJson(res, 200, {
+      token: minted.token,
+      expiresOn: minted.expiresOn.toISOString(),
+      ...(identity.name === undefined ? { app: identity.appId } : { name: identity.name }),
+      roles: identity.roles,
+      usage: 'Authorization: Bearer <token>',
+    });
   }
 
   const server = createServer((req, res) => {
@@ -325,6 +382,39 @@ export function adminInvocationInput(
     }
   }
   return { trigger: { string: input } };
+}
+
+/** A token request is a few hundred bytes. */
+const MAX_TOKEN_REQUEST_BODY = 16 * 1024;
+
+function parseTokenRequest(
+  body: Buffer,
+): { identity: DeveloperIdentity; minutes: number } | { error: string } {
+  const usage =
+    'The body must be a JSON object { "name": "<user>" or "app": "<application id>", "roles": ["Operations.Read", ...], "minutes"?: <1-1440> }.';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { error: usage };
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { error: usage };
+  const { name, app, roles, minutes, ...rest } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) return { error: `Unknown field(s) ${unknown.join(', ')}. ${usage}` };
+  if (minutes !== undefined && typeof minutes !== 'number') return { error: usage };
+  return {
+    identity: {
+      ...(name === undefined ? {} : { name: name as string }),
+      ...(app === undefined ? {} : { appId: app as string }),
+      roles: (roles ?? []) as string[],
+    },
+    minutes: (minutes as number | undefined) ?? DEFAULT_TOKEN_MINUTES,
+  };
+}
+
+function isLoopbackAddress(address: string | undefined): boolean {
+  return address === '::1' || /^(?:::ffff:)?127\./.test(address ?? '');
 }
 
 class BodyTooLargeError extends Error {}

@@ -68,6 +68,8 @@ export interface InvocationOutcome {
   error?: unknown;
   /** How many attempts ran (1 without retries). */
   attempts: number;
+  /** The (last) attempt outlived host.json `functionTimeout` (`error` is a `FunctionTimeoutError`). */
+  timedOut?: boolean;
 }
 
 export interface Invoker {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { alerts } from '../../../src/functions/alerts';
+import { ACTION_GROUP_APP_ID, ROLES } from '../../../src/lib/app/auth';
 import { resetDeps } from '../../../src/lib/app/deps';
 import { newId } from '../../../src/lib/core/ids';
 import { parseCommonAlert } from '../../../src/lib/remediation/alert';
@@ -56,12 +57,31 @@ class Receiver {
 
 const logs: string[] = [];
 
+/**
+ * The principal built-in authentication injects for an action group's secure webhook call (Azure
+ * Monitor's service principal holding the ActionGroupsSecureWebhook role); see
+ * test/e2e/builtInAuth.test.ts for the authorization itself, through the local host.
+ */
+const ACTION_GROUP_PRINCIPAL = {
+  'x-ms-client-principal': Buffer.from(
+    JSON.stringify({
+      auth_typ: 'aad',
+      claims: [
+        { typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier', val: newId() },
+        { typ: 'appid', val: ACTION_GROUP_APP_ID },
+        { typ: 'roles', val: ROLES.alertDelivery },
+      ],
+      role_typ: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
+    }),
+  ).toString('base64'),
+};
+
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read freely in assertions
 async function deliver(body: string): Promise<HttpResponseInit & { jsonBody?: any }> {
   const request = new HttpRequest({
     method: 'POST',
     url: 'http://localhost/api/alerts',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...ACTION_GROUP_PRINCIPAL },
     body: { string: body },
   });
   const context = new InvocationContext({
@@ -103,6 +123,8 @@ describe('POST /api/alerts (action group webhook) on Azurite', () => {
     process.env.STAMPKEEPER_POLICY_PATH = policyPath;
     process.env.STAMPKEEPER_ENVIRONMENT = 'itest';
     process.env.ALERTS_TEST_WEBHOOK = url;
+    // Set by the platform when built-in authentication is on (the action group calls through it).
+    process.env.WEBSITE_AUTH_ENABLED = 'True';
     resetDeps();
     state = createStateStores({
       connectionString: storageConnectionString(),

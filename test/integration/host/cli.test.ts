@@ -290,7 +290,7 @@ describe('npm start (src/local/cli.ts)', () => {
 describe('CLI arguments and local settings', () => {
   it('parses the options and rejects unknown or contradictory ones, pointing to --help', () => {
     // Act / Assess
-    const defaults = { help: false, port: 7071, sandbox: true, timers: true };
+    const defaults = { help: false, port: 7071, sandbox: true, timers: true, requireToken: false };
     expect(parseArgs([])).toEqual({ ...defaults, entry: 'dist/main.js', build: true });
     expect(parseArgs(['--port', '0', '--no-sandbox', '--entry', 'x.ts'])).toEqual({
       ...defaults,
@@ -306,6 +306,7 @@ describe('CLI arguments and local settings', () => {
       scenario: 's.yaml',
     });
     expect(parseArgs(['--persist', '--no-timers']).persist).toBe(DEFAULT_PERSIST_DIR);
+    expect(parseArgs(['--require-token']).requireToken).toBe(true);
     expect(parseArgs(['--persist']).persist).toBe('.stampkeeper/azurite');
     expect(parseArgs(['--persist', 'state/here']).persist).toBe('state/here');
     expect(parseArgs(['--bogus', '-h']).help).toBe(true);

@@ -593,9 +593,11 @@ describe('local host lifecycle', () => {
       // Assess
       expect(slow.status).toBe(500);
       expect(fast.status).toBe(200);
-      expect(logger.lines.some((l) => l.startsWith('error [slow]') && l.includes('functionTimeout'))).toBe(
-        true,
-      );
+      expect(
+        logger.lines.some(
+          (l) => l.startsWith('error [slow]') && l.includes('FunctionTimeoutException: Timeout value of'),
+        ),
+      ).toBe(true);
     } finally {
       await host.stop();
     }

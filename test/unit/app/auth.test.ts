@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { authorize, parseClientPrincipal, ROLES, UnauthenticatedError } from '../../../src/lib/app/auth';
+import {
+  ACTION_GROUP_APP_ID,
+  authorize,
+  parseClientPrincipal,
+  ROLES,
+  UnauthenticatedError,
+} from '../../../src/lib/app/auth';
 import { ForbiddenError } from '../../../src/lib/core/errors';
 
 const ROLE_TYPE = 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role';
@@ -63,6 +69,20 @@ describe('parseClientPrincipal', () => {
       actor: 'app:bbbbbbbb-0000-0000-0000-000000000002',
       roles: ['Operations.Execute'],
     });
+  });
+
+  it("names Azure Monitor's action group service principal system:azure-monitor", () => {
+    // Act
+    const caller = parseClientPrincipal(
+      principal([
+        ['oid', 'dddddddd-0000-0000-0000-000000000004'],
+        ['appid', ACTION_GROUP_APP_ID],
+        ['roles', ROLES.alertDelivery],
+      ]),
+    );
+
+    // Assess
+    expect(caller).toMatchObject({ actor: 'system:azure-monitor', roles: ['ActionGroupsSecureWebhook'] });
   });
 
   it('answers undefined for an absent, oversized or malformed header', () => {

@@ -74,6 +74,7 @@ describe('functionTimeoutFrom (host.json)', () => {
     });
 
     // Act
+    await deps.load();
     const { logger: _l, ...secretEvents } = deps.secretEvents({
       debug() {},
       info() {},

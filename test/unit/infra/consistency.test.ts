@@ -11,16 +11,33 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { generatePolicyTargets, type PolicyTargets } from '../../../scripts/infra-params';
+import { ROLES } from '../../../src/lib/app/auth';
 import { loadPolicy, type Policy } from '../../../src/lib/config/policy';
 import { checkPolicyAgainstSettings, validateSettings } from '../../../src/lib/config/settings';
 import { SECRET_EVENT_TYPES } from '../../../src/lib/rotation/keyVaultEvent';
-import { startLocalApp } from '../../../src/local/app';
+import { BUILT_IN_AUTH_EXCLUDED_PATHS, startLocalApp } from '../../../src/local/app';
 import { storageConnectionString, uniquePrefix } from '../../support/storage';
 import { Partial, Unknown } from './armEval';
 import { copyInfra, type Deployment, deploymentOf, ROOT, SCOPE } from './bicep';
 import { localHostReads, settingsTheAppReads } from './codeSettings';
 
 const ENVIRONMENTS = ['dev', 'prod'] as const;
+
+/** The environment's Entra app registration, as azd or the pipeline pass it to the parameter files. */
+const AUTH = {
+  clientId: '3c5f9a7e-1b2d-4c6e-8f0a-2b4d6f8a0c1e',
+  objectId: '7d9e1f3a-5b7c-4d9e-8f1a-3b5c7d9e1f2a',
+};
+const AUTH_ENV = { STAMPKEEPER_AUTH_CLIENT_ID: AUTH.clientId, STAMPKEEPER_AUTH_OBJECT_ID: AUTH.objectId };
+/**
+ * HTTP functions the platform's callers reach without a token, and why. Everything else is behind
+ * built-in authentication.
+ */
+const PUBLIC_HTTP_FUNCTIONS: Record<string, string> = {
+  health: 'the anonymous probe: the deploy smoke test and load balancers call it without a token',
+};
+/** Where Event Grid's AzureFunction endpoint type delivers: the runtime's webhook, with the system key. */
+const EVENT_GRID_WEBHOOK = '/runtime/webhooks/eventgrid';
 
 /** Built-in role ids (the same in every tenant), for the expectations. */
 const ROLE = {
@@ -96,13 +113,17 @@ describe.skipIf(!inject('bicepAvailable'))(
     let targets: PolicyTargets;
     let sample: Record<string, string>;
     let triggers: Trigger[];
+    let routePrefix: string;
     let appReads: Set<string>;
 
     beforeAll(async () => {
       infra = await copyInfra();
       for (const env of ENVIRONMENTS)
-        deployments.set(env, await deploymentOf(infra.dir, `env/${env}.bicepparam`));
-      unwired = await deploymentOf(infra.dir, 'env/dev.bicepparam', { STAMPKEEPER_WIRE_FUNCTIONS: 'false' });
+        deployments.set(env, await deploymentOf(infra.dir, `env/${env}.bicepparam`, AUTH_ENV));
+      unwired = await deploymentOf(infra.dir, 'env/dev.bicepparam', {
+        ...AUTH_ENV,
+        STAMPKEEPER_WIRE_FUNCTIONS: 'false',
+      });
       policy = await loadPolicy(join(ROOT, 'policy/stampkeeper.policy.yaml'));
       targets = (await generatePolicyTargets({ rootDir: ROOT })).targets;
       sample = JSON.parse(await readFile(join(ROOT, 'local.settings.sample.json'), 'utf8')).Values;
@@ -128,6 +149,7 @@ describe.skipIf(!inject('bicepAvailable'))(
           route: f.trigger['route'] as string | undefined,
           authLevel: f.trigger['authLevel'] as string | undefined,
         }));
+        routePrefix = app.host.hostConfig.routePrefix;
       } finally {
         await app.stop();
       }
@@ -452,6 +474,91 @@ describe.skipIf(!inject('bicepAvailable'))(
         }
       });
 
+      it("puts built-in authentication in front of the app, letting through the platform's own deliveries only", () => {
+        // Prepare
+        const httpFunctions = triggers.filter((t) => t.type === 'httpTrigger');
+        const pathOf = (t: Trigger) => `/${routePrefix}/${t.route ?? t.name}`.toLowerCase();
+        const expectedExcluded = [
+          ...httpFunctions.filter((t) => t.name in PUBLIC_HTTP_FUNCTIONS).map(pathOf),
+          ...(triggers.some((t) => t.type === 'eventGridTrigger') ? [EVENT_GRID_WEBHOOK] : []),
+        ].sort();
+
+        // Act
+        const auth = only(
+          deployment()
+            .of('Microsoft.Web/sites/config')
+            .filter((r) => r.name.endsWith('/authsettingsV2')),
+          'one authsettingsV2 resource',
+        ).properties as {
+          platform: { enabled: boolean };
+          globalValidation: {
+            requireAuthentication: boolean;
+            unauthenticatedClientAction: string;
+            excludedPaths: string[];
+          };
+          identityProviders: {
+            azureActiveDirectory: {
+              enabled: boolean;
+              registration: { clientId: string; openIdIssuer: string; clientSecretSettingName?: string };
+              validation: { allowedAudiences: string[] };
+            };
+          };
+        };
+        const entra = auth.identityProviders.azureActiveDirectory;
+        const group = only(deployment().of('Microsoft.Insights/actionGroups'), 'one action group');
+        const receiver = (group.properties!.webhookReceivers as Array<Record<string, unknown>>)[0]!;
+        // `https://${<the app's host name, known at deployment>}/api/alerts?code=${listKeys(...)}`
+        const alertsPath = /^https:\/\/\$\{.*?defaultHostName\.value\}(\/[^?]*)\?code=/.exec(
+          text(receiver.serviceUri),
+        )?.[1];
+
+        // Assess
+        expect(Object.keys(PUBLIC_HTTP_FUNCTIONS).every((n) => httpFunctions.some((t) => t.name === n))).toBe(
+          true,
+        );
+        expect(auth.platform.enabled).toBe(true);
+        expect(auth.globalValidation.requireAuthentication).toBe(true);
+        expect(auth.globalValidation.unauthenticatedClientAction).toBe('Return401');
+        expect([...auth.globalValidation.excludedPaths].map((p) => p.toLowerCase()).sort()).toEqual(
+          expectedExcluded,
+        );
+        // The local host emulates the same exclusions.
+        expect([...BUILT_IN_AUTH_EXCLUDED_PATHS].sort()).toEqual(
+          [...auth.globalValidation.excludedPaths].sort(),
+        );
+        for (const fn of httpFunctions.filter((t) => !(t.name in PUBLIC_HTTP_FUNCTIONS))) {
+          expect(expectedExcluded, `${fn.name} is behind built-in authentication`).not.toContain(pathOf(fn));
+        }
+        expect(entra.enabled).toBe(true);
+        expect(entra.registration.clientId).toBe(AUTH.clientId);
+        // The cloud's own login endpoint (never a hard-coded URL), this tenant, v2.0 tokens.
+        expect(text(entra.registration.openIdIssuer)).toBe(
+          `\${environment().authentication.loginEndpoint}${SCOPE.tenantId}/v2.0`,
+        );
+        expect(
+          entra.registration.clientSecretSettingName,
+          'an API validates tokens: no secret',
+        ).toBeUndefined();
+        // The action group calls the alert intake as a secure webhook with a token for this app
+        // registration, on a path built-in authentication does not exclude.
+        expect(receiver).toMatchObject({
+          useAadAuth: true,
+          objectId: AUTH.objectId,
+          identifierUri: `api://${AUTH.clientId}`,
+          tenantId: SCOPE.tenantId,
+        });
+        expect(entra.validation.allowedAudiences).toContain(receiver.identifierUri);
+        expect(alertsPath).toBe(
+          pathOf(
+            only(
+              triggers.filter((t) => t.name === 'alerts'),
+              'alerts',
+            ),
+          ),
+        );
+        expect(expectedExcluded).not.toContain(alertsPath);
+      });
+
       it("posts alerts in the common schema to the app's alert intake, and alerts on the app's failures and poison queue", () => {
         // Prepare
         const alertsFunction = only(
@@ -476,8 +583,9 @@ describe.skipIf(!inject('bicepAvailable'))(
         expect(alertsFunction.authLevel).toBe('function');
         const serviceUri = text(webhooks[0]!.serviceUri);
         expect(serviceUri.startsWith('https://${')).toBe(true);
+        // The function key stays in the URI; the Entra token of the secure webhook comes on top.
         expect(serviceUri).toContain(
-          `outputs.defaultHostName.value}/api/${alertsFunction.route}?code=\${listKeys(`,
+          `outputs.defaultHostName.value}/${routePrefix}/${alertsFunction.route}?code=\${listKeys(`,
         );
         const failures = only(
           metricAlerts.filter((a) => JSON.stringify(a.properties).includes('requests/failed')),
@@ -528,7 +636,7 @@ describe.skipIf(!inject('bicepAvailable'))(
       );
 
       // Act
-      const deployment = await deploymentOf(infra.dir, 'env/alerts-check.bicepparam');
+      const deployment = await deploymentOf(infra.dir, 'env/alerts-check.bicepparam', AUTH_ENV);
       const criteria = deployment
         .of('Microsoft.Insights/metricAlerts')
         .map((a) => ({
@@ -575,6 +683,53 @@ describe.skipIf(!inject('bicepAvailable'))(
       expect(criteria).toHaveLength(4);
     }, 60_000);
 
+    it('refuses an environment without its Entra app registration', async () => {
+      // Act
+      const missing = await deploymentOf(infra.dir, 'env/dev.bicepparam', {
+        STAMPKEEPER_AUTH_CLIENT_ID: AUTH.clientId,
+      }).then(
+        () => 'deployed',
+        (error: Error) => error.message,
+      );
+      const malformed = await deploymentOf(infra.dir, 'env/prod.bicepparam', {
+        STAMPKEEPER_AUTH_CLIENT_ID: 'stampkeeper-prod',
+        STAMPKEEPER_AUTH_OBJECT_ID: AUTH.objectId,
+      }).then(
+        () => 'deployed',
+        (error: Error) => error.message,
+      );
+
+      // Assess
+      expect(missing).toMatch(/authAppObjectId: not the GUID of the environment's Entra app registration/);
+      expect(malformed).toMatch(/authClientId: not the GUID of the environment's Entra app registration/);
+    }, 60_000);
+
+    it('declares in infra/entra the app roles the code checks, with stable ids', async () => {
+      // Prepare
+      const manifest = JSON.parse(await readFile(join(ROOT, 'infra/entra/app-roles.json'), 'utf8')) as Array<{
+        id: string;
+        value: string;
+        allowedMemberTypes: string[];
+        isEnabled: boolean;
+      }>;
+
+      // Act
+      const byValue = new Map(manifest.map((r) => [r.value, r]));
+
+      // Assess
+      expect([...byValue.keys()].sort()).toEqual(Object.values(ROLES).sort());
+      expect(new Set(manifest.map((r) => r.id)).size).toBe(manifest.length);
+      for (const role of manifest) {
+        expect(role.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        expect(role.isEnabled).toBe(true);
+      }
+      for (const value of [ROLES.read, ROLES.execute, ROLES.approve]) {
+        expect(byValue.get(value)!.allowedMemberTypes.sort(), value).toEqual(['Application', 'User']);
+      }
+      // Only Azure Monitor's service principal holds it: an application role, never a user's.
+      expect(byValue.get(ROLES.alertDelivery)!.allowedMemberTypes).toEqual(['Application']);
+    });
+
     it('refuses an environment that does not place a policy vault or a channel setting', async () => {
       // Prepare
       await writeFile(
@@ -587,11 +742,11 @@ describe.skipIf(!inject('bicepAvailable'))(
       );
 
       // Act
-      const unplaced = await deploymentOf(infra.dir, 'env/unplaced.bicepparam').then(
+      const unplaced = await deploymentOf(infra.dir, 'env/unplaced.bicepparam', AUTH_ENV).then(
         () => 'deployed',
         (error: Error) => error.message,
       );
-      const unsourced = await deploymentOf(infra.dir, 'env/unsourced.bicepparam').then(
+      const unsourced = await deploymentOf(infra.dir, 'env/unsourced.bicepparam', AUTH_ENV).then(
         () => 'deployed',
         (error: Error) => error.message,
       );
