@@ -199,6 +199,8 @@ export async function startServiceBusBroker(
     const sessionful = filter !== undefined && filter !== null && SESSION_FILTER in filter;
     const refusal = sessionRefusal(queue, sessionful);
     if (refusal) {
+      // Answered without the session filter the client asked for: no session was accepted.
+      sender.set_source({ address: source });
       sender.close({ condition: 'amqp:not-allowed', description: refusal });
       return;
     }
