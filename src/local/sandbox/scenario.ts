@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../lib/core/errors';
 import { seedFromContent } from './ids';
+import { type ResolvedServiceBusScenario, resolveServiceBusSection } from './servicebus/scenario';
 
 export const EVENT_GRID_SCHEMAS = ['EventGridSchema', 'CloudEventSchemaV1_0'] as const;
 export type EventGridDeliverySchema = (typeof EVENT_GRID_SCHEMAS)[number];
@@ -73,7 +74,7 @@ export interface Scenario {
     /** How long one delivery attempt may take before it counts as failed (Event Grid waits 30 s). */
     timeoutMs?: number;
   };
-  /** Owned by the Service Bus part of the sandbox; passed through untouched. */
+  /** The Service Bus broker's entities and simulated consumers (docs/servicebus-broker.md, "Scenario"). */
   serviceBus?: unknown;
 }
 
@@ -109,7 +110,8 @@ export interface ResolvedScenario {
     }>;
   };
   delivery: { duplicateProbability: number; maxAttempts: number; seed: number; timeoutMs: number };
-  serviceBus: unknown;
+  /** Undefined when the scenario has no `serviceBus` section. */
+  serviceBus: ResolvedServiceBusScenario | undefined;
 }
 
 export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000000';
@@ -482,6 +484,8 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
       'an integer number of milliseconds from 1 to 2147483647',
     ) ?? DEFAULT_DELIVERY_TIMEOUT_MS;
 
+  const serviceBus = resolveServiceBusSection(root.serviceBus, problems);
+
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
   }
@@ -491,7 +495,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     keyVault: { vaults },
     eventGrid: { subscriptions },
     delivery: { duplicateProbability, maxAttempts, seed: deliverySeed, timeoutMs },
-    serviceBus: root.serviceBus,
+    serviceBus,
   };
   // No value goes into the derived seed, not even hashed: ids are public, values are not.
   return { seed: seed ?? seedFromContent(withoutSecretValues(resolved)), ...resolved };

@@ -57,6 +57,23 @@ export interface EntityInspection {
   counts(): EntityCounts;
   /** A subscription's rules (undefined for a queue). */
   rules(): RuleView[] | undefined;
+  /** The first `limit` messages of the path or its dead-letter queue (bounded inspection). */
+  head(which: 'active' | 'deadLetter', limit: number): MessageView[];
+  /** What the path is: its entity's type and options. */
+  describe(): EntityDescription;
+}
+
+export interface EntityDescription {
+  path: string;
+  entity: string;
+  type: 'queue' | 'subscription';
+  requiresSession: boolean;
+  maxDeliveryCount: number;
+  lockDurationMs: number;
+  deadLetteringOnMessageExpiration: boolean;
+  defaultMessageTimeToLiveMs?: number;
+  duplicateDetectionHistoryTimeWindowMs?: number;
+  maxMessageSizeInBytes: number;
 }
 
 export interface EntityCounts {
@@ -410,6 +427,28 @@ export async function startServiceBusBroker(
           }),
           rules: () =>
             target.rules?.map((rule) => ({ name: rule.name, filter: ruleFilterView(rule.filter) })),
+          head: (which, limit) =>
+            which === 'active' ? queue.head(limit) : (queue.deadLetter?.head(limit) ?? []),
+          describe: () => {
+            const caps = [target.defaultTtlMs, entity.defaultTtlMs].filter(
+              (v): v is number => v !== undefined,
+            );
+            const ttl = caps.length === 0 ? undefined : Math.min(...caps);
+            return {
+              path: queue.path,
+              entity: entity.name,
+              type: entity.type === 'queue' ? 'queue' : 'subscription',
+              requiresSession: queue.requiresSession,
+              maxDeliveryCount: queue.options.maxDeliveryCount ?? 0,
+              lockDurationMs: queue.options.lockDurationMs,
+              deadLetteringOnMessageExpiration: queue.options.deadLetteringOnMessageExpiration === true,
+              ...(ttl === undefined ? {} : { defaultMessageTimeToLiveMs: ttl }),
+              ...(entity.duplicateWindowMs === undefined
+                ? {}
+                : { duplicateDetectionHistoryTimeWindowMs: entity.duplicateWindowMs }),
+              maxMessageSizeInBytes: entity.maxMessageSize,
+            };
+          },
         };
       },
       paths: () => [...namespace.entities.values()].flatMap((e) => e.targets.map((t) => t.queue.path)),

@@ -331,6 +331,14 @@ export class Namespace {
       config.defaultMessageTimeToLiveMs,
     );
     let duplicateWindowMs: number | undefined;
+    if (
+      config.requiresDuplicateDetection !== undefined &&
+      typeof config.requiresDuplicateDetection !== 'boolean'
+    ) {
+      throw new TypeError(
+        `startServiceBusBroker: requiresDuplicateDetection of '${name}' must be true or false.`,
+      );
+    }
     if (config.requiresDuplicateDetection) {
       duplicateWindowMs = config.duplicateDetectionHistoryTimeWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS;
       if (
