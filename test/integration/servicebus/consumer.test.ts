@@ -98,7 +98,7 @@ afterAll(async () => {
 
 /** Waits (bounded) until `check` holds: the consumers work on their own turns. */
 async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 1000; i++) {
     if (check()) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -33,6 +33,7 @@ function reorderGuidBytes(b: Buffer): Buffer {
   return Buffer.from([b[3]!, b[2]!, b[1]!, b[0]!, b[5]!, b[4]!, b[7]!, b[6]!, ...b.subarray(8)]);
 }
 
+/** A uuid's 16 bytes (as a `$management` request carries a lock token) in canonical text form. */
 export function uuidBytesToString(value: unknown): string {
   const hex = Buffer.from(value as Uint8Array).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
@@ -51,12 +52,14 @@ export function ticksOf(date: Date): unknown {
   return types.wrap_long(bytes as unknown as number);
 }
 
+/** A value as a list: AMQP sends a single item where a list is expected, and nothing for an empty one. */
 export function asArray(value: unknown): unknown[] {
   if (Array.isArray(value)) return value;
   if (value === undefined || value === null) return [];
   return [value];
 }
 
+/** An AMQP long as a number (rhea decodes longs beyond 2^53 as 8 bytes). */
 export function longValue(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
   if (Buffer.isBuffer(value)) return Number(value.readBigInt64BE(0));
