@@ -64,4 +64,10 @@ export {
   type ScenarioSecret,
   type ScenarioVault,
 } from './scenario';
+export {
+  type SandboxServiceBus,
+  type ServiceBusInspector,
+  type StartSandboxServiceBusOptions,
+  startSandboxServiceBus,
+} from './servicebus';
 export { type WebhookRecord, WebhookSink } from './webhookSink';

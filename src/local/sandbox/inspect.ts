@@ -117,6 +117,9 @@ const INDEX = {
     events: '/sandbox/events',
     notifications: '/sandbox/notifications',
     monitor: '/sandbox/monitor',
+    serviceBus: '/sandbox/servicebus',
+    serviceBusMessages:
+      '/sandbox/servicebus/messages?path=<queue or topic/Subscriptions/name>&queue=active|deadLetter|scheduled&limit=20',
   },
 };
 
@@ -160,6 +163,24 @@ export async function handleInspectionHttp(
       });
     case '/sandbox/notifications':
       return readOnly(() => ({ eventGrid: sandbox.eventGrid.published(), webhooks: sandbox.webhooks() }));
+    case '/sandbox/servicebus':
+    case '/sandbox/servicebus/messages': {
+      const serviceBus = sandbox.serviceBus;
+      if (!serviceBus) {
+        send(res, 404, {
+          error: {
+            code: 'NotFound',
+            message: 'no Service Bus broker is attached to this sandbox (no serviceBus section)',
+          },
+        });
+        return true;
+      }
+      if (route === '/sandbox/servicebus') return readOnly(() => serviceBus.summary());
+      if (method !== 'GET') return readOnly(() => undefined);
+      const answer = serviceBus.messages(new URL(req.url ?? '/', 'http://sandbox.local').searchParams);
+      send(res, answer.status, answer.body);
+      return true;
+    }
     case '/sandbox/clock/advance': {
       if (method !== 'POST') {
         send(res, 405, { error: { code: 'MethodNotAllowed', message: 'use POST with a JSON body' } });

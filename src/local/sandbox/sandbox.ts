@@ -24,6 +24,7 @@ import { KeyVaultStore, type SecretAttributesInput } from './keyvault/store';
 import { createMonitor, type MonitorSandbox } from './monitor';
 import { createRoutingHttpClient } from './router';
 import { type ResolvedScenario, resolveScenario, type Scenario, withoutSecretValues } from './scenario';
+import type { ServiceBusInspector } from './servicebus/inspect';
 import { type WebhookRecord, WebhookSink } from './webhookSink';
 
 export interface CreateSandboxOptions {
@@ -97,6 +98,10 @@ export interface Sandbox {
   idle(): Promise<void>;
   /** Serves the inspection API under `/sandbox/`; resolves false for any other path. */
   handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** The Service Bus broker's inspection, served under `/sandbox/servicebus` once attached. */
+  readonly serviceBus: ServiceBusInspector | undefined;
+  /** Attaches (or, with undefined, detaches) a started broker's inspection: see `startSandboxServiceBus`. */
+  attachServiceBus(inspector: ServiceBusInspector | undefined): void;
 }
 
 export interface SandboxEstate {
@@ -173,6 +178,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     return next;
   };
 
+  let serviceBus: ServiceBusInspector | undefined;
   const sandbox: Sandbox = {
     httpClient,
     credential,
@@ -208,6 +214,12 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     settle: () => serially(() => move(() => clock.settle())),
     idle: () => bus.idle(),
     handleHttp: (req, res) => handleInspectionHttp(sandbox, req, res),
+    get serviceBus() {
+      return serviceBus;
+    },
+    attachServiceBus(inspector) {
+      serviceBus = inspector;
+    },
   };
   return sandbox;
 }

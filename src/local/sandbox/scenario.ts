@@ -13,6 +13,7 @@ import {
   type ResolvedMonitorScenario,
   resolveMonitorScenario,
 } from './monitor/scenario';
+import { type ResolvedServiceBusScenario, resolveServiceBusSection } from './servicebus/scenario';
 
 export const EVENT_GRID_SCHEMAS = ['EventGridSchema', 'CloudEventSchemaV1_0'] as const;
 export type EventGridDeliverySchema = (typeof EVENT_GRID_SCHEMAS)[number];
@@ -78,7 +79,7 @@ export interface Scenario {
     /** How long one delivery attempt may take before it counts as failed (Event Grid waits 30 s). */
     timeoutMs?: number;
   };
-  /** Owned by the Service Bus part of the sandbox; passed through untouched. */
+  /** The Service Bus broker's entities and simulated consumers (docs/servicebus-broker.md, "Scenario"). */
   serviceBus?: unknown;
   /** Azure Monitor: metrics of resources and Log Analytics workspaces (`monitor/scenario.ts`). */
   monitor?: MonitorScenario;
@@ -116,7 +117,8 @@ export interface ResolvedScenario {
     }>;
   };
   delivery: { duplicateProbability: number; maxAttempts: number; seed: number; timeoutMs: number };
-  serviceBus: unknown;
+  /** Undefined when the scenario has no `serviceBus` section. */
+  serviceBus: ResolvedServiceBusScenario | undefined;
   monitor: ResolvedMonitorScenario;
 }
 
@@ -495,6 +497,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     problems,
     start === undefined ? Date.now() : Date.parse(start),
   );
+  const serviceBus = resolveServiceBusSection(root.serviceBus, problems);
 
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
@@ -505,7 +508,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     keyVault: { vaults },
     eventGrid: { subscriptions },
     delivery: { duplicateProbability, maxAttempts, seed: deliverySeed, timeoutMs },
-    serviceBus: root.serviceBus,
+    serviceBus,
     monitor,
   };
   // No value goes into the derived seed, not even hashed: ids are public, values are not.

@@ -159,6 +159,31 @@ describe('sandbox Service Bus broker', () => {
     await dlqReceiver.close();
   });
 
+  it('serves a dead-letter queue addressed by path, as a Functions trigger names it', async () => {
+    // Prepare
+    const sender = client.createSender('deadletter');
+    await sender.sendMessages({ body: 'by path', messageId: 'p-1' });
+    const receiver = client.createReceiver('deadletter');
+    const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5_000 });
+    await receiver.deadLetterMessage(message!, {
+      deadLetterReason: 'Bad',
+      deadLetterErrorDescription: 'bad',
+    });
+
+    // Act
+    const byPath = client.createReceiver('deadletter/$deadletterqueue');
+    const [dead] = await byPath.receiveMessages(1, { maxWaitTimeInMs: 5_000 });
+    await byPath.completeMessage(dead!);
+
+    // Assess
+    expect(dead?.messageId).toBe('p-1');
+    expect(dead?.deadLetterReason).toBe('Bad');
+    expect(broker.entities.get('deadletter').deadLetter()).toEqual([]);
+    await sender.close();
+    await receiver.close();
+    await byPath.close();
+  });
+
   it('removes messages as it hands them out in receive-and-delete mode', async () => {
     // Prepare
     const sender = client.createSender('takeaway');

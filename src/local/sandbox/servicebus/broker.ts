@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import {
   type Connection,
@@ -9,35 +8,40 @@ import {
   type Receiver,
   message as rheaMessage,
   type Sender,
-  string_to_uuid,
-  types,
 } from 'rhea';
-import { type Consumer, type MessageLock, type MessageView, type StoredMessage, SubQueue } from './store';
+import { handleManagement, isManagementAddress } from './management';
+import { type BrokerEntityConfig, type BrokerTier, type Entity, Namespace, SendRefused } from './namespace';
+import type { CorrelationFilterFields, RuleFilter } from './rules';
+import type { ANY_SESSION, Consumer, MessageLock, MessageView, StoredMessage, SubQueue } from './store';
+import { type BrokerClock, createBrokerTime } from './time';
+import { lockTokenTag, outgoingMessage, ticksOf } from './wire';
+
+export type { BrokerEntityConfig, BrokerSubscriptionConfig, BrokerTier } from './namespace';
+export type { BrokerClock } from './time';
+export { fireAt } from './time';
 
 /**
  * A Service Bus broker for the sandbox: a loopback AMQP 1.0 listener (built on `rhea`) that speaks
  * enough of the Service Bus dialect for `@azure/service-bus` 7.x connected with a
  * `UseDevelopmentEmulator=true` connection string (plain AMQP, no TLS). It serves queues and
- * topics with subscriptions, peek-lock and receive-and-delete, complete / abandon / defer /
- * dead-letter, lock renewal, peek, lock expiry, `maxDeliveryCount` and the `$DeadLetterQueue`
- * sub-queues. See docs/servicebus-broker.md for what differs from the real service.
+ * topics with subscriptions and their rules, peek-lock and receive-and-delete, complete / abandon /
+ * defer / dead-letter, lock renewal, peek, lock expiry, `maxDeliveryCount`, the `$DeadLetterQueue`
+ * sub-queues, sessions, duplicate detection, time to live and the tier's message size limit.
+ * See docs/servicebus-broker.md for what differs from the real service.
  */
-
-export interface BrokerEntityConfig {
-  name: string;
-  type?: 'queue' | 'topic';
-  /** Subscriptions of a topic. */
-  subscriptions?: string[];
-  /** Delivery attempts before a message is dead-lettered with `MaxDeliveryCountExceeded` (default 10). */
-  maxDeliveryCount?: number;
-  /** Peek-lock duration (default 60 s, as Service Bus). */
-  lockDurationMs?: number;
-}
 
 export interface StartServiceBusBrokerOptions {
   /** Loopback port to listen on; 0 or absent picks a free one. */
   port?: number;
   entities: BrokerEntityConfig[];
+  /** `standard` (default): 256 KB messages. `premium`: each entity's `maxMessageSizeInKilobytes` (1 MB default, up to 100 MB). */
+  tier?: BrokerTier;
+  /**
+   * The clock of message times (enqueued time, expiry, duplicate detection window, scheduled
+   * enqueue). Default: wall time. A sandbox clock also fires scheduled messages as it moves.
+   * Locks always run on wall time.
+   */
+  clock?: BrokerClock;
 }
 
 /** Read-only inspection of one receivable path (queue or subscription) and its dead-letter queue. */
@@ -49,6 +53,42 @@ export interface EntityInspection {
   deadLetter(): MessageView[];
   /** Messages of the path's entity waiting for their scheduled enqueue time, by sequence number. */
   scheduled(): ScheduledView[];
+  /** Counts, cheap to take whatever the depth. */
+  counts(): EntityCounts;
+  /** A subscription's rules (undefined for a queue). */
+  rules(): RuleView[] | undefined;
+  /** The first `limit` messages of the path or its dead-letter queue (bounded inspection). */
+  head(which: 'active' | 'deadLetter', limit: number): MessageView[];
+  /** What the path is: its entity's type and options. */
+  describe(): EntityDescription;
+}
+
+export interface EntityDescription {
+  path: string;
+  entity: string;
+  type: 'queue' | 'subscription';
+  requiresSession: boolean;
+  maxDeliveryCount: number;
+  lockDurationMs: number;
+  deadLetteringOnMessageExpiration: boolean;
+  defaultMessageTimeToLiveMs?: number;
+  duplicateDetectionHistoryTimeWindowMs?: number;
+  maxMessageSizeInBytes: number;
+}
+
+export interface EntityCounts {
+  active: number;
+  deferred: number;
+  locked: number;
+  deadLetter: number;
+  scheduled: number;
+  /** Messages the entity (queue or topic) dropped as duplicates since start. */
+  duplicatesDropped: number;
+}
+
+export interface RuleView {
+  name: string;
+  filter: { sql: string } | { correlation: CorrelationFilterFields } | { filter: 'true' | 'false' };
 }
 
 /** A message waiting for its scheduled enqueue time. */
@@ -62,22 +102,27 @@ export interface ServiceBusBroker {
   /** A connection string for `@azure/service-bus` (`UseDevelopmentEmulator=true`, key is a placeholder). */
   readonly connectionString: string;
   readonly port: number;
+  readonly tier: BrokerTier;
   /** Inspection per path: `queue` or `topic/Subscriptions/sub` (case-insensitive). */
   readonly entities: {
     get(path: string): EntityInspection;
+    /** Every queue and subscription path. */
     paths(): string[];
   };
+  /**
+   * Attaches an in-process consumer to a queue or subscription (or its dead-letter queue): what
+   * the sandbox's simulated consumers use. Returns the store's path object to settle through.
+   */
+  attachConsumer(path: string, consumer: Consumer): SubQueue;
   stop(): Promise<void>;
 }
 
-const DEFAULT_MAX_DELIVERY_COUNT = 10;
-const DEFAULT_LOCK_DURATION_MS = 60_000;
 const BATCH_FORMAT = 0x80013700;
-const MAX_MESSAGE_SIZE = 256 * 1024;
 const STOP_GRACE_MS = 1_000;
-const DEAD_LETTER_QUEUE = '$deadletterqueue';
 const LOCK_LOST_CONDITION = 'com.microsoft:message-lock-lost';
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/;
+const SESSION_FILTER = 'com.microsoft:session-filter';
+/** What `$cbs` links negotiate: tokens are small. */
+const CBS_MAX_MESSAGE_SIZE = 256 * 1024;
 
 /** The parts of rhea's link internals the broker reads (not in rhea's typings). */
 interface LinkInternals {
@@ -105,55 +150,17 @@ const outcomes = rheaMessage as unknown as {
   modified(fields: object): { described(): unknown };
 };
 
-interface Entity {
-  name: string;
-  type: 'queue' | 'topic';
-  /** Receivable paths of the entity (the queue itself, or each subscription), lower-cased. */
-  targets: SubQueue[];
-  nextSequenceNumber: number;
-  /** Messages waiting for their scheduled enqueue time, by sequence number. */
-  scheduled: Map<number, ScheduledEntry>;
-}
-
-interface ScheduledEntry {
-  message: Message;
-  at: number;
-  timer: LongTimer;
-}
-
-/** setTimeout's limit: a longer delay overflows and fires at once (with a TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** A timer that can wait longer than setTimeout allows. */
-interface LongTimer {
-  cancel(): void;
-}
-
-/**
- * Runs `fire` at epoch-ms `at`, however far ahead (a message may be scheduled weeks out): a delay
- * beyond setTimeout's 2^31-1 ms is waited out in chunks, re-armed until the rest fits. Unref'd, so
- * a pending schedule never keeps the process alive.
- */
-export function fireAt(at: number, fire: () => void): LongTimer {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    const remaining = at - Date.now();
-    timer =
-      remaining > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fire, Math.max(0, remaining));
-    timer.unref();
-  };
-  arm();
-  return { cancel: () => clearTimeout(timer) };
-}
-
 /**
  * Starts the broker on 127.0.0.1. Entities are fixed at start-up (a bad entity list is refused
- * before anything listens). Every message lives in memory only.
+ * before anything listens); subscription rules change through `$management`. Every message lives
+ * in memory only.
  */
 export async function startServiceBusBroker(
   options: StartServiceBusBrokerOptions,
 ): Promise<ServiceBusBroker> {
-  const { entities, paths } = buildEntities(options.entities);
+  const time = createBrokerTime(options.clock);
+  const namespace = new Namespace(options.entities, { tier: options.tier ?? 'standard', time });
+  const { paths } = namespace;
   const container = create_container({
     id: 'stampkeeper-servicebus-sandbox',
     // Settlement is decided by the broker: never let rhea accept, settle or re-dispatch on its own.
@@ -180,7 +187,7 @@ export async function startServiceBusBroker(
     const sender = context.sender!;
     const source = sourceAddress(sender);
     mirrorAttach(sender);
-    if (source === '$cbs' || source?.toLowerCase().endsWith('/$management')) {
+    if (source === '$cbs' || isManagementAddress(source)) {
       const target = targetAddress(sender);
       const connection = context.connection;
       let links = replyLinks.get(connection);
@@ -194,11 +201,11 @@ export async function startServiceBusBroker(
       internals(sender).local.attach['snd_settle_mode'] = 1;
       if (target !== undefined) links.set(target, sender);
       links.set(sender.name, sender);
-      links.set(`source:${source.toLowerCase()}`, sender);
+      links.set(`source:${(source ?? '').toLowerCase()}`, sender);
       return;
     }
     const queue = source === undefined ? undefined : paths.get(source.toLowerCase());
-    if (!queue) {
+    if (!queue || source === undefined) {
       sender.close({
         condition: 'amqp:not-found',
         description: `The messaging entity '${source ?? ''}' could not be found in the sandbox broker.`,
@@ -206,16 +213,48 @@ export async function startServiceBusBroker(
       return;
     }
     const filter = internals(sender).remote.attach?.source?.filter;
-    if (filter && 'com.microsoft:session-filter' in filter) {
-      sender.close({
-        condition: 'amqp:not-implemented',
-        description: 'Sessions are not supported by the sandbox Service Bus broker.',
-      });
+    const sessionful = filter !== undefined && filter !== null && SESSION_FILTER in filter;
+    const refusal = sessionRefusal(queue, sessionful);
+    if (refusal) {
+      // Answered without the session filter the client asked for: no session was accepted.
+      sender.set_source({ address: source });
+      sender.close({ condition: 'amqp:not-allowed', description: refusal });
       return;
     }
-    const consumer = new LinkConsumer(sender, (delivery, token) =>
+    const consumer = new LinkConsumer(sender, queue.path, (delivery, token) =>
       deliveries.set(delivery, { queue, token }),
     );
+    if (sessionful) {
+      const requested = filter[SESSION_FILTER];
+      const accepted = queue.acceptSession(
+        consumer,
+        requested === undefined || requested === null ? undefined : String(requested),
+      );
+      if (!accepted.ok) {
+        // The attach is answered without the session (the SDK reads that as not locked), then detached.
+        sender.set_source({ address: source });
+        sender.close(
+          accepted.reason === 'locked'
+            ? {
+                condition: 'com.microsoft:session-cannot-be-locked',
+                description: `The requested session '${String(requested)}' cannot be accepted. It may be locked by another receiver.`,
+              }
+            : {
+                condition: 'com.microsoft:timeout',
+                description:
+                  'The operation did not complete within the allocated time: no session with available messages.',
+              },
+        );
+        return;
+      }
+      consumer.sessionId = accepted.sessionId;
+      sender.set_source({ address: source, filter: { [SESSION_FILTER]: accepted.sessionId } } as Parameters<
+        typeof sender.set_source
+      >[0]);
+      internals(sender).local.attach['properties'] = {
+        'com.microsoft:locked-until-utc': ticksOf(accepted.lockedUntil),
+      };
+    }
     consumers.set(sender, consumer);
     queue.addConsumer(consumer);
   });
@@ -224,7 +263,7 @@ export async function startServiceBusBroker(
     const sender = context.sender;
     if (!sender) return;
     const consumer = consumers.get(sender);
-    if (consumer) paths.get(consumer.path)?.pump();
+    if (consumer) paths.get(consumer.path.toLowerCase())?.pump();
   };
   container.on('sendable', pumpFor);
   container.on('sender_draining', (context: EventContext) => {
@@ -239,7 +278,7 @@ export async function startServiceBusBroker(
     if (!consumer) return;
     consumers.delete(sender);
     consumer.closed = true;
-    paths.get(consumer.path)?.removeConsumer(consumer);
+    paths.get(consumer.path.toLowerCase())?.removeConsumer(consumer);
   };
   container.on('sender_close', (context: EventContext) => {
     if (context.sender) dropConsumer(context.sender);
@@ -279,10 +318,18 @@ export async function startServiceBusBroker(
   container.on('receiver_open', (context: EventContext) => {
     const receiver = context.receiver!;
     mirrorAttach(receiver);
-    internals(receiver).local.attach['max_message_size'] = MAX_MESSAGE_SIZE;
     const target = targetAddress(receiver);
-    if (target === '$cbs' || target?.toLowerCase().endsWith('/$management')) return;
-    if (target === undefined || !entities.has(target.toLowerCase())) {
+    if (target === '$cbs') {
+      internals(receiver).local.attach['max_message_size'] = CBS_MAX_MESSAGE_SIZE;
+      return;
+    }
+    const entityPath =
+      target !== undefined && isManagementAddress(target) ? target.slice(0, -'/$management'.length) : target;
+    const entity = entityPath === undefined ? undefined : namespace.entity(entityPath);
+    // The link's max-message-size is what the SDK's `createMessageBatch` fills up to.
+    internals(receiver).local.attach['max_message_size'] = entity?.maxMessageSize ?? CBS_MAX_MESSAGE_SIZE;
+    if (isManagementAddress(target)) return;
+    if (!entity) {
       receiver.close({
         condition: 'amqp:not-found',
         description: `The messaging entity '${target ?? ''}' could not be found in the sandbox broker.`,
@@ -294,7 +341,6 @@ export async function startServiceBusBroker(
     const receiver = context.receiver!;
     const delivery = context.delivery!;
     const target = targetAddress(receiver) ?? '';
-    const lowered = target.toLowerCase();
     try {
       if (target === '$cbs') {
         respond(replyLinkFor(context.connection, context.message, target), context.message!, {
@@ -303,21 +349,36 @@ export async function startServiceBusBroker(
         delivery.accept();
         return;
       }
-      if (lowered.endsWith('/$management')) {
-        const entityPath = lowered.slice(0, -'/$management'.length);
-        const reply = handleManagement(entityPath, context.message!);
+      if (isManagementAddress(target)) {
+        const entityPath = target.toLowerCase().slice(0, -'/$management'.length);
+        const reply = handleManagement(namespace, entityPath, context.message!);
         respond(replyLinkFor(context.connection, context.message, target), context.message!, reply);
         delivery.accept();
         return;
       }
-      const entity = entities.get(lowered);
+      const entity = namespace.entity(target);
       if (!entity) throw new Error(`unknown entity '${target}'`);
       const format = (context as { format?: number }).format ?? 0;
+      const size =
+        format === BATCH_FORMAT
+          ? (context.message as unknown as Buffer).length
+          : rheaMessage.encode(context.message!).length;
+      if (size > entity.maxMessageSize) {
+        delivery.reject({
+          condition: 'amqp:link:message-size-exceeded',
+          description: `The received message (delivery-id:${(delivery as { id?: number }).id ?? 0}, size:${size} bytes) exceeds the limit (${entity.maxMessageSize} bytes) currently allowed on the link.`,
+        });
+        return;
+      }
       const messages =
         format === BATCH_FORMAT ? unpackBatch(context.message as unknown as Buffer) : [context.message!];
-      for (const message of messages) enqueue(entity, message);
+      namespace.send(entity, messages);
       delivery.accept();
     } catch (error) {
+      if (error instanceof SendRefused) {
+        delivery.reject({ condition: error.condition, description: error.message });
+        return;
+      }
       delivery.reject({
         condition: 'amqp:internal-error',
         description: error instanceof Error ? error.message : String(error),
@@ -346,30 +407,61 @@ export async function startServiceBusBroker(
   return {
     connectionString: `Endpoint=sb://127.0.0.1:${port};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true`,
     port,
+    tier: namespace.tier,
     entities: {
       get(path: string): EntityInspection {
-        const queue = paths.get(path.toLowerCase());
-        if (!queue || path.toLowerCase().endsWith(`/${DEAD_LETTER_QUEUE}`)) {
-          throw new Error(`The sandbox broker has no queue or subscription '${path}'.`);
-        }
-        const entity = [...entities.values()].find((e) => e.targets.includes(queue));
+        const found = namespace.target(path);
+        if (!found) throw new Error(`The sandbox broker has no queue or subscription '${path}'.`);
+        const { entity, target } = found;
+        const queue = target.queue;
         return {
           path: queue.path,
           active: () => queue.list(),
           deadLetter: () => queue.deadLetter?.list() ?? [],
-          scheduled: () =>
-            [...(entity?.scheduled ?? new Map<number, ScheduledEntry>()).entries()]
-              .sort(([a], [b]) => a - b)
-              .map(([sequenceNumber, entry]) => ({
-                sequenceNumber,
-                ...(entry.message.message_id === undefined
-                  ? {}
-                  : { messageId: String(entry.message.message_id) }),
-                scheduledEnqueueTime: new Date(entry.at),
-              })),
+          scheduled: () => scheduledOf(entity),
+          counts: () => ({
+            ...queue.counts(),
+            deadLetter: queue.deadLetter?.size ?? 0,
+            scheduled: entity.scheduled.size,
+            duplicatesDropped: entity.duplicatesDropped,
+          }),
+          rules: () =>
+            target.rules?.map((rule) => ({ name: rule.name, filter: ruleFilterView(rule.filter) })),
+          head: (which, limit) =>
+            which === 'active' ? queue.head(limit) : (queue.deadLetter?.head(limit) ?? []),
+          describe: () => {
+            const caps = [target.defaultTtlMs, entity.defaultTtlMs].filter(
+              (v): v is number => v !== undefined,
+            );
+            const ttl = caps.length === 0 ? undefined : Math.min(...caps);
+            return {
+              path: queue.path,
+              entity: entity.name,
+              type: entity.type === 'queue' ? 'queue' : 'subscription',
+              requiresSession: queue.requiresSession,
+              maxDeliveryCount: queue.options.maxDeliveryCount ?? 0,
+              lockDurationMs: queue.options.lockDurationMs,
+              deadLetteringOnMessageExpiration: queue.options.deadLetteringOnMessageExpiration === true,
+              ...(ttl === undefined ? {} : { defaultMessageTimeToLiveMs: ttl }),
+              ...(entity.duplicateWindowMs === undefined
+                ? {}
+                : { duplicateDetectionHistoryTimeWindowMs: entity.duplicateWindowMs }),
+              maxMessageSizeInBytes: entity.maxMessageSize,
+            };
+          },
         };
       },
-      paths: () => [...paths.values()].filter((q) => q.deadLetter !== undefined).map((q) => q.path),
+      paths: () => [...namespace.entities.values()].flatMap((e) => e.targets.map((t) => t.queue.path)),
+    },
+    attachConsumer(path: string, consumer: Consumer): SubQueue {
+      const queue = paths.get(path.toLowerCase());
+      if (!queue) throw new Error(`The sandbox broker has no queue or subscription '${path}'.`);
+      if (queue.requiresSession && consumer.sessionId === undefined) {
+        throw new Error(`'${queue.path}' requires sessions: its consumer must take sessions (ANY_SESSION).`);
+      }
+      queue.addConsumer(consumer);
+      queue.pump();
+      return queue;
     },
     async stop(): Promise<void> {
       for (const connection of open) {
@@ -379,9 +471,8 @@ export async function startServiceBusBroker(
           // already gone
         }
       }
-      for (const queue of paths.values()) queue.dispose();
-      for (const entity of entities.values())
-        for (const scheduled of entity.scheduled.values()) scheduled.timer.cancel();
+      namespace.dispose();
+      time.dispose();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Clients get a moment to answer the close; a silent one is cut off.
       const grace = setTimeout(() => {
@@ -391,81 +482,46 @@ export async function startServiceBusBroker(
       clearTimeout(grace);
     },
   };
+}
 
-  /** `$management` requests: entity-level ones (schedule) first, then per receivable path. */
-  function handleManagement(entityPath: string, request: Message): ManagementReply {
-    const operation = String(request.application_properties?.['operation'] ?? '');
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    const entity = entities.get(entityPath);
-    if (
-      operation === 'com.microsoft:schedule-message' ||
-      operation === 'com.microsoft:cancel-scheduled-message'
-    ) {
-      if (!entity)
-        return failure(404, 'amqp:not-found', `The messaging entity '${entityPath}' could not be found.`);
-      if (operation === 'com.microsoft:schedule-message') {
-        const sequenceNumbers = asArray(body['messages']).map((item) => {
-          const encoded = (item as { message?: unknown }).message;
-          return enqueue(
-            entity,
-            rheaMessage.decode(Buffer.from(encoded as Uint8Array)) as unknown as Message,
-          );
-        });
-        return ok({ 'sequence-numbers': types.wrap_array(sequenceNumbers, 0x81, undefined) });
-      }
-      for (const value of asArray(body['sequence-numbers'])) {
-        const sequenceNumber = longValue(value);
-        const scheduled = sequenceNumber === undefined ? undefined : entity.scheduled.get(sequenceNumber);
-        if (scheduled && sequenceNumber !== undefined) {
-          scheduled.timer.cancel();
-          entity.scheduled.delete(sequenceNumber);
-        }
-      }
-      return ok({});
-    }
-    const queue = paths.get(entityPath);
-    if (!queue)
-      return failure(404, 'amqp:not-found', `The messaging entity '${entityPath}' could not be found.`);
-    return handleQueueManagement(queue, request);
-  }
+function scheduledOf(entity: Entity): ScheduledView[] {
+  return [...entity.scheduled.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([sequenceNumber, entry]) => ({
+      sequenceNumber,
+      ...(entry.message.message_id === undefined ? {} : { messageId: String(entry.message.message_id) }),
+      scheduledEnqueueTime: new Date(entry.at),
+    }));
+}
 
-  /**
-   * Numbers a sent message and adds it to every receivable path of the entity, now or at its
-   * `x-opt-scheduled-enqueue-time`. Returns its sequence number.
-   */
-  function enqueue(entity: Entity, message: Message): number {
-    const sequenceNumber = entity.nextSequenceNumber++;
-    // Service Bus stamps a message id on messages sent without one (the JS SDK relies on it,
-    // e.g. for lock renewal bookkeeping).
-    if (message.message_id === undefined || message.message_id === null) {
-      message.message_id = randomUUID().replace(/-/g, '');
-    }
-    const at = scheduledTime(message);
-    if (at !== undefined && at > Date.now()) {
-      const timer = fireAt(at, () => {
-        entity.scheduled.delete(sequenceNumber);
-        deliverNow(entity, message, sequenceNumber);
-      });
-      entity.scheduled.set(sequenceNumber, { message, at, timer });
-      return sequenceNumber;
-    }
-    deliverNow(entity, message, sequenceNumber);
-    return sequenceNumber;
-  }
-
-  function deliverNow(entity: Entity, message: Message, sequenceNumber: number): void {
-    const enqueuedTime = new Date();
-    for (const target of entity.targets) {
-      const entry: StoredMessage = {
-        sequenceNumber,
-        message: { ...message },
-        enqueuedTime,
-        deliveryCount: 0,
-        state: 'active',
-      };
-      target.enqueue(entry);
+function ruleFilterView(filter: RuleFilter): RuleView['filter'] {
+  switch (filter.kind) {
+    case 'true':
+    case 'false':
+      return { filter: filter.kind };
+    case 'sql':
+      return { sql: filter.expression };
+    case 'correlation': {
+      const { kind: _kind, ...fields } = filter;
+      return { correlation: fields };
     }
   }
+}
+
+/**
+ * Why a receiver may not attach, in Service Bus's words: a session-enabled entity takes session
+ * receivers only, other entities and every dead-letter queue take none (the dead-letter queue of
+ * a session-enabled entity is read with an ordinary receiver).
+ */
+function sessionRefusal(queue: SubQueue, sessionful: boolean): string | undefined {
+  if (sessionful && queue.deadLetter === undefined) return 'Cannot create a MessageSession for a sub-queue.';
+  if (sessionful && !queue.requiresSession) {
+    return 'A sessionful message receiver cannot be created on an entity that does not require sessions. Ensure RequiresSession is set to true when creating a Queue or Subscription to enable sessionful behavior.';
+  }
+  if (!sessionful && queue.requiresSession) {
+    return 'It is not possible for an entity that requires sessions to create a non-sessionful message receiver.';
+  }
+  return undefined;
 }
 
 /** The outcome the broker settles with, echoing what the client asked for. */
@@ -527,15 +583,16 @@ function applyOutcome(queue: SubQueue, token: string, state: OutcomeState) {
 class LinkConsumer implements Consumer {
   closed = false;
   readonly receiveAndDelete: boolean;
-  readonly path: string;
+  /** Set once the link's session is accepted (session receivers only). */
+  sessionId?: string | typeof ANY_SESSION;
 
   constructor(
     private readonly sender: Sender,
+    readonly path: string,
     private readonly track: (delivery: Delivery, token: string) => void,
   ) {
     const remote = internals(sender).remote.attach;
     this.receiveAndDelete = remote?.snd_settle_mode === 1;
-    this.path = (sourceAddress(sender) ?? '').toLowerCase();
   }
 
   canTake(): boolean {
@@ -552,41 +609,16 @@ class LinkConsumer implements Consumer {
       this.sender.send(message, Buffer.alloc(0));
     }
   }
-}
 
-/** The message as a receiver gets it: the sent message plus the broker's annotations and header. */
-function outgoingMessage(entry: StoredMessage, lockedUntil: Date | undefined): Message {
-  const annotations: Record<string, unknown> = {
-    ...(entry.message.message_annotations ?? {}),
-    'x-opt-sequence-number': types.wrap_long(entry.sequenceNumber),
-    'x-opt-enqueue-sequence-number': types.wrap_long(entry.sequenceNumber),
-    'x-opt-enqueued-time': entry.enqueuedTime,
-    'x-opt-message-state': types.wrap_int(entry.state === 'deferred' ? 1 : 0),
-  };
-  if (lockedUntil) annotations['x-opt-locked-until'] = lockedUntil;
-  if (entry.deadLetterSource) annotations['x-opt-deadletter-source'] = entry.deadLetterSource;
-  return {
-    ...entry.message,
-    delivery_count: entry.deliveryCount,
-    message_annotations: annotations,
-  } as Message;
-}
-
-/**
- * The delivery tag carrying a lock token. The SDK reads the tag as a .NET-ordered GUID
- * (`reorderLockToken`), so the first three groups are byte-swapped here to round-trip.
- */
-function lockTokenTag(token: string): Buffer {
-  return reorderGuidBytes(Buffer.from(string_to_uuid(token)));
-}
-
-function reorderGuidBytes(b: Buffer): Buffer {
-  return Buffer.from([b[3]!, b[2]!, b[1]!, b[0]!, b[5]!, b[4]!, b[7]!, b[6]!, ...b.subarray(8)]);
-}
-
-function uuidBytesToString(value: unknown): string {
-  const hex = Buffer.from(value as Uint8Array).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  /** The session's lock expired: the link is detached as Service Bus does, so the receiver knows. */
+  sessionLost(sessionId: string): void {
+    this.closed = true;
+    if (!this.sender.is_open()) return;
+    this.sender.close({
+      condition: 'com.microsoft:session-lock-lost',
+      description: `The session lock has expired on the MessageSession '${sessionId}'. Accept a new MessageSession.`,
+    });
+  }
 }
 
 /** A batch envelope's body is one data section per encoded message. */
@@ -601,111 +633,6 @@ function unpackBatch(raw: Buffer): Message[] {
   return sections.map((section) => rheaMessage.decode(Buffer.from(section)) as unknown as Message);
 }
 
-interface ManagementReply {
-  application_properties: Record<string, unknown>;
-  body?: unknown;
-}
-
-function ok(body?: unknown): ManagementReply {
-  return { application_properties: { statusCode: 200, statusDescription: 'OK' }, body };
-}
-
-function failure(statusCode: number, errorCondition: string, statusDescription: string): ManagementReply {
-  return { application_properties: { statusCode, statusDescription, errorCondition } };
-}
-
-/** The `$management` operations the SDK's receivers use. */
-/** The `$management` operations on a receivable path (queue, subscription, dead-letter queue). */
-function handleQueueManagement(queue: SubQueue, request: Message): ManagementReply {
-  const operation = String(request.application_properties?.['operation'] ?? '');
-  const body = (request.body ?? {}) as Record<string, unknown>;
-  switch (operation) {
-    case 'com.microsoft:renew-lock': {
-      const tokens = asArray(body['lock-tokens']).map(uuidBytesToString);
-      const expirations: Date[] = [];
-      for (const token of tokens) {
-        const until = queue.renewLock(token);
-        if (!until) return failure(410, LOCK_LOST_CONDITION, `The lock ${token} is lost or expired.`);
-        expirations.push(until);
-      }
-      return ok({ expirations });
-    }
-    case 'com.microsoft:peek-message': {
-      const from = Number(longValue(body['from-sequence-number']) ?? 0);
-      const count = Number(body['message-count'] ?? 1);
-      const found = queue.peek(from, count);
-      if (found.length === 0) {
-        return { application_properties: { statusCode: 204, statusDescription: 'No messages' }, body: {} };
-      }
-      return ok({
-        messages: found.map((entry) => ({
-          message: rheaMessage.encode(outgoingMessage(entry, entry.lock?.lockedUntil)),
-        })),
-      });
-    }
-    case 'com.microsoft:update-disposition': {
-      const tokens = asArray(body['lock-tokens']).map(uuidBytesToString);
-      const status = String(body['disposition-status'] ?? '');
-      const properties = (body['properties-to-modify'] ?? undefined) as Record<string, unknown> | undefined;
-      for (const token of tokens) {
-        const result =
-          status === 'completed'
-            ? queue.complete(token)
-            : status === 'abandoned'
-              ? queue.abandon(token, properties)
-              : status === 'defered'
-                ? queue.defer(token, properties)
-                : status === 'suspended'
-                  ? queue.deadLetterByToken(
-                      token,
-                      body['deadletter-reason'] as string | undefined,
-                      body['deadletter-description'] as string | undefined,
-                      properties,
-                    )
-                  : undefined;
-        if (!result) return failure(400, 'amqp:invalid-field', `Unknown disposition status '${status}'.`);
-        if (!result.ok) return failure(410, LOCK_LOST_CONDITION, `The lock ${token} is lost or expired.`);
-      }
-      return ok({});
-    }
-    case 'com.microsoft:receive-by-sequence-number': {
-      const receiveAndDelete = Number(body['receiver-settle-mode'] ?? 1) === 0;
-      const messages: Array<{ message: Buffer; 'lock-token'?: unknown }> = [];
-      for (const value of asArray(body['sequence-numbers'])) {
-        const sequenceNumber = longValue(value);
-        const entry = sequenceNumber === undefined ? undefined : queue.findDeferred(sequenceNumber);
-        if (!entry) {
-          return failure(
-            404,
-            'com.microsoft:message-not-found',
-            `No deferred message with sequence number ${String(sequenceNumber)}.`,
-          );
-        }
-        const taken = queue.takeDeferred(entry, receiveAndDelete);
-        if (taken === undefined) {
-          return failure(
-            400,
-            'com.microsoft:message-lock-lost',
-            `Deferred message ${sequenceNumber} is locked by another receiver.`,
-          );
-        }
-        const lock = taken === 'removed' ? undefined : taken;
-        messages.push({
-          message: rheaMessage.encode(outgoingMessage(entry, lock?.lockedUntil)),
-          ...(lock ? { 'lock-token': types.wrap_uuid(Buffer.from(string_to_uuid(lock.token))) } : {}),
-        });
-      }
-      return ok({ messages });
-    }
-    default:
-      return failure(
-        501,
-        'amqp:not-implemented',
-        `The sandbox Service Bus broker does not implement '${operation}'.`,
-      );
-  }
-}
-
 function respond(link: Sender | undefined, request: Message, reply: Partial<Message>): void {
   if (!link) return;
   link.send({
@@ -713,28 +640,6 @@ function respond(link: Sender | undefined, request: Message, reply: Partial<Mess
     to: request.reply_to,
     correlation_id: request.message_id,
   } as Message);
-}
-
-function scheduledTime(message: Message): number | undefined {
-  const value = (message.message_annotations as Record<string, unknown> | undefined)?.[
-    'x-opt-scheduled-enqueue-time'
-  ];
-  if (value instanceof Date) return value.getTime();
-  if (typeof value === 'number') return value;
-  return undefined;
-}
-
-function asArray(value: unknown): unknown[] {
-  if (Array.isArray(value)) return value;
-  if (value === undefined || value === null) return [];
-  return [value];
-}
-
-function longValue(value: unknown): number | undefined {
-  if (typeof value === 'number') return value;
-  if (Buffer.isBuffer(value)) return Number(value.readBigInt64BE(0));
-  if (typeof value === 'bigint') return Number(value);
-  return undefined;
 }
 
 function sourceAddress(link: Sender | Receiver): string | undefined {
@@ -765,55 +670,4 @@ function connectionSenders(connection: Connection): Sender[] {
     for (const link of Object.values(links)) if (link.is_sender()) found.push(link as Sender);
   }
   return found;
-}
-
-function buildEntities(configs: BrokerEntityConfig[]): {
-  entities: Map<string, Entity>;
-  paths: Map<string, SubQueue>;
-} {
-  if (!Array.isArray(configs) || configs.length === 0) {
-    throw new TypeError('startServiceBusBroker: `entities` must list at least one queue or topic.');
-  }
-  const entities = new Map<string, Entity>();
-  const paths = new Map<string, SubQueue>();
-  for (const config of configs) {
-    const name = config?.name;
-    if (typeof name !== 'string' || !NAME_RE.test(name)) {
-      throw new TypeError(
-        `startServiceBusBroker: entity name '${String(name)}' is not a valid Service Bus entity name (letters, digits, '.', '-', '_').`,
-      );
-    }
-    if (entities.has(name.toLowerCase())) {
-      throw new TypeError(`startServiceBusBroker: entity '${name}' is listed twice.`);
-    }
-    const maxDeliveryCount = config.maxDeliveryCount ?? DEFAULT_MAX_DELIVERY_COUNT;
-    const lockDurationMs = config.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
-    if (!Number.isInteger(maxDeliveryCount) || maxDeliveryCount < 1) {
-      throw new TypeError(`startServiceBusBroker: maxDeliveryCount of '${name}' must be an integer >= 1.`);
-    }
-    if (!Number.isFinite(lockDurationMs) || lockDurationMs <= 0) {
-      throw new TypeError(`startServiceBusBroker: lockDurationMs of '${name}' must be a positive number.`);
-    }
-    const type = config.type ?? 'queue';
-    const receivable =
-      type === 'queue'
-        ? [name]
-        : (config.subscriptions ?? []).map((subscription) => {
-            if (!NAME_RE.test(subscription)) {
-              throw new TypeError(
-                `startServiceBusBroker: subscription '${subscription}' of '${name}' is not valid.`,
-              );
-            }
-            return `${name}/Subscriptions/${subscription}`;
-          });
-    const targets = receivable.map((path) => {
-      const dlq = new SubQueue(`${path}/$DeadLetterQueue`, { lockDurationMs }, undefined);
-      const queue = new SubQueue(path, { maxDeliveryCount, lockDurationMs }, dlq);
-      paths.set(path.toLowerCase(), queue);
-      paths.set(`${path}/${DEAD_LETTER_QUEUE}`.toLowerCase(), dlq);
-      return queue;
-    });
-    entities.set(name.toLowerCase(), { name, type, targets, nextSequenceNumber: 1, scheduled: new Map() });
-  }
-  return { entities, paths };
 }

@@ -10,6 +10,12 @@ import type { Message } from 'rhea';
 
 /** Dead-letter reason Service Bus uses when a message ran out of delivery attempts. */
 export const MAX_DELIVERY_COUNT_EXCEEDED = 'MaxDeliveryCountExceeded';
+/**
+ * Dead-letter reason and description of an expired message on an entity with
+ * `deadLetteringOnMessageExpiration` (service-bus-dead-letter-queues.md, "Moving messages to the DLQ").
+ */
+export const TTL_EXPIRED = 'TTLExpiredException';
+export const TTL_EXPIRED_DESCRIPTION = 'The message expired and was dead lettered.';
 
 export interface StoredMessage {
   sequenceNumber: number;
@@ -21,6 +27,10 @@ export interface StoredMessage {
   state: 'active' | 'deferred';
   /** Set when the message sits in a dead-letter queue: the path it came from. */
   deadLetterSource?: string;
+  /** When it expires (epoch ms on the broker's clock): enqueued time + its effective time to live. */
+  expiresAt?: number;
+  /** The message's session (`group_id`), on session-enabled entities. */
+  sessionId?: string;
   lock?: MessageLock;
 }
 
@@ -28,7 +38,20 @@ export interface MessageLock {
   token: string;
   lockedUntil: Date;
   consumer: Consumer;
-  timer: NodeJS.Timeout;
+  /** Absent for a message of a session: the session's lock governs it. */
+  timer: NodeJS.Timeout | undefined;
+  session?: SessionLock;
+}
+
+/** A session of a session-enabled queue or subscription, as Service Bus keeps it. */
+export interface SessionLock {
+  readonly id: string;
+  /** The receiver holding the session's lock, if any. */
+  holder?: Consumer;
+  lockedUntil: Date;
+  timer?: NodeJS.Timeout;
+  /** Session state (`set-session-state`), kept whether or not the session is locked. */
+  state?: Buffer;
 }
 
 /** A receiver link as the store sees it. */
@@ -38,13 +61,35 @@ export interface Consumer {
   /** Hands one message over; `lock` is absent in receive-and-delete mode. */
   take(entry: StoredMessage, lock: MessageLock | undefined): void;
   readonly receiveAndDelete: boolean;
+  /**
+   * Session-enabled paths: the session a session receiver holds, or `ANY_SESSION` for a consumer
+   * that takes every session it can lock, one message of a session at a time holding its lock
+   * (the sandbox's simulated consumer, like a session processor with unbounded sessions).
+   */
+  readonly sessionId?: string | typeof ANY_SESSION;
+  /** Called when the broker takes the consumer's session away (its lock expired). */
+  sessionLost?(sessionId: string): void;
 }
+
+/** See `Consumer.sessionId`. */
+export const ANY_SESSION: unique symbol = Symbol('any session');
 
 export interface SubQueueOptions {
   /** Undefined for a dead-letter queue: messages there are never dead-lettered again. */
   maxDeliveryCount?: number;
   lockDurationMs: number;
+  /** Session-enabled queue or subscription (its dead-letter queue never is). */
+  requiresSession?: boolean;
+  /** Expired messages go to the dead-letter queue (`TTLExpiredException`) instead of being dropped. */
+  deadLetteringOnMessageExpiration?: boolean;
+  /** The broker's clock (epoch ms) for message expiry; locks always run on wall time. Default: `Date.now`. */
+  now?: () => number;
 }
+
+/** The outcome of accepting a session. */
+export type AcceptSessionResult =
+  | { ok: true; sessionId: string; lockedUntil: Date }
+  | { ok: false; reason: 'locked' | 'none' };
 
 /** Outcome of a settlement: `lockLost` when the token is unknown or its lock has expired. */
 export type SettleResult = { ok: true } | { ok: false; lockLost: true };
@@ -60,6 +105,8 @@ export interface MessageView {
   state: 'active' | 'deferred';
   locked: boolean;
   enqueuedTime: Date;
+  expiresAt?: Date;
+  sessionId?: string;
   deadLetterReason?: string;
   deadLetterErrorDescription?: string;
   deadLetterSource?: string;
@@ -77,19 +124,32 @@ export class SubQueue {
   private readonly messages: StoredMessage[] = [];
   private readonly locks = new Map<string, StoredMessage>();
   private readonly consumers: Consumer[] = [];
+  private readonly sessions = new Map<string, SessionLock>();
   private nextConsumer = 0;
   private pumping = false;
   private pumpAgain = false;
+  private readonly now: () => number;
 
   constructor(
     /** The path receivers use (`queue`, `queue/$DeadLetterQueue`, `topic/Subscriptions/sub`). */
     readonly path: string,
     readonly options: SubQueueOptions,
     private readonly deadLetterQueue: SubQueue | undefined,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   get deadLetter(): SubQueue | undefined {
     return this.deadLetterQueue;
+  }
+
+  get requiresSession(): boolean {
+    return this.options.requiresSession === true;
+  }
+
+  /** How many messages it holds (active, deferred and locked). */
+  get size(): number {
+    return this.messages.length;
   }
 
   /** Adds a message (already numbered by its entity) and offers it to waiting consumers. */
@@ -102,6 +162,14 @@ export class SubQueue {
     this.pump();
   }
 
+  /**
+   * Dead-letters a message that never became available here (a session-less message reaching a
+   * session-enabled subscription): it goes straight to the dead-letter queue.
+   */
+  enqueueDeadLettered(entry: StoredMessage, reason: string, description: string): void {
+    this.deadLetterQueue?.enqueue(this.deadLettered(entry, reason, description));
+  }
+
   addConsumer(consumer: Consumer): void {
     this.consumers.push(consumer);
   }
@@ -109,13 +177,16 @@ export class SubQueue {
   /**
    * Removes a consumer. Its locked messages come back right away (counted as a delivery
    * attempt, as an expired lock would be): a closed link can never settle them, and waiting for
-   * the lock to expire would only delay them.
+   * the lock to expire would only delay them. Its sessions are unlocked.
    */
   removeConsumer(consumer: Consumer): void {
     const index = this.consumers.indexOf(consumer);
     if (index >= 0) this.consumers.splice(index, 1);
     for (const entry of [...this.locks.values()]) {
       if (entry.lock?.consumer === consumer) this.releaseLock(entry, 'link closed');
+    }
+    for (const session of this.sessions.values()) {
+      if (session.holder === consumer) this.unlockSession(session);
     }
     this.pump();
   }
@@ -141,6 +212,7 @@ export class SubQueue {
 
   private offerAvailable(): void {
     if (!this.consumers.some((consumer) => consumer.canTake())) return;
+    const now = this.now();
     let index = 0;
     while (index < this.messages.length) {
       const entry = this.messages[index]!;
@@ -148,8 +220,20 @@ export class SubQueue {
         index += 1;
         continue;
       }
-      const consumer = this.pickConsumer();
-      if (!consumer) return;
+      // Service Bus expires messages lazily, when a receiver pulls from the entity
+      // (message-expiration.md: "not enforced when no client is actively listening").
+      if (entry.expiresAt !== undefined && entry.expiresAt <= now && this.deadLetterQueue) {
+        this.expire(entry);
+        continue;
+      }
+      const consumer = this.requiresSession ? this.sessionConsumerFor(entry) : this.pickConsumer();
+      if (!consumer) {
+        if (this.requiresSession) {
+          index += 1;
+          continue;
+        }
+        return;
+      }
       if (consumer.receiveAndDelete) {
         this.messages.splice(index, 1);
         consumer.take(entry, undefined);
@@ -163,7 +247,9 @@ export class SubQueue {
   complete(token: string): SettleResult {
     const entry = this.lockedEntry(token);
     if (!entry) return { ok: false, lockLost: true };
+    const session = entry.lock?.session;
     this.remove(entry);
+    this.afterSettle(session);
     this.pump();
     return { ok: true };
   }
@@ -172,8 +258,10 @@ export class SubQueue {
   abandon(token: string, propertiesToModify?: Record<string, unknown>): SettleResult {
     const entry = this.lockedEntry(token);
     if (!entry) return { ok: false, lockLost: true };
+    const session = entry.lock?.session;
     this.modifyProperties(entry, propertiesToModify);
     this.releaseLock(entry, 'abandoned');
+    this.afterSettle(session);
     this.pump();
     return { ok: true };
   }
@@ -181,9 +269,11 @@ export class SubQueue {
   defer(token: string, propertiesToModify?: Record<string, unknown>): SettleResult {
     const entry = this.lockedEntry(token);
     if (!entry) return { ok: false, lockLost: true };
+    const session = entry.lock?.session;
     this.modifyProperties(entry, propertiesToModify);
     this.unlock(entry);
     entry.state = 'deferred';
+    this.afterSettle(session);
     return { ok: true };
   }
 
@@ -195,17 +285,22 @@ export class SubQueue {
   ): SettleResult {
     const entry = this.lockedEntry(token);
     if (!entry) return { ok: false, lockLost: true };
+    const session = entry.lock?.session;
     this.modifyProperties(entry, propertiesToModify);
     this.unlock(entry);
     this.moveToDeadLetter(entry, reason, description);
+    this.afterSettle(session);
     this.pump();
     return { ok: true };
   }
 
-  /** Renews a lock for another lock duration; undefined when the lock is already lost. */
+  /**
+   * Renews a lock for another lock duration; undefined when the lock is already lost. A message of
+   * a session has no lock of its own (Service Bus refuses to renew it): undefined.
+   */
   renewLock(token: string): Date | undefined {
     const entry = this.lockedEntry(token);
-    if (!entry?.lock) return undefined;
+    if (!entry?.lock || entry.lock.session) return undefined;
     clearTimeout(entry.lock.timer);
     entry.lock.lockedUntil = new Date(Date.now() + this.options.lockDurationMs);
     entry.lock.timer = this.expiryTimer(entry);
@@ -213,15 +308,22 @@ export class SubQueue {
   }
 
   /** Messages from `fromSequenceNumber` on, locked or not, without touching them (Service Bus peek). */
-  peek(fromSequenceNumber: number, maxCount: number): StoredMessage[] {
+  peek(fromSequenceNumber: number, maxCount: number, sessionId?: string): StoredMessage[] {
     const start = this.firstIndexFrom(fromSequenceNumber);
-    return this.messages.slice(start, start + Math.max(0, maxCount));
+    if (sessionId === undefined) return this.messages.slice(start, start + Math.max(0, maxCount));
+    const found: StoredMessage[] = [];
+    for (let i = start; i < this.messages.length && found.length < maxCount; i++) {
+      if (this.messages[i]!.sessionId === sessionId) found.push(this.messages[i]!);
+    }
+    return found;
   }
 
   /** A deferred message by sequence number (what receive-by-sequence-number may hand out). */
-  findDeferred(sequenceNumber: number): StoredMessage | undefined {
+  findDeferred(sequenceNumber: number, sessionId?: string): StoredMessage | undefined {
     const entry = this.messages[this.firstIndexFrom(sequenceNumber)];
-    return entry?.sequenceNumber === sequenceNumber && entry.state === 'deferred' ? entry : undefined;
+    if (entry?.sequenceNumber !== sequenceNumber || entry.state !== 'deferred') return undefined;
+    if (sessionId !== undefined && entry.sessionId !== sessionId) return undefined;
+    return entry;
   }
 
   /**
@@ -237,14 +339,86 @@ export class SubQueue {
     return this.lock(entry, MANAGEMENT_CONSUMER);
   }
 
+  /**
+   * Locks a session for a session receiver: the named one (free, or already this consumer's), or
+   * the next one with an available message. `locked` when another receiver holds the named
+   * session; `none` when no session has a message to hand out.
+   */
+  acceptSession(consumer: Consumer, sessionId: string | undefined): AcceptSessionResult {
+    let id = sessionId;
+    if (id === undefined) {
+      for (const entry of this.messages) {
+        if (entry.lock || entry.state !== 'active' || entry.sessionId === undefined) continue;
+        const held = this.sessions.get(entry.sessionId)?.holder;
+        if (held === undefined || held === consumer) {
+          id = entry.sessionId;
+          break;
+        }
+      }
+      if (id === undefined) return { ok: false, reason: 'none' };
+    }
+    const session = this.session(id);
+    if (session.holder !== undefined && session.holder !== consumer) return { ok: false, reason: 'locked' };
+    this.lockSession(session, consumer);
+    return { ok: true, sessionId: id, lockedUntil: session.lockedUntil };
+  }
+
+  /** Renews a session's lock (`renew-session-lock`); undefined when nobody holds it. */
+  renewSessionLock(sessionId: string): Date | undefined {
+    const session = this.sessions.get(sessionId);
+    if (!session?.holder || session.lockedUntil.getTime() <= Date.now()) return undefined;
+    this.lockSession(session, session.holder);
+    return session.lockedUntil;
+  }
+
+  /** Whether a session's lock is held (by anyone) right now. */
+  sessionLocked(sessionId: string): boolean {
+    const session = this.sessions.get(sessionId);
+    return session?.holder !== undefined && session.lockedUntil.getTime() > Date.now();
+  }
+
+  getSessionState(sessionId: string): Buffer | undefined {
+    return this.sessions.get(sessionId)?.state;
+  }
+
+  /** Sets (or, with undefined, clears) a session's state. */
+  setSessionState(sessionId: string, state: Buffer | undefined): void {
+    this.session(sessionId).state = state;
+  }
+
+  /** Ids of the sessions that hold messages or state, in the order of their first message. */
+  sessionIds(): string[] {
+    const ids = new Set<string>();
+    for (const entry of this.messages) if (entry.sessionId !== undefined) ids.add(entry.sessionId);
+    for (const [id, session] of this.sessions) if (session.state !== undefined) ids.add(id);
+    return [...ids];
+  }
+
   /** Every message held here, as a read-only view. */
   list(): MessageView[] {
     return this.messages.map(toView);
   }
 
+  /** Counts by state, for inspection (expired messages not yet collected count as active, as in Service Bus). */
+  counts(): { active: number; deferred: number; locked: number } {
+    let deferred = 0;
+    let locked = 0;
+    for (const entry of this.messages) {
+      if (entry.state === 'deferred') deferred += 1;
+      if (entry.lock) locked += 1;
+    }
+    return { active: this.messages.length - deferred, deferred, locked };
+  }
+
+  /** The first `max` messages, as views (bounded inspection). */
+  head(max: number): MessageView[] {
+    return this.messages.slice(0, Math.max(0, max)).map(toView);
+  }
+
   /** Stops every lock timer (broker shutdown); messages stay where they are. */
   dispose(): void {
     for (const entry of this.locks.values()) if (entry.lock) clearTimeout(entry.lock.timer);
+    for (const session of this.sessions.values()) clearTimeout(session.timer);
     this.locks.clear();
     this.consumers.length = 0;
   }
@@ -261,12 +435,94 @@ export class SubQueue {
     return undefined;
   }
 
+  /**
+   * The consumer a session message goes to: the session's holder when it can take one more, or a
+   * consumer of any session when nobody holds it (which then locks it). Messages of one session
+   * go to one receiver at a time, in order.
+   */
+  private sessionConsumerFor(entry: StoredMessage): Consumer | undefined {
+    if (entry.sessionId === undefined) return undefined;
+    const session = this.sessions.get(entry.sessionId);
+    const holder = session?.holder;
+    if (holder) return holder.canTake() ? holder : undefined;
+    for (let i = 0; i < this.consumers.length; i++) {
+      const index = (this.nextConsumer + i) % this.consumers.length;
+      const consumer = this.consumers[index]!;
+      if (consumer.sessionId === ANY_SESSION && consumer.canTake()) {
+        this.nextConsumer = index + 1;
+        this.lockSession(this.session(entry.sessionId), consumer);
+        return consumer;
+      }
+    }
+    return undefined;
+  }
+
+  private session(id: string): SessionLock {
+    let session = this.sessions.get(id);
+    if (!session) {
+      session = { id, lockedUntil: new Date(0) };
+      this.sessions.set(id, session);
+    }
+    return session;
+  }
+
+  private lockSession(session: SessionLock, consumer: Consumer): void {
+    clearTimeout(session.timer);
+    session.holder = consumer;
+    session.lockedUntil = new Date(Date.now() + this.options.lockDurationMs);
+    for (const entry of this.locks.values()) {
+      if (entry.lock?.session === session) entry.lock.lockedUntil = session.lockedUntil;
+    }
+    const timer = setTimeout(() => {
+      if (session.holder !== consumer) return;
+      this.unlockSession(session);
+      consumer.sessionLost?.(session.id);
+      this.pump();
+    }, this.options.lockDurationMs);
+    timer.unref();
+    session.timer = timer;
+  }
+
+  /** Releases a session: its messages still locked by the holder come back, one attempt counted each. */
+  private unlockSession(session: SessionLock): void {
+    clearTimeout(session.timer);
+    session.timer = undefined;
+    for (const entry of [...this.locks.values()]) {
+      if (entry.lock?.session === session) this.releaseLock(entry, 'session lock lost');
+    }
+    session.holder = undefined;
+    session.lockedUntil = new Date(0);
+    if (session.state === undefined && !this.messages.some((m) => m.sessionId === session.id)) {
+      this.sessions.delete(session.id);
+    }
+  }
+
+  /** A consumer of any session lets a session go once it holds none of its messages. */
+  private afterSettle(session: SessionLock | undefined): void {
+    if (!session || session.holder?.sessionId !== ANY_SESSION) return;
+    for (const entry of this.locks.values()) if (entry.lock?.session === session) return;
+    this.unlockSession(session);
+  }
+
   private lock(entry: StoredMessage, consumer: Consumer): MessageLock {
+    const session = entry.sessionId === undefined ? undefined : this.sessions.get(entry.sessionId);
+    if (session && session.holder === consumer) {
+      const lock: MessageLock = {
+        token: randomUUID(),
+        lockedUntil: session.lockedUntil,
+        consumer,
+        timer: undefined,
+        session,
+      };
+      entry.lock = lock;
+      this.locks.set(lock.token, entry);
+      return lock;
+    }
     const lock: MessageLock = {
       token: randomUUID(),
       lockedUntil: new Date(Date.now() + this.options.lockDurationMs),
       consumer,
-      timer: undefined as unknown as NodeJS.Timeout,
+      timer: undefined,
     };
     entry.lock = lock;
     lock.timer = this.expiryTimer(entry);
@@ -290,7 +546,15 @@ export class SubQueue {
 
   private lockedEntry(token: string): StoredMessage | undefined {
     const entry = this.locks.get(token.toLowerCase());
-    if (!entry?.lock || entry.lock.lockedUntil.getTime() <= Date.now()) return undefined;
+    const lock = entry?.lock;
+    if (!lock) return undefined;
+    if (lock.session) {
+      // A message of a session is settleable while its receiver holds the session.
+      const session = lock.session;
+      if (session.holder !== lock.consumer || session.lockedUntil.getTime() <= Date.now()) return undefined;
+      return entry;
+    }
+    if (lock.lockedUntil.getTime() <= Date.now()) return undefined;
     return entry;
   }
 
@@ -301,7 +565,11 @@ export class SubQueue {
     entry.lock = undefined;
   }
 
-  /** A delivery attempt ended without settlement: count it, and dead-letter past maxDeliveryCount. */
+  /**
+   * A delivery attempt ended without settlement: count it, and dead-letter past maxDeliveryCount.
+   * An expired message whose lock ends expires now (message-expiration.md: "If the lock expires or
+   * the message is abandoned, the expiration takes immediate effect").
+   */
   private releaseLock(entry: StoredMessage, _why: string): void {
     this.unlock(entry);
     entry.deliveryCount += 1;
@@ -312,6 +580,18 @@ export class SubQueue {
         MAX_DELIVERY_COUNT_EXCEEDED,
         `Message could not be consumed after ${max} delivery attempts.`,
       );
+      return;
+    }
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.now() && this.deadLetterQueue)
+      this.expire(entry);
+  }
+
+  /** Drops an expired message, or moves it to the dead-letter queue when the entity says so. */
+  private expire(entry: StoredMessage): void {
+    if (this.options.deadLetteringOnMessageExpiration) {
+      this.moveToDeadLetter(entry, TTL_EXPIRED, TTL_EXPIRED_DESCRIPTION);
+    } else {
+      this.remove(entry);
     }
   }
 
@@ -322,18 +602,26 @@ export class SubQueue {
       return;
     }
     this.remove(entry);
+    target.enqueue(this.deadLettered(entry, reason, description));
+  }
+
+  /** The copy of a message the dead-letter queue holds: reason and description added, no expiry. */
+  private deadLettered(entry: StoredMessage, reason?: string, description?: string): StoredMessage {
     const applicationProperties: Record<string, unknown> = {
       ...(entry.message.application_properties ?? {}),
     };
     if (reason !== undefined) applicationProperties['DeadLetterReason'] = reason;
     if (description !== undefined) applicationProperties['DeadLetterErrorDescription'] = description;
-    target.enqueue({
+    const copy: StoredMessage = {
       ...entry,
       message: { ...entry.message, application_properties: applicationProperties },
       state: 'active',
       lock: undefined,
       deadLetterSource: this.path,
-    });
+    };
+    // Time to live is not observed in a dead-letter queue (service-bus-dead-letter-queues.md).
+    delete copy.expiresAt;
+    return copy;
   }
 
   private modifyProperties(entry: StoredMessage, properties?: Record<string, unknown>): void {
@@ -381,6 +669,8 @@ function toView(entry: StoredMessage): MessageView {
     view.deadLetterErrorDescription = props['DeadLetterErrorDescription'];
   }
   if (entry.deadLetterSource !== undefined) view.deadLetterSource = entry.deadLetterSource;
+  if (entry.expiresAt !== undefined) view.expiresAt = new Date(entry.expiresAt);
+  if (entry.sessionId !== undefined) view.sessionId = entry.sessionId;
   return view;
 }
 
