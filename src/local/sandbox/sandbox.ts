@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpClient } from '@azure/core-rest-pipeline';
+import { type ArmEstate, type ArmWorld, createArmWorld } from './arm/world';
 import { createSandboxClock, type SandboxClock } from './clock';
 import { createSandboxCredential, type SandboxCredential } from './credential';
 import {
@@ -21,7 +22,7 @@ import { EventGridSink, type PublishedEvent } from './eventgrid/sink';
 import { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspect';
 import { KeyVaultEmulator, type KeyVaultRequestRecord } from './keyvault/http';
 import { KeyVaultStore, type SecretAttributesInput } from './keyvault/store';
-import { createRoutingHttpClient } from './router';
+import { createRoutingHttpClient, type RoutedRequest } from './router';
 import { type ResolvedScenario, resolveScenario, type Scenario, withoutSecretValues } from './scenario';
 import { type WebhookRecord, WebhookSink } from './webhookSink';
 
@@ -35,6 +36,15 @@ export interface CreateSandboxOptions {
   /** Source of randomness for duplicate deliveries. Omitted: seeded from `scenario.delivery.seed`. */
   random?: () => number;
 }
+
+/** One request an SDK client sent through `sandbox.httpClient` (loopback excepted): never a body. */
+export interface SandboxRequestRecord extends RoutedRequest {
+  /** Sandbox time of the request. */
+  at: string;
+}
+
+/** The request log keeps the most recent requests only: a long `npm start` must not grow without bound. */
+const MAX_REQUEST_LOG = 100_000;
 
 export interface AdvanceResult {
   now: string;
@@ -80,6 +90,17 @@ export interface Sandbox {
   deliveries(): DeliveryAttempt[];
   /** Requests that landed in the webhook sink (Teams / generic webhooks). */
   webhooks(): WebhookRecord[];
+  /**
+   * Every request that went through `httpClient` to a sandbox service or the sink, in order (method,
+   * host, path, service, status, sandbox time; never a body, a header or a query): how many remote
+   * calls an operation made. The most recent 100 000 are kept.
+   */
+  requests(): SandboxRequestRecord[];
+  readonly arm: {
+    /** `https://management.azure.com`: pass as the ARM clients' `endpoint` (the default one already is). */
+    readonly endpoint: string;
+    readonly subscriptionId: string;
+  };
   /** The estate without any secret value. */
   estate(): SandboxEstate;
   /**
@@ -100,6 +121,8 @@ export interface SandboxEstate {
   now: string;
   azure: ResolvedScenario['azure'];
   keyVault: { vaults: ReturnType<KeyVaultStore['describe']> };
+  /** Resource Manager resources, their key names and regenerations; never a key value. */
+  arm: ArmEstate;
   eventGrid: { subscriptions: ResolvedScenario['eventGrid']['subscriptions'] };
   delivery: ResolvedScenario['delivery'];
 }
@@ -132,18 +155,28 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   const store = new KeyVaultStore(clock, bus, scenario.azure.subscriptionId, scenario.seed);
   clock.addTicker(store);
   clock.onAfterMove(() => bus.idle());
+  const arm = createArmWorld({ scenario, clock, credential });
 
-  seed(store, scenario, clock.now().getTime());
+  seed(store, scenario, clock.now().getTime(), arm);
 
   const keyVault = new KeyVaultEmulator(store, credential, scenario.azure.tenantId);
   const eventGridSink = new EventGridSink(clock, credential);
   const webhookSink = new WebhookSink(clock);
-  const httpClient = createRoutingHttpClient([keyVault, eventGridSink], webhookSink);
+  const requestLog: SandboxRequestRecord[] = [];
+  const httpClient = createRoutingHttpClient(
+    [keyVault, eventGridSink, ...arm.services],
+    webhookSink,
+    (request) => {
+      if (requestLog.length >= MAX_REQUEST_LOG) requestLog.splice(0, requestLog.length - MAX_REQUEST_LOG + 1);
+      requestLog.push({ ...request, at: clock.now().toISOString() });
+    },
+  );
 
   const estate = (): SandboxEstate => ({
     now: clock.now().toISOString(),
     azure: { ...scenario.azure },
     keyVault: { vaults: store.describe() },
+    arm: arm.describe(),
     eventGrid: { subscriptions: structuredClone(scenario.eventGrid.subscriptions) },
     delivery: { ...scenario.delivery },
   });
@@ -184,6 +217,8 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     events: () => bus.events(),
     deliveries: () => bus.deliveries(),
     webhooks: () => webhookSink.received(),
+    requests: () => requestLog.map((r) => ({ ...r })),
+    arm: { endpoint: 'https://management.azure.com', subscriptionId: scenario.azure.subscriptionId },
     estate,
     advance(by) {
       // Validated when its turn comes, not when asked: a `{ to }` queued behind another advance
@@ -201,7 +236,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   return sandbox;
 }
 
-function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number): void {
+function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number, arm: ArmWorld): void {
   const toEpoch = (spec: { at: string } | { inDays: number } | undefined): number | undefined => {
     if (spec === undefined) return undefined;
     const ms = 'at' in spec ? Date.parse(spec.at) : startMs + spec.inDays * DAY_MS;
@@ -215,7 +250,9 @@ function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number)
         secret.name,
         {
           // Generated values are never printed: they exist only in the store.
-          value: secret.value ?? randomBytes(32).toString('base64'),
+          value:
+            secret.value ??
+            (secret.valueFrom ? arm.valueFor(secret.valueFrom) : randomBytes(32).toString('base64')),
           contentType: secret.contentType,
           tags: secret.tags,
           attributes: {

@@ -7,6 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../lib/core/errors';
+import {
+  type ResolvedArm,
+  type ResolvedConsumer,
+  type ResolvedValueFrom,
+  resolveArmSection,
+} from './arm/scenario';
 import { seedFromContent } from './ids';
 
 export const EVENT_GRID_SCHEMAS = ['EventGridSchema', 'CloudEventSchemaV1_0'] as const;
@@ -36,6 +42,12 @@ export interface ScenarioSecret {
    * or `application/x-pem-file`); setting or updating it is refused (403 `SecretManagedByKeyVault`).
    */
   certificate?: boolean;
+  /**
+   * The seeded value is a key of a resource of the `arm` section (docs/sandbox.md, "Resource
+   * Manager"): `{ resource: cosmosDb/<account> | storage/<account> | serviceBus/<ns>/<rule> | <ARM id>,
+   * key: <listKeys name>, format?: key | connectionString }`. Exclusive with `value`.
+   */
+  valueFrom?: { resource: string; key: string; format?: 'key' | 'connectionString' };
 }
 
 export interface ScenarioVault {
@@ -75,6 +87,10 @@ export interface Scenario {
   };
   /** Owned by the Service Bus part of the sandbox; passed through untouched. */
   serviceBus?: unknown;
+  /** Resource Manager resources (Cosmos DB, Storage, Service Bus namespaces, AKS, Container Apps, App Service): `arm/scenario.ts`. */
+  arm?: unknown;
+  /** Simulated consumers of keys, rolled and watched for downtime: `arm/scenario.ts`. */
+  consumers?: unknown;
 }
 
 /** A validated scenario with every default filled in. */
@@ -96,6 +112,8 @@ export interface ResolvedScenario {
         notBefore: { at: string } | { inDays: number } | undefined;
         tags: Record<string, string>;
         certificate: boolean;
+        /** Where the seeded value comes from (a key of an `arm` resource), when not `value` nor random. */
+        valueFrom?: ResolvedValueFrom;
       }>;
     }>;
   };
@@ -110,6 +128,8 @@ export interface ResolvedScenario {
   };
   delivery: { duplicateProbability: number; maxAttempts: number; seed: number; timeoutMs: number };
   serviceBus: unknown;
+  arm: ResolvedArm;
+  consumers: ResolvedConsumer[];
 }
 
 export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000000';
@@ -244,7 +264,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
   }
   checkKeys(
     root,
-    ['seed', 'clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus'],
+    ['seed', 'clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus', 'arm', 'consumers'],
     '',
     problems,
   );
@@ -331,6 +351,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
               'notBeforeInDays',
               'tags',
               'certificate',
+              'valueFrom',
             ],
             spath,
             problems,
@@ -376,6 +397,10 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
             notBefore: relativeOrAbsolute(rawSecret, 'notBefore', 'notBeforeInDays', spath, problems),
             tags: validateTags(rawSecret.tags, `${spath}.tags`, problems),
             certificate: certificate === true,
+            // Checked against the `arm` section below, once every resource is known.
+            ...(rawSecret.valueFrom === undefined
+              ? {}
+              : { valueFrom: rawSecret.valueFrom as ResolvedValueFrom }),
           });
         });
       }
@@ -482,6 +507,22 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
       'an integer number of milliseconds from 1 to 2147483647',
     ) ?? DEFAULT_DELIVERY_TIMEOUT_MS;
 
+  const armSection = resolveArmSection(
+    root,
+    { subscriptionId, resourceGroup, vaults: vaults.map((v) => ({ name: v.name, secrets: v.secrets })) },
+    problems,
+  );
+  for (const vault of vaults) {
+    for (const secret of vault.secrets) {
+      if (secret.valueFrom === undefined) continue;
+      const resolvedFrom = armSection.valueFrom.get(
+        `${vault.name.toLowerCase()}/${secret.name.toLowerCase()}`,
+      );
+      if (resolvedFrom) secret.valueFrom = resolvedFrom;
+      else delete secret.valueFrom;
+    }
+  }
+
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
   }
@@ -492,6 +533,8 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     eventGrid: { subscriptions },
     delivery: { duplicateProbability, maxAttempts, seed: deliverySeed, timeoutMs },
     serviceBus: root.serviceBus,
+    arm: armSection.arm,
+    consumers: armSection.consumers,
   };
   // No value goes into the derived seed, not even hashed: ids are public, values are not.
   return { seed: seed ?? seedFromContent(withoutSecretValues(resolved)), ...resolved };

@@ -34,7 +34,9 @@ describe('sandbox http client routing', () => {
   });
 
   it.each([
-    'https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000?api-version=2022-12-01',
+    // management.azure.com, *.documents.azure.com, *.blob.core.windows.net and *.servicebus.windows.net
+    // are emulated (arm/): these hosts are not.
+    'https://contoso.table.core.windows.net/orders',
     'https://sb-prod.servicebus.windows.net/orders/messages',
     'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
     'https://stprod.blob.core.windows.net/c/b',
