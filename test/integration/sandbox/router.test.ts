@@ -39,7 +39,7 @@ describe('sandbox http client routing', () => {
     'https://contoso.table.core.windows.net/orders',
     'https://sb-prod.servicebus.windows.net/orders/messages',
     'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
-    'https://stprod.blob.core.windows.net/c/b',
+    'https://stprod.queue.core.windows.net/q/messages',
     'https://apim-prod.azure-api.net/orders',
   ])('answers 501 naming the host for an Azure host it does not emulate: %s', async (url) => {
     // Prepare

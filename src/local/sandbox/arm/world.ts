@@ -13,6 +13,7 @@ import { ArmEmulator } from './emulator';
 import { type KeyRegeneration, KeyRings } from './keyRing';
 import { ArmOperations } from './operations';
 import type { ResolvedValueFrom } from './scenario';
+import { BLOB_HOST_SUFFIX, BlobDataPlane, StorageAccounts } from './storage';
 
 export interface ArmWorld {
   readonly services: ServiceEmulator[];
@@ -30,6 +31,13 @@ export interface ArmEstate {
     location: string;
     keyNames: string[];
     endpoint: string;
+  }>;
+  storageAccounts: Array<{
+    id: string;
+    name: string;
+    location: string;
+    keyNames: string[];
+    blobEndpoint: string;
   }>;
   regenerations: KeyRegeneration[];
 }
@@ -62,6 +70,9 @@ export function createArmWorld(input: {
   const cosmos = new CosmosDbAccounts(subscriptionId, rings, operations);
   for (const account of arm.cosmosDbAccounts) cosmos.add(account);
   emulator.register(cosmos);
+  const storage = new StorageAccounts(subscriptionId, rings, () => clock.now());
+  for (const account of arm.storageAccounts) storage.add(account);
+  emulator.register(storage);
 
   const valueFor = (from: ResolvedValueFrom): string => {
     const ring = rings.get(from.resourceId);
@@ -73,13 +84,17 @@ export function createArmWorld(input: {
         const account = cosmos.all().find((a) => a.keys === ring)!;
         return `AccountEndpoint=https://${account.name}${COSMOS_HOST_SUFFIX}:443/;AccountKey=${key};`;
       }
+      case 'storage': {
+        const account = storage.all().find((a) => a.keys === ring)!;
+        return `DefaultEndpointsProtocol=https;AccountName=${account.name};AccountKey=${key};EndpointSuffix=core.windows.net`;
+      }
       default:
         throw new Error(`sandbox: no connection string format for ${ring.kind}`);
     }
   };
 
   return {
-    services: [emulator, new CosmosDbDataPlane(cosmos)],
+    services: [emulator, new CosmosDbDataPlane(cosmos), new BlobDataPlane(storage)],
     rings,
     valueFor,
     describe: () => ({
@@ -89,6 +104,13 @@ export function createArmWorld(input: {
         location: a.location,
         keyNames: a.keys.names.slice(),
         endpoint: `https://${a.name}${COSMOS_HOST_SUFFIX}:443/`,
+      })),
+      storageAccounts: storage.all().map((a) => ({
+        id: a.id,
+        name: a.name,
+        location: a.location,
+        keyNames: a.keys.names.slice(),
+        blobEndpoint: `https://${a.name}${BLOB_HOST_SUFFIX}/`,
       })),
       regenerations: rings
         .all()
