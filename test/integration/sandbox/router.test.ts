@@ -37,7 +37,7 @@ describe('sandbox http client routing', () => {
     // management.azure.com, *.documents.azure.com, *.blob.core.windows.net and *.servicebus.windows.net
     // are emulated (arm/): these hosts are not.
     'https://contoso.table.core.windows.net/orders',
-    'https://sb-prod.servicebus.windows.net/orders/messages',
+    'https://crprod.azurecr.io/v2/orders/manifests/latest',
     'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
     'https://stprod.queue.core.windows.net/q/messages',
     'https://apim-prod.azure-api.net/orders',

@@ -13,6 +13,7 @@ import { ArmEmulator } from './emulator';
 import { type KeyRegeneration, KeyRings } from './keyRing';
 import { ArmOperations } from './operations';
 import type { ResolvedValueFrom } from './scenario';
+import { SERVICE_BUS_HOST_SUFFIX, ServiceBusDataPlane, ServiceBusNamespaces } from './serviceBus';
 import { BLOB_HOST_SUFFIX, BlobDataPlane, StorageAccounts } from './storage';
 
 export interface ArmWorld {
@@ -38,6 +39,15 @@ export interface ArmEstate {
     location: string;
     keyNames: string[];
     blobEndpoint: string;
+  }>;
+  serviceBusNamespaces: Array<{
+    id: string;
+    name: string;
+    location: string;
+    endpoint: string;
+    queues: string[];
+    topics: string[];
+    authorizationRules: Array<{ id: string; name: string; rights: string[]; entity: string | undefined; keyNames: string[] }>;
   }>;
   regenerations: KeyRegeneration[];
 }
@@ -73,6 +83,9 @@ export function createArmWorld(input: {
   const storage = new StorageAccounts(subscriptionId, rings, () => clock.now());
   for (const account of arm.storageAccounts) storage.add(account);
   emulator.register(storage);
+  const serviceBus = new ServiceBusNamespaces(subscriptionId, rings);
+  for (const ns of arm.serviceBusNamespaces) serviceBus.add(ns);
+  emulator.register(serviceBus);
 
   const valueFor = (from: ResolvedValueFrom): string => {
     const ring = rings.get(from.resourceId);
@@ -88,13 +101,20 @@ export function createArmWorld(input: {
         const account = storage.all().find((a) => a.keys === ring)!;
         return `DefaultEndpointsProtocol=https;AccountName=${account.name};AccountKey=${key};EndpointSuffix=core.windows.net`;
       }
+      case 'serviceBusRule': {
+        for (const ns of serviceBus.all()) {
+          const rule = ns.rules.find((r) => r.keys === ring);
+          if (rule) return serviceBus.connectionString(ns, rule, key);
+        }
+        throw new Error(`sandbox: no Service Bus rule ${from.resourceId}`);
+      }
       default:
         throw new Error(`sandbox: no connection string format for ${ring.kind}`);
     }
   };
 
   return {
-    services: [emulator, new CosmosDbDataPlane(cosmos), new BlobDataPlane(storage)],
+    services: [emulator, new CosmosDbDataPlane(cosmos), new BlobDataPlane(storage), new ServiceBusDataPlane(serviceBus)],
     rings,
     valueFor,
     describe: () => ({
@@ -111,6 +131,21 @@ export function createArmWorld(input: {
         location: a.location,
         keyNames: a.keys.names.slice(),
         blobEndpoint: `https://${a.name}${BLOB_HOST_SUFFIX}/`,
+      })),
+      serviceBusNamespaces: serviceBus.all().map((ns) => ({
+        id: ns.id,
+        name: ns.name,
+        location: ns.location,
+        endpoint: `https://${ns.name}${SERVICE_BUS_HOST_SUFFIX}/`,
+        queues: ns.queues.slice(),
+        topics: ns.topics.slice(),
+        authorizationRules: ns.rules.map((r) => ({
+          id: r.id,
+          name: r.name,
+          rights: r.rights.slice(),
+          entity: r.entity ? `${r.entity.type}/${r.entity.name}` : undefined,
+          keyNames: r.keys.names.slice(),
+        })),
       })),
       regenerations: rings
         .all()
