@@ -115,6 +115,9 @@ const INDEX = {
     advanceClock: 'POST /sandbox/clock/advance  {"days":31} | {"to":"2026-02-15T00:00:00Z"}',
     events: '/sandbox/events',
     notifications: '/sandbox/notifications',
+    downtime: '/sandbox/downtime',
+    consumers: '/sandbox/consumers',
+    requests: '/sandbox/requests',
   },
 };
 
@@ -156,6 +159,15 @@ export async function handleInspectionHttp(
       });
     case '/sandbox/notifications':
       return readOnly(() => ({ eventGrid: sandbox.eventGrid.published(), webhooks: sandbox.webhooks() }));
+    case '/sandbox/downtime':
+      return readOnly(() => sandbox.downtime());
+    case '/sandbox/consumers':
+      return readOnly(() => ({
+        consumers: sandbox.consumers(),
+        webhookCallbacks: sandbox.webhookCallbacks(),
+      }));
+    case '/sandbox/requests':
+      return readOnly(() => ({ requests: sandbox.requests() }));
     case '/sandbox/clock/advance': {
       if (method !== 'POST') {
         send(res, 405, { error: { code: 'MethodNotAllowed', message: 'use POST with a JSON body' } });

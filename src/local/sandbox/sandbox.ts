@@ -7,6 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpClient } from '@azure/core-rest-pipeline';
+import type { WebhookCallbackRecord } from './arm/consumerEndpoints';
+import type { ConsumerView, DowntimeReport } from './arm/consumers';
 import { type ArmEstate, type ArmWorld, createArmWorld } from './arm/world';
 import { createSandboxClock, type SandboxClock } from './clock';
 import { createSandboxCredential, type SandboxCredential } from './credential';
@@ -101,6 +103,15 @@ export interface Sandbox {
     readonly endpoint: string;
     readonly subscriptionId: string;
   };
+  /**
+   * Per simulated consumer, every interval (sandbox time) during which it held a key its resource no
+   * longer accepted, and the totals: zero downtime is `downtime().totalMs === 0`.
+   */
+  downtime(): DowntimeReport;
+  /** The simulated consumers: the Key Vault versions they hold (never values), their rolls and reloads. */
+  consumers(): ConsumerView[];
+  /** The callbacks the sandbox sent for webhook consumers (callback URL answers). */
+  webhookCallbacks(): WebhookCallbackRecord[];
   /** The estate without any secret value. */
   estate(): SandboxEstate;
   /**
@@ -155,7 +166,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   const store = new KeyVaultStore(clock, bus, scenario.azure.subscriptionId, scenario.seed);
   clock.addTicker(store);
   clock.onAfterMove(() => bus.idle());
-  const arm = createArmWorld({ scenario, clock, credential });
+  const arm = createArmWorld({ scenario, clock, credential, vault: store });
 
   seed(store, scenario, clock.now().getTime(), arm);
 
@@ -171,6 +182,8 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
       requestLog.push({ ...request, at: clock.now().toISOString() });
     },
   );
+  // Consumers read their secrets once the vault is seeded; webhook callbacks go through the router.
+  arm.start(() => httpClient);
 
   const estate = (): SandboxEstate => ({
     now: clock.now().toISOString(),
@@ -219,6 +232,9 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     webhooks: () => webhookSink.received(),
     requests: () => requestLog.map((r) => ({ ...r })),
     arm: { endpoint: 'https://management.azure.com', subscriptionId: scenario.azure.subscriptionId },
+    downtime: () => arm.downtime(),
+    consumers: () => arm.consumers(),
+    webhookCallbacks: () => arm.webhookCallbacks(),
     estate,
     advance(by) {
       // Validated when its turn comes, not when asked: a `{ to }` queued behind another advance

@@ -83,7 +83,9 @@ export class ServiceBusNamespaces implements ArmProvider {
   }): ServiceBusNamespace {
     const ns: ServiceBusNamespace = {
       ...spec,
-      id: resourceIdOf(this.subscriptionId, spec.resourceGroup, SERVICE_BUS_NAMESPACE, [{ type: 'namespaces', name: spec.name }]),
+      id: resourceIdOf(this.subscriptionId, spec.resourceGroup, SERVICE_BUS_NAMESPACE, [
+        { type: 'namespaces', name: spec.name },
+      ]),
       rules: spec.rules.map((rule) => ({
         ...rule,
         keys: this.rings.create(rule.id, 'serviceBusRule', SERVICE_BUS_KEY_NAMES, SAS_KEY_BYTES),
@@ -152,16 +154,30 @@ export class ServiceBusNamespaces implements ArmProvider {
       return notEmulated(req.method, req.url.pathname, 'namespace operations other than GET');
     }
     if (lower.length === 1 && lower[0] === 'authorizationrules') ruleName = chain[0]!.name;
-    else if (lower.length === 2 && lower[1] === 'authorizationrules' && (lower[0] === 'queues' || lower[0] === 'topics')) {
+    else if (
+      lower.length === 2 &&
+      lower[1] === 'authorizationrules' &&
+      (lower[0] === 'queues' || lower[0] === 'topics')
+    ) {
       const type = lower[0] as 'queues' | 'topics';
-      const name = (type === 'queues' ? ns.queues : ns.topics).find((e) => e.toLowerCase() === chain[0]!.name.toLowerCase());
+      const name = (type === 'queues' ? ns.queues : ns.topics).find(
+        (e) => e.toLowerCase() === chain[0]!.name.toLowerCase(),
+      );
       if (!name) {
-        return azureError(404, 'NotFound', `The messaging entity '${ns.name}/${chain[0]!.name}' could not be found.`);
+        return azureError(
+          404,
+          'NotFound',
+          `The messaging entity '${ns.name}/${chain[0]!.name}' could not be found.`,
+        );
       }
       entity = { type, name };
       ruleName = chain[1]!.name;
     } else {
-      return notEmulated(req.method, req.url.pathname, 'Service Bus resources other than authorization rules');
+      return notEmulated(
+        req.method,
+        req.url.pathname,
+        'Service Bus resources other than authorization rules',
+      );
     }
     const rule = ns.rules.find(
       (r) =>
@@ -187,14 +203,22 @@ export class ServiceBusNamespaces implements ArmProvider {
         },
       };
     }
-    if (action === 'listkeys' && req.method === 'POST') return { status: 200, body: this.accessKeys(ns, rule) };
+    if (action === 'listkeys' && req.method === 'POST')
+      return { status: 200, body: this.accessKeys(ns, rule) };
     if (action === 'regeneratekeys' && req.method === 'POST') {
       const body = (req.body ?? {}) as { keyType?: unknown; key?: unknown };
       const keyName = typeof body.keyType === 'string' ? KEY_TYPES[body.keyType] : undefined;
       if (!keyName) {
-        return azureError(400, 'BadRequest', `The keyType '${String(body.keyType)}' is not valid: expected PrimaryKey or SecondaryKey.`);
+        return azureError(
+          400,
+          'BadRequest',
+          `The keyType '${String(body.keyType)}' is not valid: expected PrimaryKey or SecondaryKey.`,
+        );
       }
-      if (body.key !== undefined && (typeof body.key !== 'string' || body.key === '' || body.key.length > 256)) {
+      if (
+        body.key !== undefined &&
+        (typeof body.key !== 'string' || body.key === '' || body.key.length > 256)
+      ) {
         return azureError(400, 'BadRequest', 'The key must be a non-empty string of at most 256 characters.');
       }
       rule.keys.regenerate(keyName, body.key as string | undefined);
@@ -232,7 +256,8 @@ export class ServiceBusDataPlane implements ServiceEmulator {
     let entity: { type: 'queues' | 'topics'; name: string } | undefined;
     let listing: 'queues' | 'topics' | undefined;
     const lowerPath = path.toLowerCase();
-    if (lowerPath === '/$resources/queues' || lowerPath === '/$resources/topics') listing = lowerPath.endsWith('queues') ? 'queues' : 'topics';
+    if (lowerPath === '/$resources/queues' || lowerPath === '/$resources/topics')
+      listing = lowerPath.endsWith('queues') ? 'queues' : 'topics';
     else {
       const name = decodeURIComponent(path.slice(1));
       const queue = ns.queues.find((q) => q.toLowerCase() === name.toLowerCase());
@@ -240,14 +265,22 @@ export class ServiceBusDataPlane implements ServiceEmulator {
       if (queue) entity = { type: 'queues', name: queue };
       else if (topic) entity = { type: 'topics', name: topic };
       else if (name !== '' && !name.includes('/')) entity = undefined;
-      else return notEmulated(req.method, req.url.pathname, 'Service Bus HTTPS: only GET /$Resources/queues|topics and GET /{entity}');
+      else
+        return notEmulated(
+          req.method,
+          req.url.pathname,
+          'Service Bus HTTPS: only GET /$Resources/queues|topics and GET /{entity}',
+        );
     }
     if (req.method !== 'GET') return notEmulated(req.method, req.url.pathname, 'Service Bus HTTPS writes');
 
     const authorization = req.headers.get('authorization');
     if (!authorization) return refuse('MissingToken: The authorization header was not found.');
     const token = /^SharedAccessSignature\s+(.+)$/i.exec(authorization.trim())?.[1];
-    if (!token) return refuse('MalformedToken: The credentials contained in the authorization header are not in the SharedAccessSignature format.');
+    if (!token)
+      return refuse(
+        'MalformedToken: The credentials contained in the authorization header are not in the SharedAccessSignature format.',
+      );
     const fields = new Map<string, string>();
     for (const part of token.split('&')) {
       const eq = part.indexOf('=');
@@ -263,7 +296,10 @@ export class ServiceBusDataPlane implements ServiceEmulator {
     if (Number(se) * 1000 < Date.now()) return refuse('ExpiredToken: The token is expired.');
     let audience: string;
     try {
-      audience = decodeURIComponent(sr).replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '').toLowerCase();
+      audience = decodeURIComponent(sr)
+        .replace(/^[a-z]+:\/\//i, '')
+        .replace(/\/+$/, '')
+        .toLowerCase();
     } catch {
       return refuse('MalformedToken: The sr parameter is not validly encoded.');
     }
@@ -274,7 +310,8 @@ export class ServiceBusDataPlane implements ServiceEmulator {
     const rule = ns.rules.find(
       (r) =>
         r.name === decodeURIComponent(skn) &&
-        (r.entity === undefined || (entity !== undefined && r.entity.type === entity.type && r.entity.name === entity.name)),
+        (r.entity === undefined ||
+          (entity !== undefined && r.entity.type === entity.type && r.entity.name === entity.name)),
     );
     let signature: string;
     try {
@@ -283,9 +320,12 @@ export class ServiceBusDataPlane implements ServiceEmulator {
       return refuse('MalformedToken: The sig parameter is not validly encoded.');
     }
     const signed = sasStringToSign(sr, se);
-    const valid = rule?.keys.values().some(({ value }) => createHmac('sha256', value).update(signed, 'utf8').digest('base64') === signature);
+    const valid = rule?.keys
+      .values()
+      .some(({ value }) => createHmac('sha256', value).update(signed, 'utf8').digest('base64') === signature);
     if (!rule || !valid) return refuse('InvalidSignature: The token has an invalid signature.');
-    if (!rule.rights.includes('Manage')) return refuse('Manage,EntityRead claims required for this operation.');
+    if (!rule.rights.includes('Manage'))
+      return refuse('Manage,EntityRead claims required for this operation.');
 
     const base = `https://${ns.name}${SERVICE_BUS_HOST_SUFFIX}`;
     const updated = new Date().toISOString();
@@ -298,7 +338,14 @@ export class ServiceBusDataPlane implements ServiceEmulator {
       const top = Number(req.url.searchParams.get('$top') ?? '100');
       const skip = Number(req.url.searchParams.get('$skip') ?? '0');
       const names = (listing === 'queues' ? ns.queues : ns.topics).slice(skip, skip + top);
-      return { status: 200, headers, body: feed(listing === 'queues' ? 'Queues' : 'Topics', names.map((n) => entry(listing, n))) };
+      return {
+        status: 200,
+        headers,
+        body: feed(
+          listing === 'queues' ? 'Queues' : 'Topics',
+          names.map((n) => entry(listing, n)),
+        ),
+      };
     }
     if (entity) {
       return {
