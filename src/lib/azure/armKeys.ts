@@ -109,10 +109,13 @@ export function providedKey(
   return { slot, name, fingerprint: keyFingerprint(value), ...(withValue ? { value } : {}) };
 }
 
-/** Why a `KeyProvider` call failed, in the project's error types. */
-export function keyError(error: unknown, doing: string, resourceId: string) {
+/** Why a management call failed, in the project's error types (`target` is the resource id). */
+export function armError(error: unknown, doing: string, resourceId: string) {
   return fromAzureError(error, doing, { target: resourceId });
 }
+
+/** The same, for the key providers. */
+export const keyError = armError;
 
 /** Sends data-plane test requests through the platform's transport, with a small retry budget. */
 export class DataPlaneProbe {
