@@ -86,15 +86,15 @@ export class AksDeploymentRoller implements ConsumerRoller {
     const command =
       `kubectl rollout restart deployment/${t.deployment} -n ${t.namespace} && ` +
       `kubectl rollout status deployment/${t.deployment} -n ${t.namespace} --timeout=${t.timeout}s`;
-    let clusterToken = '';
-    if (this.options.aadClusterToken) {
-      const token = await this.credential.getToken(AKS_AAD_SERVER_SCOPE, {
-        abortSignal: context.abortSignal,
-      });
-      clusterToken = token?.token ?? '';
-    }
     let poller: ReturnType<ContainerServiceClient['managedClusters']['runCommand']>;
     try {
+      let clusterToken = '';
+      if (this.options.aadClusterToken) {
+        const token = await this.credential.getToken(AKS_AAD_SERVER_SCOPE, {
+          abortSignal: context.abortSignal,
+        });
+        clusterToken = token?.token ?? '';
+      }
       poller = this.clients.get(t.id.subscriptionId).managedClusters.runCommand(
         t.id.resourceGroup,
         t.cluster,
