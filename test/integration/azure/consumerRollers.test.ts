@@ -274,6 +274,20 @@ describe('AksDeploymentRoller over the real @azure/arm-containerservice client o
     });
   });
 
+  it('passes a token for the AKS AAD server app as clusterToken when asked (AAD-enabled clusters)', async () => {
+    // Prepare
+    const box = estate();
+    const roller = new AksDeploymentRoller(box.credential, { ...options(box), aadClusterToken: true });
+    const issued = box.credential.issued;
+
+    // Act
+    const handle = await roller.start(consumers.api!);
+
+    // Assess
+    expect(handle.ref.commandId).toMatch(/^[0-9a-f]{32}$/);
+    expect(box.credential.issued).toBe(issued + 2);
+  });
+
   it('refuses names that are not Kubernetes names before any call (no shell injection into the run command)', async () => {
     // Prepare
     const box = estate();
