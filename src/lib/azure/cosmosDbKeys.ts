@@ -135,9 +135,11 @@ export class CosmosDbKeys implements KeyProvider {
   /**
    * Regenerates one key (`regenerateKey` with `keyKind` primary / secondary / primaryReadonly /
    * secondaryReadonly: a long-running operation, polled to its end) and reads the new value back.
-   * Needs `Microsoft.DocumentDB/databaseAccounts/regenerateKey/action` (and, for the value, the
-   * listing permission of `listKeys`). ARM calls: the POST, its status polls and the SDK's final
-   * read of the operation, then one listing.
+   * Needs `Microsoft.DocumentDB/databaseAccounts/regenerateKey/action`, the listing permission of
+   * `listKeys` (for the value), and `Microsoft.DocumentDB/locations/operationsStatus/read` to poll the
+   * operation: its status resource lives under `/subscriptions/{id}/providers/Microsoft.DocumentDB/
+   * locations/...`, outside the account, so that permission must be granted at the subscription.
+   * ARM calls: the POST, its status polls and the SDK's final read of the operation, then one listing.
    */
   async regenerateKey(
     resourceId: string,
