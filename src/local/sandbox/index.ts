@@ -1,4 +1,14 @@
 /** The sandbox: in-process emulation of the Azure services stampkeeper calls, and the world around it. */
+export type { WebhookCallbackRecord } from './arm/consumerEndpoints';
+export type {
+  ConsumerDowntime,
+  ConsumerView,
+  DowntimeInterval,
+  DowntimeReport,
+  RollRecord,
+} from './arm/consumers';
+export { ARM_RESOURCE } from './arm/emulator';
+export type { ArmEstate } from './arm/world';
 export { createSandboxClock, MAX_MOVE_MS, type SandboxClock, type WorldTicker } from './clock';
 export {
   createSandboxCredential,
@@ -37,13 +47,20 @@ export {
   type SeriesDefinition,
   type WorkspaceState,
 } from './monitor';
-export { createRoutingHttpClient, isLoopback, type ServiceEmulator, unknownHost } from './router';
+export {
+  createRoutingHttpClient,
+  isLoopback,
+  type RoutedRequest,
+  type ServiceEmulator,
+  unknownHost,
+} from './router';
 export {
   type AdvanceResult,
   type CreateSandboxOptions,
   createSandbox,
   type Sandbox,
   type SandboxEstate,
+  type SandboxRequestRecord,
   seededRandom,
 } from './sandbox';
 export {

@@ -120,6 +120,9 @@ const INDEX = {
     serviceBus: '/sandbox/servicebus',
     serviceBusMessages:
       '/sandbox/servicebus/messages?path=<queue or topic/Subscriptions/name>&queue=active|deadLetter|scheduled&limit=20',
+    downtime: '/sandbox/downtime',
+    consumers: '/sandbox/consumers',
+    requests: '/sandbox/requests',
   },
 };
 
@@ -181,6 +184,15 @@ export async function handleInspectionHttp(
       send(res, answer.status, answer.body);
       return true;
     }
+    case '/sandbox/downtime':
+      return readOnly(() => sandbox.downtime());
+    case '/sandbox/consumers':
+      return readOnly(() => ({
+        consumers: sandbox.consumers(),
+        webhookCallbacks: sandbox.webhookCallbacks(),
+      }));
+    case '/sandbox/requests':
+      return readOnly(() => ({ requests: sandbox.requests() }));
     case '/sandbox/clock/advance': {
       if (method !== 'POST') {
         send(res, 405, { error: { code: 'MethodNotAllowed', message: 'use POST with a JSON body' } });

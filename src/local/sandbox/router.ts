@@ -95,11 +95,37 @@ export function unknownHost(request: PipelineRequest, hostname: string): RestErr
 }
 
 /**
+ * One request that reached the sandbox (loopback traffic excepted), as `observe` receives it: never a
+ * body, a header or a query string. `path` is the URL path, except for the webhook sink, whose URLs
+ * carry their credential in the path: only the first segment is kept there.
+ */
+export interface RoutedRequest {
+  /** The emulator's name (`arm`, `keyvault`, `cosmosdb`...), `webhook-sink`, or `not-emulated`. */
+  service: string;
+  method: string;
+  host: string;
+  path: string;
+  /** The status answered; `null` when the host did not resolve (the transport threw `ENOTFOUND`). */
+  status: number | null;
+}
+
+function recordedPath(service: string, url: URL): string {
+  if (service !== 'webhook-sink') return url.pathname;
+  const first = url.pathname.split('/').find((s) => s !== '');
+  return first === undefined ? '/' : `/${first}${url.pathname.length > first.length + 1 ? '/***' : ''}`;
+}
+
+/**
  * The `HttpClient` SDK clients get in sandbox runs: loopback to the real network, an emulated host to
  * its emulator (or `ENOTFOUND` when the emulator does not resolve it), an un-emulated Azure host to
- * a 501, anything else to `fallback` (the webhook sink).
+ * a 501, anything else to `fallback` (the webhook sink). `observe` sees every non-loopback request
+ * (the sandbox's request log, which counts remote calls).
  */
-export function createRoutingHttpClient(services: ServiceEmulator[], fallback: ServiceEmulator): HttpClient {
+export function createRoutingHttpClient(
+  services: ServiceEmulator[],
+  fallback: ServiceEmulator,
+  observe?: (request: RoutedRequest) => void,
+): HttpClient {
   let real: HttpClient | undefined;
   return {
     async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
@@ -113,10 +139,24 @@ export function createRoutingHttpClient(services: ServiceEmulator[], fallback: S
         abort.name = 'AbortError';
         throw abort;
       }
+      const url = new URL(request.url);
+      const note = (service: string, status: number | null) =>
+        observe?.({
+          service,
+          method: request.method.toUpperCase(),
+          host: hostname,
+          path: recordedPath(service, url),
+          status,
+        });
       const emulator = services.find((s) => s.matches(hostname));
-      if (emulator?.resolves && !emulator.resolves(hostname)) throw unknownHost(request, hostname);
-      if (!emulator && isAzureServiceHost(hostname))
+      if (emulator?.resolves && !emulator.resolves(hostname)) {
+        note(emulator.name, null);
+        throw unknownHost(request, hostname);
+      }
+      if (!emulator && isAzureServiceHost(hostname)) {
+        note('not-emulated', 501);
         return toPipelineResponse(request, notEmulated(hostname));
+      }
       const service = emulator ?? fallback;
       let reply: SandboxReply;
       try {
@@ -130,6 +170,7 @@ export function createRoutingHttpClient(services: ServiceEmulator[], fallback: S
           `sandbox ${service.name} failed: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
+      note(service.name, reply.status);
       return toPipelineResponse(request, reply);
     },
   };

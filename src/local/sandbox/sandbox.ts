@@ -7,6 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpClient } from '@azure/core-rest-pipeline';
+import type { WebhookCallbackRecord } from './arm/consumerEndpoints';
+import type { ConsumerView, DowntimeReport } from './arm/consumers';
+import { type ArmEstate, type ArmWorld, createArmWorld } from './arm/world';
 import { createSandboxClock, type SandboxClock } from './clock';
 import { createSandboxCredential, type SandboxCredential } from './credential';
 import {
@@ -22,7 +25,7 @@ import { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspe
 import { KeyVaultEmulator, type KeyVaultRequestRecord } from './keyvault/http';
 import { KeyVaultStore, type SecretAttributesInput } from './keyvault/store';
 import { createMonitor, type MonitorSandbox } from './monitor';
-import { createRoutingHttpClient } from './router';
+import { createRoutingHttpClient, type RoutedRequest } from './router';
 import { type ResolvedScenario, resolveScenario, type Scenario, withoutSecretValues } from './scenario';
 import type { ServiceBusInspector } from './servicebus/inspect';
 import { type WebhookRecord, WebhookSink } from './webhookSink';
@@ -37,6 +40,15 @@ export interface CreateSandboxOptions {
   /** Source of randomness for duplicate deliveries. Omitted: seeded from `scenario.delivery.seed`. */
   random?: () => number;
 }
+
+/** One request an SDK client sent through `sandbox.httpClient` (loopback excepted): never a body. */
+export interface SandboxRequestRecord extends RoutedRequest {
+  /** Sandbox time of the request. */
+  at: string;
+}
+
+/** The request log keeps the most recent requests only: a long `npm start` must not grow without bound. */
+const MAX_REQUEST_LOG = 100_000;
 
 export interface AdvanceResult {
   now: string;
@@ -84,6 +96,26 @@ export interface Sandbox {
   deliveries(): DeliveryAttempt[];
   /** Requests that landed in the webhook sink (Teams / generic webhooks). */
   webhooks(): WebhookRecord[];
+  /**
+   * Every request that went through `httpClient` to a sandbox service or the sink, in order (method,
+   * host, path, service, status, sandbox time; never a body, a header or a query): how many remote
+   * calls an operation made. The most recent 100 000 are kept.
+   */
+  requests(): SandboxRequestRecord[];
+  readonly arm: {
+    /** `https://management.azure.com`: pass as the ARM clients' `endpoint` (the default one already is). */
+    readonly endpoint: string;
+    readonly subscriptionId: string;
+  };
+  /**
+   * Per simulated consumer, every interval (sandbox time) during which it held a key its resource no
+   * longer accepted, and the totals: zero downtime is `downtime().totalMs === 0`.
+   */
+  downtime(): DowntimeReport;
+  /** The simulated consumers: the Key Vault versions they hold (never values), their rolls and reloads. */
+  consumers(): ConsumerView[];
+  /** The callbacks the sandbox sent for webhook consumers (callback URL answers). */
+  webhookCallbacks(): WebhookCallbackRecord[];
   /** The estate without any secret value. */
   estate(): SandboxEstate;
   /**
@@ -108,6 +140,8 @@ export interface SandboxEstate {
   now: string;
   azure: ResolvedScenario['azure'];
   keyVault: { vaults: ReturnType<KeyVaultStore['describe']> };
+  /** Resource Manager resources, their key names and regenerations; never a key value. */
+  arm: ArmEstate;
   eventGrid: { subscriptions: ResolvedScenario['eventGrid']['subscriptions'] };
   delivery: ResolvedScenario['delivery'];
   monitor: ReturnType<MonitorSandbox['describe']>;
@@ -141,8 +175,9 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   const store = new KeyVaultStore(clock, bus, scenario.azure.subscriptionId, scenario.seed);
   clock.addTicker(store);
   clock.onAfterMove(() => bus.idle());
+  const arm = createArmWorld({ scenario, clock, credential, vault: store });
 
-  seed(store, scenario, clock.now().getTime());
+  seed(store, scenario, clock.now().getTime(), arm);
 
   const keyVault = new KeyVaultEmulator(store, credential, scenario.azure.tenantId);
   const eventGridSink = new EventGridSink(clock, credential);
@@ -150,12 +185,23 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   const monitor = createMonitor(scenario.monitor, clock, credential, scenario.azure);
   // Metric sources (e.g. the broker's entity counts) are sampled wherever the world stops.
   clock.onAfterMove(async () => monitor.sample());
-  const httpClient = createRoutingHttpClient([keyVault, eventGridSink, ...monitor.emulators], webhookSink);
+  const requestLog: SandboxRequestRecord[] = [];
+  const httpClient = createRoutingHttpClient(
+    [keyVault, eventGridSink, ...monitor.emulators, ...arm.services],
+    webhookSink,
+    (request) => {
+      if (requestLog.length >= MAX_REQUEST_LOG) requestLog.splice(0, requestLog.length - MAX_REQUEST_LOG + 1);
+      requestLog.push({ ...request, at: clock.now().toISOString() });
+    },
+  );
+  // Consumers read their secrets once the vault is seeded; webhook callbacks go through the router.
+  arm.start(() => httpClient);
 
   const estate = (): SandboxEstate => ({
     now: clock.now().toISOString(),
     azure: { ...scenario.azure },
     keyVault: { vaults: store.describe() },
+    arm: arm.describe(),
     eventGrid: { subscriptions: structuredClone(scenario.eventGrid.subscriptions) },
     delivery: { ...scenario.delivery },
     monitor: monitor.api.describe(),
@@ -201,6 +247,11 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     events: () => bus.events(),
     deliveries: () => bus.deliveries(),
     webhooks: () => webhookSink.received(),
+    requests: () => requestLog.map((r) => ({ ...r })),
+    arm: { endpoint: 'https://management.azure.com', subscriptionId: scenario.azure.subscriptionId },
+    downtime: () => arm.downtime(),
+    consumers: () => arm.consumers(),
+    webhookCallbacks: () => arm.webhookCallbacks(),
     estate,
     advance(by) {
       // Validated when its turn comes, not when asked: a `{ to }` queued behind another advance
@@ -224,7 +275,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   return sandbox;
 }
 
-function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number): void {
+function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number, arm: ArmWorld): void {
   const toEpoch = (spec: { at: string } | { inDays: number } | undefined): number | undefined => {
     if (spec === undefined) return undefined;
     const ms = 'at' in spec ? Date.parse(spec.at) : startMs + spec.inDays * DAY_MS;
@@ -238,7 +289,9 @@ function seed(store: KeyVaultStore, scenario: ResolvedScenario, startMs: number)
         secret.name,
         {
           // Generated values are never printed: they exist only in the store.
-          value: secret.value ?? randomBytes(32).toString('base64'),
+          value:
+            secret.value ??
+            (secret.valueFrom ? arm.valueFor(secret.valueFrom) : randomBytes(32).toString('base64')),
           contentType: secret.contentType,
           tags: secret.tags,
           attributes: {

@@ -7,6 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../lib/core/errors';
+import {
+  type ResolvedArm,
+  type ResolvedConsumer,
+  type ResolvedValueFrom,
+  resolveArmSection,
+} from './arm/scenario';
 import { seedFromContent } from './ids';
 import {
   type MonitorScenario,
@@ -42,6 +48,12 @@ export interface ScenarioSecret {
    * or `application/x-pem-file`); setting or updating it is refused (403 `SecretManagedByKeyVault`).
    */
   certificate?: boolean;
+  /**
+   * The seeded value is a key of a resource of the `arm` section (docs/sandbox.md, "Resource
+   * Manager"): `{ resource: cosmosDb/<account> | storage/<account> | serviceBus/<ns>/<rule> | <ARM id>,
+   * key: <listKeys name>, format?: key | connectionString }`. Exclusive with `value`.
+   */
+  valueFrom?: { resource: string; key: string; format?: 'key' | 'connectionString' };
 }
 
 export interface ScenarioVault {
@@ -83,6 +95,10 @@ export interface Scenario {
   serviceBus?: unknown;
   /** Azure Monitor: metrics of resources and Log Analytics workspaces (`monitor/scenario.ts`). */
   monitor?: MonitorScenario;
+  /** Resource Manager resources (Cosmos DB, Storage, Service Bus namespaces, AKS, Container Apps, App Service): `arm/scenario.ts`. */
+  arm?: unknown;
+  /** Simulated consumers of keys, rolled and watched for downtime: `arm/scenario.ts`. */
+  consumers?: unknown;
 }
 
 /** A validated scenario with every default filled in. */
@@ -104,6 +120,8 @@ export interface ResolvedScenario {
         notBefore: { at: string } | { inDays: number } | undefined;
         tags: Record<string, string>;
         certificate: boolean;
+        /** Where the seeded value comes from (a key of an `arm` resource), when not `value` nor random. */
+        valueFrom?: ResolvedValueFrom;
       }>;
     }>;
   };
@@ -120,6 +138,8 @@ export interface ResolvedScenario {
   /** Undefined when the scenario has no `serviceBus` section. */
   serviceBus: ResolvedServiceBusScenario | undefined;
   monitor: ResolvedMonitorScenario;
+  arm: ResolvedArm;
+  consumers: ResolvedConsumer[];
 }
 
 export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000000';
@@ -254,7 +274,18 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
   }
   checkKeys(
     root,
-    ['seed', 'clock', 'azure', 'keyVault', 'eventGrid', 'delivery', 'serviceBus', 'monitor'],
+    [
+      'seed',
+      'clock',
+      'azure',
+      'keyVault',
+      'eventGrid',
+      'delivery',
+      'serviceBus',
+      'monitor',
+      'arm',
+      'consumers',
+    ],
     '',
     problems,
   );
@@ -341,6 +372,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
               'notBeforeInDays',
               'tags',
               'certificate',
+              'valueFrom',
             ],
             spath,
             problems,
@@ -386,6 +418,10 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
             notBefore: relativeOrAbsolute(rawSecret, 'notBefore', 'notBeforeInDays', spath, problems),
             tags: validateTags(rawSecret.tags, `${spath}.tags`, problems),
             certificate: certificate === true,
+            // Checked against the `arm` section below, once every resource is known.
+            ...(rawSecret.valueFrom === undefined
+              ? {}
+              : { valueFrom: rawSecret.valueFrom as ResolvedValueFrom }),
           });
         });
       }
@@ -498,6 +534,21 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     start === undefined ? Date.now() : Date.parse(start),
   );
   const serviceBus = resolveServiceBusSection(root.serviceBus, problems);
+  const armSection = resolveArmSection(
+    root,
+    { subscriptionId, resourceGroup, vaults: vaults.map((v) => ({ name: v.name, secrets: v.secrets })) },
+    problems,
+  );
+  for (const vault of vaults) {
+    for (const secret of vault.secrets) {
+      if (secret.valueFrom === undefined) continue;
+      const resolvedFrom = armSection.valueFrom.get(
+        `${vault.name.toLowerCase()}/${secret.name.toLowerCase()}`,
+      );
+      if (resolvedFrom) secret.valueFrom = resolvedFrom;
+      else delete secret.valueFrom;
+    }
+  }
 
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
@@ -510,10 +561,17 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     delivery: { duplicateProbability, maxAttempts, seed: deliverySeed, timeoutMs },
     serviceBus,
     monitor,
+    arm: armSection.arm,
+    consumers: armSection.consumers,
   };
   // No value goes into the derived seed, not even hashed: ids are public, values are not.
-  // A scenario without a monitor section keeps the seed it derived before the section existed.
-  const content = root.monitor === undefined ? { ...resolved, monitor: undefined } : resolved;
+  // A scenario without the newer sections keeps the seed it derived before they existed.
+  const content = {
+    ...resolved,
+    ...(root.monitor === undefined ? { monitor: undefined } : {}),
+    ...(root.arm === undefined ? { arm: undefined } : {}),
+    ...(root.consumers === undefined ? { consumers: undefined } : {}),
+  };
   return { seed: seed ?? seedFromContent(withoutSecretValues(content)), ...resolved };
 }
 

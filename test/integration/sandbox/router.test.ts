@@ -34,10 +34,12 @@ describe('sandbox http client routing', () => {
   });
 
   it.each([
-    'https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000?api-version=2022-12-01',
-    'https://sb-prod.servicebus.windows.net/orders/messages',
+    // management.azure.com, *.documents.azure.com, *.blob.core.windows.net and *.servicebus.windows.net
+    // are emulated (arm/): these hosts are not.
+    'https://contoso.table.core.windows.net/orders',
+    'https://crprod.azurecr.io/v2/orders/manifests/latest',
     'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
-    'https://stprod.blob.core.windows.net/c/b',
+    'https://stprod.queue.core.windows.net/q/messages',
     'https://apim-prod.azure-api.net/orders',
   ])('answers 501 naming the host for an Azure host it does not emulate: %s', async (url) => {
     // Prepare
