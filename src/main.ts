@@ -9,5 +9,6 @@ import './functions/audit';
 import './functions/alerts';
 import './functions/runs';
 import './functions/runEndpoints';
+import './functions/rotations';
 import './functions/secretSweep';
 import './functions/stateRetention';

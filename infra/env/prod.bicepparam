@@ -30,6 +30,7 @@ param vaultPlacements = {
 // Where the channel URL settings live (webhook URLs are credentials: Key Vault, never here).
 param channelSettingSources = {
   TEAMS_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'teams-webhook-url', resourceGroup: 'rg-workload-prod' }
+  LEGACY_STAMP_ROLL_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'legacy-stamp-roll-webhook-url', resourceGroup: 'rg-workload-prod' }
 }
 
 // The workload's data and messaging resources to alert on (the policy does not name them yet).

@@ -31,6 +31,8 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
   // Shaped like a Teams incoming-webhook URL, whose path segment after IncomingWebhook is the credential.
   TEAMS_WEBHOOK_URL:
     'https://contoso.webhook.office.com/webhookb2/00000000-0000-0000-0000-000000000000@00000000-0000-0000-0000-000000000001/IncomingWebhook/0sandboxwebhookcredential0/00000000-0000-0000-0000-000000000002',
+  // The pipeline the sandbox's legacy-stamp consumer rolls through (its webhook URL is a credential).
+  LEGACY_STAMP_ROLL_WEBHOOK_URL: 'https://deploy.contoso.example/hooks/legacy-stamp',
 };
 
 /**

@@ -117,7 +117,8 @@ describe('Event Grid deliveries of the sandbox when the host requires keys', () 
     expect(seen.deliveries.map((d) => [d.status, d.outcome])).toEqual([[202, 'delivered']]);
     expect(seen.undelivered).toEqual([]);
     expect(seen.audit.status).toBe(200);
-    expect(JSON.parse(seen.audit.text).records).toEqual([
+    const records = JSON.parse(seen.audit.text).records as Array<{ action: string; outcome: string }>;
+    expect(records.filter((r) => r.action.startsWith('secret.'))).toEqual([
       expect.objectContaining({ action: 'secret.nearExpiry.notify', outcome: 'succeeded' }),
     ]);
     expect(seen.published).toHaveLength(1);

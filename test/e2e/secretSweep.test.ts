@@ -63,7 +63,8 @@ describe('secret sweep on the sandbox, end to end', () => {
     await runSweep();
     await runSweep();
     // Assess
-    const records = await auditFor(TARGET);
+    // The notice of the near expiry, once (the rotation it starts keeps its own run records).
+    const records = (await auditFor(TARGET)).filter((r) => r.action.startsWith('secret.'));
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({
       action: 'secret.nearExpiry.notify',

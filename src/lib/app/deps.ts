@@ -23,10 +23,13 @@ import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
+import { type RotationDeps, rotationKind } from '../rotation/rotation';
+import { announceRotation, type RotationStartDeps, startRotation } from '../rotation/startRotation';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
 import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
 import type { HealthDeps } from './health';
+import { rotationAdapters } from './rotationWiring';
 
 /** Everything the functions need, built once per process by `getDeps()`. */
 export interface AppDeps {
@@ -53,8 +56,10 @@ export interface AppDeps {
   health(logger: Logger): HealthDeps;
   /** Deps of `applyRetention`. */
   retention(logger: Logger): RetentionDeps;
-  /** The run engine (step machine), logging through the invocation; kinds register as capabilities arrive. */
+  /** The run engine (step machine), logging through the invocation, with every run kind registered. */
   runs(logger: Logger): RunEngine;
+  /** Deps of `startRotation` (the rotation endpoints). */
+  rotations(logger: Logger): RotationStartDeps;
 }
 
 /** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
@@ -171,11 +176,64 @@ export function buildDeps(
     return ensured;
   };
 
+  const adapters = rotationAdapters(platform);
+  const rotationDeps = (logger: Logger): RotationDeps => ({
+    vault,
+    keys: adapters.keys,
+    rollerFor: adapters.rollerFor,
+    settingValue: settings.settingValue,
+    announce: (run, summary, abortSignal) =>
+      announceRotation(
+        run,
+        summary,
+        {
+          notifier: createNotifier(channels, logger),
+          idempotency: state.idempotency,
+          audit: state.audit,
+          clock: platform.clock,
+          environment: settings.environment,
+          idempotencyTtlMs,
+          claimLeaseMs,
+        },
+        abortSignal,
+      ),
+  });
+  const engine = (logger: Logger): RunEngine =>
+    createRunEngine({
+      runs: state.runs,
+      queue: state.workQueue,
+      audit: state.audit,
+      clock: platform.clock,
+      logger,
+      kinds: [rotationKind(rotationDeps(logger))],
+      notify: {
+        notifier: createNotifier(channels, logger),
+        idempotency: state.idempotency,
+        defaultChannels: policy.notifications.defaults,
+        idempotencyTtlMs,
+        claimLeaseMs,
+      },
+      options: {
+        leaseMs: claimLeaseMs,
+        functionTimeoutMs: settings.functionTimeoutMs,
+        // The sandbox clock is not the wall clock: queue delays (wall time) are capped, and a
+        // message that shows before its run is due by that clock is sent again for the rest.
+        ...(platform.kind === 'sandbox' ? { maxQueueDelayMs: SANDBOX_MAX_QUEUE_DELAY_MS } : {}),
+      },
+    });
+  const rotations = (logger: Logger): RotationStartDeps => ({
+    engine: engine(logger),
+    policy,
+    clock: platform.clock,
+    logger,
+  });
+
   return {
     settings,
     policy,
     load,
     ready: ensure,
+    rotations,
     secretEvents: (logger) => ({
       vault,
       notifier: createNotifier(channels, logger),
@@ -189,6 +247,7 @@ export function buildDeps(
       dryRun: settings.dryRun,
       idempotencyTtlMs,
       claimLeaseMs,
+      startRotation: (request) => startRotation(request, rotations(logger)),
     }),
     alerts: (logger) => ({
       audit: state.audit,
@@ -225,29 +284,7 @@ export function buildDeps(
       clock: platform.clock,
       logger,
     }),
-    runs: (logger) =>
-      createRunEngine({
-        runs: state.runs,
-        queue: state.workQueue,
-        audit: state.audit,
-        clock: platform.clock,
-        logger,
-        kinds: [],
-        notify: {
-          notifier: createNotifier(channels, logger),
-          idempotency: state.idempotency,
-          defaultChannels: policy.notifications.defaults,
-          idempotencyTtlMs,
-          claimLeaseMs,
-        },
-        options: {
-          leaseMs: claimLeaseMs,
-          functionTimeoutMs: settings.functionTimeoutMs,
-          // The sandbox clock is not the wall clock: queue delays (wall time) are capped, and a
-          // message that shows before its run is due by that clock is sent again for the rest.
-          ...(platform.kind === 'sandbox' ? { maxQueueDelayMs: SANDBOX_MAX_QUEUE_DELAY_MS } : {}),
-        },
-      }),
+    runs: engine,
   };
 }
 

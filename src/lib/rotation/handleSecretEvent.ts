@@ -11,6 +11,7 @@ import type { SecretProperties, SecretVault } from '../ports/secrets';
 import type { AuditLog, AuditOutcome, AuditRecord, IdempotencyStore, RejectionLog } from '../ports/state';
 import { currentVersionOf } from './currentVersion';
 import type { SecretEvent } from './keyVaultEvent';
+import type { StartRotationRequest, StartRotationResult } from './startRotation';
 
 const DAY_MS = 86_400_000;
 /** Key Vault raises SecretNearExpiry 30 days before expiry. */
@@ -53,6 +54,11 @@ export interface SecretEventDeps {
   idempotencyTtlMs: number;
   /** How long a claim protects work in progress: longer than the longest invocation. */
   claimLeaseMs: number;
+  /**
+   * Starts (or finds) the rotation of a managed secret with a key provider (`startRotation`).
+   * Absent: events only notify.
+   */
+  startRotation?: (request: StartRotationRequest) => Promise<StartRotationResult>;
 }
 
 export type SecretEventContext = UseCaseContext;
@@ -315,7 +321,31 @@ async function handleClaimed(
 
   const certificate = (own ?? candidates[0])?.managed === true;
   const channels = managed ? managed.channels : deps.policy.defaultChannels();
+  // A managed secret with a key provider is rotated, not only announced (one run per version:
+  // the event's redeliveries and the sweep find the same run).
+  const rotation =
+    managed?.rotation && managed.rotation !== 'manual' && !certificate && deps.startRotation
+      ? await deps.startRotation({
+          vaultUrl: event.vaultUrl,
+          secretName: event.secretName,
+          trigger: event.schema === 'Sweep' ? 'sweep' : 'event',
+          expired: kind === 'secret.expired',
+          version: event.version,
+          dryRun,
+          actor: ctx.actor,
+          correlationId: ctx.correlationId,
+        })
+      : undefined;
   const notification = buildNotification(event, kind, managed, expiresOn, certificate, key, deps, ctx);
+  if (rotation) {
+    const runId = rotation.status === 'halted' ? rotation.failedRun.id : rotation.run.id;
+    notification.facts.Rotation =
+      rotation.status === 'halted'
+        ? `halted: rotation ${runId} failed; resume it (POST /api/rotations/${runId}/resume)`
+        : `${rotation.status === 'started' ? 'started' : 'under way'}: run ${runId}`;
+    notification.data.rotation = { status: rotation.status, runId };
+    if (rotation.status === 'halted') notification.severity = 'critical';
+  }
   const reason = certificate
     ? "certificate-backed secret: renewed by its certificate's policy, never rotated by stampkeeper"
     : managed

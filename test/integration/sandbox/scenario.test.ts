@@ -40,7 +40,13 @@ describe('sandbox scenarios', () => {
     const byName = Object.fromEntries(vault.secrets.map((s) => [s.name, s.versions[0]!]));
     expect(byName['cosmos-primary-key']).toMatchObject({
       expires: '2026-02-15T00:00:00.000Z',
-      tags: { provider: 'manual', owner: 'team-data' },
+      tags: {
+        'stampkeeper-provider': 'cosmosDbKeys',
+        'stampkeeper-resource':
+          '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-stampkeeper-sandbox/providers/Microsoft.DocumentDB/databaseAccounts/stampkeeper-sandbox-cosmos',
+        'stampkeeper-key': 'primary',
+        owner: 'team-data',
+      },
     });
     expect(byName['storage-account-key']!.expires).toBe('2026-04-01T00:00:00.000Z');
     expect(byName['unmanaged-secret']!.expires).toBe('2026-01-21T00:00:00.000Z');

@@ -417,8 +417,9 @@ describe.skipIf(!inject('bicepAvailable'))(
 
         // Assess
         expect(actual).toEqual(expected);
-        // The policy's manual rotation needs metadata only: Key Vault Reader, which cannot read values.
-        expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultReader'));
+        // The bundled policy rotates its secrets: publishing new versions needs Key Vault Secrets
+        // Officer on that vault (a manual rotation would need only Key Vault Reader: params.test.ts).
+        expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultSecretsOfficer'));
       });
 
       it("delivers each managed vault's secret events to keyVaultEvents, with retries and dead-lettering", () => {
@@ -754,7 +755,7 @@ describe.skipIf(!inject('bicepAvailable'))(
       // Assess
       expect(unplaced).toMatch(/vaultPlacements has no entry for the policy vault\(s\) stampkeeper-sandbox/);
       expect(unsourced).toMatch(
-        /channelSettingSources has no entry for the policy setting\(s\) TEAMS_WEBHOOK_URL/,
+        /channelSettingSources has no entry for the policy setting\(s\) LEGACY_STAMP_ROLL_WEBHOOK_URL, TEAMS_WEBHOOK_URL/,
       );
     }, 60_000);
   },

@@ -52,7 +52,8 @@ describe('npm run infra:params', () => {
     ]);
     expect(targets.notifications).toEqual({
       eventGridTopic: true,
-      urlSettings: ['PAGER_WEBHOOK_URL', 'TEAMS_WEBHOOK_URL'],
+      // Channels' webhook URLs, and the rotation consumers' (a webhook roll's URL is a credential too).
+      urlSettings: ['PAGER_WEBHOOK_URL', 'REPORTING_ROLL_WEBHOOK_URL', 'TEAMS_WEBHOOK_URL'],
     });
     expect(targets.policy).toBe('policy/examples/full.policy.yaml');
   });

@@ -1,0 +1,583 @@
+/**
+ * Zero-downtime rotation of a dual-key credential, as a run of the step machine (`rotation`): plan
+ * (which key is active, which is standby) → [approval] → regenerate the standby key → test it on the
+ * data plane → publish it as a new Key Vault version → roll the consumers → verify them → (revoke
+ * mode) regenerate the old key → finish (audit, notification). Every step checks the remote state
+ * before it acts, so a retry after a crash at any point never regenerates a key twice, never
+ * publishes an untested key, and never regenerates a key a consumer may still use.
+ *
+ * Keys and versions are told apart by fingerprints (`keyFingerprint`): a short hash, never a value.
+ * A key value lives in memory between the provider's listing and the Key Vault write, registered
+ * with the redactor; it is never in a run's input, output, log, audit record or notification.
+ */
+import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
+import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
+import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
+import type { KeyProvider, KeySlot } from '../ports/keys';
+import type { SecretProperties, SecretVault } from '../ports/secrets';
+import type { RunKindDefinition, StepContext, StepResult } from '../runs';
+import type { JsonObject, Run } from '../runs/types';
+
+export const ROTATION_KIND = 'rotation';
+
+/** Tags stampkeeper keeps on every Key Vault version it publishes (names and fingerprints, never a value). */
+export const TAGS = {
+  provider: 'stampkeeper-provider',
+  resource: 'stampkeeper-resource',
+  slot: 'stampkeeper-key',
+  fingerprint: 'stampkeeper-fingerprint',
+  run: 'stampkeeper-run',
+  rolled: 'stampkeeper-rolled',
+} as const;
+
+/** Longest a rotation may take, waits for its window and for consumers included. */
+const DEADLINE_MS = 3 * 86_400_000;
+const APPROVAL_EXPIRES_MS = 24 * 3_600_000;
+/** How often a roll in progress is looked at. */
+const ROLL_POLL_MS = 15_000;
+const HOUR_MS = 3_600_000;
+
+/** What a rotation run carries (JSON, no secret): the secret, its policy at start, why it runs. */
+export interface RotationInput extends JsonObject {
+  vaultUrl: string;
+  vaultName: string;
+  secretName: string;
+  rotation: KeyRotationPolicy & JsonObject;
+  /** What started it: `event` (Key Vault), `sweep` (the timer), `manual` (a person or a pipeline). */
+  trigger: 'event' | 'sweep' | 'manual';
+  /** On-demand and already-expired rotations do not wait for the window. */
+  immediate: boolean;
+  /** Channels of the secret (the policy's), for notices. */
+  channels: string[];
+  /** A rotation that resumes a halted one names it. */
+  resumes: string | null;
+}
+
+/** What the rotation steps need; built once per process (`AppDeps`). */
+export interface RotationDeps {
+  vault: SecretVault;
+  /** The key provider of a rotation policy (its provider and key pair). */
+  keys(rotation: KeyRotationPolicy): KeyProvider;
+  /** The roller of a consumer's kind. */
+  rollerFor(consumer: Consumer): ConsumerRoller;
+  /** The value of an app setting (webhook and health URLs of consumers: secrets, never stored in a run). */
+  settingValue(name: string): string | undefined;
+  /** Where a callback webhook reports completion, for one run and consumer. */
+  callbackUrl?(runId: string, consumer: string): string | undefined;
+  /**
+   * Tells the secret's channels what a finished rotation changed (names, versions, slots; never a
+   * value), at most once per run.
+   */
+  announce(run: Readonly<Run>, summary: RotationSummary, abortSignal?: AbortSignal): Promise<void>;
+}
+
+/** What a finished rotation changed, as its notification and audit record say it. */
+export interface RotationSummary extends JsonObject {
+  secret: string;
+  vault: string;
+  provider: string;
+  resourceId: string;
+  phase: 'rotate' | 'rollOnly';
+  /** The version consumers now run on. */
+  version: string;
+  /** The key that version holds. */
+  slot: KeySlot;
+  expiresOn: string | null;
+  consumers: string[];
+  /** The key regenerated at the end (revoke mode), or null. */
+  revoked: KeySlot | null;
+  dryRun: boolean;
+}
+
+interface PlanOutput {
+  phase: 'rotate' | 'rollOnly';
+  activeSlot: KeySlot;
+  standbySlot: KeySlot;
+  currentVersion: string;
+  activeFingerprint: string;
+  standbyFingerprint: string;
+}
+
+const other = (slot: KeySlot): KeySlot => (slot === 'primary' ? 'secondary' : 'primary');
+
+function inputOf(run: Readonly<Run>): RotationInput {
+  return run.input as RotationInput;
+}
+
+function planOf(ctx: StepContext): PlanOutput {
+  const plan = ctx.outputs.plan as PlanOutput | undefined;
+  if (!plan) throw new ValidationError('the rotation has no plan', ['outputs.plan']);
+  return plan;
+}
+
+/** Whether `now` is inside a UTC window (`endHour` < `startHour` wraps midnight). */
+export function inWindow(now: Date, window: { startHour: number; endHour: number }): boolean {
+  const hour = now.getUTCHours();
+  const { startHour, endHour } = window;
+  return startHour < endHour ? hour >= startHour && hour < endHour : hour >= startHour || hour < endHour;
+}
+
+/** Milliseconds from `now` to the next start of the window (0 inside it). */
+export function untilWindow(now: Date, window: { startHour: number; endHour: number }): number {
+  if (inWindow(now, window)) return 0;
+  const start = new Date(now);
+  start.setUTCMinutes(0, 0, 0);
+  start.setUTCHours(window.startHour);
+  if (start.getTime() <= now.getTime()) start.setTime(start.getTime() + 24 * HOUR_MS);
+  return start.getTime() - now.getTime();
+}
+
+/** The port's view of a policy consumer: URLs read from settings here, never stored in a run. */
+export function consumerOf(
+  policy: ConsumerPolicy,
+  settingValue: (name: string) => string | undefined,
+): Consumer {
+  const name = consumerName(policy);
+  const url = (setting: string) => {
+    const value = settingValue(setting);
+    if (!value) throw new ConfigurationError(`consumer ${name}: setting ${setting} is not set`);
+    return value;
+  };
+  switch (policy.type) {
+    case 'aksDeployment':
+      return {
+        name,
+        target: {
+          kind: 'aksDeployment',
+          clusterId: policy.clusterId,
+          namespace: policy.namespace,
+          deployment: policy.deployment,
+          timeoutSeconds: policy.timeoutMinutes * 60,
+        },
+      };
+    case 'containerApp':
+      return { name, target: { kind: 'containerApp', appId: policy.resourceId } };
+    case 'appService':
+      return { name, target: { kind: 'webApp', siteId: policy.resourceId } };
+    case 'webhook':
+      return {
+        name,
+        target: {
+          kind: 'webhook',
+          url: url(policy.urlSetting),
+          completion: policy.completion === 'callback' ? 'callback' : 'polling',
+        },
+      };
+    case 'waitForReload':
+      return {
+        name,
+        target: { kind: 'reload', waitSeconds: policy.waitMinutes * 60 },
+        ...(policy.healthUrlSetting ? { healthUrl: url(policy.healthUrlSetting) } : {}),
+      };
+  }
+}
+
+/** Where a consumer's secret URL stood in a stored roll handle. */
+const URL_MARK = '{consumer-url}';
+
+/** The consumer's secret URLs (webhook, health): never stored in a run. */
+function secretUrlsOf(consumer: Consumer): string[] {
+  const urls = consumer.target.kind === 'webhook' ? [consumer.target.url] : [];
+  if (consumer.healthUrl) urls.push(consumer.healthUrl);
+  return urls.sort((a, b) => b.length - a.length);
+}
+
+/**
+ * A roll handle as a run may store it: a reference under one of the consumer's secret URLs (a
+ * webhook's status `Location`) keeps only its part after that URL, which the URL (a credential)
+ * is put back before at read time (`usableHandle`).
+ */
+function storableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
+  const urls = secretUrlsOf(consumer);
+  const ref: Record<string, string> = {};
+  for (const [key, value] of Object.entries(handle.ref)) {
+    const base = urls.find((url) => value.startsWith(url));
+    ref[key] = base ? `${URL_MARK}${value.slice(base.length)}` : value;
+  }
+  return { ...handle, ref };
+}
+
+function usableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
+  const [base] = consumer.target.kind === 'webhook' ? [consumer.target.url] : secretUrlsOf(consumer);
+  const ref: Record<string, string> = {};
+  for (const [key, value] of Object.entries(handle.ref)) {
+    ref[key] = base && value.startsWith(URL_MARK) ? `${base}${value.slice(URL_MARK.length)}` : value;
+  }
+  return { ...handle, ref };
+}
+
+/** How long a consumer's roll may take before the rotation gives up on it. */
+function rollTimeoutMs(policy: ConsumerPolicy): number {
+  switch (policy.type) {
+    case 'waitForReload':
+      return (policy.waitMinutes + 10) * 60_000;
+    default:
+      return policy.timeoutMinutes * 60_000;
+  }
+}
+
+/** A failure a person must look at: the run stops (no retry), the secret is halted. */
+function stop(code: string, message: string): StepResult {
+  return { status: 'fail', error: { code, message } };
+}
+
+/**
+ * The current version and what its tags say. Missing or malformed tags, another provider or
+ * resource, a certificate-backed secret: a clear error and no action.
+ */
+function readTags(
+  current: SecretProperties | undefined,
+  input: RotationInput,
+): { ok: true; slot: KeySlot; version: string } | { ok: false; result: StepResult } {
+  const where = `${input.secretName} in ${input.vaultName}`;
+  if (!current?.version)
+    return { ok: false, result: stop('SecretMissing', `secret ${where} has no version to rotate`) };
+  if (current.managed) {
+    return {
+      ok: false,
+      result: stop(
+        'CertificateManaged',
+        `secret ${where} belongs to a Key Vault certificate: renewed by its policy, never rotated`,
+      ),
+    };
+  }
+  const tags = current.tags ?? {};
+  const how = `tag the current version with ${TAGS.provider}=${input.rotation.provider}, ${TAGS.resource}=<the resource id> and ${TAGS.slot}=primary|secondary (the key it holds): docs/deploy.md`;
+  const missing = [TAGS.provider, TAGS.resource, TAGS.slot].filter((t) => !tags[t]);
+  if (missing.length > 0) {
+    return {
+      ok: false,
+      result: stop(
+        'TagsMissing',
+        `secret ${where}: version ${current.version} lacks ${missing.join(', ')}; ${how}`,
+      ),
+    };
+  }
+  const slot = tags[TAGS.slot];
+  if (slot !== 'primary' && slot !== 'secondary') {
+    return {
+      ok: false,
+      result: stop('TagsMalformed', `secret ${where}: ${TAGS.slot} must be primary or secondary; ${how}`),
+    };
+  }
+  if (tags[TAGS.provider] !== input.rotation.provider) {
+    return {
+      ok: false,
+      result: stop(
+        'TagsDisagree',
+        `secret ${where}: ${TAGS.provider} says ${tags[TAGS.provider]}, the policy ${input.rotation.provider}`,
+      ),
+    };
+  }
+  if (tags[TAGS.resource]!.toLowerCase() !== input.rotation.resourceId.toLowerCase()) {
+    return {
+      ok: false,
+      result: stop(
+        'TagsDisagree',
+        `secret ${where}: ${TAGS.resource} names another resource than the policy`,
+      ),
+    };
+  }
+  return { ok: true, slot, version: current.version };
+}
+
+/**
+ * The `rotation` run kind. One run per secret at a time (exclusive target); approval before the
+ * first change when the policy asks; notices of failures and parks go to the secret's channels.
+ */
+export function rotationKind(deps: RotationDeps): RunKindDefinition {
+  const plan = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    const { window } = input.rotation;
+    if (window && !input.immediate && !ctx.dryRun) {
+      const wait = untilWindow(ctx.now, window);
+      if (wait > 0) return { status: 'wait', delayMs: wait };
+    }
+    const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
+      abortSignal: ctx.abortSignal,
+    });
+    const tags = readTags(current, input);
+    if (!tags.ok) return tags.result;
+    const keys = await deps.keys(input.rotation).listKeys(input.rotation.resourceId, {
+      abortSignal: ctx.abortSignal,
+    });
+    const active = keys[tags.slot];
+    const standby = keys[other(tags.slot)];
+    const published = current!.tags[TAGS.fingerprint];
+    if (published && published !== active.fingerprint) {
+      return stop(
+        'ActiveKeyChanged',
+        `the ${tags.slot} key of ${input.rotation.resourceId} is not the one version ${tags.version} holds: it was regenerated outside stampkeeper; consumers may already be failing`,
+      );
+    }
+    // Published by an earlier rotation whose consumers were never verified: they may still use the
+    // other key, so nothing may be regenerated before they are rolled onto this version.
+    const unverified = Boolean(current!.tags[TAGS.run]) && !current!.tags[TAGS.rolled];
+    const output: PlanOutput = {
+      phase: unverified ? 'rollOnly' : 'rotate',
+      activeSlot: tags.slot,
+      standbySlot: other(tags.slot),
+      currentVersion: tags.version,
+      activeFingerprint: active.fingerprint,
+      standbyFingerprint: standby.fingerprint,
+    };
+    ctx.logger.info('rotation planned', { ...output, provider: input.rotation.provider });
+    return { status: 'done', output };
+  };
+
+  const regenerate = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    const p = planOf(ctx);
+    if (p.phase === 'rollOnly') return { status: 'skip' };
+    if (ctx.dryRun) return { status: 'done', output: { planned: `regenerate the ${p.standbySlot} key` } };
+    const provider = deps.keys(input.rotation);
+    const keys = await provider.listKeys(input.rotation.resourceId, { abortSignal: ctx.abortSignal });
+    const standby = keys[p.standbySlot];
+    // Check, then act: an earlier attempt that regenerated and crashed left a new standby key.
+    if (standby.fingerprint !== p.standbyFingerprint) {
+      return {
+        status: 'done',
+        output: { slot: p.standbySlot, fingerprint: standby.fingerprint, already: true },
+      };
+    }
+    const fresh = await provider.regenerateKey(input.rotation.resourceId, p.standbySlot, {
+      abortSignal: ctx.abortSignal,
+    });
+    return { status: 'done', output: { slot: p.standbySlot, fingerprint: fresh.fingerprint } };
+  };
+
+  const test = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    const p = planOf(ctx);
+    if (p.phase === 'rollOnly') return { status: 'skip' };
+    if (ctx.dryRun) return { status: 'done', output: { planned: 'test the new key on the data plane' } };
+    const regenerated = ctx.outputs.regenerate as { fingerprint: string };
+    const provider = deps.keys(input.rotation);
+    const keys = await provider.listKeys(input.rotation.resourceId, {
+      withValues: true,
+      abortSignal: ctx.abortSignal,
+    });
+    const standby = keys[p.standbySlot];
+    if (standby.fingerprint !== regenerated.fingerprint || !standby.value) {
+      return stop(
+        'StandbyChanged',
+        `the ${p.standbySlot} key changed again since it was regenerated: nothing published`,
+      );
+    }
+    const result = await provider.testKey(input.rotation.resourceId, standby.value, {
+      abortSignal: ctx.abortSignal,
+    });
+    if (!result.accepted) {
+      // New keys take a moment to reach every replica: retried with backoff, never published untested.
+      throw new TransientError(`the new ${p.standbySlot} key is not accepted yet (${result.detail})`);
+    }
+    return { status: 'done', output: { accepted: true, detail: result.detail } };
+  };
+
+  const publish = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    const p = planOf(ctx);
+    if (p.phase === 'rollOnly') return { status: 'skip' };
+    if (ctx.dryRun)
+      return {
+        status: 'done',
+        output: { planned: `publish a new version holding the ${p.standbySlot} key` },
+      };
+    const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
+      abortSignal: ctx.abortSignal,
+    });
+    if (current?.tags[TAGS.run] === run.id) {
+      return {
+        status: 'done',
+        output: {
+          version: current.version,
+          expiresOn: current.expiresOn?.toISOString() ?? null,
+          already: true,
+        },
+      };
+    }
+    const regenerated = ctx.outputs.regenerate as { fingerprint: string };
+    const provider = deps.keys(input.rotation);
+    const keys = await provider.listKeys(input.rotation.resourceId, {
+      withValues: true,
+      abortSignal: ctx.abortSignal,
+    });
+    const standby = keys[p.standbySlot];
+    if (standby.fingerprint !== regenerated.fingerprint || !standby.value) {
+      return stop(
+        'StandbyChanged',
+        `the ${p.standbySlot} key changed since it was tested: nothing published`,
+      );
+    }
+    const value =
+      input.rotation.publish === 'connectionString'
+        ? provider.connectionString(input.rotation.resourceId, standby.value)
+        : standby.value;
+    const expiresOn = new Date(ctx.now.getTime() + input.rotation.validityDays * 86_400_000);
+    const published = await deps.vault.setSecret(input.vaultUrl, input.secretName, value, {
+      expiresOn,
+      contentType: input.rotation.publish === 'connectionString' ? 'connection-string' : 'key',
+      tags: {
+        [TAGS.provider]: input.rotation.provider,
+        [TAGS.resource]: input.rotation.resourceId,
+        [TAGS.slot]: p.standbySlot,
+        [TAGS.fingerprint]: standby.fingerprint,
+        [TAGS.run]: run.id,
+      },
+      abortSignal: ctx.abortSignal,
+    });
+    return { status: 'done', output: { version: published.version, expiresOn: expiresOn.toISOString() } };
+  };
+
+  const versionToRoll = (ctx: StepContext): string => {
+    const published = ctx.outputs.publish as { version?: string } | undefined;
+    return published?.version ?? planOf(ctx).currentVersion;
+  };
+
+  const roll = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    const version = versionToRoll(ctx);
+    const names = input.rotation.consumers.map(consumerName);
+    if (ctx.dryRun)
+      return {
+        status: 'done',
+        output: { planned: `roll ${names.join(', ') || 'no consumer'} onto the new version` },
+      };
+    const handles: Array<{ consumer: string; handle: RollHandle }> = [];
+    for (const policy of input.rotation.consumers) {
+      const consumer = consumerOf(policy, deps.settingValue);
+      const callbackUrl = deps.callbackUrl?.(run.id, consumer.name);
+      const handle = await deps.rollerFor(consumer).start(consumer, {
+        secretVersion: version,
+        secret: { vaultUrl: input.vaultUrl, name: input.secretName },
+        ...(callbackUrl ? { callbackUrl } : {}),
+        abortSignal: ctx.abortSignal,
+      });
+      handles.push({ consumer: consumer.name, handle: storableHandle(handle, consumer) });
+    }
+    return { status: 'done', output: { version, handles } };
+  };
+
+  const verify = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    if (ctx.dryRun)
+      return { status: 'done', output: { planned: 'verify every consumer runs on the new version' } };
+    const rolled = ctx.outputs.roll as {
+      version: string;
+      handles: Array<{ consumer: string; handle: RollHandle }>;
+    };
+    const states: Record<string, string> = {};
+    let running = 0;
+    for (const policy of input.rotation.consumers) {
+      const consumer = consumerOf(policy, deps.settingValue);
+      const entry = rolled.handles.find((h) => h.consumer === consumer.name);
+      if (!entry) return stop('RollMissing', `consumer ${consumer.name} was never rolled`);
+      const status = await deps.rollerFor(consumer).status(consumer, usableHandle(entry.handle, consumer), {
+        secretVersion: rolled.version,
+        secret: { vaultUrl: input.vaultUrl, name: input.secretName },
+        abortSignal: ctx.abortSignal,
+      });
+      if (status.state === 'failed') {
+        return stop(
+          'RollFailed',
+          `consumer ${consumer.name} did not move to version ${rolled.version}: ${status.reason}. The old key is still valid and nothing was revoked.`,
+        );
+      }
+      if (status.state === 'running') {
+        const started = Date.parse(entry.handle.startedAt);
+        if (ctx.now.getTime() - started > rollTimeoutMs(policy)) {
+          return stop(
+            'RollTimedOut',
+            `consumer ${consumer.name} still rolling after ${rollTimeoutMs(policy) / 60_000} minutes: nothing was revoked`,
+          );
+        }
+        running++;
+      }
+      states[consumer.name] = status.state;
+    }
+    if (running > 0) return { status: 'wait', delayMs: ROLL_POLL_MS, output: { states } };
+    // Every consumer runs on this version: mark it, so a later rotation may regenerate the other key.
+    const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
+      version: rolled.version,
+      abortSignal: ctx.abortSignal,
+    });
+    if (current && !current.tags[TAGS.rolled]) {
+      await deps.vault.updateSecretProperties(input.vaultUrl, input.secretName, rolled.version, {
+        tags: { ...current.tags, [TAGS.rolled]: ctx.now.toISOString() },
+        abortSignal: ctx.abortSignal,
+      });
+    }
+    return { status: 'done', output: { version: rolled.version, consumers: states } };
+  };
+
+  const revoke = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    if (input.rotation.mode !== 'revoke') return { status: 'skip' };
+    const p = planOf(ctx);
+    // The key the consumers left: the old active one, or (a roll-only resumption) the other slot.
+    const oldSlot = p.phase === 'rotate' ? p.activeSlot : other(p.activeSlot);
+    if (ctx.dryRun) return { status: 'done', output: { planned: `regenerate the old ${oldSlot} key` } };
+    const provider = deps.keys(input.rotation);
+    const keys = await provider.listKeys(input.rotation.resourceId, { abortSignal: ctx.abortSignal });
+    const before = p.phase === 'rotate' ? p.activeFingerprint : p.standbyFingerprint;
+    if (keys[oldSlot].fingerprint !== before) {
+      return {
+        status: 'done',
+        output: { slot: oldSlot, fingerprint: keys[oldSlot].fingerprint, already: true },
+      };
+    }
+    const fresh = await provider.regenerateKey(input.rotation.resourceId, oldSlot, {
+      abortSignal: ctx.abortSignal,
+    });
+    return { status: 'done', output: { slot: oldSlot, fingerprint: fresh.fingerprint } };
+  };
+
+  const finish = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
+    const input = inputOf(run);
+    const p = planOf(ctx);
+    const published = ctx.outputs.publish as { version?: string; expiresOn?: string | null } | undefined;
+    const revoked = ctx.outputs.revoke as { slot?: KeySlot } | undefined;
+    const summary: RotationSummary = {
+      secret: input.secretName,
+      vault: input.vaultName,
+      provider: input.rotation.provider,
+      resourceId: input.rotation.resourceId,
+      phase: p.phase,
+      version: published?.version ?? p.currentVersion,
+      slot: p.phase === 'rotate' ? p.standbySlot : p.activeSlot,
+      expiresOn: published?.expiresOn ?? null,
+      consumers: input.rotation.consumers.map(consumerName),
+      revoked: revoked?.slot ?? null,
+      dryRun: run.dryRun,
+    };
+    await deps.announce(run, summary, ctx.abortSignal);
+    return { status: 'done', output: summary };
+  };
+
+  return {
+    kind: ROTATION_KIND,
+    version: 1,
+    target: { exclusive: true },
+    deadlineMs: DEADLINE_MS,
+    retry: { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 300_000 },
+    channels: (run) => inputOf(run).channels,
+    steps: [
+      { name: 'plan', run: plan },
+      {
+        name: 'regenerate',
+        run: regenerate,
+        approval: {
+          expiresAfterMs: APPROVAL_EXPIRES_MS,
+          onExpiry: 'cancel',
+          when: (run) => inputOf(run).rotation.approval === true && !run.dryRun,
+        },
+      },
+      { name: 'test', run: test },
+      { name: 'publish', run: publish },
+      { name: 'roll', run: roll },
+      { name: 'verify', run: verify },
+      { name: 'revoke', run: revoke },
+      { name: 'finish', run: finish },
+    ],
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Starting a rotation: from a Key Vault event, the safety-net sweep, or a person / pipeline. One
+ * rotation per secret at a time; a secret whose last rotation failed is halted until a person
+ * resumes it; the event and the sweep of one version map to one run.
+ */
+import { channelsFor, findManagedSecret, type KeyRotationPolicy, type Policy } from '../config/policy';
+import { ConflictError, NotFoundError, TransientError, ValidationError } from '../core/errors';
+import { stableHash } from '../core/ids';
+import type { Logger } from '../core/logging';
+import { type OnceWork, runOnce } from '../core/once';
+import { sendToChannelsOnce } from '../notify/sendOnce';
+import type { Clock } from '../ports/clock';
+import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
+import type { AuditLog, IdempotencyStore } from '../ports/state';
+import type { RunEngine } from '../runs';
+import type { Run } from '../runs/types';
+import { ROTATION_KIND, type RotationInput, type RotationSummary } from './rotation';
+
+export interface RotationStartDeps {
+  engine: RunEngine;
+  policy: Policy;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface StartRotationRequest {
+  vaultUrl: string;
+  secretName: string;
+  trigger: RotationInput['trigger'];
+  /** Overrides the policy's mode for this run (`revoke` when the key was exposed). */
+  mode?: 'alternate' | 'revoke';
+  dryRun?: boolean;
+  /** The version is already expired: the rotation does not wait for its window. */
+  expired?: boolean;
+  /** Event and sweep rotations of one version are one run: the version they are about. */
+  version?: string;
+  /** The failed run this one resumes (clears the halt). */
+  resumes?: string;
+  actor: string;
+  correlationId: string;
+}
+
+export type StartRotationResult =
+  | { status: 'started' | 'active'; run: Run }
+  /** The secret's last rotation failed: nothing starts until a person resumes it. */
+  | { status: 'halted'; failedRun: Run };
+
+/** The audit / run target of a secret: `vaults/{vault}/secrets/{name}` (as the slice's). */
+export function rotationTarget(vaultName: string, secretName: string): string {
+  return `vaults/${vaultName.toLowerCase()}/secrets/${secretName}`;
+}
+
+/** The rotation policy of a managed secret, or why there is none (404 / 400). */
+export function rotationPolicyOf(
+  policy: Policy,
+  vaultUrl: string,
+  secretName: string,
+): { managed: NonNullable<ReturnType<typeof findManagedSecret>>; rotation: KeyRotationPolicy } {
+  const managed = findManagedSecret(policy, vaultUrl, secretName);
+  if (!managed) throw new NotFoundError(`the policy does not name secret ${secretName} in ${vaultUrl}`);
+  if (managed.rotation.provider === 'manual') {
+    throw new ValidationError(`secret ${secretName} is rotated by hand (rotation.provider: manual)`, [
+      'rotation.provider: manual: stampkeeper notifies, people rotate',
+    ]);
+  }
+  return { managed, rotation: managed.rotation };
+}
+
+/**
+ * Starts (or finds) the rotation of a managed secret. Returns the active run when one is under way,
+ * `halted` when the secret's last rotation failed (unless `resumes` names that run), the new run
+ * otherwise. Event and sweep triggers of the same version give the same run (an idempotency key of
+ * the version), so a duplicated event never starts a second rotation.
+ */
+export async function startRotation(
+  request: StartRotationRequest,
+  deps: RotationStartDeps,
+): Promise<StartRotationResult> {
+  const { managed, rotation } = rotationPolicyOf(deps.policy, request.vaultUrl, request.secretName);
+  const vaultName = new URL(managed.vaultUrl).hostname.split('.')[0]!;
+  const target = rotationTarget(vaultName, managed.name);
+  const [latest] = await deps.engine.runsForTarget(ROTATION_KIND, target, { limit: 1 });
+  if (latest && latest.state === 'failed' && request.resumes !== latest.id) {
+    deps.logger.warn('rotation halted: the last one failed', { target, runId: latest.id });
+    return { status: 'halted', failedRun: latest };
+  }
+  if (request.resumes !== undefined && latest?.id !== request.resumes) {
+    throw new ConflictError(
+      `run ${request.resumes} is not the secret's last rotation (${latest?.id ?? 'none'}): nothing to resume`,
+      { retryable: false },
+    );
+  }
+  const input: RotationInput = {
+    vaultUrl: managed.vaultUrl,
+    vaultName,
+    secretName: managed.name,
+    rotation: { ...rotation, ...(request.mode ? { mode: request.mode } : {}) } as RotationInput['rotation'],
+    trigger: request.trigger,
+    immediate: request.trigger === 'manual' || request.expired === true || request.resumes !== undefined,
+    channels: channelsFor(deps.policy, managed).map((c) => c.name),
+    resumes: request.resumes ?? null,
+  };
+  const automatic =
+    request.trigger !== 'manual' && request.version !== undefined && request.resumes === undefined;
+  const { run, created } = await deps.engine.startRun(ROTATION_KIND, {
+    target,
+    input,
+    dryRun: request.dryRun ?? false,
+    actor: request.actor,
+    correlationId: request.correlationId,
+    ...(automatic
+      ? {
+          idempotencyKey: `${request.dryRun ? 'dry-run|' : ''}${managed.vaultUrl}|${managed.name.toLowerCase()}|${request.version}`,
+        }
+      : {}),
+  });
+  deps.logger.info(created ? 'rotation started' : 'rotation already under way', {
+    target,
+    runId: run.id,
+    trigger: request.trigger,
+  });
+  return { status: created ? 'started' : 'active', run };
+}
+
+/** What announcing a finished rotation needs. */
+export interface AnnounceDeps {
+  notifier: Notifier;
+  idempotency: IdempotencyStore;
+  audit: AuditLog;
+  clock: Clock;
+  environment: string;
+  idempotencyTtlMs: number;
+  claimLeaseMs: number;
+}
+
+/**
+ * Tells the secret's channels what a rotation changed, and audits it (`rotation.complete`), at most
+ * once per run (its own idempotency key; a retry sends only the channels that did not get it).
+ */
+export async function announceRotation(
+  run: Readonly<Run>,
+  summary: RotationSummary,
+  deps: AnnounceDeps,
+  abortSignal?: AbortSignal,
+): Promise<void> {
+  const input = run.input as RotationInput;
+  const what = summary.dryRun
+    ? 'Rotation planned'
+    : summary.phase === 'rotate'
+      ? 'Rotated'
+      : 'Consumers rolled';
+  const title = `${what}: ${summary.secret} in ${summary.vault}`;
+  const notification: Notification = {
+    id: stableHash('rotation-done', run.id),
+    type: summary.dryRun ? 'com.stampkeeper.rotation.planned' : 'com.stampkeeper.rotation.completed',
+    subject: run.target,
+    severity: 'info',
+    title,
+    summary: summary.dryRun
+      ? `A dry run planned every step of the rotation of ${summary.secret} and changed nothing.`
+      : `Version ${summary.version} of ${summary.secret} holds the ${summary.slot} key of ${summary.resourceId}` +
+        `${summary.expiresOn ? ` and expires on ${summary.expiresOn}` : ''}. ` +
+        `Consumers on it: ${summary.consumers.join(', ') || 'none configured'}. ` +
+        (summary.revoked
+          ? `The old ${summary.revoked} key was regenerated (revoked).`
+          : 'The old key stays valid as the next standby.'),
+    facts: {
+      Vault: summary.vault,
+      Secret: summary.secret,
+      Version: summary.version,
+      Key: summary.slot,
+      Provider: summary.provider,
+      Consumers: summary.consumers.join(', ') || 'none',
+      Revoked: summary.revoked ?? 'no',
+      Run: run.id,
+      Environment: deps.environment,
+    },
+    correlationId: run.correlationId,
+    time: deps.clock.now(),
+    data: { ...summary, runId: run.id, environment: deps.environment },
+  };
+  await runOnce<ChannelResult[]>(
+    deps.idempotency,
+    `rotation-done|${run.id}`,
+    {
+      owner: `rotation-finish:${run.id}:${run.ticket}`,
+      ttlMs: deps.idempotencyTtlMs,
+      leaseMs: deps.claimLeaseMs,
+      busyMessage: `the rotation ${run.id} is being announced by another attempt`,
+      summarize: (results) => results,
+      abortSignal,
+    },
+    async (once: OnceWork) => {
+      const results = await sendToChannelsOnce(notification, input.channels, deps, once, { abortSignal });
+      const transient = results.filter((r) => r.status === 'failed' && r.retryable);
+      if (transient.length > 0) {
+        throw new TransientError(
+          `notifying ${transient.map((r) => r.channel).join(', ')} failed; the step retries`,
+        );
+      }
+      await deps.audit.append(
+        {
+          id: stableHash('rotation-complete', run.id),
+          time: deps.clock.now(),
+          actor: run.actor,
+          action: 'rotation.complete',
+          target: run.target,
+          outcome: summary.dryRun ? 'planned' : 'succeeded',
+          correlationId: run.correlationId,
+          runId: run.id,
+          after: { ...summary, channels: results },
+        },
+        { abortSignal },
+      );
+      return results;
+    },
+  );
+}
