@@ -132,7 +132,10 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   );
   const files = Object.keys(result.metafile.outputs).map((f) => relative(outDir, resolve(f)));
   files.push('host.json', 'package.json', 'policy/');
-  log(`built ${relative(process.cwd(), outDir) || outDir}: ${files.join(', ')}`);
+  const chunks = files.filter((f) => /^chunks[\\/].*\.js$/.test(f)).length;
+  log(
+    `built ${relative(process.cwd(), outDir) || outDir}: main.js and ${chunks} chunks in chunks/ (with their source maps), host.json, package.json, policy/`,
+  );
   return { outDir, files, metafile: result.metafile };
 }
 
