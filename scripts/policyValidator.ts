@@ -2,10 +2,11 @@
  * Generates, at build time, the policy schema validator the deployment package carries: the validate
  * function of `src/lib/config/policySchemaValidator.ts`, compiled by Ajv with the same schema and
  * options and emitted as standalone code (https://ajv.js.org/standalone.html), so that the deployed
- * app does not compile the schema when it starts (a quarter of its import otherwise). `npm run
- * build` swaps the module for this code with the esbuild plugin below; the checks and the errors
- * (paths, `parentSchema`, defaults) are Ajv's own generated code either way, which
- * `test/unit/config/policyValidator.test.ts` compares on valid and invalid policies.
+ * app does not compile the schema when it starts (about half of the unbundled app's import:
+ * docs/decisions/0007-deployment-package.md). `npm run build` swaps the module for this code with
+ * the esbuild plugin below; the checks and the errors (paths, `parentSchema`, defaults) are Ajv's
+ * own generated code either way: `test/unit/config/policyPrecompiled.test.ts` runs the policy tests
+ * on it, `test/unit/config/build.test.ts` compares a built package's messages with the sources'.
  */
 import { join, resolve } from 'node:path';
 import standaloneCode from 'ajv/dist/standalone';
@@ -41,7 +42,7 @@ export function precompiledPolicyValidator(): Plugin {
     name: 'stampkeeper-precompiled-policy-validator',
     setup(build) {
       build.onResolve({ filter: /[\\/]policySchemaValidator(\.[cm]?[jt]s)?$/ }, (args) => {
-        const target = join(args.resolveDir, args.path).replace(/\.[cm]?[jt]s$/, '');
+        const target = resolve(args.resolveDir, args.path).replace(/\.[cm]?[jt]s$/, '');
         if (target !== POLICY_VALIDATOR_MODULE) return undefined;
         return { path: POLICY_VALIDATOR_MODULE, namespace: 'stampkeeper-precompiled' };
       });

@@ -4,8 +4,8 @@
  * schema when this module loads. The deployment package does not carry this module: `npm run
  * build` replaces it with the same validator compiled at build time by `scripts/policyValidator.ts`
  * (Ajv standalone code, same schema and options, so the same checks and the same errors), so a cold
- * start does not pay for compiling the schema. Only `validatePolicySchema` may be imported from
- * here: the build's replacement exports nothing else.
+ * start does not pay for compiling the schema. The app may import only `validatePolicySchema` from
+ * here (the build's replacement exports nothing else); the rest is for the build's generator.
  */
 import Ajv, { type Options, type ValidateFunction } from 'ajv';
 import policySchema from '../../../policy/stampkeeper.policy.schema.json';
