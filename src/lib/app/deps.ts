@@ -5,8 +5,8 @@
  * logger the notifier, the run engine and the use cases receive writes through that invocation.
  *
  * Cold start: importing the app loads no Azure SDK. A cold start pays for importing the deployment
- * package, so each SDK is loaded (`import()`, which esbuild turns into a deferred module
- * initialisation) the first time a function needs it: the Storage SDKs when `load()` (or `ready()`)
+ * package, so each SDK is loaded (`import()`, which the ES-module build puts in a chunk of its
+ * own, read only when first imported) the first time a function needs it: the Storage SDKs when `load()` (or `ready()`)
  * first runs, Key Vault on the first vault call, Event Grid on the first publish, `@azure/identity`
  * on the first token. `npm run bench -- coldStart` measures it.
  */
