@@ -10,7 +10,7 @@
  * and a throttled request do not. The subscription-wide limit (5 times a vault's) is not emulated.
  */
 
-/** What a throttled vault answers (the 429 body Key Vault sends; azure-sdk-for-net traces). */
+/** What a throttled vault answers (the 429 body Key Vault sends: vcsjones/AzureSignTool#219). */
 export const THROTTLED_CODE = 'Throttled';
 export const THROTTLED_MESSAGE =
   'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached';
@@ -21,10 +21,10 @@ export interface KeyVaultThrottling {
   /** The window, in milliseconds of machine time. Key Vault: 10 s. */
   windowMs: number;
   /**
-   * Whether a 429 carries `Retry-After` (whole seconds until the window frees a slot). Key Vault's
-   * 429s were seen without one (the headers of a real `Throttled` answer, azure-sdk-for-net
-   * RequestFailedException traces), and its guidance prescribes exponential back-off instead: off
-   * by default, on to check that a client honours one when it is sent.
+   * Whether a 429 carries `Retry-After` (whole seconds until the window frees a slot). A real
+   * `Throttled` answer was seen without one (its headers, as azure-sdk-for-net's
+   * RequestFailedException printed them: vcsjones/AzureSignTool#219), and Key Vault's guidance
+   * prescribes exponential back-off instead: off by default, on to check that a client honours one.
    */
   retryAfter: boolean;
 }
