@@ -25,6 +25,7 @@ import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
 import { type RotationDeps, rotationKind } from '../rotation/rotation';
 import { announceRotation, type RotationStartDeps, startRotation } from '../rotation/startRotation';
+import type { SweepDeps } from '../rotation/sweepSecrets';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
 import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
@@ -44,8 +45,10 @@ export interface AppDeps {
   load(): Promise<void>;
   /** `load()`, then creates the tables and queues on first call (memoized; a failure is retried on the next call). */
   ready(): Promise<void>;
-  /** Deps of `handleSecretEvent`, `sweepSecrets` and `recordRejectedEvent`. */
+  /** Deps of `handleSecretEvent` and `recordRejectedEvent`. */
   secretEvents(logger: Logger): SecretEventDeps;
+  /** Deps of `sweepSecrets`: those of `secretEvents`, and the managed secrets to check against the policy. */
+  secretSweep(logger: Logger): SweepDeps;
   /** Deps of `handleAlert` and `recordRejectedAlert`. */
   alerts(logger: Logger): AlertDeps;
   /** Deps of `queryAudit`. */
@@ -228,26 +231,43 @@ export function buildDeps(
     logger,
   });
 
+  const secretEvents = (logger: Logger): SecretEventDeps => ({
+    vault,
+    notifier: createNotifier(channels, logger),
+    audit: state.audit,
+    idempotency: state.idempotency,
+    rejections: state.rejections,
+    clock: platform.clock,
+    logger,
+    policy: secretPolicy,
+    environment: settings.environment,
+    dryRun: settings.dryRun,
+    idempotencyTtlMs,
+    claimLeaseMs,
+    startRotation: (request) => startRotation(request, rotations(logger)),
+  });
+
   return {
     settings,
     policy,
     load,
     ready: ensure,
     rotations,
-    secretEvents: (logger) => ({
-      vault,
-      notifier: createNotifier(channels, logger),
-      audit: state.audit,
-      idempotency: state.idempotency,
-      rejections: state.rejections,
-      clock: platform.clock,
-      logger,
-      policy: secretPolicy,
-      environment: settings.environment,
-      dryRun: settings.dryRun,
-      idempotencyTtlMs,
-      claimLeaseMs,
-      startRotation: (request) => startRotation(request, rotations(logger)),
+    secretEvents,
+    secretSweep: (logger) => ({
+      ...secretEvents(logger),
+      managedSecrets: (vaultUrl) =>
+        policy.secrets
+          .filter((s) => s.vaultUrl === vaultUrl)
+          .map((s) => ({
+            name: s.name,
+            owner: s.owner,
+            channels: channelsFor(policy, s).map((c) => c.name),
+            rotation:
+              s.rotation.provider === 'manual'
+                ? { provider: 'manual' as const }
+                : { provider: s.rotation.provider, resourceId: s.rotation.resourceId },
+          })),
     }),
     alerts: (logger) => ({
       audit: state.audit,
