@@ -13,7 +13,13 @@
 import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
 import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
 import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
-import type { KeyProvider, KeySlot } from '../ports/keys';
+import {
+  type KeyPair,
+  type KeyProvider,
+  type KeySlot,
+  keyFingerprint,
+  keyInSecretValue,
+} from '../ports/keys';
 import type { SecretProperties, SecretVault } from '../ports/secrets';
 import type { RunKindDefinition, StepContext, StepResult } from '../runs';
 import type { JsonObject, Run } from '../runs/types';
@@ -29,6 +35,9 @@ export const TAGS = {
   run: 'stampkeeper-run',
   rolled: 'stampkeeper-rolled',
 } as const;
+
+/** Key Vault allows 15 tags per version: the rotation writes six, the rest is the secret's own. */
+const MAX_CARRIED_TAGS = 15 - 6;
 
 /** Longest a rotation may take, waits for its window and for consumers included. */
 const DEADLINE_MS = 3 * 86_400_000;
@@ -288,14 +297,17 @@ function readTags(
 export function rotationKind(deps: RotationDeps): RunKindDefinition {
   const plan = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
     const input = inputOf(run);
-    const { window } = input.rotation;
-    if (window && !input.immediate && !ctx.dryRun) {
-      const wait = untilWindow(ctx.now, window);
-      if (wait > 0) return { status: 'wait', delayMs: wait };
-    }
     const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
       abortSignal: ctx.abortSignal,
     });
+    const { window } = input.rotation;
+    if (window && !input.immediate && !ctx.dryRun) {
+      // A scheduled rotation waits for its window, but never past the expiry: an expired secret
+      // does not wait (the wait ends at the expiry, and the plan then goes on).
+      const untilExpiry = current?.expiresOn ? current.expiresOn.getTime() - ctx.now.getTime() : Infinity;
+      const wait = Math.min(untilWindow(ctx.now, window), Math.max(0, untilExpiry));
+      if (wait > 0) return { status: 'wait', delayMs: wait };
+    }
     const tags = readTags(current, input);
     if (!tags.ok) return tags.result;
     const keys = await deps.keys(input.rotation).listKeys(input.rotation.resourceId, {
@@ -303,11 +315,24 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     });
     const active = keys[tags.slot];
     const standby = keys[other(tags.slot)];
-    const published = current!.tags[TAGS.fingerprint];
-    if (published && published !== active.fingerprint) {
+    const held = await heldKey(current!, keys, ctx);
+    if (held !== tags.slot) {
+      const where = `${input.secretName} in ${input.vaultName}`;
+      if (held !== undefined) {
+        return stop(
+          'TagsDisagree',
+          `secret ${where}: version ${tags.version} is tagged ${TAGS.slot}=${tags.slot} but holds the ${held} key of ${input.rotation.resourceId}: regenerating the ${held} key would cut its consumers off. Correct the tag (docs/deploy.md)`,
+        );
+      }
+      if (current!.tags[TAGS.fingerprint]) {
+        return stop(
+          'ActiveKeyChanged',
+          `the ${tags.slot} key of ${input.rotation.resourceId} is not the one version ${tags.version} holds: it was regenerated outside stampkeeper; consumers may already be failing`,
+        );
+      }
       return stop(
-        'ActiveKeyChanged',
-        `the ${tags.slot} key of ${input.rotation.resourceId} is not the one version ${tags.version} holds: it was regenerated outside stampkeeper; consumers may already be failing`,
+        'KeyUnknown',
+        `secret ${where}: version ${tags.version} holds neither key of ${input.rotation.resourceId} (regenerated outside stampkeeper, or the secret is another resource's key): nothing to rotate safely`,
       );
     }
     // Published by an earlier rotation whose consumers were never verified: they may still use the
@@ -323,6 +348,29 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     };
     ctx.logger.info('rotation planned', { ...output, provider: input.rotation.provider });
     return { status: 'done', output };
+  };
+
+  /**
+   * Which key of the pair a version holds: from the fingerprint stampkeeper tagged it with when it
+   * published it, else (a version onboarded by hand) from its value, read once and only
+   * fingerprinted. `undefined`: neither key.
+   */
+  const heldKey = async (
+    version: SecretProperties,
+    keys: KeyPair,
+    ctx: StepContext,
+  ): Promise<KeySlot | undefined> => {
+    let fingerprint = version.tags[TAGS.fingerprint];
+    if (!fingerprint) {
+      const { value } = await deps.vault.getSecret(version.vaultUrl, version.name, {
+        version: version.version,
+        abortSignal: ctx.abortSignal,
+      });
+      fingerprint = keyFingerprint(keyInSecretValue(value));
+    }
+    if (fingerprint === keys.primary.fingerprint) return 'primary';
+    if (fingerprint === keys.secondary.fingerprint) return 'secondary';
+    return undefined;
   };
 
   const regenerate = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
@@ -383,17 +431,19 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
         status: 'done',
         output: { planned: `publish a new version holding the ${p.standbySlot} key` },
       };
-    const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
+    // Check, then act: a version this run published before a crash is found by its run tag (every
+    // version is looked at: one created in the same second as another cannot be told apart by date).
+    const versions: SecretProperties[] = [];
+    for await (const v of deps.vault.listSecretVersions(input.vaultUrl, input.secretName, {
       abortSignal: ctx.abortSignal,
-    });
-    if (current?.tags[TAGS.run] === run.id) {
+    })) {
+      versions.push(v);
+    }
+    const mine = versions.find((v) => v.tags[TAGS.run] === run.id);
+    if (mine) {
       return {
         status: 'done',
-        output: {
-          version: current.version,
-          expiresOn: current.expiresOn?.toISOString() ?? null,
-          already: true,
-        },
+        output: { version: mine.version!, expiresOn: mine.expiresOn?.toISOString() ?? null, already: true },
       };
     }
     const regenerated = ctx.outputs.regenerate as { fingerprint: string };
@@ -414,10 +464,22 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
         ? provider.connectionString(input.rotation.resourceId, standby.value)
         : standby.value;
     const expiresOn = new Date(ctx.now.getTime() + input.rotation.validityDays * 86_400_000);
+    // The secret's own tags (owner, cost centre...) stay on the new version; the rotation's marks
+    // of the old one do not.
+    const previous = versions.find((v) => v.version === p.currentVersion);
+    const own = Object.entries(previous?.tags ?? {})
+      .filter(([name]) => !name.startsWith('stampkeeper-'))
+      .sort(([a], [b]) => a.localeCompare(b));
+    if (own.length > MAX_CARRIED_TAGS) {
+      ctx.logger.warn('tags left off the new version (Key Vault keeps 15 per version)', {
+        dropped: own.slice(MAX_CARRIED_TAGS).map(([name]) => name),
+      });
+    }
     const published = await deps.vault.setSecret(input.vaultUrl, input.secretName, value, {
       expiresOn,
       contentType: input.rotation.publish === 'connectionString' ? 'connection-string' : 'key',
       tags: {
+        ...Object.fromEntries(own.slice(0, MAX_CARRIED_TAGS)),
         [TAGS.provider]: input.rotation.provider,
         [TAGS.resource]: input.rotation.resourceId,
         [TAGS.slot]: p.standbySlot,

@@ -39,12 +39,10 @@ const ROTATED = [
 async function consumersOnCurrent(world: RotationWorld, secret: string) {
   const versions = await world.versions(secret);
   const current = versions[versions.length - 1]!.version;
-  return world.sandbox
-    .consumers()
-    .map((c) => ({
-      name: c.name,
-      onCurrent: c.holds.length === 1 && c.holds[0]!.version === current && c.holds[0]!.accepted,
-    }));
+  return world.sandbox.consumers().map((c) => ({
+    name: c.name,
+    onCurrent: c.holds.length === 1 && c.holds[0]!.version === current && c.holds[0]!.accepted,
+  }));
 }
 
 describe('rotation per key provider and roll method (sandbox, real SDK clients, real engine)', () => {
