@@ -226,6 +226,7 @@ export function buildDeps(
     policy,
     clock: platform.clock,
     logger,
+    vault,
   });
 
   return {

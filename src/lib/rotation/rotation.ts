@@ -230,62 +230,55 @@ function stop(code: string, message: string): StepResult {
   return { status: 'fail', error: { code, message } };
 }
 
+/** Why a secret cannot be rotated as it stands: a stable code and a message naming it (no value). */
+export interface RotationRefusal {
+  code: 'SecretMissing' | 'CertificateManaged' | 'TagsMissing' | 'TagsMalformed' | 'TagsDisagree';
+  message: string;
+}
+
 /**
- * The current version and what its tags say. Missing or malformed tags, another provider or
- * resource, a certificate-backed secret: a clear error and no action.
+ * What the current version's tags say (the key it holds), or why the secret cannot be rotated:
+ * no version, a certificate-backed secret, missing or malformed tags, tags naming another
+ * provider or resource. Reads nothing: the plan step and `POST /api/rotations` both call it.
  */
-function readTags(
+export function checkRotatable(
   current: SecretProperties | undefined,
-  input: RotationInput,
-): { ok: true; slot: KeySlot; version: string } | { ok: false; result: StepResult } {
-  const where = `${input.secretName} in ${input.vaultName}`;
-  if (!current?.version)
-    return { ok: false, result: stop('SecretMissing', `secret ${where} has no version to rotate`) };
+  secret: {
+    vaultName: string;
+    secretName: string;
+    rotation: Pick<KeyRotationPolicy, 'provider' | 'resourceId'>;
+  },
+): { ok: true; slot: KeySlot; version: string } | ({ ok: false } & RotationRefusal) {
+  const where = `${secret.secretName} in ${secret.vaultName}`;
+  const refuse = (code: RotationRefusal['code'], message: string) => ({ ok: false as const, code, message });
+  if (!current?.version) return refuse('SecretMissing', `secret ${where} has no version to rotate`);
   if (current.managed) {
-    return {
-      ok: false,
-      result: stop(
-        'CertificateManaged',
-        `secret ${where} belongs to a Key Vault certificate: renewed by its policy, never rotated`,
-      ),
-    };
+    return refuse(
+      'CertificateManaged',
+      `secret ${where} belongs to a Key Vault certificate: renewed by its policy, never rotated`,
+    );
   }
   const tags = current.tags ?? {};
-  const how = `tag the current version with ${TAGS.provider}=${input.rotation.provider}, ${TAGS.resource}=<the resource id> and ${TAGS.slot}=primary|secondary (the key it holds): docs/deploy.md`;
+  const how = `tag the current version with ${TAGS.provider}=${secret.rotation.provider}, ${TAGS.resource}=<the resource id> and ${TAGS.slot}=primary|secondary (the key it holds): docs/deploy.md`;
   const missing = [TAGS.provider, TAGS.resource, TAGS.slot].filter((t) => !tags[t]);
   if (missing.length > 0) {
-    return {
-      ok: false,
-      result: stop(
-        'TagsMissing',
-        `secret ${where}: version ${current.version} lacks ${missing.join(', ')}; ${how}`,
-      ),
-    };
+    return refuse(
+      'TagsMissing',
+      `secret ${where}: version ${current.version} lacks ${missing.join(', ')}; ${how}`,
+    );
   }
   const slot = tags[TAGS.slot];
   if (slot !== 'primary' && slot !== 'secondary') {
-    return {
-      ok: false,
-      result: stop('TagsMalformed', `secret ${where}: ${TAGS.slot} must be primary or secondary; ${how}`),
-    };
+    return refuse('TagsMalformed', `secret ${where}: ${TAGS.slot} must be primary or secondary; ${how}`);
   }
-  if (tags[TAGS.provider] !== input.rotation.provider) {
-    return {
-      ok: false,
-      result: stop(
-        'TagsDisagree',
-        `secret ${where}: ${TAGS.provider} says ${tags[TAGS.provider]}, the policy ${input.rotation.provider}`,
-      ),
-    };
+  if (tags[TAGS.provider] !== secret.rotation.provider) {
+    return refuse(
+      'TagsDisagree',
+      `secret ${where}: ${TAGS.provider} says ${tags[TAGS.provider]}, the policy ${secret.rotation.provider}`,
+    );
   }
-  if (tags[TAGS.resource]!.toLowerCase() !== input.rotation.resourceId.toLowerCase()) {
-    return {
-      ok: false,
-      result: stop(
-        'TagsDisagree',
-        `secret ${where}: ${TAGS.resource} names another resource than the policy`,
-      ),
-    };
+  if (tags[TAGS.resource]!.toLowerCase() !== secret.rotation.resourceId.toLowerCase()) {
+    return refuse('TagsDisagree', `secret ${where}: ${TAGS.resource} names another resource than the policy`);
   }
   return { ok: true, slot, version: current.version };
 }
@@ -308,8 +301,8 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
       const wait = Math.min(untilWindow(ctx.now, window), Math.max(0, untilExpiry));
       if (wait > 0) return { status: 'wait', delayMs: wait };
     }
-    const tags = readTags(current, input);
-    if (!tags.ok) return tags.result;
+    const tags = checkRotatable(current, input);
+    if (!tags.ok) return stop(tags.code, tags.message);
     const keys = await deps.keys(input.rotation).listKeys(input.rotation.resourceId, {
       abortSignal: ctx.abortSignal,
     });

@@ -12,11 +12,13 @@
 import { rotationAdapters } from '../../../src/lib/app/rotationWiring';
 import { KeyVaultSecretVault } from '../../../src/lib/azure/keyVaultSecrets';
 import type { Platform } from '../../../src/lib/azure/platform';
-import { type Policy, parsePolicy } from '../../../src/lib/config/policy';
+import { channelsFor, findManagedSecret, type Policy, parsePolicy } from '../../../src/lib/config/policy';
 import { TransientError } from '../../../src/lib/core/errors';
 import { newId } from '../../../src/lib/core/ids';
 import { createLogger, type Logger } from '../../../src/lib/core/logging';
 import { createNotifier } from '../../../src/lib/notify/notifier';
+import type { SecretEventDeps } from '../../../src/lib/rotation/handleSecretEvent';
+import { parseSecretEvent, type SecretEvent } from '../../../src/lib/rotation/keyVaultEvent';
 import { type RotationDeps, rotationKind } from '../../../src/lib/rotation/rotation';
 import {
   announceRotation,
@@ -97,6 +99,10 @@ export interface RotationWorld {
    * execution, whether the process died before the next message was sent.
    */
   drive(runId: string, options?: DriveOptions): Promise<Run>;
+  /** What `handleSecretEvent` and `sweepSecrets` need, starting rotations as the app does. */
+  secretEvents(): SecretEventDeps;
+  /** The Key Vault events the sandbox raised so far (of one type), parsed as the app parses them. */
+  raised(type?: string): SecretEvent[];
   /** Key regenerations of a resource, oldest first (key names). */
   regenerations(resourceId: string): string[];
   /** The secret's versions as the vault lists them (tags included, never values), oldest first. */
@@ -161,10 +167,9 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
     platform,
     options.callbacks ? { callbacks: options.callbacks.webhookCallbacks } : {},
   );
-  const settings: Record<string, string> = {
-    OPS_WEBHOOK_URL: 'https://ops.example/hook',
-    ...options.settings,
-  };
+  // Read live: a test may set a missing setting later (as an operator fixing it would).
+  const settings = options.settings ?? {};
+  settings.OPS_WEBHOOK_URL ??= 'https://ops.example/hook';
   const deps: RotationDeps = {
     vault: new KeyVaultSecretVault(sandbox.credential, { httpClient: sandbox.httpClient }),
     keys: adapters.keys,
@@ -272,6 +277,39 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
       return result.run.id;
     },
     drive,
+    secretEvents: () => ({
+      vault: deps.vault,
+      notifier,
+      audit: stores.audit,
+      idempotency: stores.idempotency,
+      rejections: stores.rejections,
+      clock: sandbox.clock,
+      logger,
+      policy: {
+        lookup(vaultUrl, secretName) {
+          const managed = findManagedSecret(policy, vaultUrl, secretName);
+          if (!managed) return undefined;
+          return {
+            owner: managed.owner,
+            channels: channelsFor(policy, managed).map((c) => c.name),
+            rotation: managed.rotation.provider,
+          };
+        },
+        defaultChannels: () => ['ops'],
+        managedVaults: () => [VAULT_URL],
+        vaultAllowed: (vaultUrl) => vaultUrl === VAULT_URL,
+      },
+      environment: 'itest',
+      dryRun: false,
+      idempotencyTtlMs: 86_400_000,
+      claimLeaseMs: 60_000,
+      startRotation: (request) => startRotation(request, { engine, policy, clock: sandbox.clock, logger }),
+    }),
+    raised: (type) =>
+      sandbox
+        .events()
+        .filter((e) => type === undefined || e.eventType === type)
+        .map((e) => parseSecretEvent(e)),
     regenerations: (resourceId) =>
       sandbox
         .estate()
