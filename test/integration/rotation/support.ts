@@ -336,3 +336,34 @@ export function rotationTags(provider: string, resourceId: string, slot: 'primar
     'stampkeeper-key': slot,
   };
 }
+
+/**
+ * A process that dies between a step's effect and its record: the run store never receives the
+ * write that records `step` as over (the engine's quick retries of that write included), once.
+ * Pass `wrap` as `wrapRuns`; `fired` says whether it happened.
+ */
+export function crashBeforeRecording(step: string) {
+  const state = { fired: 0, last: undefined as string | undefined };
+  const wrap = (runs: StateStores['runs']): StateStores['runs'] => {
+    const store = Object.create(runs) as StateStores['runs'];
+    store.update = async (run, options) => {
+      const status = run.steps.find((s) => s.name === step)?.status;
+      const recording = state.last === 'running' && status !== 'running' && status !== 'pending';
+      // The invocation tries a failed write three times before it gives up and dies.
+      if (recording && state.fired < 3) {
+        state.fired++;
+        throw new TransientError('the worker died before recording the step');
+      }
+      const written = await runs.update(run, options);
+      state.last = status;
+      return written;
+    };
+    return store;
+  };
+  return {
+    wrap,
+    get fired() {
+      return state.fired > 0;
+    },
+  };
+}
