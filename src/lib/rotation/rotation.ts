@@ -40,7 +40,7 @@ export const TAGS = {
 const MAX_CARRIED_TAGS = 15 - 6;
 
 /** Longest a rotation may take, waits for its window and for consumers included. */
-const DEADLINE_MS = 3 * 86_400_000;
+export const ROTATION_DEADLINE_MS = 3 * 86_400_000;
 const APPROVAL_EXPIRES_MS = 24 * 3_600_000;
 /** How often a roll in progress is looked at. */
 const ROLL_POLL_MS = 15_000;
@@ -71,8 +71,16 @@ export interface RotationDeps {
   rollerFor(consumer: Consumer): ConsumerRoller;
   /** The value of an app setting (webhook and health URLs of consumers: secrets, never stored in a run). */
   settingValue(name: string): string | undefined;
-  /** Where a callback webhook reports completion, for one run and consumer. */
-  callbackUrl?(runId: string, consumer: string): string | undefined;
+  /**
+   * Registers the callback of a consumer whose webhook completes by callback, before the webhook is
+   * called: the URL to give it (carrying a one-time token: never stored in a run) and the id the
+   * roll's handle keeps. Absent: the app has no callback endpoint, and such a roll fails clearly.
+   */
+  registerCallback?(
+    runId: string,
+    consumer: string,
+    abortSignal?: AbortSignal,
+  ): Promise<{ id: string; url: string }>;
   /**
    * Tells the secret's channels what a finished rotation changed (names, versions, slots; never a
    * value), at most once per run.
@@ -501,14 +509,26 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     const handles: Array<{ consumer: string; handle: RollHandle }> = [];
     for (const policy of input.rotation.consumers) {
       const consumer = consumerOf(policy, deps.settingValue);
-      const callbackUrl = deps.callbackUrl?.(run.id, consumer.name);
+      let callback: { id: string; url: string } | undefined;
+      if (consumer.target.kind === 'webhook' && consumer.target.completion === 'callback') {
+        if (!deps.registerCallback) {
+          return stop(
+            'CallbackUnavailable',
+            `consumer ${consumer.name} completes by callback, and this app has no callback endpoint: nothing rolled`,
+          );
+        }
+        callback = await deps.registerCallback(run.id, consumer.name, ctx.abortSignal);
+      }
       const handle = await deps.rollerFor(consumer).start(consumer, {
         secretVersion: version,
         secret: { vaultUrl: input.vaultUrl, name: input.secretName },
-        ...(callbackUrl ? { callbackUrl } : {}),
+        ...(callback ? { callbackUrl: callback.url } : {}),
         abortSignal: ctx.abortSignal,
       });
-      handles.push({ consumer: consumer.name, handle: storableHandle(handle, consumer) });
+      const stored = storableHandle(handle, consumer);
+      // The roll's callback record, by id: the token in its URL is never kept in the run.
+      if (callback) stored.ref = { ...stored.ref, callback: callback.id };
+      handles.push({ consumer: consumer.name, handle: stored });
     }
     return { status: 'done', output: { version, handles } };
   };
@@ -613,7 +633,7 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     kind: ROTATION_KIND,
     version: 1,
     target: { exclusive: true },
-    deadlineMs: DEADLINE_MS,
+    deadlineMs: ROTATION_DEADLINE_MS,
     retry: { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 300_000 },
     channels: (run) => inputOf(run).channels,
     steps: [

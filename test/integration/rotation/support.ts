@@ -19,7 +19,8 @@ import { createLogger, type Logger } from '../../../src/lib/core/logging';
 import { createNotifier } from '../../../src/lib/notify/notifier';
 import type { SecretEventDeps } from '../../../src/lib/rotation/handleSecretEvent';
 import { parseSecretEvent, type SecretEvent } from '../../../src/lib/rotation/keyVaultEvent';
-import { type RotationDeps, rotationKind } from '../../../src/lib/rotation/rotation';
+import { registerRollCallback, webhookCallbacks } from '../../../src/lib/rotation/rollCallbacks';
+import { ROTATION_DEADLINE_MS, type RotationDeps, rotationKind } from '../../../src/lib/rotation/rotation';
 import {
   announceRotation,
   type StartRotationRequest,
@@ -74,10 +75,8 @@ export interface WorldOptions {
   wrapRuns?: (runs: StateStores['runs']) => StateStores['runs'];
   /** Long-running operations stay InProgress for this many status reads. */
   pollsBeforeDone?: number;
-  /** A `WebhookCallbacks` store and callback URLs for callback webhooks. */
-  callbacks?: Pick<RotationDeps, 'callbackUrl'> & {
-    webhookCallbacks: NonNullable<Parameters<typeof rotationAdapters>[1]>['callbacks'];
-  };
+  /** The app's base URL for callback webhooks (their completions kept in the real store). */
+  callbackBaseUrl?: string;
 }
 
 export interface RotationWorld {
@@ -163,10 +162,7 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
   );
   const channel = new RecordingChannel('ops');
   const notifier = createNotifier([{ channel, minSeverity: 'info' }], logger);
-  const adapters = rotationAdapters(
-    platform,
-    options.callbacks ? { callbacks: options.callbacks.webhookCallbacks } : {},
-  );
+  const adapters = rotationAdapters(platform, { callbacks: webhookCallbacks(() => stores.rollCallbacks) });
   // Read live: a test may set a missing setting later (as an operator fixing it would).
   const settings = options.settings ?? {};
   settings.OPS_WEBHOOK_URL ??= 'https://ops.example/hook';
@@ -175,7 +171,16 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
     keys: adapters.keys,
     rollerFor: adapters.rollerFor,
     settingValue: (name) => settings[name],
-    ...(options.callbacks ? { callbackUrl: options.callbacks.callbackUrl } : {}),
+    ...(options.callbackBaseUrl
+      ? {
+          registerCallback: (runId: string, consumer: string, abortSignal?: AbortSignal) =>
+            registerRollCallback(
+              { runId, consumer, baseUrl: options.callbackBaseUrl!, ttlMs: ROTATION_DEADLINE_MS },
+              { store: stores.rollCallbacks, clock: sandbox.clock },
+              abortSignal,
+            ),
+        }
+      : {}),
     announce: (run, summary, abortSignal) =>
       announceRotation(
         run,
