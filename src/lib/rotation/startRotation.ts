@@ -98,15 +98,16 @@ export async function startRotation(
   // The halt is a real rotation's failure: a dry run that failed changed nothing and halts nothing.
   const history = await deps.engine.runsForTarget(ROTATION_KIND, target, { limit: HALT_LOOKBACK });
   const latest = history.find((r) => !r.dryRun);
-  if (latest && latest.state === 'failed' && request.resumes !== latest.id) {
-    deps.logger.warn('rotation halted: the last one failed', { target, runId: latest.id });
-    return { status: 'halted', failedRun: latest };
-  }
+  // Only the secret's last rotation can be resumed (an older failure was resumed already).
   if (request.resumes !== undefined && latest?.id !== request.resumes) {
     throw new ConflictError(
       `run ${request.resumes} is not the secret's last rotation (${latest?.id ?? 'none'}): nothing to resume`,
       { retryable: false },
     );
+  }
+  if (latest && latest.state === 'failed' && request.resumes !== latest.id) {
+    deps.logger.warn('rotation halted: the last one failed', { target, runId: latest.id });
+    return { status: 'halted', failedRun: latest };
   }
   if (request.trigger === 'manual' && deps.vault) {
     const current = await deps.vault.getSecretProperties(managed.vaultUrl, managed.name);

@@ -8,10 +8,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AlreadyDoneError } from '../../../src/lib/core/errors';
 import { errorResponse } from '../../../src/lib/core/http';
-import { parseRollCallback, recordRollCallback } from '../../../src/lib/rotation/rollCallbacks';
+import {
+  parseRollCallback,
+  recordRollCallback,
+  registerRollCallback,
+} from '../../../src/lib/rotation/rollCallbacks';
 import type { StateStores } from '../../../src/lib/state';
 import type { Sandbox } from '../../../src/local/sandbox';
+import { freshStores, TestClock } from '../runs/support';
 import { COSMOS_ID, rotationTags, rotationWorld, stepsOf, VAULT } from './support';
 
 let server: Server | undefined;
@@ -155,5 +161,35 @@ describe('webhook rolls completed by callback', () => {
     expect(run.error?.message).toContain('the webhook called back: Failed: stage deploy failed');
     expect(w.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey']);
     expect(w.sandbox.downtime().totalMs).toBe(0);
+  });
+
+  it('records one of two callbacks racing with the same token (ETag), and refuses the other', async () => {
+    // Prepare
+    const clock = new TestClock();
+    const stores = await freshStores(clock);
+    const deps = { store: stores.rollCallbacks, clock };
+    const { url } = await registerRollCallback(
+      { runId: 'run-1', consumer: 'legacy', baseUrl: 'https://app.example', ttlMs: 3_600_000 },
+      deps,
+    );
+    const query = new URL(url).searchParams;
+    const report = (status: 'Succeeded' | 'Failed') =>
+      recordRollCallback(
+        parseRollCallback({ id: query.get('id'), token: query.get('token'), body: { status } }),
+        deps,
+      );
+
+    // Act
+    const outcomes = await Promise.allSettled([report('Succeeded'), report('Failed'), report('Succeeded')]);
+    const stored = await stores.rollCallbacks.get(query.get('id')!);
+
+    // Assess
+    const recorded = outcomes.filter((o) => o.status === 'fulfilled');
+    expect(recorded).toHaveLength(1);
+    expect(
+      outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason),
+    ).toEqual([expect.any(AlreadyDoneError), expect.any(AlreadyDoneError)]);
+    expect(stored?.status).toBe((recorded[0] as PromiseFulfilledResult<{ status: string }>).value.status);
+    expect(JSON.stringify(stored)).not.toContain(query.get('token'));
   });
 });

@@ -372,3 +372,19 @@ export function crashBeforeRecording(step: string) {
     },
   };
 }
+
+/**
+ * Plays the worker for a run of any engine on a sandbox's clock (the app's own engine, from its
+ * deps): runs each due step as its message would, until the run is over or parks for an approval.
+ */
+export async function driveRun(engine: RunEngine, sandbox: Sandbox, runId: string, max = 400): Promise<Run> {
+  for (let i = 0; i < max; i++) {
+    const run = await engine.getRun(runId);
+    if (!run) throw new Error(`run ${runId} does not exist`);
+    if (isTerminal(run.state) || run.state === 'awaiting-approval') return run;
+    const wait = (run.dueOn?.getTime() ?? 0) - sandbox.clock.now().getTime();
+    if (wait > 0) await sandbox.advance({ seconds: wait / 1000 });
+    await engine.executeStep(runId, { owner: `msg:drive:${run.ticket}`, ticket: run.ticket });
+  }
+  throw new Error(`run ${runId} did not end in ${max} executions`);
+}
