@@ -18,12 +18,15 @@ import { loadConfigurationSync } from '../config/configuration';
 import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
 import type { Settings } from '../config/settings';
 import { isVaultAllowed, vaultAllowList } from '../config/vaults';
+import { ConfigurationError } from '../core/errors';
 import type { Logger } from '../core/logging';
+import { isLoopbackHttpUrl } from '../core/urls';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
-import { type RotationDeps, rotationKind } from '../rotation/rotation';
+import { type RollCallbackDeps, registerRollCallback, webhookCallbacks } from '../rotation/rollCallbacks';
+import { ROTATION_DEADLINE_MS, type RotationDeps, rotationKind } from '../rotation/rotation';
 import { announceRotation, type RotationStartDeps, startRotation } from '../rotation/startRotation';
 import type { SweepDeps } from '../rotation/sweepSecrets';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
@@ -63,6 +66,8 @@ export interface AppDeps {
   runs(logger: Logger): RunEngine;
   /** Deps of `startRotation` (the rotation endpoints). */
   rotations(logger: Logger): RotationStartDeps;
+  /** Deps of `recordRollCallback` (the callback endpoint of webhook rolls). */
+  rollCallbacks(logger: Logger): RollCallbackDeps;
 }
 
 /** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
@@ -179,12 +184,27 @@ export function buildDeps(
     return ensured;
   };
 
-  const adapters = rotationAdapters(platform);
+  const adapters = rotationAdapters(platform, { callbacks: webhookCallbacks(() => state.rollCallbacks) });
   const rotationDeps = (logger: Logger): RotationDeps => ({
     vault,
     keys: adapters.keys,
     rollerFor: adapters.rollerFor,
     settingValue: settings.settingValue,
+    registerCallback: (runId, consumer, abortSignal) => {
+      // The platform's host name: https in Azure; the local host serves plain http on loopback.
+      const host = settings.hostName();
+      if (!host) {
+        throw new ConfigurationError(
+          `consumer ${consumer} completes by callback, and the app does not know its host name (WEBSITE_HOSTNAME, which the platform sets)`,
+        );
+      }
+      const scheme = isLoopbackHttpUrl(`http://${host}/`) ? 'http' : 'https';
+      return registerRollCallback(
+        { runId, consumer, baseUrl: `${scheme}://${host}`, ttlMs: ROTATION_DEADLINE_MS },
+        { store: state.rollCallbacks, clock: platform.clock },
+        abortSignal,
+      );
+    },
     announce: (run, summary, abortSignal) =>
       announceRotation(
         run,
@@ -229,6 +249,7 @@ export function buildDeps(
     policy,
     clock: platform.clock,
     logger,
+    vault,
   });
 
   const secretEvents = (logger: Logger): SecretEventDeps => ({
@@ -253,6 +274,7 @@ export function buildDeps(
     load,
     ready: ensure,
     rotations,
+    rollCallbacks: (logger) => ({ store: state.rollCallbacks, clock: platform.clock, logger }),
     secretEvents,
     secretSweep: (logger) => ({
       ...secretEvents(logger),
