@@ -62,7 +62,7 @@ describe('rotation in revoke mode', () => {
     expect(regenerations.map((r) => r.keyName)).toEqual(['secondaryMasterKey', 'primaryMasterKey']);
     const revokedAt = regenerations[1]!.at;
     for (const ended of rollsEnded) expect(ended <= revokedAt).toBe(true);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
     const done = world.channel.sent.find((n) => n.type === 'com.stampkeeper.rotation.completed')!;
     expect(done.summary).toContain('The old primary key was regenerated (revoked).');
     expect(done.facts.Revoked).toBe('primary');
@@ -89,7 +89,7 @@ describe('rotation in revoke mode', () => {
     expect(run.error?.message).toContain('aks-rot/orders/broken');
     expect(run.error?.message).toContain('nothing was revoked');
     expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey']);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
     expect(again.status).toBe('halted');
     expect(world.channel.sent.map((n) => n.severity)).toContain('critical');
   });
@@ -110,6 +110,6 @@ describe('rotation in revoke mode', () => {
     expect(run.error?.code).toBe('RollFailed');
     expect(run.error?.message).toContain('timed out waiting for the condition');
     expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey']);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
   });
 });

@@ -333,12 +333,22 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
 /** The steps of a run as `[name, status]`. */
 export const stepsOf = (run: Run) => run.steps.map((s) => [s.name, s.status]);
 
-/** Tags of a seeded version that holds `slot` of `resourceId` for `provider`. */
-export function rotationTags(provider: string, resourceId: string, slot: 'primary' | 'secondary') {
+/**
+ * Tags of a seeded version that holds `slot` of `resourceId` for `provider`; `verified` (default)
+ * also says that every consumer runs on it (`stampkeeper-rolled`), as the sandbox's consumers do
+ * when they start. Without it, the version is one onboarded or switched by hand.
+ */
+export function rotationTags(
+  provider: string,
+  resourceId: string,
+  slot: 'primary' | 'secondary',
+  verified = true,
+): Record<string, string> {
   return {
     'stampkeeper-provider': provider,
     'stampkeeper-resource': resourceId,
     'stampkeeper-key': slot,
+    ...(verified ? { 'stampkeeper-rolled': '2026-03-01T00:00:00.000Z' } : {}),
   };
 }
 
