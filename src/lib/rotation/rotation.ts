@@ -10,7 +10,7 @@
  * A key value lives in memory between the provider's listing and the Key Vault write, registered
  * with the redactor; it is never in a run's input, output, log, audit record or notification.
  */
-import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
+import { type ConsumerPolicy, consumerName, type KeyRotationPolicy, revokeProblems } from '../config/policy';
 import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
 import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
 import {
@@ -181,6 +181,7 @@ export function consumerOf(
     if (!value) throw new ConfigurationError(`consumer ${name}: setting ${setting} is not set`);
     return value;
   };
+  const health = (setting: string | undefined) => (setting ? { healthUrl: url(setting) } : {});
   switch (policy.type) {
     case 'aksDeployment':
       return {
@@ -192,11 +193,20 @@ export function consumerOf(
           deployment: policy.deployment,
           timeoutSeconds: policy.timeoutMinutes * 60,
         },
+        ...health(policy.healthUrlSetting),
       };
     case 'containerApp':
-      return { name, target: { kind: 'containerApp', appId: policy.resourceId } };
+      return {
+        name,
+        target: { kind: 'containerApp', appId: policy.resourceId },
+        ...health(policy.healthUrlSetting),
+      };
     case 'appService':
-      return { name, target: { kind: 'webApp', siteId: policy.resourceId } };
+      return {
+        name,
+        target: { kind: 'webApp', siteId: policy.resourceId },
+        ...health(policy.healthUrlSetting),
+      };
     case 'webhook':
       return {
         name,
@@ -210,7 +220,7 @@ export function consumerOf(
       return {
         name,
         target: { kind: 'reload', waitSeconds: policy.waitMinutes * 60 },
-        ...(policy.healthUrlSetting ? { healthUrl: url(policy.healthUrlSetting) } : {}),
+        ...health(policy.healthUrlSetting),
       };
   }
 }
@@ -225,11 +235,13 @@ const AKS_MAX_TIMEOUT_MINUTES = 60;
  * regeneration, such a problem would halt the secret mid-way.
  */
 export function consumerProblems(
-  consumers: ConsumerPolicy[],
+  rotation: Pick<KeyRotationPolicy, 'consumers' | 'mode'>,
   deps: Pick<RotationDeps, 'settingValue' | 'registerCallback'>,
 ): string[] {
-  const problems: string[] = [];
-  for (const policy of consumers) {
+  // A revoke asked on demand of a secret whose policy says alternate is checked here too.
+  const problems: string[] =
+    rotation.mode === 'revoke' ? revokeProblems(rotation.consumers).map((p) => p.message) : [];
+  for (const policy of rotation.consumers) {
     try {
       const consumer = consumerOf(policy, deps.settingValue);
       if (
@@ -379,7 +391,7 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     if (!tags.ok) return stop(tags.code, tags.message);
     // Every consumer is built (its settings read, its limits checked) before anything changes: a
     // missing setting found after the key was regenerated would halt the secret mid-way.
-    const misconfigured = consumerProblems(input.rotation.consumers, deps);
+    const misconfigured = consumerProblems(input.rotation, deps);
     if (misconfigured.length > 0) {
       return stop('ConsumerMisconfigured', `nothing changed: ${misconfigured.join('; ')}`);
     }
