@@ -464,11 +464,6 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
       });
     }
     const consumers = Array.isArray(rotation.consumers) ? rotation.consumers : [];
-    if (rotation.mode === 'revoke') {
-      for (const problem of revokeProblems(consumers)) {
-        out.push({ path: ['secrets', i, 'rotation', 'consumers', problem.index], message: problem.message });
-      }
-    }
     const names = new Map<string, number>();
     consumers.forEach((c, j) => {
       const consumer = asRecord(c);
@@ -497,30 +492,6 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
       out.push({ path: ['schedules', name], message: `invalid NCRONTAB: ${problems.join('; ')}` });
     }
   }
-  return out;
-}
-
-/**
- * Consumers a revoke cannot be trusted with: an App Service or Container App restart reports no
- * proof that the new instances run on the new version (App Service says nothing at all; a Container
- * App revision may still read `Running` just after the restart), so revoking after it could cut off
- * instances still on the old key. A health URL reporting the versions they hold is that proof.
- */
-export function revokeProblems(consumers: unknown[]): Array<{ index: number; message: string }> {
-  const out: Array<{ index: number; message: string }> = [];
-  consumers.forEach((c, index) => {
-    const consumer = asRecord(c);
-    if (!consumer || (consumer.type !== 'appService' && consumer.type !== 'containerApp')) return;
-    if (typeof consumer.healthUrlSetting === 'string' && consumer.healthUrlSetting !== '') return;
-    out.push({
-      index,
-      message: `revoke mode needs a healthUrlSetting on ${consumer.type} consumers (${String(
-        consumer.resourceId ?? '',
-      )
-        .split('/')
-        .pop()}): a restart alone does not prove the new instances left the old key`,
-    });
-  });
   return out;
 }
 

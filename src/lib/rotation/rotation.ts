@@ -10,7 +10,7 @@
  * A key value lives in memory between the provider's listing and the Key Vault write, registered
  * with the redactor; it is never in a run's input, output, log, audit record or notification.
  */
-import { type ConsumerPolicy, consumerName, type KeyRotationPolicy, revokeProblems } from '../config/policy';
+import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
 import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
 import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
 import {
@@ -235,12 +235,10 @@ const AKS_MAX_TIMEOUT_MINUTES = 60;
  * regeneration, such a problem would halt the secret mid-way.
  */
 export function consumerProblems(
-  rotation: Pick<KeyRotationPolicy, 'consumers' | 'mode'>,
+  rotation: Pick<KeyRotationPolicy, 'consumers'>,
   deps: Pick<RotationDeps, 'settingValue' | 'registerCallback'>,
 ): string[] {
-  // A revoke asked on demand of a secret whose policy says alternate is checked here too.
-  const problems: string[] =
-    rotation.mode === 'revoke' ? revokeProblems(rotation.consumers).map((p) => p.message) : [];
+  const problems: string[] = [];
   for (const policy of rotation.consumers) {
     try {
       const consumer = consumerOf(policy, deps.settingValue);

@@ -3,13 +3,7 @@
  * rotation per secret at a time; a secret whose last rotation failed is halted until a person
  * resumes it; the event and the sweep of one version map to one run.
  */
-import {
-  channelsFor,
-  findManagedSecret,
-  type KeyRotationPolicy,
-  type Policy,
-  revokeProblems,
-} from '../config/policy';
+import { channelsFor, findManagedSecret, type KeyRotationPolicy, type Policy } from '../config/policy';
 import {
   ConflictError,
   InProgressError,
@@ -134,15 +128,6 @@ export async function startRotation(
   const resumedMode =
     request.resumes !== undefined ? (latest?.input as RotationInput | undefined)?.rotation.mode : undefined;
   const mode = request.mode ?? resumedMode;
-  if (mode === 'revoke' && rotation.mode !== 'revoke') {
-    const problems = revokeProblems(rotation.consumers);
-    if (problems.length > 0) {
-      throw new ValidationError(
-        `secret ${managed.name} cannot be revoked as its consumers stand: nothing started`,
-        [...problems.map((p) => `consumers[${p.index}]: ${p.message}`)],
-      );
-    }
-  }
   const input: RotationInput = {
     vaultUrl: managed.vaultUrl,
     vaultName,

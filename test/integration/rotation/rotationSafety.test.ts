@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { CosmosDbKeys } from '../../../src/lib/azure/cosmosDbKeys';
 import { KeyVaultSecretVault } from '../../../src/lib/azure/keyVaultSecrets';
-import { ConflictError, TransientError, ValidationError } from '../../../src/lib/core/errors';
+import { ConflictError, TransientError } from '../../../src/lib/core/errors';
 import type { StateStores } from '../../../src/lib/state';
 import {
   CLUSTER_ID,
@@ -193,25 +193,6 @@ describe('rotation safety', () => {
     expect(now).toBeInstanceOf(ConflictError);
     expect((now as ConflictError).message).toContain('waits for its window');
     expect(world.regenerations(COSMOS_ID)).toEqual([]);
-  });
-
-  it('a revoke asked on demand of a secret with an App Service consumer without a health URL is refused (400): nothing starts', async () => {
-    // Prepare: the policy says alternate, which needs no proof of the restart
-    const world = await rotationWorld({
-      secrets: [seeded()],
-      consumers: [{ name: 'jobs', kind: 'webApp', site: 'app-rot', credential, roll: { seconds: 120 } }],
-      policy: policy('', [`{ type: appService, resourceId: ${SITE_ID} }`]),
-    });
-
-    // Act
-    const revoke = await world.start('cosmos-key', { mode: 'revoke' }).catch((e: unknown) => e);
-
-    // Assess
-    expect(revoke).toBeInstanceOf(ValidationError);
-    expect((revoke as ValidationError).problems).toEqual([
-      expect.stringContaining('revoke mode needs a healthUrlSetting on appService consumers (app-rot)'),
-    ]);
-    expect(await world.engine.runsForTarget('rotation', `vaults/${VAULT}/secrets/cosmos-key`)).toEqual([]);
   });
 
   it('an event of a version whose rotation ended is reported as ended, not as under way', async () => {

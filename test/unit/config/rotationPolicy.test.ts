@@ -118,34 +118,6 @@ describe('rotation policy', () => {
     expect(bounds).toEqual([]);
   });
 
-  it('refuses revoke mode for an App Service or Container App consumer without a health URL', () => {
-    // Prepare
-    const site = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Web/sites/jobs`;
-    const app = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.App/containerApps/worker`;
-
-    // Act
-    const problems = problemsOf(
-      policy(`
-      provider: cosmosDbKeys
-      resourceId: "${COSMOS}"
-      mode: revoke
-      consumers:
-        - { type: appService, resourceId: "${site}" }
-        - { type: containerApp, resourceId: "${app}", healthUrlSetting: WORKER_HEALTH_URL }
-        - { type: containerApp, resourceId: "${app.replace('worker', 'other')}" }`),
-    );
-
-    // Assess
-    expect(problems).toEqual([
-      expect.stringMatching(
-        /^secrets\[0\]\.rotation\.consumers\[0\]: revoke mode needs a healthUrlSetting on appService consumers \(jobs\)/,
-      ),
-      expect.stringMatching(
-        /^secrets\[0\]\.rotation\.consumers\[2\]: revoke mode needs a healthUrlSetting on containerApp consumers \(other\)/,
-      ),
-    ]);
-  });
-
   it("refuses two secrets rotating the same key pair (they would regenerate each other's keys)", () => {
     // Act
     const problems = problemsOf(
