@@ -60,6 +60,12 @@ export interface RotationInput extends JsonObject {
   channels: string[];
   /** A rotation that resumes a halted one names it. */
   resumes: string | null;
+  /**
+   * The fingerprint of the standby key the resumed run regenerated and never published (its test
+   * gave up: a key slow to propagate, say), or null: the resumption tests and publishes that key
+   * instead of regenerating it again (which would start its propagation over).
+   */
+  resumedStandby?: string | null;
 }
 
 /** What the rotation steps need; built once per process (`AppDeps`). */
@@ -494,8 +500,9 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     const provider = deps.keys(input.rotation);
     const keys = await provider.listKeys(input.rotation.resourceId, { abortSignal: ctx.abortSignal });
     const standby = keys[p.standbySlot];
-    // Check, then act: an earlier attempt that regenerated and crashed left a new standby key.
-    if (standby.fingerprint !== p.standbyFingerprint) {
+    // Check, then act: an earlier attempt that regenerated and crashed left a new standby key; a
+    // resumed run's regeneration that was never published is that key too.
+    if (standby.fingerprint !== p.standbyFingerprint || standby.fingerprint === input.resumedStandby) {
       return {
         status: 'done',
         output: { slot: p.standbySlot, fingerprint: standby.fingerprint, already: true },

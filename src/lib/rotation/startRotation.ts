@@ -137,6 +137,7 @@ export async function startRotation(
     immediate: request.trigger === 'manual' || request.expired === true || request.resumes !== undefined,
     channels: channelsFor(deps.policy, managed).map((c) => c.name),
     resumes: request.resumes ?? null,
+    resumedStandby: request.resumes !== undefined && latest ? unpublishedStandby(latest) : null,
   };
   const automatic =
     request.trigger !== 'manual' && request.version !== undefined && request.resumes === undefined;
@@ -176,6 +177,16 @@ export async function startRotation(
     trigger: request.trigger,
   });
   return { status: created ? 'started' : 'active', run };
+}
+
+/** The fingerprint of the standby key a failed run regenerated and did not publish, or null. */
+function unpublishedStandby(failed: Run): string | null {
+  const step = (name: string) => failed.steps.find((s) => s.name === name);
+  if (step('publish')?.status === 'done') return null;
+  const regenerated = step('regenerate');
+  const output =
+    regenerated?.status === 'done' ? (regenerated.output as { fingerprint?: unknown }) : undefined;
+  return typeof output?.fingerprint === 'string' ? output.fingerprint : null;
 }
 
 /**

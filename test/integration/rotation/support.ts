@@ -75,6 +75,8 @@ export interface WorldOptions {
   wrapRuns?: (runs: StateStores['runs']) => StateStores['runs'];
   /** Long-running operations stay InProgress for this many status reads. */
   pollsBeforeDone?: number;
+  /** A regenerated key is refused by the data plane for this long (sandbox seconds). */
+  keyPropagationSeconds?: number;
   /** The app's base URL for callback webhooks (their completions kept in the real store). */
   callbackBaseUrl?: string;
 }
@@ -131,7 +133,13 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
       clock: { start: '2026-03-01T00:00:00Z' },
       azure: { subscriptionId: SUB, resourceGroup: RG },
       keyVault: { vaults: [{ name: VAULT, resourceGroup: RG, secrets: options.secrets }] },
-      arm: { ...ESTATE, operations: { pollsBeforeDone: options.pollsBeforeDone ?? 0 } },
+      arm: {
+        ...ESTATE,
+        operations: {
+          pollsBeforeDone: options.pollsBeforeDone ?? 0,
+          keyPropagationSeconds: options.keyPropagationSeconds ?? 0,
+        },
+      },
       consumers: options.consumers ?? [],
       eventGrid: { subscriptions: [] },
     },

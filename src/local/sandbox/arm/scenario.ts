@@ -38,7 +38,7 @@ export interface ResolvedAuthorizationRule {
 
 export interface ResolvedArm {
   location: string;
-  operations: { pollsBeforeDone: number };
+  operations: { pollsBeforeDone: number; keyPropagationSeconds: number };
   cosmosDbAccounts: Array<{ name: string; resourceGroup: string; location: string }>;
   storageAccounts: Array<{ name: string; resourceGroup: string; location: string }>;
   serviceBusNamespaces: Array<{
@@ -278,10 +278,11 @@ export function resolveArmSection(
     else if (given !== undefined) problems.push(`arm.location: '${given}' is not ${NAME_RULES.location}`);
   }
   let pollsBeforeDone = 0;
+  let keyPropagationSeconds = 0;
   if (armObj.operations !== undefined) {
     if (!isObject(armObj.operations)) problems.push('arm.operations: must be a mapping');
     else {
-      checkKeys(armObj.operations, ['pollsBeforeDone'], 'arm.operations', problems);
+      checkKeys(armObj.operations, ['pollsBeforeDone', 'keyPropagationSeconds'], 'arm.operations', problems);
       pollsBeforeDone =
         num(
           armObj.operations,
@@ -290,6 +291,15 @@ export function resolveArmSection(
           problems,
           (n) => Number.isInteger(n) && n >= 0 && n <= 100,
           'an integer from 0 to 100',
+        ) ?? 0;
+      keyPropagationSeconds =
+        num(
+          armObj.operations,
+          'keyPropagationSeconds',
+          'arm.operations',
+          problems,
+          (n) => Number.isInteger(n) && n >= 0 && n <= 86_400,
+          'an integer from 0 to 86400',
         ) ?? 0;
     }
   }
@@ -320,7 +330,7 @@ export function resolveArmSection(
 
   const arm: ResolvedArm = {
     location,
-    operations: { pollsBeforeDone },
+    operations: { pollsBeforeDone, keyPropagationSeconds },
     cosmosDbAccounts: [],
     storageAccounts: [],
     serviceBusNamespaces: [],
