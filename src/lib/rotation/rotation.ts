@@ -10,8 +10,11 @@
  * A key value lives in memory between the provider's listing and the Key Vault write, registered
  * with the redactor; it is never in a run's input, output, log, audit record or notification.
  */
+
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
 import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
+import { redactText } from '../core/redact';
 import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
 import {
   type KeyPair,
@@ -271,6 +274,38 @@ export function consumerProblems(
 
 /** Where a consumer's secret URL stood in a stored roll handle. */
 const URL_MARK = '{consumer-url}';
+/** A reference sealed with the consumer's webhook URL (a status URL with its own credential). */
+const SEALED_MARK = '{sealed}';
+
+/**
+ * The key that seals a webhook roll's references: derived from the webhook's URL, a secret kept in
+ * the app's settings and never in a run, so a sealed reference in a run reveals nothing.
+ */
+function sealingKey(consumer: Consumer): Buffer | undefined {
+  if (consumer.target.kind !== 'webhook') return undefined;
+  return createHash('sha256').update(`stampkeeper-roll-handle\n${consumer.target.url}`, 'utf8').digest();
+}
+
+function seal(value: string, key: Buffer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const sealed = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
+  return `${SEALED_MARK}${Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url')}`;
+}
+
+function unseal(value: string, key: Buffer | undefined, consumer: string): string {
+  try {
+    if (!key) throw new Error('no key');
+    const bytes = Buffer.from(value.slice(SEALED_MARK.length), 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12));
+    decipher.setAuthTag(bytes.subarray(12, 28));
+    return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    throw new ConfigurationError(
+      `consumer ${consumer}: its roll's status URL cannot be read back: the webhook URL setting changed since the roll started`,
+    );
+  }
+}
 
 /** The consumer's secret URLs (webhook, health): never stored in a run. */
 function secretUrlsOf(consumer: Consumer): string[] {
@@ -282,14 +317,19 @@ function secretUrlsOf(consumer: Consumer): string[] {
 /**
  * A roll handle as a run may store it: a reference under one of the consumer's secret URLs (a
  * webhook's status `Location`) keeps only its part after that URL, which the URL (a credential)
- * is put back before at read time (`usableHandle`).
+ * is put back before at read time (`usableHandle`). A reference elsewhere that carries a credential
+ * of its own (a Logic Apps status URL and its `sig`, which the run store would redact and so
+ * break) is sealed with a key derived from the webhook's URL, and unsealed at read time.
  */
 function storableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
   const urls = secretUrlsOf(consumer);
+  const key = sealingKey(consumer);
   const ref: Record<string, string> = {};
-  for (const [key, value] of Object.entries(handle.ref)) {
+  for (const [name, value] of Object.entries(handle.ref)) {
     const base = urls.find((url) => value.startsWith(url));
-    ref[key] = base ? `${URL_MARK}${value.slice(base.length)}` : value;
+    if (base) ref[name] = `${URL_MARK}${value.slice(base.length)}`;
+    else if (key && redactText(value) !== value) ref[name] = seal(value, key);
+    else ref[name] = value;
   }
   return { ...handle, ref };
 }
@@ -297,8 +337,10 @@ function storableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
 function usableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
   const [base] = consumer.target.kind === 'webhook' ? [consumer.target.url] : secretUrlsOf(consumer);
   const ref: Record<string, string> = {};
-  for (const [key, value] of Object.entries(handle.ref)) {
-    ref[key] = base && value.startsWith(URL_MARK) ? `${base}${value.slice(URL_MARK.length)}` : value;
+  for (const [name, value] of Object.entries(handle.ref)) {
+    if (base && value.startsWith(URL_MARK)) ref[name] = `${base}${value.slice(URL_MARK.length)}`;
+    else if (value.startsWith(SEALED_MARK)) ref[name] = unseal(value, sealingKey(consumer), consumer.name);
+    else ref[name] = value;
   }
   return { ...handle, ref };
 }

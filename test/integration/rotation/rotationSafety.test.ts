@@ -195,6 +195,41 @@ describe('rotation safety', () => {
     expect(world.regenerations(COSMOS_ID)).toEqual([]);
   });
 
+  it('a polled webhook whose status URL carries its own signature on another path (Logic Apps): polled to the end, the signature never in the run', async () => {
+    // Prepare
+    const world = await rotationWorld({
+      secrets: [seeded()],
+      consumers: [
+        {
+          name: 'flow',
+          kind: 'webhook',
+          url: 'https://prod-07.rotation.example/workflows/roll/triggers/manual/paths/invoke',
+          statusUrl: 'signed',
+          credential,
+          roll: { seconds: 90 },
+        },
+      ],
+      settings: { FLOW_HOOK: 'https://prod-07.rotation.example/workflows/roll/triggers/manual/paths/invoke' },
+      policy: policy('\n      mode: revoke', ['{ type: webhook, name: flow, urlSetting: FLOW_HOOK }']),
+    });
+
+    // Act
+    const run = await world.drive(await world.started('cosmos-key'));
+
+    // Assess
+    expect(run.error).toBeUndefined();
+    expect(run.state).toBe('succeeded');
+    const handle = (
+      run.steps.find((s) => s.name === 'roll')!.output as {
+        handles: Array<{ handle: { ref: Record<string, string> } }>;
+      }
+    ).handles[0]!.handle;
+    expect(handle.ref.statusUrl).toMatch(/^\{sealed\}/);
+    expect(JSON.stringify(run)).not.toMatch(/sig=|REDACTED/);
+    expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey', 'primaryMasterKey']);
+    expect(world.sandbox.downtime().intervals).toBe(0);
+  });
+
   it('an event of a version whose rotation ended is reported as ended, not as under way', async () => {
     // Prepare: the version's rotation was cancelled
     const world = await rotationWorld({

@@ -75,7 +75,15 @@ export interface ResolvedConsumer {
     | { kind: 'aksDeployment'; clusterId: string; cluster: string; namespace: string; deployment: string }
     | { kind: 'containerApp'; appId: string; app: string }
     | { kind: 'webApp'; siteId: string; site: string }
-    | { kind: 'webhook'; url: string }
+    | {
+        kind: 'webhook';
+        url: string;
+        /**
+         * `signed`: the run's status URL is on another path of the hook's origin and carries its own
+         * `sig` (as Logic Apps' `Location` does); `underHook` (default): `{url}/runs/{id}`.
+         */
+        statusUrl: 'underHook' | 'signed';
+      }
     | { kind: 'reload' };
   credential: { vault: string; secret: string; resourceId: string };
   /** Minutes between two reads of the secret by the consumer itself; undefined: only a roll re-reads it. */
@@ -550,6 +558,7 @@ function resolveConsumers(
         'credential',
         'roll',
         'healthUrl',
+        'statusUrl',
       ],
       path,
       problems,
@@ -587,7 +596,7 @@ function resolveConsumers(
     };
     switch (kind as ConsumerKind) {
       case 'aksDeployment': {
-        forbid(['app', 'site', 'url']);
+        forbid(['app', 'site', 'url', 'statusUrl']);
         const cluster = find(arm.aksClusters, 'cluster', 'arm.aksClusters');
         const namespace = named(rc, 'namespace', 'k8sNamespace', path, problems);
         const deployment = named(rc, 'deployment', 'k8sName', path, problems);
@@ -605,7 +614,7 @@ function resolveConsumers(
         break;
       }
       case 'containerApp': {
-        forbid(['cluster', 'namespace', 'deployment', 'site', 'url']);
+        forbid(['cluster', 'namespace', 'deployment', 'site', 'url', 'statusUrl']);
         const app = find(arm.containerApps, 'app', 'arm.containerApps');
         if (app) {
           target = {
@@ -619,7 +628,7 @@ function resolveConsumers(
         break;
       }
       case 'webApp': {
-        forbid(['cluster', 'namespace', 'deployment', 'app', 'url']);
+        forbid(['cluster', 'namespace', 'deployment', 'app', 'url', 'statusUrl']);
         const site = find(arm.webApps, 'site', 'arm.webApps');
         if (site) {
           target = {
@@ -637,11 +646,15 @@ function resolveConsumers(
         const hook = url(rc, 'url', path, problems);
         if (hook === undefined && rc.url === undefined)
           problems.push(`${path}.url: is required for a webhook consumer`);
-        if (hook !== undefined) target = { kind: 'webhook', url: hook };
+        const statusUrl = rc.statusUrl ?? 'underHook';
+        if (statusUrl !== 'underHook' && statusUrl !== 'signed')
+          problems.push(`${path}.statusUrl: must be underHook or signed`);
+        if (hook !== undefined)
+          target = { kind: 'webhook', url: hook, statusUrl: statusUrl === 'signed' ? 'signed' : 'underHook' };
         break;
       }
       case 'reload':
-        forbid(['cluster', 'namespace', 'deployment', 'app', 'site', 'url']);
+        forbid(['cluster', 'namespace', 'deployment', 'app', 'site', 'url', 'statusUrl']);
         if (rc.reloadMinutes === undefined)
           problems.push(`${path}.reloadMinutes: is required for a reload consumer`);
         target = { kind: 'reload' };
