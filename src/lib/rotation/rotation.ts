@@ -90,6 +90,8 @@ export interface RotationDeps {
     consumer: string,
     abortSignal?: AbortSignal,
   ): Promise<{ id: string; url: string }>;
+  /** Why `registerCallback` cannot give a callback URL now (the app's host name unknown), if so. */
+  callbackProblem?(): string | undefined;
   /**
    * Tells the secret's channels what a finished rotation changed (names, versions, slots; never a
    * value), at most once per run.
@@ -245,20 +247,15 @@ const AKS_MAX_TIMEOUT_MINUTES = 60;
  */
 export function consumerProblems(
   rotation: Pick<KeyRotationPolicy, 'consumers'>,
-  deps: Pick<RotationDeps, 'settingValue' | 'registerCallback'>,
+  deps: Pick<RotationDeps, 'settingValue' | 'registerCallback' | 'callbackProblem'>,
 ): string[] {
   const problems: string[] = [];
   for (const policy of rotation.consumers) {
     try {
       const consumer = consumerOf(policy, deps.settingValue);
-      if (
-        consumer.target.kind === 'webhook' &&
-        consumer.target.completion === 'callback' &&
-        !deps.registerCallback
-      ) {
-        problems.push(
-          `consumer ${consumer.name} completes by callback, and this app has no callback endpoint`,
-        );
+      if (consumer.target.kind === 'webhook' && consumer.target.completion === 'callback') {
+        const why = deps.registerCallback ? deps.callbackProblem?.() : 'this app has no callback endpoint';
+        if (why) problems.push(`consumer ${consumer.name} completes by callback, and ${why}`);
       }
     } catch (error) {
       problems.push(error instanceof Error ? error.message : String(error));

@@ -33,6 +33,11 @@ export interface RotationStartDeps {
    * secret that cannot be rotated is refused at once (400) instead of failing, and halting, a run.
    */
   vault?: SecretVault;
+  /**
+   * Why the secret's consumers cannot be rolled as configured (`consumerProblems`): checked before a
+   * person's or a pipeline's rotation starts, so that it is refused at once (400).
+   */
+  consumerProblems?(rotation: KeyRotationPolicy): string[];
 }
 
 /** How many of a secret's latest rotations are looked at for its last real (not dry) one. */
@@ -128,6 +133,13 @@ export async function startRotation(
   const resumedMode =
     request.resumes !== undefined ? (latest?.input as RotationInput | undefined)?.rotation.mode : undefined;
   const mode = request.mode ?? resumedMode;
+  const misconfigured = request.trigger === 'manual' ? (deps.consumerProblems?.(rotation) ?? []) : [];
+  if (misconfigured.length > 0) {
+    throw new ValidationError(
+      `the consumers of ${managed.name} in ${vaultName} cannot be rolled as configured: nothing started`,
+      misconfigured,
+    );
+  }
   const input: RotationInput = {
     vaultUrl: managed.vaultUrl,
     vaultName,

@@ -9,7 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import { CosmosDbKeys } from '../../../src/lib/azure/cosmosDbKeys';
 import { KeyVaultSecretVault } from '../../../src/lib/azure/keyVaultSecrets';
-import { ConflictError, TransientError } from '../../../src/lib/core/errors';
+import type { KeyRotationPolicy } from '../../../src/lib/config/policy';
+import { ConflictError, TransientError, ValidationError } from '../../../src/lib/core/errors';
+import { newId } from '../../../src/lib/core/ids';
+import { consumerProblems } from '../../../src/lib/rotation/rotation';
+import { startRotation } from '../../../src/lib/rotation/startRotation';
 import type { StateStores } from '../../../src/lib/state';
 import {
   CLUSTER_ID,
@@ -193,6 +197,65 @@ describe('rotation safety', () => {
     expect(now).toBeInstanceOf(ConflictError);
     expect((now as ConflictError).message).toContain('waits for its window');
     expect(world.regenerations(COSMOS_ID)).toEqual([]);
+  });
+
+  it('a callback webhook while the app cannot give a callback URL: stopped at the plan (nothing changed), and an on-demand start is refused (400)', async () => {
+    // Prepare: the app has no callback endpoint (its host name unknown)
+    const world = await rotationWorld({
+      secrets: [seeded()],
+      consumers: [
+        {
+          name: 'legacy',
+          kind: 'webhook',
+          url: 'https://ci.rotation.example/hooks/legacy',
+          credential,
+          roll: { seconds: 30 },
+        },
+      ],
+      settings: { LEGACY_HOOK: 'https://ci.rotation.example/hooks/legacy' },
+      policy: policy('', ['{ type: webhook, name: legacy, urlSetting: LEGACY_HOOK, completion: callback }']),
+    });
+    const rotation = world.policy.secrets[0]!.rotation as KeyRotationPolicy;
+    const noHost = {
+      settingValue: (name: string) =>
+        name === 'LEGACY_HOOK' ? 'https://ci.rotation.example/hooks/legacy' : undefined,
+      registerCallback: async () => ({ id: 'x', url: 'https://unused.example/' }),
+      callbackProblem: () =>
+        'the app does not know its host name (WEBSITE_HOSTNAME, which the platform sets)',
+    };
+
+    // Act
+    const onDemand = await startRotation(
+      {
+        vaultUrl: VAULT_URL,
+        secretName: 'cosmos-key',
+        trigger: 'manual',
+        actor: 'user:tester',
+        correlationId: newId(),
+      },
+      {
+        engine: world.engine,
+        policy: world.policy,
+        clock: world.sandbox.clock,
+        logger: world.logger,
+        consumerProblems: (r) => consumerProblems(r, noHost),
+      },
+    ).catch((e: unknown) => e);
+    const run = await world.drive(await world.started('cosmos-key', { trigger: 'event', version: 'v1' }));
+
+    // Assess
+    expect(run.state).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'ConsumerMisconfigured' });
+    expect(run.error!.message).toContain(
+      'consumer legacy completes by callback, and this app has no callback endpoint',
+    );
+    expect(world.regenerations(COSMOS_ID)).toEqual([]);
+    expect(rollsOf(world)).toEqual({ legacy: [] });
+    expect(rotation.consumers).toHaveLength(1);
+    expect(onDemand).toBeInstanceOf(ValidationError);
+    expect((onDemand as ValidationError).problems).toEqual([
+      'consumer legacy completes by callback, and the app does not know its host name (WEBSITE_HOSTNAME, which the platform sets)',
+    ]);
   });
 
   it('a polled webhook whose status URL carries its own signature on another path (Logic Apps): polled to the end, the signature never in the run', async () => {
