@@ -503,7 +503,7 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
       return started === 'started' ? { status: 'wait', delayMs: 0, output: progress } : started;
     const observed = await observeRolls(run, ctx, progress.preroll, 'nothing was regenerated');
     if ('result' in observed) return observed.result;
-    if (observed.running > 0) return { status: 'wait', delayMs: ROLL_POLL_MS, output: progress };
+    if (observed.running > 0) return { status: 'wait', delayMs: observed.nextMs, output: progress };
     await markRolled(run, ctx, progress.preroll.version);
     return { status: 'done', output: { ...progress.plan, rolledFirst: observed.states } };
   };
@@ -701,10 +701,13 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     ctx: StepContext,
     rolled: RollProgress,
     unchanged: string,
-  ): Promise<{ result: StepResult } | { running: number; states: Record<string, string> }> => {
+  ): Promise<
+    { result: StepResult } | { running: number; states: Record<string, string>; nextMs: number }
+  > => {
     const input = inputOf(run);
     const states: Record<string, string> = {};
     let running = 0;
+    let nextMs = Number.POSITIVE_INFINITY;
     for (const policy of input.rotation.consumers) {
       const consumer = consumerOf(policy, deps.settingValue);
       const entry = rolled.handles.find((h) => h.consumer === consumer.name);
@@ -733,10 +736,15 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
           };
         }
         running++;
+        // A consumer that reloads by itself is not done before its configured wait: looked at
+        // again when that wait ends, not every poll interval through a wait of up to a day.
+        const settles =
+          policy.type === 'waitForReload' ? started + policy.waitMinutes * 60_000 - ctx.now.getTime() : 0;
+        nextMs = Math.min(nextMs, Math.max(ROLL_POLL_MS, settles));
       }
       states[consumer.name] = status.state;
     }
-    return { running, states };
+    return { running, states, nextMs: Number.isFinite(nextMs) ? nextMs : ROLL_POLL_MS };
   };
 
   /** Marks a version as running on every consumer, so a later rotation may regenerate the other key. */
@@ -780,7 +788,7 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     const observed = await observeRolls(run, ctx, rolled, 'nothing was revoked');
     if ('result' in observed) return observed.result;
     if (observed.running > 0)
-      return { status: 'wait', delayMs: ROLL_POLL_MS, output: { states: observed.states } };
+      return { status: 'wait', delayMs: observed.nextMs, output: { states: observed.states } };
     // Every consumer runs on this version: mark it, so a later rotation may regenerate the other key.
     await markRolled(run, ctx, rolled.version);
     return { status: 'done', output: { version: rolled.version, consumers: observed.states } };

@@ -258,6 +258,24 @@ describe('rotation safety', () => {
     ]);
   });
 
+  it('a consumer that reloads by itself after 4 hours is looked at when its wait ends, not every 15 seconds through it', async () => {
+    // Prepare: the CSI driver's rotation poll every hour; the policy waits 4 hours
+    const world = await rotationWorld({
+      secrets: [seeded()],
+      consumers: [{ name: 'csi-pods', kind: 'reload', reloadMinutes: 60, credential }],
+      policy: policy('', ['{ type: waitForReload, name: csi-pods, waitMinutes: 240 }']),
+    });
+
+    // Act
+    const run = await world.drive(await world.started('cosmos-key'), { maxExecutions: 60 });
+
+    // Assess
+    expect(run.error).toBeUndefined();
+    expect(run.state).toBe('succeeded');
+    expect(run.steps.find((s) => s.name === 'verify')!.waits).toBeLessThanOrEqual(2);
+    expect(world.sandbox.downtime().intervals).toBe(0);
+  });
+
   it('a polled webhook whose status URL carries its own signature on another path (Logic Apps): polled to the end, the signature never in the run', async () => {
     // Prepare
     const world = await rotationWorld({
