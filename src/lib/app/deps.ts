@@ -281,6 +281,7 @@ export function buildDeps(
       leases: state.leases,
       runs: state.runs,
       rejections: state.rejections,
+      reports: state.reports,
       clock: platform.clock,
       logger,
     }),

@@ -6,6 +6,7 @@ import { TableAuditLog } from './auditLog';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
 import { TableRejectionLog } from './rejectionLog';
+import { TableReportStore } from './reportStore';
 import { TableRunStore } from './runStore';
 import {
   createQueueClient,
@@ -25,6 +26,7 @@ export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
 export { TableRejectionLog } from './rejectionLog';
+export { TableReportStore } from './reportStore';
 export { TableRunStore } from './runStore';
 export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
 export { StorageWorkQueue } from './workQueue';
@@ -47,6 +49,8 @@ export interface StateStores {
   workQueue: StorageWorkQueue;
   leases: TableLeaseStore;
   rejections: TableRejectionLog;
+  /** Reports of the scheduled maintenance checks. */
+  reports: TableReportStore;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
   ensure(options?: { abortSignal?: AbortSignal }): Promise<void>;
   /**
@@ -81,6 +85,7 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
     workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
     leases: new TableLeaseStore(table(names.leases), clock),
     rejections: new TableRejectionLog(table(names.rejections), audit),
+    reports: new TableReportStore(table(names.reports)),
     ensure: (options = {}) => ensureStateResources(settings, names, options),
     ping: async (options = {}) => {
       await Promise.all([
