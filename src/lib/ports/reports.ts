@@ -3,7 +3,11 @@
  * report; people and pipelines read the latest, one by id, or a check's history.
  */
 
+/** `20260101T053000123Z-1a2b3c`: a report id, the instant its check started and a random suffix. */
+export const REPORT_ID = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z-[0-9a-f]{6}$/;
+
 /** `ok`: nothing to do; `warning`: needs a person soon; `failed`: needs a person now; `unknown`: the data could not be read (never taken as ok). */
+
 export type FindingStatus = 'ok' | 'warning' | 'failed' | 'unknown';
 
 export interface Finding {

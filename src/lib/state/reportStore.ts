@@ -1,12 +1,10 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import { ValidationError } from '../core/errors';
-import type { CheckReport, ReportStore, ReportSummary } from '../ports/reports';
+import { type CheckReport, REPORT_ID, type ReportStore, type ReportSummary } from '../ports/reports';
 import { MAX_STRING_PROPERTY_CHARS, parseJson } from './limits';
 import { type PurgeOptions, type PurgeResult, purgeLimit, purgeMatching, validDate } from './purge';
 import { readEntity, storageCall } from './tables';
 
-/** `20260101T053000123Z-1a2b3c`, as `runCheck` makes report ids. */
-export const REPORT_ID = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z-[0-9a-f]{6}$/;
 const CHECK_NAME = /^[A-Za-z][A-Za-z0-9]{0,63}$/;
 /** Body chunks per report at most: 15 x 32 Ki characters stays under the 1 MiB entity limit. */
 const MAX_CHUNKS = 15;
