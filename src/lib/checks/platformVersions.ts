@@ -2,7 +2,7 @@
  * Platform version support. AKS clusters: the control plane's and each node pool's version against
  * the versions AKS offers in the cluster's region (community support, long-term support only, or
  * none) and the upgrades its profile allows. The app's own runtime: the Node it runs on and the
- * extension bundle host.json asks for, against `runtimeSupport.json`, the support data bundled with
+ * extension bundle host.json asks for, against `runtimeSupport.ts`, the support data bundled with
  * the app (no API answers it), which is itself reported as stale once older than the policy allows.
  */
 import type { ChecksPolicy, PlatformVersionsCheck } from '../config/policy';
@@ -15,7 +15,7 @@ import type {
 import type { Finding } from '../ports/reports';
 import { parseResourceId } from './armIds';
 import { unreadable } from './report';
-import bundledSupport from './runtimeSupport.json';
+import { RUNTIME_SUPPORT_DATA } from './runtimeSupport';
 
 const DAY_MS = 86_400_000;
 
@@ -34,7 +34,7 @@ export interface RuntimeSupportData {
   extensionBundle: Array<{ major: number; endOfSupport: string | null }>;
 }
 
-export const RUNTIME_SUPPORT: RuntimeSupportData = bundledSupport;
+export const RUNTIME_SUPPORT: RuntimeSupportData = RUNTIME_SUPPORT_DATA;
 
 export interface PlatformVersionsDeps {
   kubernetes: KubernetesInventory;
@@ -246,7 +246,7 @@ function runtimeFindings(check: PlatformVersionsCheck, deps: PlatformVersionsDep
       ? `The runtime support data is stale (checked on ${support.checkedOn})`
       : `The runtime support data was checked on ${support.checkedOn}`,
     detail: stale
-      ? `src/lib/checks/runtimeSupport.json was last checked ${Number.isNaN(ageDays) ? 'on an unreadable date' : `${ageDays} days ago`}, more than the ${check.runtime.maxDataAgeDays} days the policy allows: what it says about Node and the extension bundle may be out of date.`
+      ? `src/lib/checks/runtimeSupport.ts was last checked ${Number.isNaN(ageDays) ? 'on an unreadable date' : `${ageDays} days ago`}, more than the ${check.runtime.maxDataAgeDays} days the policy allows: what it says about Node and the extension bundle may be out of date.`
       : `Checked ${Math.max(0, ageDays)} days ago (at most ${check.runtime.maxDataAgeDays}).`,
     facts: {
       checkedOn: support.checkedOn,
@@ -257,7 +257,7 @@ function runtimeFindings(check: PlatformVersionsCheck, deps: PlatformVersionsDep
     ...(stale
       ? {
           action: {
-            summary: `Read the sources (${support.sources.join(', ')}), update the entries and checkedOn in src/lib/checks/runtimeSupport.json, and deploy.`,
+            summary: `Read the sources (${support.sources.join(', ')}), update the entries and checkedOn in src/lib/checks/runtimeSupport.ts, and deploy.`,
           },
         }
       : {}),
@@ -341,9 +341,9 @@ function supportFinding(
       code,
       status: 'warning',
       title: `${what}: not in the support data`,
-      detail: `src/lib/checks/runtimeSupport.json (checked on ${support.checkedOn}) says nothing about major ${Number.isNaN(major) ? '?' : major}: whether Azure Functions supports it is unknown here.`,
+      detail: `src/lib/checks/runtimeSupport.ts (checked on ${support.checkedOn}) says nothing about major ${Number.isNaN(major) ? '?' : major}: whether Azure Functions supports it is unknown here.`,
       facts,
-      action: { summary: 'Check the sources and add the version to src/lib/checks/runtimeSupport.json.' },
+      action: { summary: 'Check the sources and add the version to src/lib/checks/runtimeSupport.ts.' },
     };
   }
   const end = entry.endOfSupport === null ? undefined : new Date(`${entry.endOfSupport}T00:00:00Z`);
