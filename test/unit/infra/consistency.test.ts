@@ -52,6 +52,9 @@ const ROLE = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7',
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7',
+  monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05',
+  logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893',
 } as const;
 
 /**
@@ -395,6 +398,10 @@ describe.skipIf(!inject('bicepAvailable'))(
           { vaultName: string; secretName: string; resourceGroup: string; subscriptionId?: string }
         >;
         const storageId = resourceId(deployment(), 'Microsoft.Storage/storageAccounts');
+        const inspectionRole = only(
+          deployment().of('Microsoft.Authorization/roleDefinitions'),
+          'one custom role (the checks inspection reader)',
+        );
         const expected = [
           `app ${ROLE.storageBlobDataOwner} ${storageId}`,
           `app ${ROLE.storageQueueDataContributor} ${storageId}`,
@@ -408,6 +415,11 @@ describe.skipIf(!inject('bicepAvailable'))(
           ...(targets.notifications.eventGridTopic
             ? [`app ${ROLE.eventGridDataSender} ${resourceId(deployment(), 'Microsoft.EventGrid/topics')}`]
             : []),
+          // What the checks and the gates read: read-only roles on the resources the policy names.
+          ...targets.inspection.resources.map((r) => `app ${ROLE[r.role]} ${r.resourceId}`),
+          ...targets.inspection.subscriptions.map(
+            (sub) => `app ${inspectionRole.name.split('/').pop()} /subscriptions/${sub}`,
+          ),
           ...targets.notifications.urlSettings.map((name) => {
             const s = sources[name]!;
             return `app ${ROLE.keyVaultSecretsUser} /subscriptions/${s.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.KeyVault/vaults/${s.vaultName}/secrets/${s.secretName}`;
@@ -422,6 +434,34 @@ describe.skipIf(!inject('bicepAvailable'))(
         // The bundled policy rotates its secrets: publishing new versions needs Key Vault Secrets
         // Officer on that vault (a manual rotation would need only Key Vault Reader: params.test.ts).
         expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultSecretsOfficer'));
+      });
+
+      it('defines the custom inspection role with exactly the subscription-scope reads the checks make, assignable only where the policy reads', () => {
+        // Prepare
+        const role = only(deployment().of('Microsoft.Authorization/roleDefinitions'), 'the inspection role');
+        const properties = role.properties as {
+          type: string;
+          permissions: Array<{ actions: string[]; notActions: string[]; dataActions?: string[] }>;
+          assignableScopes: string[];
+        };
+
+        // Assess
+        expect(properties.type).toBe('CustomRole');
+        expect(properties.permissions).toEqual([
+          {
+            actions: [
+              'Microsoft.ContainerService/locations/kubernetesVersions/read',
+              'Microsoft.DocumentDB/locations/restorableDatabaseAccounts/read',
+              'Microsoft.Quota/quotas/read',
+              'Microsoft.Quota/usages/read',
+            ],
+            notActions: [],
+          },
+        ]);
+        expect(properties.assignableScopes).toEqual(
+          targets.inspection.subscriptions.map((sub) => `/subscriptions/${sub}`),
+        );
+        expect(properties.permissions[0]!.actions.every((a) => a.endsWith('/read'))).toBe(true);
       });
 
       it("delivers each managed vault's secret events to keyVaultEvents, with retries and dead-lettering", () => {
