@@ -258,7 +258,17 @@ async function metricCondition(
       window,
       interval: condition.interval,
       aggregations: [condition.aggregation],
-      ...(condition.dimensions.length > 0 ? { filter: condition.dimensions } : {}),
+      // The service returns 10 series by default: ask for one per combination of the named values
+      // (the policy allows at most 5 dimensions of 20 values; the API at most 1000 series).
+      ...(condition.dimensions.length > 0
+        ? {
+            filter: condition.dimensions,
+            top: Math.min(
+              1000,
+              condition.dimensions.reduce((n, d) => n * d.values.length, 1),
+            ),
+          }
+        : {}),
       abortSignal,
     });
   } catch (error) {
@@ -312,6 +322,27 @@ async function metricCondition(
       };
     }
     if (!decisive || rank(outcome.status) > rank(decisive.status)) decisive = outcome;
+  }
+  // The service answers series only for the dimension values it has data for (a filter matching none
+  // answers `timeseries: []`): a value the condition names with no series of its own is missing data,
+  // not a pass on the strength of the other values' series.
+  for (const { dimension, values } of condition.dimensions) {
+    const name = dimension.toLowerCase();
+    for (const value of values) {
+      if (value === '*') continue;
+      const answered = result.series.some((s) =>
+        Object.entries(s.dimensions).some(
+          ([k, v]) => k.toLowerCase() === name && v.toLowerCase() === value.toLowerCase(),
+        ),
+      );
+      if (answered) continue;
+      const outcome = {
+        value: null,
+        status: 'noData' as const,
+        detail: `${name}=${value}: no series (the service has no data for it)`,
+      };
+      if (!decisive || rank(outcome.status) > rank(decisive.status)) decisive = outcome;
+    }
   }
   return { ...base, ...decisive! };
 }

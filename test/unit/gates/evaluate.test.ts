@@ -227,4 +227,76 @@ describe('evaluating a gate', () => {
       queryText({ name: 't', parameters: { a: 'x', b: 'y z' }, resources: {} }, { query: 'T' } as never),
     ).toBe("let a = 'x';\nlet b = 'y z';\nT");
   });
+
+  it('never passes a metric condition when a dimension value it names has no series, even if the others pass', async () => {
+    // Prepare: dead letters of two entities; the service answers a series for `orders` only.
+    const two = parsePolicy(`version: 1
+gates:
+  - name: bus-health
+    targets: [{ name: weu, region: westeurope, resources: { bus: ${BUS} } }]
+    conditions:
+      - { name: dead-letters, type: metric, resource: bus, namespace: Microsoft.ServiceBus/namespaces, metric: DeadletteredMessages, aggregation: Maximum, operator: lessThanOrEqual, threshold: 0, interval: PT5M, dimensions: [{ dimension: EntityName, values: [orders, Payments] }] }
+`);
+    const answer = (entities: string[]) =>
+      new ScriptedMetrics(async (q) => ({
+        window: q.window,
+        interval: q.interval,
+        series: entities.map((entity) => ({
+          resourceId: BUS,
+          metric: 'DeadletteredMessages',
+          unit: 'Count',
+          dimensions: { entityname: entity },
+          points: [0, 0, 0].map((v, i) => ({
+            at: new Date(q.window.start.getTime() + i * 300_000),
+            values: { Maximum: v },
+          })),
+        })),
+        missing: [],
+      }));
+    const logs = new ScriptedLogs(async () => ({ status: 'complete', tables: table([[0]]) }));
+    const g = two.gates[0]!;
+
+    // Act
+    const partial = await evaluateGate(
+      g,
+      g.targets[0]!,
+      { ...deps(logs, answer(['orders'])), policy: two },
+      context,
+    );
+    const both = await evaluateGate(
+      g,
+      g.targets[0]!,
+      { ...deps(logs, answer(['orders', 'payments'])), policy: two },
+      context,
+    );
+
+    // Assess
+    expect(partial.verdict).toBe('fail');
+    expect(partial.conditions[0]).toMatchObject({
+      status: 'noData',
+      value: null,
+      detail: 'entityname=Payments: no series (the service has no data for it)',
+    });
+    expect(both.verdict).toBe('pass');
+  });
+
+  it('asks the service for a series per named dimension value (it answers 10 by default)', async () => {
+    // Prepare
+    const many = parsePolicy(`version: 1
+gates:
+  - name: bus-health
+    targets: [{ name: weu, region: westeurope, resources: { bus: ${BUS} } }]
+    conditions:
+      - { name: dead-letters, type: metric, resource: bus, namespace: Microsoft.ServiceBus/namespaces, metric: DeadletteredMessages, aggregation: Maximum, operator: lessThanOrEqual, threshold: 0, dimensions: [{ dimension: EntityName, values: [${Array.from({ length: 12 }, (_, i) => `q${i}`).join(', ')}] }] }
+`);
+    const metrics = new ScriptedMetrics(series([0]));
+    const logs = new ScriptedLogs(async () => ({ status: 'complete', tables: table([[0]]) }));
+    const g = many.gates[0]!;
+
+    // Act
+    await evaluateGate(g, g.targets[0]!, { ...deps(logs, metrics), policy: many }, context);
+
+    // Assess
+    expect(metrics.queries[0]!.top).toBe(12);
+  });
 });
