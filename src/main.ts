@@ -12,3 +12,5 @@ import './functions/runEndpoints';
 import './functions/rotations';
 import './functions/secretSweep';
 import './functions/stateRetention';
+import './functions/checks';
+import './functions/gates';
