@@ -20,7 +20,6 @@ import {
   COSMOS_ID,
   rotationTags,
   rotationWorld,
-  SITE_ID,
   stepsOf,
   VAULT,
   VAULT_URL,
