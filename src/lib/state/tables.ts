@@ -91,6 +91,8 @@ export type StorageAccess =
       tableServiceUrl: string;
       /** `https://{account}.queue.core.windows.net` */
       queueServiceUrl: string;
+      /** `https://{account}.blob.core.windows.net`: large dead-letter bodies. */
+      blobServiceUrl?: string;
       credential: TokenCredential;
     };
 
