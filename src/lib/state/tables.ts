@@ -26,6 +26,10 @@ export interface StateNames {
   leases: string;
   /** Rejected inputs counted per hour, source and reason (`TableRejectionLog`). */
   rejections: string;
+  /** The dead-letter archive: messages, hour counters, alert windows (`TableDeadLetterArchive`). */
+  deadLetters: string;
+  /** Revisions of archived dead letters. */
+  deadLetterRevisions: string;
   workQueue: string;
   poisonQueue: string;
 }
@@ -47,6 +51,8 @@ export function stateNames(
     idempotency: `${tablePrefix}Idempotency`,
     leases: `${tablePrefix}Leases`,
     rejections: `${tablePrefix}Rejections`,
+    deadLetters: `${tablePrefix}DeadLetters`,
+    deadLetterRevisions: `${tablePrefix}DeadLetterRevisions`,
     workQueue: workQueueName,
     poisonQueue: `${workQueueName}-poison`,
   };
@@ -69,7 +75,15 @@ export function stateNames(
 
 /** Every table of the state layer. */
 export function tableNames(names: StateNames): string[] {
-  return [names.runs, names.audit, names.idempotency, names.leases, names.rejections];
+  return [
+    names.runs,
+    names.audit,
+    names.idempotency,
+    names.leases,
+    names.rejections,
+    names.deadLetters,
+    names.deadLetterRevisions,
+  ];
 }
 
 /**
