@@ -12,3 +12,4 @@ import './functions/runEndpoints';
 import './functions/rotations';
 import './functions/secretSweep';
 import './functions/stateRetention';
+import './functions/deadLetterArrivals';

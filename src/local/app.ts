@@ -19,6 +19,7 @@ import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host
 import { listenerFactories } from './host/triggers';
 import type { HostLogger } from './host/types';
 import { createSandbox, loadScenario, type Sandbox, type Scenario } from './sandbox';
+import { type SandboxServiceBus, startSandboxServiceBus } from './sandbox/servicebus';
 
 export const DEFAULT_SCENARIO = 'sandbox/default.scenario.yaml';
 const EVENT_GRID_TIMEOUT_MS = 30_000;
@@ -81,8 +82,15 @@ export interface RunningLocalApp {
   url: string;
   host: RunningLocalHost;
   sandbox?: Sandbox;
+  /** The sandbox's Service Bus broker, when the scenario has a `serviceBus` section. */
+  serviceBus?: SandboxServiceBus;
   stop(): Promise<void>;
 }
+
+/** The setting the policy's dead-letter triggers use by default (`deadLetters[].connection`). */
+export const SANDBOX_SERVICE_BUS_CONNECTION = 'STAMPKEEPER_SERVICEBUS';
+/** How long start-up waits for the scenario's messages to be worked and their dead letters archived. */
+const SERVICE_BUS_SETTLE_MS = 20_000;
 
 export async function startLocalApp(options: LocalAppOptions = {}): Promise<RunningLocalApp> {
   const rootDir = options.rootDir ?? process.cwd();
@@ -90,6 +98,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   let hostUrl: string | undefined;
   let eventGridCode: string | undefined;
   let sandbox: Sandbox | undefined;
+  let serviceBus: SandboxServiceBus | undefined;
   const env = { ...options.env };
 
   if (options.sandbox !== false) {
@@ -130,6 +139,21 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     for (const [name, value] of Object.entries(SANDBOX_SETTINGS)) {
       if (!env[name]?.trim() && !process.env[name]?.trim()) env[name] = value;
     }
+    if (sandbox.scenario.serviceBus) {
+      serviceBus = await startSandboxServiceBus({
+        scenario: sandbox.scenario.serviceBus,
+        clock: sandbox.clock,
+      });
+      sandbox.attachServiceBus(serviceBus.inspector);
+      wireServiceBusMetrics(sandbox, serviceBus);
+      const name = SANDBOX_SERVICE_BUS_CONNECTION;
+      if (
+        !env[name]?.trim() &&
+        !process.env[name]?.trim() &&
+        !process.env[`${name}__fullyQualifiedNamespace`]?.trim()
+      )
+        env[name] = serviceBus.connectionString;
+    }
   } else {
     // Azure's platform, and a new one: deps a previous app built (in any copy of the app) are rebuilt.
     setPlatformOverride(undefined);
@@ -167,6 +191,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     });
   } catch (error) {
     setPlatformOverride(undefined);
+    await serviceBus?.stop();
     throw error;
   }
   // The host has validated the key settings (with the app's env applied) by now.
@@ -174,18 +199,89 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   hostUrl = host.url;
   // Secrets seeded inside their 30-day window raise their events now, as Azure would have already.
   if (sandbox) await sandbox.settle();
+  // The scenario's messages are worked, and what dead-lettered is archived, before the first request.
+  if (serviceBus) await serviceBusSettled(serviceBus, host, logger);
 
   return {
     url: host.url,
     host,
     sandbox,
+    ...(serviceBus ? { serviceBus } : {}),
     async stop() {
       hostUrl = undefined;
       await host.stop();
+      // After the host's listeners: they settle their messages on the broker's links first.
+      await serviceBus?.stop();
+      sandbox?.attachServiceBus(undefined);
       setPlatformOverride(undefined);
       resetDeps();
     },
   };
+}
+
+/**
+ * The broker's per-entity counts as the namespace metrics Azure Monitor serves
+ * (`DeadletteredMessages`, `ActiveMessages`, dimension `EntityName`: a queue, or a topic summing
+ * its subscriptions), for every Service Bus namespace of the scenario's `monitor` section whose
+ * metric definitions name them.
+ */
+function wireServiceBusMetrics(sandbox: Sandbox, serviceBus: SandboxServiceBus): void {
+  const namespace = 'microsoft.servicebus/namespaces';
+  const definitions = sandbox.scenario.monitor.metrics.definitions.find(
+    (d) => d.namespace.toLowerCase() === namespace,
+  );
+  const resources = sandbox.scenario.monitor.metrics.resources.filter(
+    (r) => r.namespace.toLowerCase() === namespace,
+  );
+  const counts = (pick: 'deadLetter' | 'active') => () => {
+    const byEntity = new Map<string, number>();
+    for (const path of serviceBus.broker.entities.paths()) {
+      const entity = path.split('/')[0]!;
+      byEntity.set(entity, (byEntity.get(entity) ?? 0) + serviceBus.broker.entities.get(path).counts()[pick]);
+    }
+    return [...byEntity].map(([name, value]) => ({ dimensions: { EntityName: name }, value }));
+  };
+  for (const [metric, pick] of [
+    ['DeadletteredMessages', 'deadLetter'],
+    ['ActiveMessages', 'active'],
+  ] as const) {
+    if (!definitions?.metrics.some((m) => m.name.toLowerCase() === metric.toLowerCase())) continue;
+    for (const resource of resources) sandbox.monitor.metrics.setSource(resource.id, metric, counts(pick));
+  }
+}
+
+/**
+ * Waits (bounded) until no message is locked, the simulated consumers' queues are empty and the
+ * dead-letter queues the host triggers on are drained into the archive.
+ */
+async function serviceBusSettled(serviceBus: SandboxServiceBus, host: RunningLocalHost, logger: HostLogger) {
+  const triggered = host.functions
+    .filter((f) => String(f.trigger.type).toLowerCase() === 'servicebustrigger')
+    .map((f) => {
+      const queue = f.trigger['queueName'] as string | undefined;
+      return (
+        queue ?? `${String(f.trigger['topicName'])}/Subscriptions/${String(f.trigger['subscriptionName'])}`
+      ).toLowerCase();
+    });
+  const consumed = new Set(serviceBus.consumers.map((c) => c.stats().entity.toLowerCase()));
+  const quiet = () =>
+    serviceBus.broker.entities.paths().every((path) => {
+      const counts = serviceBus.broker.entities.get(path).counts();
+      const dlq = `${path}/$deadletterqueue`.toLowerCase();
+      return (
+        counts.locked === 0 &&
+        (!consumed.has(path.toLowerCase()) || counts.active === 0) &&
+        (!triggered.includes(dlq) || counts.deadLetter === 0)
+      );
+    });
+  const deadline = Date.now() + SERVICE_BUS_SETTLE_MS;
+  while (!quiet()) {
+    if (Date.now() > deadline) {
+      logger.warn('The sandbox Service Bus is still busy after start-up; going on.');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**

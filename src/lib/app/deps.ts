@@ -19,6 +19,8 @@ import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
 import type { Settings } from '../config/settings';
 import { isVaultAllowed, vaultAllowList } from '../config/vaults';
 import type { Logger } from '../core/logging';
+import type { DeadLetterDeps } from '../deadletters';
+import { deadLetterAdapters } from '../deadletters/wiring';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { AlertDeps } from '../remediation/handleAlert';
@@ -60,6 +62,8 @@ export interface AppDeps {
   runs(logger: Logger): RunEngine;
   /** Deps of `startRotation` (the rotation endpoints). */
   rotations(logger: Logger): RotationStartDeps;
+  /** Deps of the dead-letter arrivals, reports, endpoints and replays. */
+  deadLetters(logger: Logger): DeadLetterDeps;
 }
 
 /** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
@@ -221,6 +225,22 @@ export function buildDeps(
         ...(platform.kind === 'sandbox' ? { maxQueueDelayMs: SANDBOX_MAX_QUEUE_DELAY_MS } : {}),
       },
     });
+  const deadLetterParts = deadLetterAdapters(settings, policy, platform);
+  const deadLetters = (logger: Logger): DeadLetterDeps => ({
+    archive: state.deadLetters,
+    busFor: deadLetterParts.busFor,
+    metrics: deadLetterParts.metrics,
+    notifier: createNotifier(channels, logger),
+    idempotency: state.idempotency,
+    audit: state.audit,
+    clock: platform.clock,
+    logger,
+    policy,
+    environment: settings.environment,
+    idempotencyTtlMs,
+    claimLeaseMs,
+    dryRun: settings.dryRun,
+  });
   const rotations = (logger: Logger): RotationStartDeps => ({
     engine: engine(logger),
     policy,
@@ -234,6 +254,7 @@ export function buildDeps(
     load,
     ready: ensure,
     rotations,
+    deadLetters,
     secretEvents: (logger) => ({
       vault,
       notifier: createNotifier(channels, logger),

@@ -104,7 +104,13 @@ export interface DeadLetterEntity {
   /** Channel names; absent means `notifications.defaults`, empty means none. */
   notify?: string[];
   alerts: { minIntervalMinutes: number; severity: Severity };
-  replay: { maxReplays: number; targets: string[]; auto: AutoReplayRule[] };
+  replay: { maxReplays: number; targets: ReplayTargetEntity[]; auto: AutoReplayRule[] };
+}
+
+/** Another queue or topic a person may replay an entity's dead letters to. */
+export interface ReplayTargetEntity {
+  type: 'queue' | 'topic';
+  name: string;
 }
 
 /** The connection setting prefix of dead-letter entities that name none. */
@@ -323,7 +329,7 @@ function normalizeDeadLetter(raw: Record<string, unknown>): DeadLetterEntity {
   const alerts = (raw.alerts ?? {}) as Partial<DeadLetterEntity['alerts']>;
   const replay = (raw.replay ?? {}) as {
     maxReplays?: number;
-    targets?: string[];
+    targets?: Array<{ queue?: string; topic?: string }>;
     auto?: Array<Partial<AutoReplayRule>>;
   };
   return {
@@ -340,7 +346,11 @@ function normalizeDeadLetter(raw: Record<string, unknown>): DeadLetterEntity {
     alerts: { minIntervalMinutes: alerts.minIntervalMinutes ?? 15, severity: alerts.severity ?? 'warning' },
     replay: {
       maxReplays: replay.maxReplays ?? 3,
-      targets: replay.targets ?? [],
+      targets: (replay.targets ?? []).map((t) =>
+        t.queue !== undefined
+          ? { type: 'queue' as const, name: t.queue }
+          : { type: 'topic' as const, name: t.topic! },
+      ),
       auto: (replay.auto ?? []).map((rule) => ({
         reason: rule.reason!,
         ...(rule.description === undefined ? {} : { description: rule.description }),
@@ -664,12 +674,19 @@ function deadLetterProblems(
       }
     });
     const targets = Array.isArray(replay?.targets) ? replay.targets : [];
+    const seenTargets = new Set<string>();
     targets.forEach((t, j) => {
-      if (typeof t === 'string' && (t === entity.queue || t === entity.topic))
+      const target = asRecord(t);
+      const name = target?.queue ?? target?.topic;
+      if (typeof name !== 'string') return;
+      if (name === entity.queue || name === entity.topic)
         out.push({
           path: at('replay', 'targets', j),
           message: 'is the original entity (always a replay target): list other entities only',
         });
+      if (seenTargets.has(name.toLowerCase()))
+        out.push({ path: at('replay', 'targets', j), message: `names ${name} twice` });
+      seenTargets.add(name.toLowerCase());
     });
   });
   return out;

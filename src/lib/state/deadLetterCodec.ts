@@ -5,30 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../core/errors';
+import { DEAD_LETTER_ID } from '../deadletters/ids';
 import type { ApplicationPropertyValue, BusMessageBody } from '../ports/messageBus';
 
-/** `{entity}.{sequence number}.{fingerprint}`: the archive id of a dead letter. */
-export const DEAD_LETTER_ID = /^([a-z][a-z0-9-]{0,30}[a-z0-9])\.(\d{1,20})\.([0-9a-f]{6})$/;
-
-/** The fingerprint that tells two messages of one sequence number apart (an entity re-created). */
-export function fingerprintOf(messageId: string, enqueuedTime: Date): string {
-  return createHash('sha256')
-    .update(messageId)
-    .update('\u0000')
-    .update(enqueuedTime.toISOString())
-    .digest('hex')
-    .slice(0, 6);
-}
-
-/** The archive id of a message of an entity. */
-export function deadLetterId(
-  entity: string,
-  sequenceNumber: string,
-  messageId: string,
-  enqueuedTime: Date,
-): string {
-  return `${entity}.${BigInt(sequenceNumber).toString()}.${fingerprintOf(messageId, enqueuedTime)}`;
-}
+export { DEAD_LETTER_ID, deadLetterId, fingerprintOf } from '../deadletters/ids';
 
 /** The Table keys of an archive id (row keys sort by sequence number); undefined for a malformed id. */
 export function keysOfId(id: string): { partitionKey: string; rowKey: string } | undefined {

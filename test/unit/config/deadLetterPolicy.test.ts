@@ -48,7 +48,7 @@ describe('deadLetters in the policy', () => {
     alerts: { minIntervalMinutes: 5, severity: critical }
     replay:
       maxReplays: 2
-      targets: [billing-retry]
+      targets: [{ topic: billing-retry }]
       auto: [{ reason: MaxDeliveryCountExceeded, delayMinutes: 3 }]`),
       'p.yaml',
     );
@@ -75,7 +75,7 @@ describe('deadLetters in the policy', () => {
       alerts: { minIntervalMinutes: 5, severity: 'critical' },
       replay: {
         maxReplays: 2,
-        targets: ['billing-retry'],
+        targets: [{ type: 'topic', name: 'billing-retry' }],
         auto: [{ reason: 'MaxDeliveryCountExceeded', delayMinutes: 3, maxAttempts: 1 }],
       },
     });
@@ -101,7 +101,7 @@ describe('deadLetters in the policy', () => {
     queue: q4
     owner: a
     topicSubscriptions: [x]
-    replay: { targets: [q4], auto: [{ reason: "(", delayMinutes: 1 }, { reason: x, delayMinutes: -1 }] }`),
+    replay: { targets: [{ queue: q4 }, { queue: x, topic: y }], auto: [{ reason: "(", delayMinutes: 1 }, { reason: x, delayMinutes: -1 }] }`),
     );
 
     // Assess
@@ -121,6 +121,9 @@ describe('deadLetters in the policy', () => {
         ),
         expect.stringMatching(/^deadLetters\[7\]\.topicSubscriptions: only for a topic subscription/),
         expect.stringMatching(/^deadLetters\[7\]\.replay\.targets\[0\]: is the original entity/),
+        expect.stringMatching(
+          /^deadLetters\[7\]\.replay\.targets\[1\]: must be \{ queue: <name> \} or \{ topic: <name> \}/,
+        ),
         expect.stringMatching(
           /^deadLetters\[7\]\.replay\.auto\[0\]\.reason: is not a valid regular expression/,
         ),
