@@ -8,6 +8,7 @@ import { deadLetterContainerName, StorageBlobBodies } from './deadLetterBlobs';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
 import { TableRejectionLog } from './rejectionLog';
+import { TableRollCallbackStore } from './rollCallbackStore';
 import { TableRunStore } from './runStore';
 import {
   createQueueClient,
@@ -28,6 +29,7 @@ export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
 export { TableRejectionLog } from './rejectionLog';
+export { TableRollCallbackStore } from './rollCallbackStore';
 export { TableRunStore } from './runStore';
 export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
 export { StorageWorkQueue } from './workQueue';
@@ -50,6 +52,8 @@ export interface StateStores {
   workQueue: StorageWorkQueue;
   leases: TableLeaseStore;
   rejections: TableRejectionLog;
+  /** Completions of callback webhooks (rotation rolls), in the idempotency table. */
+  rollCallbacks: TableRollCallbackStore;
   /** The dead-letter archive (its blob container is created on the first large body). */
   deadLetters: TableDeadLetterArchive;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
@@ -77,11 +81,13 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
   const table = (name: string) => createTableClient(settings, name);
   const runsTable = table(names.runs);
   const audit = new TableAuditLog(table(names.audit), clock);
+  const idempotencyTable = table(names.idempotency);
   const workQueueClient = createQueueClient(settings, names.workQueue);
   return {
     names,
     audit,
-    idempotency: new TableIdempotencyStore(table(names.idempotency), clock),
+    idempotency: new TableIdempotencyStore(idempotencyTable, clock),
+    rollCallbacks: new TableRollCallbackStore(idempotencyTable),
     runs: new TableRunStore(runsTable),
     workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
     leases: new TableLeaseStore(table(names.leases), clock),
