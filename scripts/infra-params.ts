@@ -38,11 +38,36 @@ export interface PolicyVault {
   secrets: string[];
 }
 
+/** Service Bus data roles, least first (`infra/modules/types.bicep` `roles`). */
+export type ServiceBusRole = 'serviceBusDataReceiver' | 'serviceBusDataSender';
+
+/**
+ * A namespace the dead-letter entities live in, and exactly the entities the app needs a role on:
+ * Azure Service Bus Data Receiver on each dead-letter entity (its trigger and the peek that reads
+ * the batch whole) and on the topic's other subscriptions (their rules are read before a replay
+ * through the topic: a rule manager needs Listen only); Data Sender on each replay target (the
+ * queue, the subscription's topic, and `replay.targets`).
+ */
+export interface PolicyServiceBusNamespace {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  queueRoles: Array<{ queue: string; role: ServiceBusRole }>;
+  topicRoles: Array<{ topic: string; role: ServiceBusRole }>;
+  subscriptionRoles: Array<{ topic: string; subscription: string; role: ServiceBusRole }>;
+}
+
 export interface PolicyTargets {
   $comment: string;
   policy: string;
   vaults: PolicyVault[];
   notifications: { eventGridTopic: boolean; urlSettings: string[] };
+  serviceBus: {
+    namespaces: PolicyServiceBusNamespace[];
+    /** Each connection setting prefix of the dead-letter triggers, and the namespace it reaches (index). */
+    connections: Array<{ setting: string; namespace: number }>;
+  };
 }
 
 export const DEFAULT_POLICY = 'policy/stampkeeper.policy.yaml';
@@ -98,6 +123,71 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
       .map((v) => ({ ...v, secrets: [...new Set(v.secrets)].sort() }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     notifications: { eventGridTopic, urlSettings: [...urlSettings].sort() },
+    serviceBus: deriveServiceBus(policy),
+  };
+}
+
+/** The namespaces of the dead-letter entities, the roles on their entities, and the connections. */
+export function deriveServiceBus(policy: Policy): PolicyTargets['serviceBus'] {
+  const namespaces = new Map<string, PolicyServiceBusNamespace>();
+  const roleSets = new Map<string, Set<string>>();
+  const grant = (namespaceId: string, key: string) => {
+    const id = namespaceId.toLowerCase();
+    let set = roleSets.get(id);
+    if (!set) {
+      set = new Set();
+      roleSets.set(id, set);
+      const parts = namespaceId.split('/');
+      namespaces.set(id, {
+        id: namespaceId,
+        subscriptionId: parts[2]!,
+        resourceGroup: parts[4]!,
+        name: parts[8]!,
+        queueRoles: [],
+        topicRoles: [],
+        subscriptionRoles: [],
+      });
+    }
+    set.add(key);
+  };
+  const R: ServiceBusRole = 'serviceBusDataReceiver';
+  const S: ServiceBusRole = 'serviceBusDataSender';
+  for (const entity of policy.deadLetters) {
+    const ns = entity.namespaceId;
+    if ('queue' in entity.source) {
+      grant(ns, `q|${entity.source.queue}|${R}`);
+      grant(ns, `q|${entity.source.queue}|${S}`);
+    } else {
+      const { topic, subscription } = entity.source;
+      grant(ns, `s|${topic}|${subscription}|${R}`);
+      grant(ns, `t|${topic}|${S}`);
+      for (const other of entity.topicSubscriptions) grant(ns, `s|${topic}|${other}|${R}`);
+    }
+    for (const target of entity.replay.targets)
+      grant(ns, target.type === 'queue' ? `q|${target.name}|${S}` : `t|${target.name}|${S}`);
+  }
+  for (const [id, set] of roleSets) {
+    const namespace = namespaces.get(id)!;
+    for (const key of [...set].sort()) {
+      const [kind, a, b, c] = key.split('|') as [string, string, string, string | undefined];
+      if (kind === 'q') namespace.queueRoles.push({ queue: a, role: b as ServiceBusRole });
+      else if (kind === 't') namespace.topicRoles.push({ topic: a, role: b as ServiceBusRole });
+      else namespace.subscriptionRoles.push({ topic: a, subscription: b, role: c as ServiceBusRole });
+    }
+  }
+  const list = [...namespaces.values()].sort((a, b) => a.id.toLowerCase().localeCompare(b.id.toLowerCase()));
+  const connections = new Map<string, number>();
+  for (const entity of policy.deadLetters) {
+    connections.set(
+      entity.connection,
+      list.findIndex((n) => n.id.toLowerCase() === entity.namespaceId.toLowerCase()),
+    );
+  }
+  return {
+    namespaces: list,
+    connections: [...connections]
+      .map(([setting, namespace]) => ({ setting, namespace }))
+      .sort((a, b) => a.setting.localeCompare(b.setting)),
   };
 }
 
@@ -177,7 +267,7 @@ if (require.main === module) {
       if (current !== text) await writeFile(outPath, text);
       console.log(
         `${where}: ${targets.vaults.length} vault(s), event grid topic ${targets.notifications.eventGridTopic ? 'yes' : 'no'}, ` +
-          `${targets.notifications.urlSettings.length} URL setting(s)${current === text ? ' (unchanged)' : ''}`,
+          `${targets.notifications.urlSettings.length} URL setting(s), ${targets.serviceBus.namespaces.length} Service Bus namespace(s)${current === text ? ' (unchanged)' : ''}`,
       );
     })
     .catch((error: unknown) => {
