@@ -13,3 +13,4 @@ import './functions/rotations';
 import './functions/secretSweep';
 import './functions/stateRetention';
 import './functions/deadLetterArrivals';
+import './functions/deadLetters';
