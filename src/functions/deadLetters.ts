@@ -3,6 +3,8 @@ import { authorize, type Caller, ROLES, type Role } from '../lib/app/auth';
 import { getDeps } from '../lib/app/deps';
 import { ValidationError } from '../lib/core/errors';
 import { errorResponse, jsonResponse } from '../lib/core/http';
+import type { Logger } from '../lib/core/logging';
+import { parseBulkReplay, startBulkReplay } from '../lib/deadletters/bulkReplay';
 import {
   describeRecord,
   discardDeadLetter,
@@ -17,6 +19,7 @@ import {
   replayDeadLetter,
   viewDeadLetter,
 } from '../lib/deadletters/operate';
+import { describeRun } from '../lib/runs';
 import { invocationLogger } from './invocation';
 
 const FILTER_KEYS = ['entity', 'reason', 'from', 'to', 'q', 'state'];
@@ -34,13 +37,13 @@ async function handle(
   context: InvocationContext,
   role: Role,
   operation: string,
-  work: (deps: OperateDeps, caller: Caller) => Promise<HttpResponseInit>,
+  work: (deps: OperateDeps, caller: Caller, logger: Logger) => Promise<HttpResponseInit>,
 ): Promise<HttpResponseInit> {
   const logger = invocationLogger(context, operation);
   try {
     const deps = getDeps();
     const caller = authorize(request, { authEnabled: deps.settings.authEnabled }, role);
-    return await work(deps.deadLetters(logger), caller);
+    return await work(deps.deadLetters(logger), caller, logger);
   } catch (error) {
     return errorResponse(error, context.invocationId, logger);
   }
@@ -246,6 +249,35 @@ export function purgeDeadLettersEndpoint(
   });
 }
 
+/**
+ * `POST /api/deadletters/replay` (Operations.Execute), body `{ filter: { entity, reason?, from?,
+ * to?, q?, state? }, to?, ratePerSecond?, dryRun? }`: a bulk replay run (plan, replay in batches
+ * at the rate, report). 202 with the run (follow it at `GET /api/runs/{id}`); a dry run plans and
+ * reports what would be sent, sending nothing; 409 while another bulk replay of the entity runs.
+ */
+export function bulkReplayEndpoint(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  return handle(request, context, ROLES.execute, 'deadletters.bulkReplay', async (deps, caller, logger) => {
+    const body = await readJsonBody(request, MAX_ACTION_BODY_BYTES);
+    const parsed = parseBulkReplay(body, deps, (input, problems) => parseFilter(input, deps, problems));
+    await getDeps().ready();
+    const run = await startBulkReplay(getDeps().runs(logger), {
+      ...parsed,
+      actor: caller.actor,
+      correlationId: context.invocationId,
+    });
+    return jsonResponse(202, { runId: run.id, run: describeRun(run) }, context.invocationId);
+  });
+}
+
+app.http('bulkReplayDeadLetters', {
+  methods: ['POST'],
+  authLevel: 'function',
+  route: 'deadletters/replay',
+  handler: bulkReplayEndpoint,
+});
 app.http('deadLetters', {
   methods: ['GET'],
   authLevel: 'function',

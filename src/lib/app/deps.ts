@@ -22,6 +22,7 @@ import { ConfigurationError } from '../core/errors';
 import type { Logger } from '../core/logging';
 import { isLoopbackHttpUrl } from '../core/urls';
 import type { DeadLetterDeps } from '../deadletters';
+import { bulkReplayKind } from '../deadletters/bulkReplay';
 import { deadLetterAdapters } from '../deadletters/wiring';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
@@ -232,7 +233,7 @@ export function buildDeps(
       audit: state.audit,
       clock: platform.clock,
       logger,
-      kinds: [rotationKind(rotationDeps(logger))],
+      kinds: [rotationKind(rotationDeps(logger)), bulkReplayKind(deadLetters)],
       notify: {
         notifier: createNotifier(channels, logger),
         idempotency: state.idempotency,
