@@ -14,3 +14,4 @@ import './functions/secretSweep';
 import './functions/stateRetention';
 import './functions/deadLetterArrivals';
 import './functions/deadLetters';
+import './functions/deadLetterReport';
