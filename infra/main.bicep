@@ -270,6 +270,7 @@ module serviceBusAccess 'modules/serviceBusAccess.bicep' = [
       queueRoles: ns.queueRoles
       topicRoles: ns.topicRoles
       subscriptionRoles: ns.subscriptionRoles
+      metricsReader: ns.metricsReader
     }
   }
 ]

@@ -56,6 +56,8 @@ export interface PolicyServiceBusNamespace {
   queueRoles: Array<{ queue: string; role: ServiceBusRole }>;
   topicRoles: Array<{ topic: string; role: ServiceBusRole }>;
   subscriptionRoles: Array<{ topic: string; subscription: string; role: ServiceBusRole }>;
+  /** Monitoring Reader on the namespace: an entity of it names its region (the depth report reads its metrics). */
+  metricsReader: boolean;
 }
 
 export interface PolicyTargets {
@@ -146,6 +148,7 @@ export function deriveServiceBus(policy: Policy): PolicyTargets['serviceBus'] {
         queueRoles: [],
         topicRoles: [],
         subscriptionRoles: [],
+        metricsReader: false,
       });
     }
     set.add(key);
@@ -154,6 +157,7 @@ export function deriveServiceBus(policy: Policy): PolicyTargets['serviceBus'] {
   const S: ServiceBusRole = 'serviceBusDataSender';
   for (const entity of policy.deadLetters) {
     const ns = entity.namespaceId;
+    if (entity.region) grant(ns, 'm');
     if ('queue' in entity.source) {
       grant(ns, `q|${entity.source.queue}|${R}`);
       grant(ns, `q|${entity.source.queue}|${S}`);
@@ -170,7 +174,8 @@ export function deriveServiceBus(policy: Policy): PolicyTargets['serviceBus'] {
     const namespace = namespaces.get(id)!;
     for (const key of [...set].sort()) {
       const [kind, a, b, c] = key.split('|') as [string, string, string, string | undefined];
-      if (kind === 'q') namespace.queueRoles.push({ queue: a, role: b as ServiceBusRole });
+      if (kind === 'm') namespace.metricsReader = true;
+      else if (kind === 'q') namespace.queueRoles.push({ queue: a, role: b as ServiceBusRole });
       else if (kind === 't') namespace.topicRoles.push({ topic: a, role: b as ServiceBusRole });
       else namespace.subscriptionRoles.push({ topic: a, subscription: b, role: c as ServiceBusRole });
     }

@@ -13,6 +13,8 @@ param queueRoles { queue: string, role: serviceBusRole }[]
 param topicRoles { topic: string, role: serviceBusRole }[]
 @description('Topic subscriptions and the role the app needs on each.')
 param subscriptionRoles { topic: string, subscription: string, role: serviceBusRole }[]
+@description('Monitoring Reader on the namespace (the depth report reads DeadletteredMessages per entity).')
+param metricsReader bool
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2026-01-01' existing = {
   name: namespaceName
@@ -81,6 +83,19 @@ resource subscriptionAssignments 'Microsoft.Authorization/roleAssignments@2022-0
     }
   }
 ]
+
+// Metrics are read at the namespace (the EntityName dimension tells the entities apart): the
+// narrowest built-in role that reads them is Monitoring Reader, on this namespace only.
+resource metricsAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (metricsReader) {
+  name: guid(namespace.id, appPrincipalId, roles.monitoringReader)
+  scope: namespace
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringReader)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'stampkeeper app: read the dead-letter metrics of the namespace (stampkeeper dead letters)'
+  }
+}
 
 @description('The namespace\'s host name (<namespace>.servicebus.windows.net, or the cloud\'s suffix).')
 output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]

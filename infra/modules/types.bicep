@@ -15,6 +15,7 @@ var roles = {
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
 }
 
 @export()
@@ -32,6 +33,8 @@ type policyServiceBusNamespace = {
   queueRoles: { queue: string, role: serviceBusRole }[]
   topicRoles: { topic: string, role: serviceBusRole }[]
   subscriptionRoles: { topic: string, subscription: string, role: serviceBusRole }[]
+  @description('Monitoring Reader on the namespace: the depth report reads its DeadletteredMessages metric.')
+  metricsReader: bool
 }
 
 @export()

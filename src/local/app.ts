@@ -13,6 +13,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { ROLES } from '../lib/app/auth';
 import { resetDeps } from '../lib/app/deps';
 import { setPlatformOverride } from '../lib/azure/platform';
+import { loadPolicy } from '../lib/config/policy';
+import { policyPathFrom } from '../lib/config/settings';
 import type { DeveloperIdentity } from './host/builtInAuth';
 import { type KeySettings, keySettingsFromEnv } from './host/keys';
 import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host/localHost';
@@ -34,6 +36,10 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
     'https://contoso.webhook.office.com/webhookb2/00000000-0000-0000-0000-000000000000@00000000-0000-0000-0000-000000000001/IncomingWebhook/0sandboxwebhookcredential0/00000000-0000-0000-0000-000000000002',
   // The pipeline the sandbox's legacy-stamp consumer rolls through (its webhook URL is a credential).
   LEGACY_STAMP_ROLL_WEBHOOK_URL: 'https://deploy.contoso.example/hooks/legacy-stamp',
+  // The dead-letter triggers' connection (policy deadLetters[].connection): the sandbox broker's
+  // own connection string replaces this placeholder when the broker starts.
+  STAMPKEEPER_SERVICEBUS:
+    'Endpoint=sb://127.0.0.1:5672/;SharedAccessKeyName=sandbox;SharedAccessKey=c2FuZGJveC1wbGFjZWhvbGRlcg==',
 };
 
 /**
@@ -104,6 +110,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   let eventGridCode: string | undefined;
   let sandbox: Sandbox | undefined;
   let serviceBus: SandboxServiceBus | undefined;
+  let hostForSettle: RunningLocalHost | undefined;
   const env = { ...options.env };
 
   if (options.sandbox !== false) {
@@ -140,16 +147,22 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
       clock: sandbox.clock,
       kind: 'sandbox',
     });
-    // Sandbox defaults only fill settings nobody gave (options, local.settings.json, the shell).
-    for (const [name, value] of Object.entries(SANDBOX_SETTINGS)) {
-      if (!env[name]?.trim() && !process.env[name]?.trim()) env[name] = value;
-    }
-    if (sandbox.scenario.serviceBus) {
+    const serviceBusSection =
+      sandbox.scenario.serviceBus ??
+      (await policyServiceBusSection(
+        { ...process.env, ...env },
+        options.appRoot === undefined ? rootDir : resolve(rootDir, options.appRoot),
+      ));
+    if (serviceBusSection) {
       serviceBus = await startSandboxServiceBus({
-        scenario: sandbox.scenario.serviceBus,
+        scenario: serviceBusSection,
         clock: sandbox.clock,
       });
-      sandbox.attachServiceBus(serviceBus.inspector);
+      const started = serviceBus;
+      // A move of the sandbox clock returns once the broker and the app's triggers are quiet again.
+      sandbox.attachServiceBus(serviceBus.inspector, async () => {
+        if (hostForSettle) await serviceBusSettled(started, hostForSettle, logger);
+      });
       wireServiceBusMetrics(sandbox, serviceBus);
       const name = SANDBOX_SERVICE_BUS_CONNECTION;
       if (
@@ -158,6 +171,10 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
         !process.env[`${name}__fullyQualifiedNamespace`]?.trim()
       )
         env[name] = serviceBus.connectionString;
+    }
+    // Sandbox defaults only fill settings nobody gave (options, local.settings.json, the shell).
+    for (const [name, value] of Object.entries(SANDBOX_SETTINGS)) {
+      if (!env[name]?.trim() && !process.env[name]?.trim()) env[name] = value;
     }
   } else {
     // Azure's platform, and a new one: deps a previous app built (in any copy of the app) are rebuilt.
@@ -202,6 +219,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   // The host has validated the key settings (with the app's env applied) by now.
   eventGridCode = sandboxDeliveryKey(keySettingsFromEnv(process.env));
   hostUrl = host.url;
+  hostForSettle = host;
   // Secrets seeded inside their 30-day window raise their events now, as Azure would have already.
   if (sandbox) await sandbox.settle();
   // The scenario's messages are worked, and what dead-lettered is archived, before the first request.
@@ -214,6 +232,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     ...(serviceBus ? { serviceBus } : {}),
     async stop() {
       hostUrl = undefined;
+      hostForSettle = undefined;
       await host.stop();
       // After the host's listeners: they settle their messages on the broker's links first.
       await serviceBus?.stop();
@@ -222,6 +241,44 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
       resetDeps();
     },
   };
+}
+
+/**
+ * A broker section for a scenario without one: the queues and topic subscriptions the policy's
+ * dead-letter entities name on the sandbox connection, empty, so that the app's triggers have
+ * their entities whatever the scenario (`--scenario` files written before dead letters).
+ * Undefined when the policy names none or cannot be read (the app then reports its own error).
+ */
+async function policyServiceBusSection(
+  env: NodeJS.ProcessEnv,
+  appRoot: string,
+): Promise<Scenario['serviceBus'] | undefined> {
+  const policy = await loadPolicy(policyPathFrom(env, appRoot)).catch(() => undefined);
+  const entities = (policy?.deadLetters ?? []).filter((e) => e.connection === SANDBOX_SERVICE_BUS_CONNECTION);
+  if (entities.length === 0) return undefined;
+  const queues = new Set<string>();
+  const topics = new Map<string, Set<string>>();
+  for (const entity of entities) {
+    if ('queue' in entity.source) queues.add(entity.source.queue);
+    else {
+      const subscriptions = topics.get(entity.source.topic) ?? new Set<string>();
+      subscriptions.add(entity.source.subscription);
+      for (const other of entity.topicSubscriptions) subscriptions.add(other);
+      topics.set(entity.source.topic, subscriptions);
+    }
+  }
+  return {
+    tier: 'standard',
+    consumers: [],
+    entities: [
+      ...[...queues].map((name) => ({ name })),
+      ...[...topics].map(([name, subscriptions]) => ({
+        name,
+        type: 'topic',
+        subscriptions: [...subscriptions],
+      })),
+    ],
+  } as Scenario['serviceBus'];
 }
 
 /**

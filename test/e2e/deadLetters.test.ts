@@ -74,7 +74,7 @@ async function invalidOrder() {
   return list.body.records[0];
 }
 
-describe('dead letters on npm start', () => {
+describe('dead letters on npm start', { timeout: 120_000 }, () => {
   it('a failed order dead-letters, is archived and alerted, is edited and replayed, and the worker takes it', async () => {
     // Prepare: start-up has sent the scenario's orders; the worker refused order-1002 (invalid)
     // and failed order-1003 on every delivery; both are archived before the first request.

@@ -33,7 +33,8 @@ const ORDERS = `  - name: orders
       auto:
         - { reason: MaxDeliveryCountExceeded, delayMinutes: 10, maxAttempts: 1 }`;
 
-describe('arrival', () => {
+// Bounds, not speed checks: the broker, Azurite and the tests share a 2-core machine.
+describe('arrival', { timeout: 120_000 }, () => {
   it('archives a batch before it is completed: a crash in between leaves every message in the dead-letter queue', async () => {
     // Prepare
     setup = await setupDeadLetters([{ name: 'orders' }], ORDERS);

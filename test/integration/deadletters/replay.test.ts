@@ -43,7 +43,8 @@ async function activeIds(s: DeadLetterSetup, path: string): Promise<string[]> {
   return peeked.map((m) => m.messageId);
 }
 
-describe('replay', () => {
+// Bounds, not speed checks: the broker, Azurite and the tests share a 2-core machine.
+describe('replay', { timeout: 120_000 }, () => {
   it('sends a retried attempt under the same message id (dropped by duplicate detection) and a new replay under a new one', async () => {
     // Prepare: one archived dead letter of a queue with duplicate detection.
     setup = await setupDeadLetters([{ name: 'orders', requiresDuplicateDetection: true }], ORDERS);
@@ -194,7 +195,8 @@ describe('replay', () => {
       target: 'orders-retry',
     });
     expect(s.channel.sent.some((n) => n.type === 'com.stampkeeper.deadletters.replayed')).toBe(true);
-  });
+    // A bound, not a speed check: 2500 messages through a shared 2-core machine.
+  }, 180_000);
 
   it('leaves a discarded record and a pending replay to elsewhere alone, saying why', async () => {
     // Prepare

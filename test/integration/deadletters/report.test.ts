@@ -22,7 +22,7 @@ const entity = (name: string) => `  - name: ${name}
     owner: team-${name}
     alerts: { minIntervalMinutes: 15 }`;
 
-describe('dead-letter report', () => {
+describe('dead-letter report', { timeout: 120_000 }, () => {
   it('reports depth and growth from Monitor, sends held-back alerts when due, and announces a growing queue once per hour', async () => {
     // Prepare: orders got a storm (one alert sent, later arrivals held back); payments grows in Monitor.
     setup = await setupDeadLetters(

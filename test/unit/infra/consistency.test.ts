@@ -54,6 +54,7 @@ const ROLE = {
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7',
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0',
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
+  monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05',
 } as const;
 
 /**
@@ -476,6 +477,7 @@ describe.skipIf(!inject('bicepAvailable'))(
             ...ns.subscriptionRoles.map(
               (s) => `app ${ROLE[s.role]} ${ns.id}/topics/${s.topic}/subscriptions/${s.subscription}`,
             ),
+            ...(ns.metricsReader ? [`app ${ROLE.monitoringReader} ${ns.id}`] : []),
           ]),
         ].sort();
 
