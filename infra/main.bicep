@@ -325,6 +325,49 @@ module managedVaults 'modules/managedVault.bicep' = [
   }
 ]
 
+// --- What the maintenance checks and the gates read (policyTargets.inspection) -----------------
+
+// Read-only, scoped to each resource the policy names (docs/deploy.md, "Checks and gates").
+module inspectionReaders 'modules/inspectionReader.bicep' = [
+  for resource in policyTargets.inspection.resources: {
+    name: 'inspect-${uniqueString(resource.resourceId, resource.role)}'
+    scope: resourceGroup(resource.subscriptionId, resource.resourceGroup)
+    params: {
+      resource: resource
+      appPrincipalId: identities.outputs.appPrincipalId
+    }
+  }
+]
+
+// No built-in role reads only these subscription-scope resources: a custom role with exactly the
+// actions the adapters name, assignable in the policy's subscriptions only. One per environment.
+resource inspectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(policyTargets.inspection.subscriptions)) {
+  name: guid(subscription().id, 'stampkeeper-inspection', environmentName)
+  properties: {
+    roleName: 'stampkeeper inspection reader (${environmentName}, ${resourceToken})'
+    description: 'Subscription-scope reads of the stampkeeper maintenance checks: restorable Cosmos DB accounts, a region\'s Kubernetes versions, quotas and usages.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: policyTargets.inspection.subscriptionActions
+        notActions: []
+      }
+    ]
+    assignableScopes: map(policyTargets.inspection.subscriptions, s => '/subscriptions/${s}')
+  }
+}
+
+module subscriptionReaders 'modules/subscriptionReader.bicep' = [
+  for subscriptionId in policyTargets.inspection.subscriptions: {
+    name: 'inspect-${uniqueString(subscriptionId, environmentName)}'
+    scope: subscription(subscriptionId)
+    params: {
+      roleDefinitionId: inspectionRole.id
+      appPrincipalId: identities.outputs.appPrincipalId
+    }
+  }
+]
+
 module alerts 'modules/alerts.bicep' = if (wireFunctions) {
   scope: rg
   params: {
@@ -343,6 +386,56 @@ module alerts 'modules/alerts.bicep' = if (wireFunctions) {
     authAppObjectId: authAppObjectId
   }
 }
+
+// --- Rotation (issue 8): the roles on the keys' resources and on the consumers ---------------
+
+// Custom roles with exactly the actions the adapters call, defined in this subscription; each
+// assigned on exactly the resource the policy names, in that resource's resource group.
+var rotationRoleGuids = toObject(
+  policyTargets.rotation.roles,
+  r => r.name,
+  r => r.?builtInRoleId ?? guid(subscription().id, environmentName, 'stampkeeper-rotation', r.name)
+)
+
+module rotationRoles 'modules/rotationRoles.bicep' = {
+  params: {
+    environmentName: environmentName
+    resourceToken: resourceToken
+    roles: policyTargets.rotation.roles
+    roleGuids: rotationRoleGuids
+    grants: policyTargets.rotation.grants
+  }
+}
+
+var rotationPurposes = toObject(policyTargets.rotation.roles, r => r.name, r => r.description)
+
+module rotationAccess 'modules/rotationAccess.bicep' = [
+  for grant in filter(policyTargets.rotation.grants, g => g.resourceType != 'subscription'): {
+    scope: resourceGroup(grant.subscriptionId, grant.resourceGroup)
+    params: {
+      resourceType: grant.resourceType
+      names: grant.names
+      roleGuid: rotationRoleGuids[grant.role]
+      appPrincipalId: identities.outputs.appPrincipalId
+      purpose: '${rotationPurposes[grant.role]} for ${join(grant.secrets, ', ')}'
+    }
+    // A custom role exists before it is assigned.
+    dependsOn: [rotationRoles]
+  }
+]
+
+module rotationSubscriptionAccess 'modules/rotationSubscriptionAccess.bicep' = [
+  for grant in filter(policyTargets.rotation.grants, g => g.resourceType == 'subscription'): {
+    scope: subscription(grant.subscriptionId)
+    params: {
+      roleGuid: rotationRoleGuids[grant.role]
+      appPrincipalId: identities.outputs.appPrincipalId
+      purpose: '${rotationPurposes[grant.role]} for ${join(grant.secrets, ', ')}'
+    }
+    // A custom role exists before it is assigned.
+    dependsOn: [rotationRoles]
+  }
+]
 
 // azd reads these into the environment (.azure/<env>/.env); the deploy workflow uses them.
 output AZURE_LOCATION string = location

@@ -1,8 +1,9 @@
 /**
  * `npm run infra:params [-- --policy <file>] [--out <file>] [--check]`: turns the operations policy
  * into the parameter the Bicep consumes (`infra/policy.targets.json`, loaded by every
- * `infra/env/*.bicepparam`): the managed vaults with the role each needs, and what the notification
- * channels need (the Event Grid topic, the webhook URL settings).
+ * `infra/env/*.bicepparam`): the managed vaults with the role each needs, what the notification
+ * channels need (the Event Grid topic, the webhook URL settings), and the roles the rotations need
+ * on the keys' resources and on the consumers (`rotation`).
  *
  * Roles follow from what the policy asks the app to do, the narrowest built-in role for it
  * (docs/deploy.md justifies each). `--check` changes nothing and fails when the file is out of
@@ -11,7 +12,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { loadPolicy, type Policy, type RotationProvider } from '../src/lib/config/policy';
+import {
+  type ConsumerPolicy,
+  consumerName,
+  type KeyRotationPolicy,
+  loadPolicy,
+  type Policy,
+  type RotationProvider,
+} from '../src/lib/config/policy';
 import { ConfigurationError } from '../src/lib/core/errors';
 
 /** Vault roles, least first (`infra/modules/types.bicep` `vaultRole`, `roles`). */
@@ -60,6 +68,52 @@ export interface PolicyServiceBusNamespace {
   metricsReader: boolean;
 }
 
+/**
+ * Read-only roles the maintenance checks and the gates need on the resources the policy names
+ * (`infra/modules/types.bicep` `inspectionRole`): Reader on a Cosmos DB account or an AKS cluster
+ * (their properties, backup policy, upgrade profile; no key listing, which is an action), Monitoring
+ * Reader on a gate's metric resource (`Microsoft.Insights/metrics/read`), Log Analytics Reader on a
+ * gate's workspace (query and search).
+ */
+export const INSPECTION_ROLES = ['reader', 'monitoringReader', 'logAnalyticsReader'] as const;
+export type InspectionRole = (typeof INSPECTION_ROLES)[number];
+
+/**
+ * Resource types the deployment can grant a role on (one typed `existing` resource each in
+ * `infra/modules/inspectionReader.bicep`), in Azure's casing. A gate reading the metrics of another
+ * type is refused here until that module knows it.
+ */
+export const INSPECTABLE_TYPES = [
+  'Microsoft.ContainerService/managedClusters',
+  'Microsoft.DocumentDB/databaseAccounts',
+  'Microsoft.Insights/components',
+  'Microsoft.OperationalInsights/workspaces',
+  'Microsoft.ServiceBus/namespaces',
+] as const;
+
+/**
+ * Subscription-scope reads, by check: what the adapters' TSDoc names (src/lib/azure/cosmosDbInventory.ts,
+ * aksInventory.ts, quotaReader.ts). No built-in role is that narrow (Reader on the subscription would
+ * read everything), so they make one custom role.
+ */
+export const SUBSCRIPTION_ACTIONS = {
+  backupReadiness: ['Microsoft.DocumentDB/locations/restorableDatabaseAccounts/read'],
+  platformVersions: ['Microsoft.ContainerService/locations/kubernetesVersions/read'],
+  quotaHeadroom: ['Microsoft.Quota/quotas/read', 'Microsoft.Quota/usages/read'],
+} as const;
+
+/** A role on one resource the policy names, with the parts of its id the Bicep scopes by. */
+export interface InspectedResource {
+  resourceId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  type: (typeof INSPECTABLE_TYPES)[number];
+  name: string;
+  role: InspectionRole;
+  /** What reads it (`checks.backupReadiness`, `gates.stamp-health`...), for the assignment's description. */
+  readBy: string[];
+}
+
 export interface PolicyTargets {
   $comment: string;
   policy: string;
@@ -69,6 +123,249 @@ export interface PolicyTargets {
     namespaces: PolicyServiceBusNamespace[];
     /** Each connection setting prefix of the dead-letter triggers, and the namespace it reaches (index). */
     connections: Array<{ setting: string; namespace: number }>;
+  };
+  /** What the maintenance checks and the gates read (docs/deploy.md, "Checks and gates"). */
+  inspection: {
+    resources: InspectedResource[];
+    /** Subscriptions where the custom inspection role is assigned, and its actions. */
+    subscriptions: string[];
+    subscriptionActions: string[];
+  };
+  rotation: RotationAccess;
+}
+
+// --- Rotation: the roles on the keys' resources and on the consumers (issue 8) ---------------
+
+/**
+ * A role the rotation needs on a resource: a built-in role when one holds exactly these actions
+ * (`builtInRoleId`), else a custom role the deployment defines with exactly these actions. The
+ * actions are what the adapter calls (its TSDoc names them; `rotationRbac.test.ts` derives them
+ * from the requests the adapters send to the sandbox and holds the two equal).
+ */
+export interface RotationRole {
+  name: RotationRoleName;
+  builtInRoleId: string | null;
+  description: string;
+  actions: string[];
+}
+
+/** One role assignment: `role` for the app on `resourceId` (a resource, or a subscription). */
+export interface RotationGrant {
+  role: RotationRoleName;
+  resourceId: string;
+  subscriptionId: string;
+  /** Empty for a subscription-scope grant. */
+  resourceGroup: string;
+  /** The resource type (`Microsoft.DocumentDB/databaseAccounts`...), or `subscription`. */
+  resourceType: string;
+  /** The resource's names, outermost first (namespace, queue, rule). */
+  names: string[];
+  /** The policy's secrets (vault/secret) this grant serves. */
+  secrets: string[];
+}
+
+export interface RotationAccess {
+  roles: RotationRole[];
+  grants: RotationGrant[];
+}
+
+/** The Azure built-in "Storage Account Key Operator Service Role": exactly listkeys + regeneratekey. */
+export const STORAGE_ACCOUNT_KEY_OPERATOR = '81a9662b-bebf-436f-a333-f67b29880f12';
+
+/**
+ * Every role the rotation can need, by name, with the actions of the adapter that uses it
+ * (`src/lib/azure/*.ts`, which names them in its TSDoc).
+ */
+export const ROTATION_ROLE_DEFINITIONS = {
+  cosmosDbKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the read-write keys of a Cosmos DB account (src/lib/azure/cosmosDbKeys.ts)',
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/listKeys/action',
+      'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action',
+    ],
+  },
+  cosmosDbReadOnlyKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the read-only keys of a Cosmos DB account (src/lib/azure/cosmosDbKeys.ts, pair readOnly)',
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/readonlykeys/action',
+      'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action',
+    ],
+  },
+  cosmosDbOperationStatus: {
+    builtInRoleId: null,
+    description:
+      "Read the status of Cosmos DB's long-running operations (a key regeneration), which ARM keeps at the subscription (src/lib/azure/cosmosDbKeys.ts)",
+    actions: ['Microsoft.DocumentDB/locations/operationsStatus/read'],
+  },
+  storageAccountKeys: {
+    builtInRoleId: STORAGE_ACCOUNT_KEY_OPERATOR,
+    description: 'List and regenerate the keys of a Storage account (src/lib/azure/storageKeys.ts)',
+    actions: [
+      'Microsoft.Storage/storageAccounts/listkeys/action',
+      'Microsoft.Storage/storageAccounts/regeneratekey/action',
+    ],
+  },
+  serviceBusNamespaceRuleKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the keys of a Service Bus namespace SAS rule (src/lib/azure/serviceBusKeys.ts)',
+    actions: [
+      'Microsoft.ServiceBus/namespaces/authorizationRules/listKeys/action',
+      'Microsoft.ServiceBus/namespaces/authorizationRules/regenerateKeys/action',
+    ],
+  },
+  serviceBusQueueRuleKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the keys of a Service Bus queue SAS rule (src/lib/azure/serviceBusKeys.ts)',
+    actions: [
+      'Microsoft.ServiceBus/namespaces/queues/authorizationRules/listKeys/action',
+      'Microsoft.ServiceBus/namespaces/queues/authorizationRules/regenerateKeys/action',
+    ],
+  },
+  serviceBusTopicRuleKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the keys of a Service Bus topic SAS rule (src/lib/azure/serviceBusKeys.ts)',
+    actions: [
+      'Microsoft.ServiceBus/namespaces/topics/authorizationRules/listKeys/action',
+      'Microsoft.ServiceBus/namespaces/topics/authorizationRules/regenerateKeys/action',
+    ],
+  },
+  aksRunCommand: {
+    builtInRoleId: null,
+    description:
+      'Restart a deployment through the AKS run command and read its result (src/lib/azure/aksRoller.ts)',
+    actions: [
+      'Microsoft.ContainerService/managedClusters/runCommand/action',
+      'Microsoft.ContainerService/managedClusters/commandResults/read',
+    ],
+  },
+  containerAppRestart: {
+    builtInRoleId: null,
+    description:
+      'Read a Container App, restart its active revision and read the revision (src/lib/azure/containerAppRoller.ts)',
+    actions: [
+      'Microsoft.App/containerApps/read',
+      'Microsoft.App/containerApps/revisions/read',
+      'Microsoft.App/containerApps/revisions/restart/action',
+    ],
+  },
+  webAppRestart: {
+    builtInRoleId: null,
+    description: 'Restart an App Service or Functions app (src/lib/azure/webAppRoller.ts)',
+    actions: ['Microsoft.Web/sites/restart/action'],
+  },
+} as const satisfies Record<string, Omit<RotationRole, 'name' | 'actions'> & { actions: readonly string[] }>;
+
+export type RotationRoleName = keyof typeof ROTATION_ROLE_DEFINITIONS;
+
+/** `/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{type}/{name}]...` split. */
+function armParts(resourceId: string): Omit<RotationGrant, 'role' | 'secrets'> {
+  const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/(.+)$/i.exec(resourceId);
+  const rest = m?.[4]?.split('/') ?? [];
+  if (!m || rest.length % 2 !== 0) {
+    throw new ConfigurationError(`${resourceId}: not an Azure resource id`, [
+      `${resourceId}: not an Azure resource id`,
+    ]);
+  }
+  const types = rest.filter((_, i) => i % 2 === 0);
+  const names = rest.filter((_, i) => i % 2 === 1);
+  return {
+    resourceId,
+    subscriptionId: m[1]!,
+    resourceGroup: m[2]!,
+    resourceType: `${m[3]}/${types.join('/')}`,
+    names,
+  };
+}
+
+/** The role a key provider needs on its resource (the Service Bus rule's shape decides which). */
+function keyRole(rotation: KeyRotationPolicy, resourceType: string): RotationRoleName {
+  switch (rotation.provider) {
+    case 'cosmosDbKeys':
+      return rotation.keyPair === 'readOnly' ? 'cosmosDbReadOnlyKeys' : 'cosmosDbKeys';
+    case 'storageAccountKeys':
+      return 'storageAccountKeys';
+    case 'serviceBusSasKeys': {
+      const shape = resourceType.toLowerCase();
+      if (shape.endsWith('/queues/authorizationrules')) return 'serviceBusQueueRuleKeys';
+      if (shape.endsWith('/topics/authorizationrules')) return 'serviceBusTopicRuleKeys';
+      return 'serviceBusNamespaceRuleKeys';
+    }
+  }
+}
+
+/** The role a consumer's roll needs and on which resource; undefined for rolls without Azure access. */
+function consumerRole(consumer: ConsumerPolicy): { role: RotationRoleName; resourceId: string } | undefined {
+  switch (consumer.type) {
+    case 'aksDeployment':
+      return { role: 'aksRunCommand', resourceId: consumer.clusterId };
+    case 'containerApp':
+      return { role: 'containerAppRestart', resourceId: consumer.resourceId };
+    case 'appService':
+      return { role: 'webAppRestart', resourceId: consumer.resourceId };
+    case 'webhook':
+    case 'waitForReload':
+      return undefined; // the webhook's URL carries its own credential; a reload needs nothing
+  }
+}
+
+/**
+ * What the policy's rotations need on Azure resources: per key resource and per consumer, the role
+ * of its adapter on exactly that resource; the Cosmos DB operation-status read at the subscription
+ * of each Cosmos DB account (ARM keeps the status there, outside the account). Only the roles used
+ * are listed. Sorted, one grant per (role, resource).
+ */
+export function deriveRotationAccess(policy: Policy): RotationAccess {
+  const grants = new Map<string, RotationGrant>();
+  const add = (role: RotationRoleName, parts: Omit<RotationGrant, 'role' | 'secrets'>, secret: string) => {
+    const key = `${role}|${parts.resourceId.toLowerCase()}`;
+    const grant = grants.get(key) ?? { role, ...parts, secrets: [] };
+    if (!grant.secrets.includes(secret)) grant.secrets.push(secret);
+    grants.set(key, grant);
+  };
+  for (const secret of policy.secrets) {
+    if (secret.rotation.provider === 'manual') continue;
+    const rotation = secret.rotation;
+    const who = `${vaultNameOf(secret.vaultUrl)}/${secret.name}`;
+    const target = armParts(rotation.resourceId);
+    add(keyRole(rotation, target.resourceType), target, who);
+    if (rotation.provider === 'cosmosDbKeys') {
+      add(
+        'cosmosDbOperationStatus',
+        {
+          resourceId: `/subscriptions/${target.subscriptionId}`,
+          subscriptionId: target.subscriptionId,
+          resourceGroup: '',
+          resourceType: 'subscription',
+          names: [],
+        },
+        who,
+      );
+    }
+    for (const consumer of rotation.consumers) {
+      const needed = consumerRole(consumer);
+      if (!needed) continue;
+      add(needed.role, armParts(needed.resourceId), `${who} (consumer ${consumerName(consumer)})`);
+    }
+  }
+  const sorted = [...grants.values()]
+    .map((g) => ({ ...g, secrets: g.secrets.sort() }))
+    .sort((a, b) => a.role.localeCompare(b.role) || a.resourceId.localeCompare(b.resourceId));
+  const used = [...new Set(sorted.map((g) => g.role))].sort();
+  return {
+    roles: used.map((name) => ({
+      name,
+      builtInRoleId: ROTATION_ROLE_DEFINITIONS[name].builtInRoleId,
+      description: ROTATION_ROLE_DEFINITIONS[name].description,
+      actions: [...ROTATION_ROLE_DEFINITIONS[name].actions],
+    })),
+    grants: sorted,
   };
 }
 
@@ -92,6 +389,101 @@ export function vaultNameOf(vaultUrl: string): string {
   return m[1]!;
 }
 
+const TOP_LEVEL_ID =
+  /^\/subscriptions\/([0-9a-f-]{36})\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/([^/]+)\/([^/]+)$/i;
+
+/** The parts of a top-level resource id of a type the deployment can grant a role on; throws otherwise. */
+export function inspectedResourceOf(
+  resourceId: string,
+  role: InspectionRole,
+  readBy: string,
+): InspectedResource {
+  const m = TOP_LEVEL_ID.exec(resourceId.trim());
+  const type = m
+    ? INSPECTABLE_TYPES.find((t) => t.toLowerCase() === `${m[3]}/${m[4]}`.toLowerCase())
+    : undefined;
+  if (!m || !type) {
+    throw new ConfigurationError(
+      `${readBy}: ${resourceId} is not a resource the deployment can grant ${role} on (a top-level resource of type ${INSPECTABLE_TYPES.join(', ')}; add the type to infra/modules/inspectionReader.bicep and INSPECTABLE_TYPES)`,
+      [`${readBy}: ${resourceId}: not an inspectable resource`],
+    );
+  }
+  const subscriptionId = m[1]!.toLowerCase();
+  const resourceGroup = m[2]!;
+  const name = m[5]!;
+  return {
+    resourceId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${type}/${name}`,
+    subscriptionId,
+    resourceGroup,
+    type,
+    name,
+    role,
+    readBy: [readBy],
+  };
+}
+
+/**
+ * What the checks and the gates read: a read-only role on each resource the policy names, and the
+ * subscription-scope reads some checks make (restorable accounts, a region's Kubernetes versions,
+ * quotas). A gate's workspace needs its resource id (the query API takes the workspace id only).
+ */
+export function deriveInspection(policy: Policy): PolicyTargets['inspection'] {
+  const resources = new Map<string, InspectedResource>();
+  const subscriptions = new Set<string>();
+  const actions = new Set<string>();
+  const add = (resourceId: string, role: InspectionRole, readBy: string) => {
+    const resource = inspectedResourceOf(resourceId, role, readBy);
+    const key = `${resource.resourceId.toLowerCase()}|${role}`;
+    const known = resources.get(key);
+    if (known) known.readBy = [...new Set([...known.readBy, readBy])].sort();
+    else resources.set(key, resource);
+    return resource;
+  };
+  const { backupReadiness, credentialHygiene, platformVersions, quotaHeadroom } = policy.checks;
+  for (const account of backupReadiness?.cosmosDbAccounts ?? []) {
+    const resource = add(account.resourceId, 'reader', 'checks.backupReadiness');
+    subscriptions.add(resource.subscriptionId);
+    for (const action of SUBSCRIPTION_ACTIONS.backupReadiness) actions.add(action);
+  }
+  for (const account of credentialHygiene?.cosmosDbAccounts ?? [])
+    add(account.resourceId, 'reader', 'checks.credentialHygiene');
+  for (const cluster of platformVersions?.aksClusters ?? []) {
+    const resource = add(cluster, 'reader', 'checks.platformVersions');
+    subscriptions.add(resource.subscriptionId);
+    for (const action of SUBSCRIPTION_ACTIONS.platformVersions) actions.add(action);
+  }
+  for (const quota of quotaHeadroom?.quotas ?? []) {
+    subscriptions.add(quota.subscriptionId.toLowerCase());
+    for (const action of SUBSCRIPTION_ACTIONS.quotaHeadroom) actions.add(action);
+  }
+  for (const gate of policy.gates) {
+    for (const condition of gate.conditions) {
+      if (condition.type === 'logs') {
+        const workspace = policy.monitoring.workspaces.find((w) => w.name === condition.workspace);
+        if (!workspace?.resourceId) {
+          throw new ConfigurationError(
+            `gates.${gate.name}: workspace ${condition.workspace} has no resourceId: the deployment cannot grant Log Analytics Reader on it (set monitoring.workspaces[].resourceId)`,
+            [`monitoring.workspaces.${condition.workspace}.resourceId: required to deploy gate ${gate.name}`],
+          );
+        }
+        add(workspace.resourceId, 'logAnalyticsReader', `gates.${gate.name}`);
+      } else {
+        for (const target of gate.targets) {
+          const resourceId = target.resources[condition.resource];
+          if (resourceId) add(resourceId, 'monitoringReader', `gates.${gate.name}`);
+        }
+      }
+    }
+  }
+  return {
+    resources: [...resources.values()].sort(
+      (a, b) => a.resourceId.localeCompare(b.resourceId) || a.role.localeCompare(b.role),
+    ),
+    subscriptions: [...subscriptions].sort(),
+    subscriptionActions: [...actions].sort(),
+  };
+}
+
 /** What the policy targets, deterministic (sorted) so the committed file diffs cleanly. */
 export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyTargets {
   const vaults = new Map<string, PolicyVault>();
@@ -102,6 +494,11 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
     if (VAULT_ROLES.indexOf(needed) > VAULT_ROLES.indexOf(vault.role)) vault.role = needed;
     vault.secrets.push(secret.name);
     vaults.set(name, vault);
+  }
+  // The credential hygiene check lists a vault's secrets' metadata: Key Vault Reader at least.
+  for (const vaultUrl of policy.checks.credentialHygiene?.vaults ?? []) {
+    const name = vaultNameOf(vaultUrl);
+    if (!vaults.has(name)) vaults.set(name, { name, url: vaultUrl, role: 'keyVaultReader', secrets: [] });
   }
   const urlSettings = new Set<string>();
   let eventGridTopic = false;
@@ -118,6 +515,7 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
         urlSettings.add(consumer.healthUrlSetting);
     }
   }
+  const inspection = deriveInspection(policy);
   return {
     $comment: `Generated by \`npm run infra:params\` from ${policyPath}. Do not edit: a test checks it matches the policy.`,
     policy: policyPath,
@@ -125,12 +523,24 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
       .map((v) => ({ ...v, secrets: [...new Set(v.secrets)].sort() }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     notifications: { eventGridTopic, urlSettings: [...urlSettings].sort() },
-    serviceBus: deriveServiceBus(policy),
+    inspection,
+    rotation: deriveRotationAccess(policy),
+    serviceBus: deriveServiceBus(policy, inspection),
   };
 }
 
-/** The namespaces of the dead-letter entities, the roles on their entities, and the connections. */
-export function deriveServiceBus(policy: Policy): PolicyTargets['serviceBus'] {
+/**
+ * The namespaces of the dead-letter entities, the roles on their entities, and the connections.
+ * Monitoring Reader on a namespace that the inspection grants it already (a gate reads its
+ * metrics) is left to the inspection: one role assignment per role and scope.
+ */
+export function deriveServiceBus(
+  policy: Policy,
+  inspection: PolicyTargets['inspection'] = { resources: [], subscriptions: [], subscriptionActions: [] },
+): PolicyTargets['serviceBus'] {
+  const inspected = new Set(
+    inspection.resources.filter((r) => r.role === 'monitoringReader').map((r) => r.resourceId.toLowerCase()),
+  );
   const namespaces = new Map<string, PolicyServiceBusNamespace>();
   const roleSets = new Map<string, Set<string>>();
   const grant = (namespaceId: string, key: string) => {
@@ -157,7 +567,7 @@ export function deriveServiceBus(policy: Policy): PolicyTargets['serviceBus'] {
   const S: ServiceBusRole = 'serviceBusDataSender';
   for (const entity of policy.deadLetters) {
     const ns = entity.namespaceId;
-    if (entity.region) grant(ns, 'm');
+    if (entity.region && !inspected.has(ns.toLowerCase())) grant(ns, 'm');
     if ('queue' in entity.source) {
       grant(ns, `q|${entity.source.queue}|${R}`);
       grant(ns, `q|${entity.source.queue}|${S}`);
@@ -272,7 +682,7 @@ if (require.main === module) {
       if (current !== text) await writeFile(outPath, text);
       console.log(
         `${where}: ${targets.vaults.length} vault(s), event grid topic ${targets.notifications.eventGridTopic ? 'yes' : 'no'}, ` +
-          `${targets.notifications.urlSettings.length} URL setting(s), ${targets.serviceBus.namespaces.length} Service Bus namespace(s)${current === text ? ' (unchanged)' : ''}`,
+          `${targets.notifications.urlSettings.length} URL setting(s), ${targets.serviceBus.namespaces.length} Service Bus namespace(s), ${targets.rotation.grants.length} rotation role assignment(s)${current === text ? ' (unchanged)' : ''}`,
       );
     })
     .catch((error: unknown) => {

@@ -15,3 +15,5 @@ import './functions/stateRetention';
 import './functions/deadLetterArrivals';
 import './functions/deadLetters';
 import './functions/deadLetterReport';
+import './functions/checks';
+import './functions/gates';

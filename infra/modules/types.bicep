@@ -15,7 +15,9 @@ var roles = {
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
   monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
+  logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893'
 }
 
 @export()
@@ -54,6 +56,29 @@ type policyVault = {
 }
 
 @export()
+@description('Read-only role the checks or the gates need on a resource the policy names (scripts/infra-params.ts INSPECTION_ROLES).')
+type inspectionRole = 'reader' | 'monitoringReader' | 'logAnalyticsReader'
+
+@export()
+@description('A resource a check or a gate reads (generated into infra/policy.targets.json).')
+type inspectedResource = {
+  resourceId: string
+  subscriptionId: string
+  resourceGroup: string
+  @description('Resource type, one of those infra/modules/inspectionReader.bicep can scope a role to.')
+  type:
+    | 'Microsoft.ContainerService/managedClusters'
+    | 'Microsoft.DocumentDB/databaseAccounts'
+    | 'Microsoft.Insights/components'
+    | 'Microsoft.OperationalInsights/workspaces'
+    | 'Microsoft.ServiceBus/namespaces'
+  name: string
+  role: inspectionRole
+  @description('What reads it (checks.<name>, gates.<name>).')
+  readBy: string[]
+}
+
+@export()
 @description('What the operations policy targets: the parameter `npm run infra:params` writes.')
 type policyTargets = {
   @description('Provenance note written by the generator.')
@@ -72,6 +97,16 @@ type policyTargets = {
     @description('The dead-letter triggers\' connection setting prefixes, each with the index of its namespace.')
     connections: { setting: string, namespace: int }[]
   }
+  @description('What the maintenance checks and the gates read: a read-only role per resource, and a custom role of subscription-scope reads.')
+  inspection: {
+    resources: inspectedResource[]
+    @description('Subscriptions where the custom inspection role is assigned.')
+    subscriptions: string[]
+    @description('Its actions (the adapters\' TSDoc names each).')
+    subscriptionActions: string[]
+  }
+  @description('Roles the rotations need on the keys\' resources and on the consumers.')
+  rotation: rotationAccess
 }
 
 @export()
@@ -107,4 +142,39 @@ type alertThresholds = {
   serviceBusDeadletteredMessages: int
   @description('Failed function invocations (App Insights requests/failed) in 5 minutes.')
   appFailedRequests: int
+}
+
+@export()
+@description('A role the policy\'s rotations need (generated into infra/policy.targets.json): built-in when one holds exactly these actions, else defined by the deployment with exactly these actions.')
+type rotationRole = {
+  @description('Role key (scripts/infra-params.ts ROTATION_ROLE_DEFINITIONS).')
+  name: string
+  @description('Id of the built-in role holding exactly these actions, or null: a custom role is defined.')
+  builtInRoleId: string?
+  description: string
+  @description('What the adapter calls (its TSDoc names them).')
+  actions: string[]
+}
+
+@export()
+@description('One role assignment the policy\'s rotations need: the role, on exactly that resource (or subscription).')
+type rotationGrant = {
+  role: string
+  resourceId: string
+  subscriptionId: string
+  @description('Empty for a subscription-scope grant.')
+  resourceGroup: string
+  @description('Resource type (Microsoft.DocumentDB/databaseAccounts...), or subscription.')
+  resourceType: string
+  @description('The resource\'s names, outermost first.')
+  names: string[]
+  @description('The policy secrets (vault/secret) this grant serves.')
+  secrets: string[]
+}
+
+@export()
+@description('What the policy\'s rotations need on Azure resources.')
+type rotationAccess = {
+  roles: rotationRole[]
+  grants: rotationGrant[]
 }

@@ -14,6 +14,7 @@ import { EventGridChannel } from '../azure/eventGridChannel';
 import { KeyVaultSecretVault } from '../azure/keyVaultSecrets';
 import { type Platform, platformGeneration, resolvePlatform } from '../azure/platform';
 import { WebhookChannel } from '../azure/webhookChannel';
+import type { CheckDeps } from '../checks/runCheck';
 import { loadConfigurationSync } from '../config/configuration';
 import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
 import type { Settings } from '../config/settings';
@@ -24,6 +25,8 @@ import { isLoopbackHttpUrl } from '../core/urls';
 import type { DeadLetterDeps } from '../deadletters';
 import { bulkReplayKind } from '../deadletters/bulkReplay';
 import { deadLetterAdapters } from '../deadletters/wiring';
+import type { GateDeps } from '../gates/evaluate';
+import { type GateRunDeps, gateKind } from '../gates/gateRun';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { AlertDeps } from '../remediation/handleAlert';
@@ -35,6 +38,7 @@ import type { SweepDeps } from '../rotation/sweepSecrets';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
 import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
+import { inspectionAdapters } from './checksWiring';
 import type { HealthDeps } from './health';
 import { rotationAdapters } from './rotationWiring';
 
@@ -69,6 +73,10 @@ export interface AppDeps {
   runs(logger: Logger): RunEngine;
   /** Deps of `startRotation` (the rotation endpoints). */
   rotations(logger: Logger): RotationStartDeps;
+  /** Deps of `runCheck` (the scheduled maintenance checks and their endpoints). */
+  checks(logger: Logger): CheckDeps;
+  /** Deps of the gate endpoints: `evaluateGate`, and the engine that runs waiting evaluations. */
+  gates(logger: Logger): { gate: GateDeps; engine: RunEngine };
   /** Deps of `recordRollCallback` (the callback endpoint of webhook rolls). */
   rollCallbacks(logger: Logger): RollCallbackDeps;
   /** Deps of the dead-letter arrivals, reports, endpoints and replays. */
@@ -150,7 +158,13 @@ export function buildDeps(
             source,
           ),
   }));
-  const managedVaults = [...new Set(policy.secrets.map((s) => s.vaultUrl))];
+  // The vaults the credential hygiene check reads are the policy's too (infra gives them Key Vault Reader).
+  const managedVaults = [
+    ...new Set([
+      ...policy.secrets.map((s) => s.vaultUrl),
+      ...(policy.checks.credentialHygiene?.vaults ?? []),
+    ]),
+  ];
   const allowedVaults = vaultAllowList(managedVaults, settings.allowedVaults);
   const secretPolicy: SecretPolicyView = {
     lookup(vaultUrl, secretName) {
@@ -190,6 +204,22 @@ export function buildDeps(
   };
 
   const adapters = rotationAdapters(platform, { callbacks: webhookCallbacks(() => state.rollCallbacks) });
+  const inspection = inspectionAdapters(platform, policy);
+  const gateDeps = (): GateDeps => ({
+    policy,
+    logs: inspection.logs,
+    metrics: inspection.metrics,
+    clock: platform.clock,
+    audit: state.audit,
+  });
+  const gateRunDeps = (logger: Logger): GateRunDeps => ({
+    ...gateDeps(),
+    notifier: createNotifier(channels, logger),
+    idempotency: state.idempotency,
+    environment: settings.environment,
+    idempotencyTtlMs,
+    claimLeaseMs,
+  });
   const rotationDeps = (logger: Logger): RotationDeps => ({
     vault,
     keys: adapters.keys,
@@ -233,7 +263,7 @@ export function buildDeps(
       audit: state.audit,
       clock: platform.clock,
       logger,
-      kinds: [rotationKind(rotationDeps(logger)), bulkReplayKind(deadLetters)],
+      kinds: [rotationKind(rotationDeps(logger)), gateKind(gateRunDeps(logger)), bulkReplayKind(deadLetters)],
       notify: {
         notifier: createNotifier(channels, logger),
         idempotency: state.idempotency,
@@ -345,10 +375,32 @@ export function buildDeps(
       leases: state.leases,
       runs: state.runs,
       rejections: state.rejections,
+      reports: state.reports,
       clock: platform.clock,
       logger,
     }),
     runs: engine,
+    checks: (logger) => ({
+      policy,
+      clock: platform.clock,
+      logger,
+      reports: state.reports,
+      audit: state.audit,
+      notifier: createNotifier(channels, logger),
+      idempotency: state.idempotency,
+      environment: settings.environment,
+      idempotencyTtlMs,
+      claimLeaseMs,
+      cosmos: inspection.cosmos,
+      kubernetes: inspection.kubernetes,
+      quotas: inspection.quotas,
+      vault,
+      runtime: {
+        node: process.versions.node,
+        ...(settings.extensionBundle ? { extensionBundle: settings.extensionBundle } : {}),
+      },
+    }),
+    gates: (logger) => ({ gate: gateDeps(), engine: engine(logger) }),
   };
 }
 

@@ -8,6 +8,7 @@ import { deadLetterContainerName, StorageBlobBodies } from './deadLetterBlobs';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
 import { TableRejectionLog } from './rejectionLog';
+import { TableReportStore } from './reportStore';
 import { TableRollCallbackStore } from './rollCallbackStore';
 import { TableRunStore } from './runStore';
 import {
@@ -29,6 +30,7 @@ export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
 export { TableRejectionLog } from './rejectionLog';
+export { TableReportStore } from './reportStore';
 export { TableRollCallbackStore } from './rollCallbackStore';
 export { TableRunStore } from './runStore';
 export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
@@ -52,6 +54,8 @@ export interface StateStores {
   workQueue: StorageWorkQueue;
   leases: TableLeaseStore;
   rejections: TableRejectionLog;
+  /** Reports of the scheduled maintenance checks. */
+  reports: TableReportStore;
   /** Completions of callback webhooks (rotation rolls), in the idempotency table. */
   rollCallbacks: TableRollCallbackStore;
   /** The dead-letter archive (its blob container is created on the first large body). */
@@ -98,6 +102,7 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
       new StorageBlobBodies(settings, deadLetterContainerName(settings.tablePrefix ?? DEFAULT_TABLE_PREFIX)),
       clock,
     ),
+    reports: new TableReportStore(table(names.reports)),
     ensure: (options = {}) => ensureStateResources(settings, names, options),
     ping: async (options = {}) => {
       await Promise.all([

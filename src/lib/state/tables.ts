@@ -30,6 +30,8 @@ export interface StateNames {
   deadLetters: string;
   /** Revisions of archived dead letters. */
   deadLetterRevisions: string;
+  /** Reports of the scheduled maintenance checks (`TableReportStore`). */
+  reports: string;
   workQueue: string;
   poisonQueue: string;
 }
@@ -53,6 +55,7 @@ export function stateNames(
     rejections: `${tablePrefix}Rejections`,
     deadLetters: `${tablePrefix}DeadLetters`,
     deadLetterRevisions: `${tablePrefix}DeadLetterRevisions`,
+    reports: `${tablePrefix}Reports`,
     workQueue: workQueueName,
     poisonQueue: `${workQueueName}-poison`,
   };
@@ -81,6 +84,7 @@ export function tableNames(names: StateNames): string[] {
     names.idempotency,
     names.leases,
     names.rejections,
+    names.reports,
     names.deadLetters,
     names.deadLetterRevisions,
   ];

@@ -29,6 +29,7 @@ describe('state names', () => {
       rejections: 'stampkeeperRejections',
       deadLetters: 'stampkeeperDeadLetters',
       deadLetterRevisions: 'stampkeeperDeadLetterRevisions',
+      reports: 'stampkeeperReports',
       workQueue: 'stampkeeper-work',
       poisonQueue: 'stampkeeper-work-poison',
     });

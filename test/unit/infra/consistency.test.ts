@@ -10,7 +10,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { generatePolicyTargets, type PolicyTargets } from '../../../scripts/infra-params';
+import {
+  generatePolicyTargets,
+  type PolicyTargets,
+  ROTATION_ROLE_DEFINITIONS,
+  type RotationRoleName,
+  STORAGE_ACCOUNT_KEY_OPERATOR,
+} from '../../../scripts/infra-params';
 import { ROLES } from '../../../src/lib/app/auth';
 import { loadPolicy, type Policy } from '../../../src/lib/config/policy';
 import { checkPolicyAgainstSettings, validateSettings } from '../../../src/lib/config/settings';
@@ -54,7 +60,9 @@ const ROLE = {
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7',
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0',
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7',
   monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05',
+  logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893',
 } as const;
 
 /**
@@ -208,7 +216,15 @@ describe.skipIf(!inject('bicepAvailable'))(
             ? 'events'
             : `unknown principal ${principal}`;
         const role = String(r.properties?.roleDefinitionId).split('/').pop();
-        const scope = text(r.id).split('/providers/Microsoft.Authorization/roleAssignments/')[0];
+        // A subscription-scope assignment whose name is known only at deployment: its id stays
+        // `${subscriptionResourceId('<subscription>', 'Microsoft.Authorization/roleAssignments', ...)}`.
+        const atSubscription =
+          /^\$\{subscriptionResourceId\('([^']+)', 'Microsoft\.Authorization\/roleAssignments'/.exec(
+            text(r.id),
+          );
+        const scope = atSubscription
+          ? `/subscriptions/${atSubscription[1]}`
+          : text(r.id).split('/providers/Microsoft.Authorization/roleAssignments/')[0];
         return `${who} ${role} ${scope}`;
       });
     }
@@ -225,6 +241,33 @@ describe.skipIf(!inject('bicepAvailable'))(
       targets.serviceBus.connections.some((c) =>
         SERVICE_BUS_HOST_SUFFIXES.some((suffix) => name === `${c.setting}${suffix}`),
       );
+
+    /** The role definition id of each rotation role: built-in, or the custom role the deployment defines. */
+    /** The custom role of the checks' subscription-scope reads (main.bicep `inspectionRole`). */
+    function inspectionRoleOf(deployment: Deployment) {
+      return only(
+        deployment
+          .of('Microsoft.Authorization/roleDefinitions')
+          .filter((d) => String(d.properties?.roleName).startsWith('stampkeeper inspection reader ')),
+        'one custom role for the checks (stampkeeper inspection reader)',
+      );
+    }
+
+    function rotationRoleIds(deployment: Deployment): Map<RotationRoleName, string> {
+      const ids = new Map<RotationRoleName, string>();
+      for (const name of Object.keys(ROTATION_ROLE_DEFINITIONS) as RotationRoleName[]) {
+        const builtIn = ROTATION_ROLE_DEFINITIONS[name].builtInRoleId;
+        if (builtIn) {
+          ids.set(name, builtIn);
+          continue;
+        }
+        const defined = deployment
+          .of('Microsoft.Authorization/roleDefinitions')
+          .filter((d) => String(d.properties?.roleName).includes(` ${name} `));
+        if (defined.length === 1) ids.set(name, text(defined[0]!.name));
+      }
+      return ids;
+    }
 
     describe.each(ENVIRONMENTS)('%s', (env) => {
       const deployment = () => deployments.get(env)!;
@@ -453,6 +496,7 @@ describe.skipIf(!inject('bicepAvailable'))(
           { vaultName: string; secretName: string; resourceGroup: string; subscriptionId?: string }
         >;
         const storageId = resourceId(deployment(), 'Microsoft.Storage/storageAccounts');
+        const inspectionRole = inspectionRoleOf(deployment());
         const expected = [
           `app ${ROLE.storageBlobDataOwner} ${storageId}`,
           `app ${ROLE.storageQueueDataContributor} ${storageId}`,
@@ -466,10 +510,19 @@ describe.skipIf(!inject('bicepAvailable'))(
           ...(targets.notifications.eventGridTopic
             ? [`app ${ROLE.eventGridDataSender} ${resourceId(deployment(), 'Microsoft.EventGrid/topics')}`]
             : []),
+          // What the checks and the gates read: read-only roles on the resources the policy names.
+          ...targets.inspection.resources.map((r) => `app ${ROLE[r.role]} ${r.resourceId}`),
+          ...targets.inspection.subscriptions.map(
+            (sub) => `app ${inspectionRole.name.split('/').pop()} /subscriptions/${sub}`,
+          ),
           ...targets.notifications.urlSettings.map((name) => {
             const s = sources[name]!;
             return `app ${ROLE.keyVaultSecretsUser} /subscriptions/${s.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.KeyVault/vaults/${s.vaultName}/secrets/${s.secretName}`;
           }),
+          // Rotation: each role on exactly its resource (the next test checks which and why).
+          ...targets.rotation.grants.map(
+            (g) => `app ${rotationRoleIds(deployment()).get(g.role)} ${g.resourceId}`,
+          ),
           // Dead letters: exactly the entities the policy names (scripts/infra-params.ts says why each).
           ...targets.serviceBus.namespaces.flatMap((ns) => [
             ...ns.queueRoles.map((q) => `app ${ROLE[q.role]} ${ns.id}/queues/${q.queue}`),
@@ -489,6 +542,117 @@ describe.skipIf(!inject('bicepAvailable'))(
         // The bundled policy rotates its secrets: publishing new versions needs Key Vault Secrets
         // Officer on that vault (a manual rotation would need only Key Vault Reader: params.test.ts).
         expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultSecretsOfficer'));
+      });
+
+      it('defines the custom inspection role with exactly the subscription-scope reads the checks make, assignable only where the policy reads', () => {
+        // Prepare
+        const role = inspectionRoleOf(deployment());
+        const properties = role.properties as {
+          type: string;
+          permissions: Array<{ actions: string[]; notActions: string[]; dataActions?: string[] }>;
+          assignableScopes: string[];
+        };
+
+        // Assess
+        expect(properties.type).toBe('CustomRole');
+        expect(properties.permissions).toEqual([
+          {
+            actions: [
+              'Microsoft.ContainerService/locations/kubernetesVersions/read',
+              'Microsoft.DocumentDB/locations/restorableDatabaseAccounts/read',
+              'Microsoft.Quota/quotas/read',
+              'Microsoft.Quota/usages/read',
+            ],
+            notActions: [],
+          },
+        ]);
+        expect(properties.assignableScopes).toEqual(
+          targets.inspection.subscriptions.map((sub) => `/subscriptions/${sub}`),
+        );
+        expect(properties.permissions[0]!.actions.every((a) => a.endsWith('/read'))).toBe(true);
+      });
+
+      it('gives every rotation target and consumer its role on exactly that resource, with exactly the actions its adapter calls', () => {
+        // Prepare: what the policy rotates and rolls, read from the policy itself.
+        const keyRole = (r: Extract<Policy['secrets'][number]['rotation'], { resourceId: string }>) => {
+          if (r.provider === 'cosmosDbKeys')
+            return r.keyPair === 'readOnly' ? 'cosmosDbReadOnlyKeys' : 'cosmosDbKeys';
+          if (r.provider === 'storageAccountKeys') return 'storageAccountKeys';
+          return /\/queues\//i.test(r.resourceId)
+            ? 'serviceBusQueueRuleKeys'
+            : /\/topics\//i.test(r.resourceId)
+              ? 'serviceBusTopicRuleKeys'
+              : 'serviceBusNamespaceRuleKeys';
+        };
+        const needed: Array<[RotationRoleName, string]> = [];
+        for (const secret of policy.secrets) {
+          const r = secret.rotation;
+          if (r.provider === 'manual') continue;
+          needed.push([keyRole(r), r.resourceId]);
+          if (r.provider === 'cosmosDbKeys')
+            needed.push(['cosmosDbOperationStatus', r.resourceId.split('/resourceGroups/')[0]!]);
+          for (const c of r.consumers) {
+            if (c.type === 'aksDeployment') needed.push(['aksRunCommand', c.clusterId]);
+            if (c.type === 'containerApp') needed.push(['containerAppRestart', c.resourceId]);
+            if (c.type === 'appService') needed.push(['webAppRestart', c.resourceId]);
+          }
+        }
+        const expected = [
+          ...new Set(
+            needed.map(
+              ([role, scope]) => `${scope} ${[...ROTATION_ROLE_DEFINITIONS[role].actions].sort().join(',')}`,
+            ),
+          ),
+        ].sort();
+        // The built-in role's actions, as Azure defines it ("Storage Account Key Operator Service Role").
+        const builtInActions: Record<string, string[]> = {
+          [STORAGE_ACCOUNT_KEY_OPERATOR]: [
+            'Microsoft.Storage/storageAccounts/listkeys/action',
+            'Microsoft.Storage/storageAccounts/regeneratekey/action',
+          ],
+        };
+
+        // Act: every assignment of a rotation role, with the actions its role definition grants.
+        // The rotation's custom roles (the checks' inspection role has its own test).
+        const inspection = text(inspectionRoleOf(deployment()).name);
+        const definitions = new Map(
+          deployment()
+            .of('Microsoft.Authorization/roleDefinitions')
+            .filter((d) => text(d.name) !== inspection)
+            .map((d) => [
+              text(d.name),
+              d.properties as {
+                permissions: Array<{ actions: string[]; dataActions: string[] }>;
+                assignableScopes: string[];
+              },
+            ]),
+        );
+        const rotationIds = new Set(rotationRoleIds(deployment()).values());
+        const granted = assignments(deployment())
+          .map((a) => a.split(' '))
+          .filter(([, role]) => rotationIds.has(role!))
+          .map(([who, role, scope]) => {
+            const custom = definitions.get(role!);
+            const actions = custom ? custom.permissions.flatMap((p) => p.actions) : builtInActions[role!]!;
+            return { who, scope: scope!, actions, custom };
+          });
+
+        // Assess
+        expect(granted.map((g) => g.who).every((w) => w === 'app')).toBe(true);
+        expect(granted.map((g) => `${g.scope} ${[...g.actions].sort().join(',')}`).sort()).toEqual(expected);
+        for (const g of granted.filter((x) => x.custom)) {
+          // No data actions, and assignable only where the policy's resources are.
+          expect(g.custom!.permissions.flatMap((p) => p.dataActions)).toEqual([]);
+          const rg = g.scope.split('/providers/')[0]!;
+          expect(g.custom!.assignableScopes).toContain(g.scope.includes('/resourceGroups/') ? rg : g.scope);
+        }
+        // Every custom role is used, with only the scopes of its grants.
+        expect(
+          [...definitions.keys()].every((id) =>
+            granted.some((g) => g.custom && definitions.get(id) === g.custom),
+          ),
+        ).toBe(true);
+        expect(expected.length).toBeGreaterThanOrEqual(6);
       });
 
       it("delivers each managed vault's secret events to keyVaultEvents, with retries and dead-lettering", () => {

@@ -19,6 +19,7 @@ import { COSMOS_HOST_SUFFIX, CosmosDbAccounts, CosmosDbDataPlane } from './cosmo
 import { ArmEmulator } from './emulator';
 import { type KeyRegeneration, KeyRings } from './keyRing';
 import { ArmOperations } from './operations';
+import { QuotaProvider } from './quota';
 import type { ResolvedValueFrom } from './scenario';
 import { SERVICE_BUS_HOST_SUFFIX, ServiceBusDataPlane, ServiceBusNamespaces } from './serviceBus';
 import { BLOB_HOST_SUFFIX, BlobDataPlane, StorageAccounts } from './storage';
@@ -48,6 +49,8 @@ export interface ArmEstate {
     location: string;
     keyNames: string[];
     endpoint: string;
+    backup: string;
+    disableLocalAuth: boolean;
   }>;
   storageAccounts: Array<{
     id: string;
@@ -71,9 +74,25 @@ export interface ArmEstate {
       keyNames: string[];
     }>;
   }>;
-  aksClusters: Array<{ id: string; name: string; location: string; deployments: string[] }>;
+  aksClusters: Array<{
+    id: string;
+    name: string;
+    location: string;
+    deployments: string[];
+    kubernetesVersion: string;
+    nodeVersion: string;
+  }>;
   containerApps: Array<{ id: string; name: string; location: string; revision: string }>;
   webApps: Array<{ id: string; name: string; location: string; kind: string }>;
+  /** Quota usages and limits (`Microsoft.Quota`), per provider and location. */
+  quotas: Array<{
+    provider: string;
+    location: string;
+    name: string;
+    usage: number;
+    limit: number;
+    adjustable: boolean;
+  }>;
   regenerations: KeyRegeneration[];
 }
 
@@ -109,8 +128,14 @@ export function createArmWorld(input: {
   }
   const emulator = new ArmEmulator(credential, scenario.azure.tenantId, subscriptionId, groups, operations);
 
-  const cosmos = new CosmosDbAccounts(subscriptionId, rings, operations);
-  for (const account of arm.cosmosDbAccounts) cosmos.add(account);
+  const cosmos = new CosmosDbAccounts(subscriptionId, rings, operations, {
+    seed: scenario.seed,
+    now: () => clock.now(),
+  });
+  const started = clock.now().getTime();
+  for (const account of arm.cosmosDbAccounts) {
+    cosmos.add({ ...account, createdAt: new Date(started + account.createdInDays * 86_400_000) });
+  }
   emulator.register(cosmos);
   const storage = new StorageAccounts(subscriptionId, rings, () => clock.now());
   for (const account of arm.storageAccounts) storage.add(account);
@@ -118,7 +143,7 @@ export function createArmWorld(input: {
   const serviceBus = new ServiceBusNamespaces(subscriptionId, rings);
   for (const ns of arm.serviceBusNamespaces) serviceBus.add(ns);
   emulator.register(serviceBus);
-  const aks = new AksClusters(subscriptionId, clock, scenario.seed, consumerWorld);
+  const aks = new AksClusters(subscriptionId, clock, scenario.seed, consumerWorld, arm.kubernetesVersions);
   for (const cluster of arm.aksClusters) aks.add(cluster);
   emulator.register(aks);
   const containerApps = new ContainerApps(subscriptionId, scenario.seed, () => clock.now(), consumerWorld);
@@ -127,6 +152,8 @@ export function createArmWorld(input: {
   const webApps = new WebApps(subscriptionId, consumerWorld);
   for (const site of arm.webApps) webApps.add(site);
   emulator.register(webApps);
+  const quotas = new QuotaProvider(subscriptionId, arm.quotas);
+  emulator.register(quotas);
   const hosts = new Set<string>();
   for (const consumer of scenario.consumers) {
     for (const url of [
@@ -184,6 +211,11 @@ export function createArmWorld(input: {
         location: a.location,
         keyNames: a.keys.names.slice(),
         endpoint: `https://${a.name}${COSMOS_HOST_SUFFIX}:443/`,
+        backup:
+          a.backup.type === 'Periodic'
+            ? `Periodic (every ${a.backup.intervalMinutes} min, kept ${a.backup.retentionHours} h, ${a.backup.redundancy})`
+            : `Continuous (${a.backup.tier})`,
+        disableLocalAuth: a.disableLocalAuth,
       })),
       storageAccounts: storage.all().map((a) => ({
         id: a.id,
@@ -211,6 +243,8 @@ export function createArmWorld(input: {
         id: c.id,
         name: c.name,
         location: c.location,
+        kubernetesVersion: c.kubernetesVersion,
+        nodeVersion: c.nodeVersion,
         deployments: [
           ...new Set([
             ...c.deployments,
@@ -226,6 +260,14 @@ export function createArmWorld(input: {
         .all()
         .map((a) => ({ id: a.id, name: a.name, location: a.location, revision: a.revision })),
       webApps: webApps.all().map((w) => ({ id: w.id, name: w.name, location: w.location, kind: w.kind })),
+      quotas: quotas.all().map((q) => ({
+        provider: q.provider,
+        location: q.location,
+        name: q.name,
+        usage: q.usage,
+        limit: q.limit,
+        adjustable: q.adjustable,
+      })),
       regenerations: rings
         .all()
         .flatMap((ring) => ring.regenerations())
