@@ -124,12 +124,16 @@ notifications:
 
     // 1. The burst.
     const sender = client.createSender('burst');
-    for (let i = 0; i < BURST; i += 1000) {
-      const batch = await sender.createMessageBatch();
-      for (let j = i; j < i + 1000; j++)
-        batch.tryAddMessage({ messageId: `b-${j}`, body: BODY, contentType: 'application/json' });
-      await sender.sendMessages(batch);
+    let batch = await sender.createMessageBatch();
+    for (let j = 0; j < BURST; j++) {
+      const message = { messageId: `b-${j}`, body: BODY, contentType: 'application/json' };
+      if (!batch.tryAddMessage(message)) {
+        await sender.sendMessages(batch);
+        batch = await sender.createMessageBatch();
+        batch.tryAddMessage(message);
+      }
     }
+    if (batch.count > 0) await sender.sendMessages(batch);
     await sender.close();
     const dlq = serviceBus.broker.entities.get('burst');
     while (dlq.counts().deadLetter < BURST) await new Promise((r) => setTimeout(r, 50));
