@@ -285,7 +285,7 @@ async function policyServiceBusSection(
  * The broker's per-entity counts as the namespace metrics Azure Monitor serves
  * (`DeadletteredMessages`, `ActiveMessages`, dimension `EntityName`: a queue, or a topic summing
  * its subscriptions), for every Service Bus namespace of the scenario's `monitor` section whose
- * metric definitions name them.
+ * metric definitions name them and that gives no series of its own for the metric.
  */
 function wireServiceBusMetrics(sandbox: Sandbox, serviceBus: SandboxServiceBus): void {
   const namespace = 'microsoft.servicebus/namespaces';
@@ -308,7 +308,12 @@ function wireServiceBusMetrics(sandbox: Sandbox, serviceBus: SandboxServiceBus):
     ['ActiveMessages', 'active'],
   ] as const) {
     if (!definitions?.metrics.some((m) => m.name.toLowerCase() === metric.toLowerCase())) continue;
-    for (const resource of resources) sandbox.monitor.metrics.setSource(resource.id, metric, counts(pick));
+    for (const resource of resources) {
+      // Series the scenario gives a metric stand (a story told by hand, e.g. a health gate's data).
+      const given = (resource as { series?: Array<{ metric: string }> }).series ?? [];
+      if (given.some((series) => series.metric.toLowerCase() === metric.toLowerCase())) continue;
+      sandbox.monitor.metrics.setSource(resource.id, metric, counts(pick));
+    }
   }
 }
 
