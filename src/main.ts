@@ -12,5 +12,8 @@ import './functions/runEndpoints';
 import './functions/rotations';
 import './functions/secretSweep';
 import './functions/stateRetention';
+import './functions/deadLetterArrivals';
+import './functions/deadLetters';
+import './functions/deadLetterReport';
 import './functions/checks';
 import './functions/gates';
