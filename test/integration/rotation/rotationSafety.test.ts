@@ -15,15 +15,7 @@ import { newId } from '../../../src/lib/core/ids';
 import { consumerProblems } from '../../../src/lib/rotation/rotation';
 import { startRotation } from '../../../src/lib/rotation/startRotation';
 import type { StateStores } from '../../../src/lib/state';
-import {
-  CLUSTER_ID,
-  COSMOS_ID,
-  rotationTags,
-  rotationWorld,
-  stepsOf,
-  VAULT,
-  VAULT_URL,
-} from './support';
+import { CLUSTER_ID, COSMOS_ID, rotationTags, rotationWorld, stepsOf, VAULT, VAULT_URL } from './support';
 
 const credential = { vault: VAULT, secret: 'cosmos-key', resource: 'cosmosDb/cosmos-rot' };
 const seeded = (slot: 'primary' | 'secondary' = 'primary', verified = true) => ({
