@@ -142,7 +142,7 @@ notifications:
     let invocations = 0;
     const t0 = performance.now();
     while (archived < BURST) {
-      // A receiver per 1000 messages (the sandbox broker's session buffer: docs/bench.md).
+      // A receiver per 1000 messages, as when the figures in docs/bench.md were taken.
       const receiver = client.createReceiver('burst', { subQueueType: 'deadLetter' });
       for (let round = 0; round < 1000 / TRIGGER_BATCH && archived < BURST; round++) {
         const messages = await receiver.receiveMessages(TRIGGER_BATCH, { maxWaitTimeInMs: 2000 });

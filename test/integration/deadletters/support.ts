@@ -119,8 +119,6 @@ export async function deadLetterMessages(
     await sender.sendMessages(batch);
   }
   await sender.close();
-  // A receiver per 1000 messages: one link of the sandbox broker stops delivering after 2048
-  // unsettled-then-settled deliveries (rhea's session buffer; see the report of issue 9).
   let done = 0;
   while (done < count) {
     const receiver = options.subscription

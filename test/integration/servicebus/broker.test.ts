@@ -24,6 +24,7 @@ beforeAll(async () => {
       { name: 'scheduling' },
       { name: 'far-future' },
       { name: 'events', type: 'topic', subscriptions: ['audit', 'billing'] },
+      { name: 'long-lived' },
     ],
   });
   client = new ServiceBusClient(broker.connectionString);
@@ -35,6 +36,37 @@ afterAll(async () => {
 });
 
 describe('sandbox Service Bus broker', () => {
+  it('keeps delivering on one long-lived peek-lock link past 2,048 settled messages (the sender forgets what it settled)', async () => {
+    // Prepare: more messages than rhea's session buffer holds (2,048 deliveries)
+    const total = 2_600;
+    const sender = client.createSender('long-lived');
+    let batch = await sender.createMessageBatch();
+    for (let i = 0; i < total; i++) {
+      if (!batch.tryAddMessage({ body: i })) {
+        await sender.sendMessages(batch);
+        batch = await sender.createMessageBatch();
+        batch.tryAddMessage({ body: i });
+      }
+    }
+    await sender.sendMessages(batch);
+    await sender.close();
+    const receiver = client.createReceiver('long-lived');
+
+    // Act: one receiver, as the host's trigger keeps one, completing everything it gets
+    let completed = 0;
+    for (let empty = 0; completed < total && empty < 2; ) {
+      const messages = await receiver.receiveMessages(200, { maxWaitTimeInMs: 1_000 });
+      if (messages.length === 0) empty++;
+      for (const message of messages) await receiver.completeMessage(message);
+      completed += messages.length;
+    }
+    await receiver.close();
+
+    // Assess
+    expect(completed).toBe(total);
+    expect(broker.entities.get('long-lived').counts().active).toBe(0);
+  }, 60_000);
+
   it('accepts single and batched sends and peeks them in order without removing them', async () => {
     // Prepare
     const sender = client.createSender('orders');

@@ -312,6 +312,12 @@ export async function startServiceBusBroker(
             })
             .described(),
     );
+    // The SDK's peek-lock receivers settle in mode `second`: their outcome comes unsettled, and once
+    // the broker settles, the sender may forget the delivery (AMQP 1.0, 2.6.12) and the receiver
+    // sends nothing more. rhea keeps a sent delivery until the peer settles it too, so without this
+    // one link stops after its session buffer (2,048 deliveries) although every message was settled.
+    // Set after `update`, which queued the settled disposition the client is waiting for.
+    (delivery as Delivery & { remote_settled: boolean }).remote_settled = true;
   };
   for (const event of ['accepted', 'released', 'rejected', 'modified']) container.on(event, onOutcome);
 
