@@ -1,6 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { authorize, type Caller, ROLES, type Role } from '../lib/app/auth';
 import { getDeps } from '../lib/app/deps';
+import type { Policy } from '../lib/config/policy';
 import { keyVaultUrl } from '../lib/config/vaults';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/core/errors';
 import { errorResponse, jsonResponse } from '../lib/core/http';
@@ -119,11 +120,39 @@ export function rotations(request: HttpRequest, context: InvocationContext): Pro
   });
 }
 
-/** `GET /api/rotations?vault=&secret=&limit=` (Operations.Read): a secret's rotations, newest first. */
+/**
+ * The vault of a secret named without one: the policy's only vault that holds a secret of that name.
+ * Several: the caller must say which (400 naming them); none: `undefined` (the secret check then
+ * answers 404).
+ */
+function vaultOfSecret(policy: Policy, secret: unknown, problems: string[]): string | undefined {
+  if (typeof secret !== 'string' || !SECRET_NAME.test(secret)) return undefined;
+  const vaults = [
+    ...new Set(
+      policy.secrets.filter((s) => s.name.toLowerCase() === secret.toLowerCase()).map((s) => s.vaultUrl),
+    ),
+  ];
+  if (vaults.length > 1) {
+    problems.push(
+      `vault: secret ${secret} is in several vaults of the policy (${vaults.map((v) => new URL(v).hostname.split('.')[0]).join(', ')}): name one`,
+    );
+  }
+  return vaults[0];
+}
+
+/**
+ * `GET /api/rotations?secret=&vault=&limit=` (Operations.Read): a secret's rotations, newest first.
+ * `vault` may be left out when only one vault of the policy holds a secret of that name.
+ */
 function listRotations(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return handle(request, context, ROLES.read, 'rotations.list', async (deps) => {
     const problems: string[] = [];
-    const secret = secretOf(request.query.get('vault'), request.query.get('secret'), problems);
+    const named = request.query.get('secret');
+    const vault = request.query.get('vault') ?? vaultOfSecret(deps.policy, named, problems);
+    if (vault === undefined && typeof named === 'string' && SECRET_NAME.test(named)) {
+      throw new NotFoundError(`the policy does not name secret ${named} in any vault`);
+    }
+    const secret = secretOf(vault, named, problems);
     const limitRaw = request.query.get('limit');
     const limit = limitRaw ? Number(limitRaw) : 20;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY)

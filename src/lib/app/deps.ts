@@ -32,7 +32,12 @@ import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import type { AlertDeps } from '../remediation/handleAlert';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
 import { type RollCallbackDeps, registerRollCallback, webhookCallbacks } from '../rotation/rollCallbacks';
-import { ROTATION_DEADLINE_MS, type RotationDeps, rotationKind } from '../rotation/rotation';
+import {
+  consumerProblems,
+  ROTATION_DEADLINE_MS,
+  type RotationDeps,
+  rotationKind,
+} from '../rotation/rotation';
 import { announceRotation, type RotationStartDeps, startRotation } from '../rotation/startRotation';
 import type { SweepDeps } from '../rotation/sweepSecrets';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
@@ -240,6 +245,10 @@ export function buildDeps(
         abortSignal,
       );
     },
+    callbackProblem: () =>
+      settings.hostName()
+        ? undefined
+        : 'the app does not know its host name (WEBSITE_HOSTNAME, which the platform sets)',
     announce: (run, summary, abortSignal) =>
       announceRotation(
         run,
@@ -301,6 +310,7 @@ export function buildDeps(
     clock: platform.clock,
     logger,
     vault,
+    consumerProblems: (rotation) => consumerProblems(rotation, rotationDeps(logger)),
   });
 
   const secretEvents = (logger: Logger): SecretEventDeps => ({

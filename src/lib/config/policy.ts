@@ -24,9 +24,11 @@ export type ConsumerPolicy =
       namespace: string;
       deployment: string;
       timeoutMinutes: number;
+      /** App setting holding a health URL checked after the roll. */
+      healthUrlSetting?: string;
     }
-  | { type: 'containerApp'; resourceId: string; timeoutMinutes: number }
-  | { type: 'appService'; resourceId: string; timeoutMinutes: number }
+  | { type: 'containerApp'; resourceId: string; timeoutMinutes: number; healthUrlSetting?: string }
+  | { type: 'appService'; resourceId: string; timeoutMinutes: number; healthUrlSetting?: string }
   | {
       type: 'webhook';
       name: string;

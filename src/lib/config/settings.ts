@@ -331,9 +331,7 @@ export function checkPolicyAgainstSettings(policy: Policy, settings: Settings): 
       const urlSettings: Array<[string, string | undefined]> =
         consumer.type === 'webhook'
           ? [['urlSetting', consumer.urlSetting]]
-          : consumer.type === 'waitForReload'
-            ? [['healthUrlSetting', consumer.healthUrlSetting]]
-            : [];
+          : [['healthUrlSetting', consumer.healthUrlSetting]];
       for (const [field, name] of urlSettings) {
         if (name === undefined) continue;
         const value = settings.settingValue(name);

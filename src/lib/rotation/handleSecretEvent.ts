@@ -342,7 +342,9 @@ async function handleClaimed(
     notification.facts.Rotation =
       rotation.status === 'halted'
         ? `halted: rotation ${runId} failed; resume it (POST /api/rotations/${runId}/resume)`
-        : `${rotation.status === 'started' ? 'started' : 'under way'}: run ${runId}`;
+        : rotation.status === 'ended'
+          ? `not started: rotation ${runId} of this version already ended (${rotation.run.state})`
+          : `${rotation.status === 'started' ? 'started' : 'under way'}: run ${runId}`;
     notification.data.rotation = { status: rotation.status, runId };
     if (rotation.status === 'halted') notification.severity = 'critical';
   }

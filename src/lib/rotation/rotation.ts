@@ -10,8 +10,11 @@
  * A key value lives in memory between the provider's listing and the Key Vault write, registered
  * with the redactor; it is never in a run's input, output, log, audit record or notification.
  */
+
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
 import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
+import { redactText } from '../core/redact';
 import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
 import {
   type KeyPair,
@@ -60,6 +63,12 @@ export interface RotationInput extends JsonObject {
   channels: string[];
   /** A rotation that resumes a halted one names it. */
   resumes: string | null;
+  /**
+   * The fingerprint of the standby key the resumed run regenerated and never published (its test
+   * gave up: a key slow to propagate, say), or null: the resumption tests and publishes that key
+   * instead of regenerating it again (which would start its propagation over).
+   */
+  resumedStandby?: string | null;
 }
 
 /** What the rotation steps need; built once per process (`AppDeps`). */
@@ -81,6 +90,8 @@ export interface RotationDeps {
     consumer: string,
     abortSignal?: AbortSignal,
   ): Promise<{ id: string; url: string }>;
+  /** Why `registerCallback` cannot give a callback URL now (the app's host name unknown), if so. */
+  callbackProblem?(): string | undefined;
   /**
    * Tells the secret's channels what a finished rotation changed (names, versions, slots; never a
    * value), at most once per run.
@@ -113,12 +124,38 @@ interface PlanOutput {
   currentVersion: string;
   activeFingerprint: string;
   standbyFingerprint: string;
+  /**
+   * The current version was never verified on every consumer (onboarded by hand, or switched by
+   * hand mid-way through the manual procedure): the consumers are rolled onto it, and verified,
+   * before anything is regenerated, since some may still hold the standby key.
+   */
+  rollFirst: boolean;
+}
+
+/** Rolls started so far onto one version: each handle is recorded as soon as its roll started. */
+interface RollProgress extends JsonObject {
+  version: string;
+  handles: Array<{ consumer: string; handle: RollHandle & JsonObject }>;
+}
+
+/** The plan step's own record while it rolls the consumers onto the current version first. */
+interface PlanProgress extends JsonObject {
+  plan: PlanOutput & JsonObject;
+  preroll: RollProgress;
 }
 
 const other = (slot: KeySlot): KeySlot => (slot === 'primary' ? 'secondary' : 'primary');
 
 function inputOf(run: Readonly<Run>): RotationInput {
   return run.input as RotationInput;
+}
+
+/**
+ * What the running step recorded in an earlier execution (a `wait` with output): the progress of
+ * a step that acts on several things one execution at a time.
+ */
+function ownOutput<T>(run: Readonly<Run>): T | undefined {
+  return run.steps[run.currentStep]?.output as T | undefined;
 }
 
 function planOf(ctx: StepContext): PlanOutput {
@@ -155,6 +192,7 @@ export function consumerOf(
     if (!value) throw new ConfigurationError(`consumer ${name}: setting ${setting} is not set`);
     return value;
   };
+  const health = (setting: string | undefined) => (setting ? { healthUrl: url(setting) } : {});
   switch (policy.type) {
     case 'aksDeployment':
       return {
@@ -166,11 +204,20 @@ export function consumerOf(
           deployment: policy.deployment,
           timeoutSeconds: policy.timeoutMinutes * 60,
         },
+        ...health(policy.healthUrlSetting),
       };
     case 'containerApp':
-      return { name, target: { kind: 'containerApp', appId: policy.resourceId } };
+      return {
+        name,
+        target: { kind: 'containerApp', appId: policy.resourceId },
+        ...health(policy.healthUrlSetting),
+      };
     case 'appService':
-      return { name, target: { kind: 'webApp', siteId: policy.resourceId } };
+      return {
+        name,
+        target: { kind: 'webApp', siteId: policy.resourceId },
+        ...health(policy.healthUrlSetting),
+      };
     case 'webhook':
       return {
         name,
@@ -184,13 +231,78 @@ export function consumerOf(
       return {
         name,
         target: { kind: 'reload', waitSeconds: policy.waitMinutes * 60 },
-        ...(policy.healthUrlSetting ? { healthUrl: url(policy.healthUrlSetting) } : {}),
+        ...health(policy.healthUrlSetting),
       };
   }
 }
 
+/** The AKS run command's longest `kubectl rollout status --timeout` (the roller's bound). */
+const AKS_MAX_TIMEOUT_MINUTES = 60;
+
+/**
+ * Why the consumers of a rotation cannot be rolled as configured (a URL setting unset, a callback
+ * webhook without the app's callback endpoint, a limit an adapter refuses), every problem at once.
+ * Checked by the plan step and by an on-demand start, before any key changes: found after the
+ * regeneration, such a problem would halt the secret mid-way.
+ */
+export function consumerProblems(
+  rotation: Pick<KeyRotationPolicy, 'consumers'>,
+  deps: Pick<RotationDeps, 'settingValue' | 'registerCallback' | 'callbackProblem'>,
+): string[] {
+  const problems: string[] = [];
+  for (const policy of rotation.consumers) {
+    try {
+      const consumer = consumerOf(policy, deps.settingValue);
+      if (consumer.target.kind === 'webhook' && consumer.target.completion === 'callback') {
+        const why = deps.registerCallback ? deps.callbackProblem?.() : 'this app has no callback endpoint';
+        if (why) problems.push(`consumer ${consumer.name} completes by callback, and ${why}`);
+      }
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
+    if (policy.type === 'aksDeployment' && policy.timeoutMinutes > AKS_MAX_TIMEOUT_MINUTES) {
+      problems.push(
+        `consumer ${consumerName(policy)}: timeoutMinutes ${policy.timeoutMinutes} is more than the ${AKS_MAX_TIMEOUT_MINUTES} an AKS run command allows`,
+      );
+    }
+  }
+  return problems;
+}
+
 /** Where a consumer's secret URL stood in a stored roll handle. */
 const URL_MARK = '{consumer-url}';
+/** A reference sealed with the consumer's webhook URL (a status URL with its own credential). */
+const SEALED_MARK = '{sealed}';
+
+/**
+ * The key that seals a webhook roll's references: derived from the webhook's URL, a secret kept in
+ * the app's settings and never in a run, so a sealed reference in a run reveals nothing.
+ */
+function sealingKey(consumer: Consumer): Buffer | undefined {
+  if (consumer.target.kind !== 'webhook') return undefined;
+  return createHash('sha256').update(`stampkeeper-roll-handle\n${consumer.target.url}`, 'utf8').digest();
+}
+
+function seal(value: string, key: Buffer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const sealed = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
+  return `${SEALED_MARK}${Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64url')}`;
+}
+
+function unseal(value: string, key: Buffer | undefined, consumer: string): string {
+  try {
+    if (!key) throw new Error('no key');
+    const bytes = Buffer.from(value.slice(SEALED_MARK.length), 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12));
+    decipher.setAuthTag(bytes.subarray(12, 28));
+    return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    throw new ConfigurationError(
+      `consumer ${consumer}: its roll's status URL cannot be read back: the webhook URL setting changed since the roll started`,
+    );
+  }
+}
 
 /** The consumer's secret URLs (webhook, health): never stored in a run. */
 function secretUrlsOf(consumer: Consumer): string[] {
@@ -202,14 +314,19 @@ function secretUrlsOf(consumer: Consumer): string[] {
 /**
  * A roll handle as a run may store it: a reference under one of the consumer's secret URLs (a
  * webhook's status `Location`) keeps only its part after that URL, which the URL (a credential)
- * is put back before at read time (`usableHandle`).
+ * is put back before at read time (`usableHandle`). A reference elsewhere that carries a credential
+ * of its own (a Logic Apps status URL and its `sig`, which the run store would redact and so
+ * break) is sealed with a key derived from the webhook's URL, and unsealed at read time.
  */
 function storableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
   const urls = secretUrlsOf(consumer);
+  const key = sealingKey(consumer);
   const ref: Record<string, string> = {};
-  for (const [key, value] of Object.entries(handle.ref)) {
+  for (const [name, value] of Object.entries(handle.ref)) {
     const base = urls.find((url) => value.startsWith(url));
-    ref[key] = base ? `${URL_MARK}${value.slice(base.length)}` : value;
+    if (base) ref[name] = `${URL_MARK}${value.slice(base.length)}`;
+    else if (key && redactText(value) !== value) ref[name] = seal(value, key);
+    else ref[name] = value;
   }
   return { ...handle, ref };
 }
@@ -217,8 +334,10 @@ function storableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
 function usableHandle(handle: RollHandle, consumer: Consumer): RollHandle {
   const [base] = consumer.target.kind === 'webhook' ? [consumer.target.url] : secretUrlsOf(consumer);
   const ref: Record<string, string> = {};
-  for (const [key, value] of Object.entries(handle.ref)) {
-    ref[key] = base && value.startsWith(URL_MARK) ? `${base}${value.slice(URL_MARK.length)}` : value;
+  for (const [name, value] of Object.entries(handle.ref)) {
+    if (base && value.startsWith(URL_MARK)) ref[name] = `${base}${value.slice(URL_MARK.length)}`;
+    else if (value.startsWith(SEALED_MARK)) ref[name] = unseal(value, sealingKey(consumer), consumer.name);
+    else ref[name] = value;
   }
   return { ...handle, ref };
 }
@@ -298,6 +417,8 @@ export function checkRotatable(
 export function rotationKind(deps: RotationDeps): RunKindDefinition {
   const plan = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
     const input = inputOf(run);
+    const progress = ownOutput<PlanProgress>(run);
+    if (progress?.preroll) return rollFirst(run, ctx, progress);
     const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
       abortSignal: ctx.abortSignal,
     });
@@ -311,6 +432,12 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     }
     const tags = checkRotatable(current, input);
     if (!tags.ok) return stop(tags.code, tags.message);
+    // Every consumer is built (its settings read, its limits checked) before anything changes: a
+    // missing setting found after the key was regenerated would halt the secret mid-way.
+    const misconfigured = consumerProblems(input.rotation, deps);
+    if (misconfigured.length > 0) {
+      return stop('ConsumerMisconfigured', `nothing changed: ${misconfigured.join('; ')}`);
+    }
     const keys = await deps.keys(input.rotation).listKeys(input.rotation.resourceId, {
       abortSignal: ctx.abortSignal,
     });
@@ -336,19 +463,49 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
         `secret ${where}: version ${tags.version} holds neither key of ${input.rotation.resourceId} (regenerated outside stampkeeper, or the secret is another resource's key): nothing to rotate safely`,
       );
     }
-    // Published by an earlier rotation whose consumers were never verified: they may still use the
-    // other key, so nothing may be regenerated before they are rolled onto this version.
-    const unverified = Boolean(current!.tags[TAGS.run]) && !current!.tags[TAGS.rolled];
+    // A version never verified on every consumer: they may still use the other key, so nothing may
+    // be regenerated before they are rolled onto this version. Published by an earlier rotation
+    // (a resumption): rolling them is all that is left. Onboarded or switched by hand: they are
+    // rolled first, and the rotation then goes on.
+    const verified = Boolean(current!.tags[TAGS.rolled]);
+    const published = Boolean(current!.tags[TAGS.run]);
     const output: PlanOutput = {
-      phase: unverified ? 'rollOnly' : 'rotate',
+      phase: !verified && published ? 'rollOnly' : 'rotate',
       activeSlot: tags.slot,
       standbySlot: other(tags.slot),
       currentVersion: tags.version,
       activeFingerprint: active.fingerprint,
       standbyFingerprint: standby.fingerprint,
+      rollFirst: !verified && !published && input.rotation.consumers.length > 0,
     };
     ctx.logger.info('rotation planned', { ...output, provider: input.rotation.provider });
+    if (output.rollFirst && !ctx.dryRun) {
+      return rollFirst(run, ctx, {
+        plan: output as PlanOutput & JsonObject,
+        preroll: { version: tags.version, handles: [] },
+      });
+    }
     return { status: 'done', output };
+  };
+
+  /**
+   * The plan of a version never verified on its consumers: roll them onto it (one start per
+   * execution, each handle recorded at once), wait until each runs on it, mark it rolled, and only
+   * then hand the plan on. A consumer that fails to move stops the run before any key changed.
+   */
+  const rollFirst = async (
+    run: Readonly<Run>,
+    ctx: StepContext,
+    progress: PlanProgress,
+  ): Promise<StepResult> => {
+    const started = await startNextRoll(run, ctx, progress.preroll);
+    if (started !== 'all')
+      return started === 'started' ? { status: 'wait', delayMs: 0, output: progress } : started;
+    const observed = await observeRolls(run, ctx, progress.preroll, 'nothing was regenerated');
+    if ('result' in observed) return observed.result;
+    if (observed.running > 0) return { status: 'wait', delayMs: observed.nextMs, output: progress };
+    await markRolled(run, ctx, progress.preroll.version);
+    return { status: 'done', output: { ...progress.plan, rolledFirst: observed.states } };
   };
 
   /**
@@ -382,8 +539,9 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     const provider = deps.keys(input.rotation);
     const keys = await provider.listKeys(input.rotation.resourceId, { abortSignal: ctx.abortSignal });
     const standby = keys[p.standbySlot];
-    // Check, then act: an earlier attempt that regenerated and crashed left a new standby key.
-    if (standby.fingerprint !== p.standbyFingerprint) {
+    // Check, then act: an earlier attempt that regenerated and crashed left a new standby key; a
+    // resumed run's regeneration that was never published is that key too.
+    if (standby.fingerprint !== p.standbyFingerprint || standby.fingerprint === input.resumedStandby) {
       return {
         status: 'done',
         output: { slot: p.standbySlot, fingerprint: standby.fingerprint, already: true },
@@ -497,6 +655,113 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     return published?.version ?? planOf(ctx).currentVersion;
   };
 
+  /**
+   * Starts the roll of the first consumer not started yet onto `progress.version` and records its
+   * handle in `progress`: `started` (the caller records it with a `wait` at once, so a retry after
+   * a crash never restarts a consumer whose roll was recorded: a start is not idempotent),
+   * `all` when every consumer's roll was started, or the result that stops the run.
+   */
+  const startNextRoll = async (
+    run: Readonly<Run>,
+    ctx: StepContext,
+    progress: RollProgress,
+  ): Promise<'started' | 'all' | StepResult> => {
+    const input = inputOf(run);
+    const policy = input.rotation.consumers.find(
+      (c) => !progress.handles.some((h) => h.consumer === consumerName(c)),
+    );
+    if (!policy) return 'all';
+    const consumer = consumerOf(policy, deps.settingValue);
+    let callback: { id: string; url: string } | undefined;
+    if (consumer.target.kind === 'webhook' && consumer.target.completion === 'callback') {
+      if (!deps.registerCallback) {
+        return stop(
+          'CallbackUnavailable',
+          `consumer ${consumer.name} completes by callback, and this app has no callback endpoint: nothing rolled`,
+        );
+      }
+      callback = await deps.registerCallback(run.id, consumer.name, ctx.abortSignal);
+    }
+    const handle = await deps.rollerFor(consumer).start(consumer, {
+      secretVersion: progress.version,
+      secret: { vaultUrl: input.vaultUrl, name: input.secretName },
+      ...(callback ? { callbackUrl: callback.url } : {}),
+      abortSignal: ctx.abortSignal,
+    });
+    const stored = storableHandle(handle, consumer);
+    // The roll's callback record, by id: the token in its URL is never kept in the run.
+    if (callback) stored.ref = { ...stored.ref, callback: callback.id };
+    progress.handles.push({ consumer: consumer.name, handle: stored as RollHandle & JsonObject });
+    return 'started';
+  };
+
+  /** Where every started roll stands: how many still run, or the result that stops the run. */
+  const observeRolls = async (
+    run: Readonly<Run>,
+    ctx: StepContext,
+    rolled: RollProgress,
+    unchanged: string,
+  ): Promise<
+    { result: StepResult } | { running: number; states: Record<string, string>; nextMs: number }
+  > => {
+    const input = inputOf(run);
+    const states: Record<string, string> = {};
+    let running = 0;
+    let nextMs = Number.POSITIVE_INFINITY;
+    for (const policy of input.rotation.consumers) {
+      const consumer = consumerOf(policy, deps.settingValue);
+      const entry = rolled.handles.find((h) => h.consumer === consumer.name);
+      if (!entry) return { result: stop('RollMissing', `consumer ${consumer.name} was never rolled`) };
+      const status = await deps.rollerFor(consumer).status(consumer, usableHandle(entry.handle, consumer), {
+        secretVersion: rolled.version,
+        secret: { vaultUrl: input.vaultUrl, name: input.secretName },
+        abortSignal: ctx.abortSignal,
+      });
+      if (status.state === 'failed') {
+        return {
+          result: stop(
+            'RollFailed',
+            `consumer ${consumer.name} did not move to version ${rolled.version}: ${status.reason}. The old key is still valid and ${unchanged}.`,
+          ),
+        };
+      }
+      if (status.state === 'running') {
+        const started = Date.parse(entry.handle.startedAt);
+        if (ctx.now.getTime() - started > rollTimeoutMs(policy)) {
+          return {
+            result: stop(
+              'RollTimedOut',
+              `consumer ${consumer.name} still rolling after ${rollTimeoutMs(policy) / 60_000} minutes: ${unchanged}`,
+            ),
+          };
+        }
+        running++;
+        // A consumer that reloads by itself is not done before its configured wait: looked at
+        // again when that wait ends, not every poll interval through a wait of up to a day.
+        const settles =
+          policy.type === 'waitForReload' ? started + policy.waitMinutes * 60_000 - ctx.now.getTime() : 0;
+        nextMs = Math.min(nextMs, Math.max(ROLL_POLL_MS, settles));
+      }
+      states[consumer.name] = status.state;
+    }
+    return { running, states, nextMs: Number.isFinite(nextMs) ? nextMs : ROLL_POLL_MS };
+  };
+
+  /** Marks a version as running on every consumer, so a later rotation may regenerate the other key. */
+  const markRolled = async (run: Readonly<Run>, ctx: StepContext, version: string): Promise<void> => {
+    const input = inputOf(run);
+    const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
+      version,
+      abortSignal: ctx.abortSignal,
+    });
+    if (current && !current.tags[TAGS.rolled]) {
+      await deps.vault.updateSecretProperties(input.vaultUrl, input.secretName, version, {
+        tags: { ...current.tags, [TAGS.rolled]: ctx.now.toISOString() },
+        abortSignal: ctx.abortSignal,
+      });
+    }
+  };
+
   const roll = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
     const input = inputOf(run);
     const version = versionToRoll(ctx);
@@ -506,83 +771,27 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
         status: 'done',
         output: { planned: `roll ${names.join(', ') || 'no consumer'} onto the new version` },
       };
-    const handles: Array<{ consumer: string; handle: RollHandle }> = [];
-    for (const policy of input.rotation.consumers) {
-      const consumer = consumerOf(policy, deps.settingValue);
-      let callback: { id: string; url: string } | undefined;
-      if (consumer.target.kind === 'webhook' && consumer.target.completion === 'callback') {
-        if (!deps.registerCallback) {
-          return stop(
-            'CallbackUnavailable',
-            `consumer ${consumer.name} completes by callback, and this app has no callback endpoint: nothing rolled`,
-          );
-        }
-        callback = await deps.registerCallback(run.id, consumer.name, ctx.abortSignal);
-      }
-      const handle = await deps.rollerFor(consumer).start(consumer, {
-        secretVersion: version,
-        secret: { vaultUrl: input.vaultUrl, name: input.secretName },
-        ...(callback ? { callbackUrl: callback.url } : {}),
-        abortSignal: ctx.abortSignal,
-      });
-      const stored = storableHandle(handle, consumer);
-      // The roll's callback record, by id: the token in its URL is never kept in the run.
-      if (callback) stored.ref = { ...stored.ref, callback: callback.id };
-      handles.push({ consumer: consumer.name, handle: stored });
-    }
-    return { status: 'done', output: { version, handles } };
+    const recorded = ownOutput<RollProgress>(run);
+    const progress: RollProgress = recorded?.version === version ? recorded : { version, handles: [] };
+    const started = await startNextRoll(run, ctx, progress);
+    // One start per execution, recorded by its wait before the next one: a crash or a transient
+    // error on a later consumer never starts the earlier ones again.
+    if (started === 'started') return { status: 'wait', delayMs: 0, output: progress };
+    if (started !== 'all') return started;
+    return { status: 'done', output: progress };
   };
 
   const verify = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
-    const input = inputOf(run);
     if (ctx.dryRun)
       return { status: 'done', output: { planned: 'verify every consumer runs on the new version' } };
-    const rolled = ctx.outputs.roll as {
-      version: string;
-      handles: Array<{ consumer: string; handle: RollHandle }>;
-    };
-    const states: Record<string, string> = {};
-    let running = 0;
-    for (const policy of input.rotation.consumers) {
-      const consumer = consumerOf(policy, deps.settingValue);
-      const entry = rolled.handles.find((h) => h.consumer === consumer.name);
-      if (!entry) return stop('RollMissing', `consumer ${consumer.name} was never rolled`);
-      const status = await deps.rollerFor(consumer).status(consumer, usableHandle(entry.handle, consumer), {
-        secretVersion: rolled.version,
-        secret: { vaultUrl: input.vaultUrl, name: input.secretName },
-        abortSignal: ctx.abortSignal,
-      });
-      if (status.state === 'failed') {
-        return stop(
-          'RollFailed',
-          `consumer ${consumer.name} did not move to version ${rolled.version}: ${status.reason}. The old key is still valid and nothing was revoked.`,
-        );
-      }
-      if (status.state === 'running') {
-        const started = Date.parse(entry.handle.startedAt);
-        if (ctx.now.getTime() - started > rollTimeoutMs(policy)) {
-          return stop(
-            'RollTimedOut',
-            `consumer ${consumer.name} still rolling after ${rollTimeoutMs(policy) / 60_000} minutes: nothing was revoked`,
-          );
-        }
-        running++;
-      }
-      states[consumer.name] = status.state;
-    }
-    if (running > 0) return { status: 'wait', delayMs: ROLL_POLL_MS, output: { states } };
+    const rolled = ctx.outputs.roll as RollProgress;
+    const observed = await observeRolls(run, ctx, rolled, 'nothing was revoked');
+    if ('result' in observed) return observed.result;
+    if (observed.running > 0)
+      return { status: 'wait', delayMs: observed.nextMs, output: { states: observed.states } };
     // Every consumer runs on this version: mark it, so a later rotation may regenerate the other key.
-    const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
-      version: rolled.version,
-      abortSignal: ctx.abortSignal,
-    });
-    if (current && !current.tags[TAGS.rolled]) {
-      await deps.vault.updateSecretProperties(input.vaultUrl, input.secretName, rolled.version, {
-        tags: { ...current.tags, [TAGS.rolled]: ctx.now.toISOString() },
-        abortSignal: ctx.abortSignal,
-      });
-    }
-    return { status: 'done', output: { version: rolled.version, consumers: states } };
+    await markRolled(run, ctx, rolled.version);
+    return { status: 'done', output: { version: rolled.version, consumers: observed.states } };
   };
 
   const revoke = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {

@@ -20,7 +20,7 @@ import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
 import type { SecretVault } from '../ports/secrets';
 import type { AuditLog, IdempotencyStore } from '../ports/state';
 import type { RunEngine } from '../runs';
-import type { Run } from '../runs/types';
+import { isTerminal, type Run } from '../runs/types';
 import { checkRotatable, ROTATION_KIND, type RotationInput, type RotationSummary } from './rotation';
 
 export interface RotationStartDeps {
@@ -33,6 +33,11 @@ export interface RotationStartDeps {
    * secret that cannot be rotated is refused at once (400) instead of failing, and halting, a run.
    */
   vault?: SecretVault;
+  /**
+   * Why the secret's consumers cannot be rolled as configured (`consumerProblems`): checked before a
+   * person's or a pipeline's rotation starts, so that it is refused at once (400).
+   */
+  consumerProblems?(rotation: KeyRotationPolicy): string[];
 }
 
 /** How many of a secret's latest rotations are looked at for its last real (not dry) one. */
@@ -57,6 +62,11 @@ export interface StartRotationRequest {
 
 export type StartRotationResult =
   | { status: 'started' | 'active'; run: Run }
+  /**
+   * The rotation of this very version (an event's or a sweep's) already ended (succeeded, or
+   * cancelled): nothing started, and nothing is under way.
+   */
+  | { status: 'ended'; run: Run }
   /** The secret's last rotation failed: nothing starts until a person resumes it. */
   | { status: 'halted'; failedRun: Run };
 
@@ -118,15 +128,28 @@ export async function startRotation(
       ]);
     }
   }
+  // A resumption finishes what the failed run was asked to do: its mode (a revoke asked for when
+  // the key was exposed) holds unless the person resuming names another.
+  const resumedMode =
+    request.resumes !== undefined ? (latest?.input as RotationInput | undefined)?.rotation.mode : undefined;
+  const mode = request.mode ?? resumedMode;
+  const misconfigured = request.trigger === 'manual' ? (deps.consumerProblems?.(rotation) ?? []) : [];
+  if (misconfigured.length > 0) {
+    throw new ValidationError(
+      `the consumers of ${managed.name} in ${vaultName} cannot be rolled as configured: nothing started`,
+      misconfigured,
+    );
+  }
   const input: RotationInput = {
     vaultUrl: managed.vaultUrl,
     vaultName,
     secretName: managed.name,
-    rotation: { ...rotation, ...(request.mode ? { mode: request.mode } : {}) } as RotationInput['rotation'],
+    rotation: { ...rotation, ...(mode ? { mode } : {}) } as RotationInput['rotation'],
     trigger: request.trigger,
     immediate: request.trigger === 'manual' || request.expired === true || request.resumes !== undefined,
     channels: channelsFor(deps.policy, managed).map((c) => c.name),
     resumes: request.resumes ?? null,
+    resumedStandby: request.resumes !== undefined && latest ? unpublishedStandby(latest) : null,
   };
   const automatic =
     request.trigger !== 'manual' && request.version !== undefined && request.resumes === undefined;
@@ -150,12 +173,55 @@ export async function startRotation(
       { metadata: { runId: run.id } },
     );
   }
+  if (!created && isTerminal(run.state)) {
+    deps.logger.info('the rotation of this version already ended: nothing started', {
+      target,
+      runId: run.id,
+      state: run.state,
+      trigger: request.trigger,
+    });
+    return { status: 'ended', run };
+  }
+  if (!created) refuseWeaker(run, input, managed.name);
   deps.logger.info(created ? 'rotation started' : 'rotation already under way', {
     target,
     runId: run.id,
     trigger: request.trigger,
   });
   return { status: created ? 'started' : 'active', run };
+}
+
+/** The fingerprint of the standby key a failed run regenerated and did not publish, or null. */
+function unpublishedStandby(failed: Run): string | null {
+  const step = (name: string) => failed.steps.find((s) => s.name === name);
+  if (step('publish')?.status === 'done') return null;
+  const regenerated = step('regenerate');
+  const output =
+    regenerated?.status === 'done' ? (regenerated.output as { fingerprint?: unknown }) : undefined;
+  return typeof output?.fingerprint === 'string' ? output.fingerprint : null;
+}
+
+/**
+ * A request found another rotation of the secret under way: it stands for the request only when it
+ * does at least what was asked. A revoke asked while an alternate rotation runs (the old key would
+ * stay valid), or an on-demand rotation while a scheduled one still waits for its window (it would
+ * wait too), is refused (409) with the run's id: cancel it or retry when it ends.
+ */
+function refuseWeaker(active: Run, requested: RotationInput, secretName: string): void {
+  const running = active.input as RotationInput;
+  if (requested.rotation.mode === 'revoke' && running.rotation.mode !== 'revoke') {
+    throw new ConflictError(
+      `an alternate rotation of ${secretName} (run ${active.id}) is under way and would leave the old key valid: retry the revoke when it ends, or cancel it`,
+      { retryable: false, metadata: { runId: active.id } },
+    );
+  }
+  const planned = active.steps.find((s) => s.name === 'plan')?.status === 'done';
+  if (requested.trigger === 'manual' && !running.immediate && !planned && running.rotation.window) {
+    throw new ConflictError(
+      `a scheduled rotation of ${secretName} (run ${active.id}) waits for its window: cancel it to rotate now, or let it run`,
+      { retryable: false, metadata: { runId: active.id } },
+    );
+  }
 }
 
 /** What announcing a finished rotation needs. */

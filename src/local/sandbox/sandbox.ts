@@ -113,7 +113,8 @@ export interface Sandbox {
   };
   /**
    * Per simulated consumer, every interval (sandbox time) during which it held a key its resource no
-   * longer accepted, and the totals: zero downtime is `downtime().totalMs === 0`.
+   * longer accepted, and the totals. Zero downtime is `downtime().intervals === 0`, not `totalMs === 0`:
+   * an interval opened at this very instant (by a run's last step) is open (`open`) and lasts 0 ms yet.
    */
   downtime(): DowntimeReport;
   /** The simulated consumers: the Key Vault versions they hold (never values), their rolls and reloads. */

@@ -129,6 +129,6 @@ describe('dry runs and approvals', () => {
       decidedBy: 'user:lead@contoso.com',
     });
     expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey']);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
   });
 });

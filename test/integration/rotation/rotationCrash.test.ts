@@ -65,7 +65,7 @@ async function assessOneRotation(w: Awaited<ReturnType<typeof world>>, runId: st
   expect(await w.engine.runsForTarget(ROTATION_KIND, rotationTarget(VAULT, 'cosmos-key'))).toHaveLength(1);
   expect(w.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey', 'primaryMasterKey']);
   expect(await w.versions('cosmos-key')).toHaveLength(2);
-  expect(w.sandbox.downtime().totalMs).toBe(0);
+  expect(w.sandbox.downtime().intervals).toBe(0);
   expect(w.channel.sent.filter((n) => n.type === 'com.stampkeeper.rotation.completed')).toHaveLength(1);
   const audit = await auditOf(w.stores, runId, {
     since: new Date('2026-02-01T00:00:00Z'),

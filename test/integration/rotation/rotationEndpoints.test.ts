@@ -119,6 +119,7 @@ secrets:
       consumers:
         - { type: aksDeployment, clusterId: ${CLUSTER_ID}, namespace: orders, deployment: broken }
   - { vault: ${VAULT}, name: by-hand, owner: team-data, rotation: { provider: manual } }
+  - { vault: kv-rotation-b, name: by-hand, owner: team-data, rotation: { provider: manual } }
 notifications:
   defaults: [ops]
   channels:
@@ -363,7 +364,7 @@ describe('rotation endpoints (authorized; bad requests change nothing)', () => {
         .filter((r) => r.resourceId === COSMOS_ID)
         .map((r) => r.keyName),
     ).toEqual(['secondaryMasterKey']);
-    expect(sandbox.downtime().totalMs).toBe(0);
+    expect(sandbox.downtime().intervals).toBe(0);
   });
 
   it('halted: the history says so, a reader cannot resume, an operator resumes from the state left (roll first, no regeneration)', async () => {
@@ -421,7 +422,32 @@ describe('rotation endpoints (authorized; bad requests change nothing)', () => {
     expect(second.state).toBe('failed');
     expect(stale.status).toBe(409);
     expect(stale.jsonBody.error.message).toContain(`is not the secret's last rotation (${second.id})`);
-    expect(sandbox.downtime().totalMs).toBe(0);
+    expect(sandbox.downtime().intervals).toBe(0);
+  });
+
+  it('GET /api/rotations?secret= without a vault: the one vault holding it; a name in two vaults: 400 naming them; unknown: 404', async () => {
+    // Prepare
+    const list = (query: string) =>
+      call(rotations, { method: 'GET', path: `/api/rotations?${query}`, caller: READER });
+    const withVault = await list(`vault=${VAULT}&secret=cosmos-key`);
+
+    // Act
+    const without = await list('secret=cosmos-key');
+    const ambiguous = await list('secret=by-hand');
+    const unknown = await list('secret=nowhere');
+
+    // Assess
+    expect(withVault.status).toBe(200);
+    expect(without.status).toBe(200);
+    expect(without.jsonBody.secret).toBe(withVault.jsonBody.secret);
+    expect(without.jsonBody.runs.map((r: { id: string }) => r.id)).toEqual(
+      withVault.jsonBody.runs.map((r: { id: string }) => r.id),
+    );
+    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.jsonBody.error.message).toContain(
+      `several vaults of the policy (${VAULT}, kv-rotation-b)`,
+    );
+    expect(unknown.status).toBe(404);
   });
 
   it('answers no secret value, and no callback token, in any response', async () => {

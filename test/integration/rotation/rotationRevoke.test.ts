@@ -4,7 +4,7 @@
  * secret, and the old key is never revoked (the consumers that could not move keep working).
  */
 import { describe, expect, it } from 'vitest';
-import { CLUSTER_ID, COSMOS_ID, rotationTags, rotationWorld, stepsOf, VAULT } from './support';
+import { CLUSTER_ID, COSMOS_ID, rotationTags, rotationWorld, SITE_ID, stepsOf, VAULT } from './support';
 
 const SECRET = {
   name: 'cosmos-key',
@@ -62,7 +62,7 @@ describe('rotation in revoke mode', () => {
     expect(regenerations.map((r) => r.keyName)).toEqual(['secondaryMasterKey', 'primaryMasterKey']);
     const revokedAt = regenerations[1]!.at;
     for (const ended of rollsEnded) expect(ended <= revokedAt).toBe(true);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
     const done = world.channel.sent.find((n) => n.type === 'com.stampkeeper.rotation.completed')!;
     expect(done.summary).toContain('The old primary key was regenerated (revoked).');
     expect(done.facts.Revoked).toBe('primary');
@@ -89,7 +89,7 @@ describe('rotation in revoke mode', () => {
     expect(run.error?.message).toContain('aks-rot/orders/broken');
     expect(run.error?.message).toContain('nothing was revoked');
     expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey']);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
     expect(again.status).toBe('halted');
     expect(world.channel.sent.map((n) => n.severity)).toContain('critical');
   });
@@ -110,6 +110,48 @@ describe('rotation in revoke mode', () => {
     expect(run.error?.code).toBe('RollFailed');
     expect(run.error?.message).toContain('timed out waiting for the condition');
     expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey']);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
+  });
+
+  it('revokes only once an App Service whose restart takes 2 minutes reports the new version on its health URL', async () => {
+    // Prepare: a restart reports no progress; the app's health URL lists the versions it holds
+    const health = 'https://jobs.rotation.example/health';
+    const world = await rotationWorld({
+      secrets: [SECRET],
+      consumers: [
+        {
+          name: 'jobs',
+          kind: 'webApp',
+          site: 'app-rot',
+          credential,
+          roll: { seconds: 120 },
+          healthUrl: health,
+        },
+      ],
+      settings: { JOBS_HEALTH_URL: health },
+      policy: `
+  - vault: ${VAULT}
+    name: cosmos-key
+    owner: team-data
+    rotation:
+      provider: cosmosDbKeys
+      resourceId: ${COSMOS_ID}
+      mode: revoke
+      consumers:
+        - { type: appService, resourceId: ${SITE_ID}, healthUrlSetting: JOBS_HEALTH_URL }`,
+    });
+
+    // Act
+    const run = await world.drive(await world.started('cosmos-key'));
+    await world.sandbox.advance({ minutes: 5 });
+
+    // Assess
+    expect(run.error).toBeUndefined();
+    expect(run.state).toBe('succeeded');
+    const [roll] = world.sandbox.consumers()[0]!.rolls;
+    const revokedAt = world.sandbox.estate().arm.regenerations.at(-1)!.at;
+    expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey', 'primaryMasterKey']);
+    expect(Date.parse(revokedAt)).toBeGreaterThanOrEqual(Date.parse(roll!.endsAt!));
+    expect(world.sandbox.downtime().intervals).toBe(0);
   });
 });

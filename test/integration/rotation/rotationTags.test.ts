@@ -118,7 +118,7 @@ describe('rotation refuses a secret it cannot rotate safely: a clear error and n
 
     // Assess
     expect(world.regenerations(COSMOS_ID)).toEqual([]);
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
     expect(run.state).toBe('failed');
     expect(run.error?.code).toBe('TagsDisagree');
     expect(run.error?.message).toContain('holds the secondary key');
@@ -173,6 +173,6 @@ describe('rotation refuses a secret it cannot rotate safely: a clear error and n
       'stampkeeper-run': second.id,
       'stampkeeper-rolled': expect.any(String),
     });
-    expect(world.sandbox.downtime().totalMs).toBe(0);
+    expect(world.sandbox.downtime().intervals).toBe(0);
   });
 });

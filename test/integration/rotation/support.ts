@@ -75,6 +75,8 @@ export interface WorldOptions {
   wrapRuns?: (runs: StateStores['runs']) => StateStores['runs'];
   /** Long-running operations stay InProgress for this many status reads. */
   pollsBeforeDone?: number;
+  /** A regenerated key is refused by the data plane for this long (sandbox seconds). */
+  keyPropagationSeconds?: number;
   /** The app's base URL for callback webhooks (their completions kept in the real store). */
   callbackBaseUrl?: string;
 }
@@ -131,7 +133,13 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
       clock: { start: '2026-03-01T00:00:00Z' },
       azure: { subscriptionId: SUB, resourceGroup: RG },
       keyVault: { vaults: [{ name: VAULT, resourceGroup: RG, secrets: options.secrets }] },
-      arm: { ...ESTATE, operations: { pollsBeforeDone: options.pollsBeforeDone ?? 0 } },
+      arm: {
+        ...ESTATE,
+        operations: {
+          pollsBeforeDone: options.pollsBeforeDone ?? 0,
+          keyPropagationSeconds: options.keyPropagationSeconds ?? 0,
+        },
+      },
       consumers: options.consumers ?? [],
       eventGrid: { subscriptions: [] },
     },
@@ -333,12 +341,22 @@ export async function rotationWorld(options: WorldOptions): Promise<RotationWorl
 /** The steps of a run as `[name, status]`. */
 export const stepsOf = (run: Run) => run.steps.map((s) => [s.name, s.status]);
 
-/** Tags of a seeded version that holds `slot` of `resourceId` for `provider`. */
-export function rotationTags(provider: string, resourceId: string, slot: 'primary' | 'secondary') {
+/**
+ * Tags of a seeded version that holds `slot` of `resourceId` for `provider`; `verified` (default)
+ * also says that every consumer runs on it (`stampkeeper-rolled`), as the sandbox's consumers do
+ * when they start. Without it, the version is one onboarded or switched by hand.
+ */
+export function rotationTags(
+  provider: string,
+  resourceId: string,
+  slot: 'primary' | 'secondary',
+  verified = true,
+): Record<string, string> {
   return {
     'stampkeeper-provider': provider,
     'stampkeeper-resource': resourceId,
     'stampkeeper-key': slot,
+    ...(verified ? { 'stampkeeper-rolled': '2026-03-01T00:00:00.000Z' } : {}),
   };
 }
 

@@ -84,6 +84,40 @@ describe('rotation policy', () => {
     ]);
   });
 
+  it('refuses a validity inside the 30-day near-expiry window and an AKS timeout the run command cannot wait', () => {
+    // Prepare
+    const cluster = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks-1`;
+
+    // Act
+    const shortValidity = problemsOf(
+      policy(`{ provider: cosmosDbKeys, resourceId: "${COSMOS}", validityDays: 30 }`),
+    );
+    const longTimeout = problemsOf(
+      policy(`
+      provider: cosmosDbKeys
+      resourceId: "${COSMOS}"
+      consumers:
+        - { type: aksDeployment, clusterId: "${cluster}", namespace: orders, deployment: api, timeoutMinutes: 90 }`),
+    );
+    const bounds = problemsOf(
+      policy(`
+      provider: cosmosDbKeys
+      resourceId: "${COSMOS}"
+      validityDays: 37
+      consumers:
+        - { type: aksDeployment, clusterId: "${cluster}", namespace: orders, deployment: api, timeoutMinutes: 60 }`),
+    );
+
+    // Assess
+    expect(shortValidity).toEqual([
+      expect.stringMatching(/^secrets\[0\]\.rotation\.validityDays: must be >= 37/),
+    ]);
+    expect(longTimeout).toEqual([
+      expect.stringMatching(/^secrets\[0\]\.rotation\.consumers\[0\]\.timeoutMinutes: must be <= 60/),
+    ]);
+    expect(bounds).toEqual([]);
+  });
+
   it("refuses two secrets rotating the same key pair (they would regenerate each other's keys)", () => {
     // Act
     const problems = problemsOf(

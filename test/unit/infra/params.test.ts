@@ -54,8 +54,14 @@ describe('npm run infra:params', () => {
     ]);
     expect(targets.notifications).toEqual({
       eventGridTopic: true,
-      // Channels' webhook URLs, and the rotation consumers' (a webhook roll's URL is a credential too).
-      urlSettings: ['PAGER_WEBHOOK_URL', 'REPORTING_ROLL_WEBHOOK_URL', 'TEAMS_WEBHOOK_URL'],
+      // Channels' webhook URLs, and the rotation consumers' (a webhook roll's URL, a consumer's health
+      // URL: credentials too), of every consumer type.
+      urlSettings: [
+        'ORDERS_ADMIN_HEALTH_URL',
+        'PAGER_WEBHOOK_URL',
+        'REPORTING_ROLL_WEBHOOK_URL',
+        'TEAMS_WEBHOOK_URL',
+      ],
     });
     expect(targets.policy).toBe('policy/examples/full.policy.yaml');
   });

@@ -7,12 +7,15 @@
  *   otherwise; `secretVersions` are the Key Vault versions its instances hold (two during a roll), so
  *   a caller can check that it runs on the version just published;
  * - a webhook consumer's `url` (a deployment pipeline, say): `POST` with a JSON object body starts a
- *   roll and answers 202 `{ id, status: "Running" }` with `Location: {url}/runs/{id}` (completion by
+ *   roll and answers 202 `{ id, status: "Running" }` with `Location: {url}/runs/{id}` (a consumer
+ *   with `statusUrl: signed`: Logic Apps' `{origin}/workflows/.../runs/{id}/operations/status?...&sig=`,
+ *   another path authorized by its own signature, as the async pattern of Logic Apps answers) (completion by
  *   polling: `GET` it for `{ id, status: Running | Succeeded | Failed, reason? }`); with a
  *   `callbackUrl` (absolute http or https URL) in the body, the sandbox also POSTs
  *   `{ id, consumer, status, reason? }` there when the roll ends, through the sandbox's own HTTP client
  *   (so a loopback URL reaches the local host). A body that is not a JSON object: 400.
  */
+import { randomBytes } from 'node:crypto';
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import { createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { isPlainObject, parseJson, type SandboxReply, type SandboxRequest } from '../http';
@@ -37,6 +40,8 @@ export interface WebhookCallbackRecord {
 export class ConsumerEndpoints implements ServiceEmulator {
   readonly name = 'consumer';
   private readonly callbacks: WebhookCallbackRecord[] = [];
+  /** The `sig` of each signed status URL given out, by roll id (checked when it is read). */
+  private readonly signatures = new Map<string, string>();
 
   constructor(
     private readonly consumers: () => ConsumerWorld,
@@ -79,6 +84,23 @@ export class ConsumerEndpoints implements ServiceEmulator {
       if (!record) return json(404, { error: `no run ${run.id}` });
       return json(200, runBody(record));
     }
+    const signed = world
+      .find((c) => c.target.kind === 'webhook' && c.target.statusUrl === 'signed')
+      .map((c) => ({ consumer: c, id: signedRunId(c.target.kind === 'webhook' ? c.target.url : '', url) }))
+      .find((x) => x.id !== undefined);
+    if (signed) {
+      if (req.method !== 'GET') return json(405, { error: 'use GET' }, { allow: 'GET' });
+      // As Logic Apps: the status URL's own signature authorizes the read.
+      const expected = this.signatures.get(signed.id!);
+      if (!expected || req.url.searchParams.get('sig') !== expected) {
+        return json(401, {
+          error: { code: 'DirectApiInvalidAuthorizationSignature', message: 'The provided sig is invalid.' },
+        });
+      }
+      const record = world.roll(signed.consumer.name, signed.id!);
+      if (!record) return json(404, { error: `no run ${signed.id}` });
+      return json(200, runBody(record));
+    }
     return json(404, { error: `nothing is served at ${url}` });
   }
 
@@ -105,8 +127,14 @@ export class ConsumerEndpoints implements ServiceEmulator {
       const target = callback.toString();
       world.onRollEnd(consumer, record.id, (ended) => this.callBack(consumer, target, ended));
     }
-    const hook = world.get(consumer)!;
-    const location = `${(hook.target as { url: string }).url.replace(/\/+$/, '')}/runs/${record.id}`;
+    const hook = world.get(consumer)!.target as { url: string; statusUrl: 'underHook' | 'signed' };
+    let location = `${hook.url.replace(/\/+$/, '')}/runs/${record.id}`;
+    if (hook.statusUrl === 'signed') {
+      // Logic Apps' shape: another path of the trigger's origin, authorized by its own signature.
+      const sig = randomBytes(32).toString('base64url');
+      this.signatures.set(record.id, sig);
+      location = `${new URL(hook.url).origin}${SIGNED_RUNS}${record.id}/operations/status?api-version=2016-10-01&sp=%2Fruns%2F${record.id}%2Fread&sv=1.0&sig=${sig}`;
+    }
     return json(202, runBody(record), { location, 'retry-after': '0' });
   }
 
@@ -141,6 +169,19 @@ export class ConsumerEndpoints implements ServiceEmulator {
 function sameUrl(a: string, b: string): boolean {
   const norm = (u: string) => u.replace(/\/+$/, '').toLowerCase();
   return norm(a) === norm(b);
+}
+
+/** Where a `signed` webhook's run statuses are served (Logic Apps: `/workflows/{id}/runs/{run}/...`). */
+const SIGNED_RUNS = '/workflows/sandbox/runs/';
+
+/** `{origin}/workflows/sandbox/runs/{id}/operations/status` -> id. */
+function signedRunId(hookUrl: string, url: string): string | undefined {
+  const base = `${new URL(hookUrl).origin}${SIGNED_RUNS}`.toLowerCase();
+  if (!url.toLowerCase().startsWith(base)) return undefined;
+  const rest = url.slice(base.length).split('/');
+  return rest.length === 3 && rest[0] !== '' && rest[1] === 'operations' && rest[2] === 'status'
+    ? rest[0]
+    : undefined;
 }
 
 /** `{url}/runs/{id}` -> id. */

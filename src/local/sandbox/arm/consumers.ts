@@ -78,13 +78,23 @@ export interface ConsumerDowntime {
   name: string;
   kind: ResolvedConsumer['kind'];
   credential: ResolvedConsumer['credential'];
+  /** Every interval with a dead key, the open one (if any) last. */
   intervals: DowntimeInterval[];
+  /**
+   * The interval still open now (`to: null`), or null. Its duration is only what elapsed so far:
+   * one opened at this very instant (by the last step of a run) measures 0 ms yet is downtime.
+   */
+  open: DowntimeInterval | null;
   totalMs: number;
 }
 
 export interface DowntimeReport {
   now: string;
   totalMs: number;
+  /** How many consumers hold a dead key now (their interval is open). */
+  open: number;
+  /** Every interval of every consumer, closed or open: zero downtime is 0 here, not just totalMs 0. */
+  intervals: number;
   consumers: ConsumerDowntime[];
 }
 
@@ -342,25 +352,29 @@ export class ConsumerWorld implements WorldTicker {
         durationMs: i.toMs - i.fromMs,
         versions: i.versions.slice(),
       }));
-      if (c.open) {
-        intervals.push({
-          from: new Date(c.open.fromMs).toISOString(),
-          to: null,
-          durationMs: nowMs - c.open.fromMs,
-          versions: c.open.versions.slice(),
-        });
-      }
+      const open: DowntimeInterval | null = c.open
+        ? {
+            from: new Date(c.open.fromMs).toISOString(),
+            to: null,
+            durationMs: nowMs - c.open.fromMs,
+            versions: c.open.versions.slice(),
+          }
+        : null;
+      if (open) intervals.push(open);
       return {
         name: c.spec.name,
         kind: c.spec.kind,
         credential: { ...c.spec.credential },
         intervals,
+        open: open ? { ...open, versions: open.versions.slice() } : null,
         totalMs: intervals.reduce((sum, i) => sum + i.durationMs, 0),
       };
     });
     return {
       now: new Date(nowMs).toISOString(),
       totalMs: consumers.reduce((sum, c) => sum + c.totalMs, 0),
+      open: consumers.filter((c) => c.open !== null).length,
+      intervals: consumers.reduce((sum, c) => sum + c.intervals.length, 0),
       consumers,
     };
   }

@@ -20,6 +20,8 @@ export type KeyRingListener = (ring: KeyRing, keyName: string) => void;
 
 export class KeyRing {
   private readonly keys = new Map<string, string>();
+  /** When a regenerated key starts being accepted by the data plane (epoch ms, sandbox clock). */
+  private readonly acceptedFromMs = new Map<string, number>();
   private readonly history: KeyRegeneration[] = [];
 
   constructor(
@@ -31,6 +33,14 @@ export class KeyRing {
     private readonly bytes: number,
     private readonly now: () => Date,
     private readonly listener: KeyRingListener,
+    /**
+     * How long a regenerated key takes to reach the data plane (scenario
+     * `arm.operations.keyPropagationSeconds`, default 0). Azure documents that a regenerated key
+     * can take a while to be accepted everywhere (Cosmos DB: "it may take a few minutes"): ARM's
+     * `listKeys` returns it at once, while the data plane refuses it (and the value it replaced) until
+     * then.
+     */
+    private readonly propagationMs = 0,
   ) {
     for (const name of names) this.keys.set(name, KeyRing.generate(bytes));
   }
@@ -51,15 +61,16 @@ export class KeyRing {
     if (!this.keys.has(name)) throw new Error(`sandbox: ${this.resourceId} has no key ${name}`);
     const next = value ?? KeyRing.generate(this.bytes);
     this.keys.set(name, next);
+    if (this.propagationMs > 0) this.acceptedFromMs.set(name, this.now().getTime() + this.propagationMs);
     this.history.push({ resourceId: this.resourceId, keyName: name, at: this.now().toISOString() });
     this.listener(this, name);
     return next;
   }
 
-  /** The name of the key equal to `candidate`, compared in constant time per key; undefined when none. */
+  /** The name of the key equal to `candidate` that the data plane accepts now, compared in constant time per key; undefined when none. */
   match(candidate: string): string | undefined {
     const given = Buffer.from(candidate, 'utf8');
-    for (const [name, value] of this.keys) {
+    for (const { name, value } of this.values()) {
       const expected = Buffer.from(value, 'utf8');
       if (expected.length === given.length && timingSafeEqual(expected, given)) return name;
     }
@@ -71,9 +82,15 @@ export class KeyRing {
     return this.match(candidate) !== undefined;
   }
 
-  /** Every value, for the services that check a signature against each key in turn. */
+  /**
+   * Every value the data plane accepts now (a regenerated key still propagating is left out), for
+   * the services that check a signature against each key in turn.
+   */
   values(): Array<{ name: string; value: string }> {
-    return [...this.keys].map(([name, value]) => ({ name, value }));
+    const nowMs = this.now().getTime();
+    return [...this.keys]
+      .filter(([name]) => (this.acceptedFromMs.get(name) ?? 0) <= nowMs)
+      .map(([name, value]) => ({ name, value }));
   }
 
   regenerations(): KeyRegeneration[] {
@@ -86,12 +103,24 @@ export class KeyRings {
   private readonly rings = new Map<string, KeyRing>();
   private readonly listeners: KeyRingListener[] = [];
 
-  constructor(private readonly now: () => Date) {}
+  constructor(
+    private readonly now: () => Date,
+    /** `arm.operations.keyPropagationSeconds`, in ms: see `KeyRing`. */
+    private readonly propagationMs = 0,
+  ) {}
 
   create(resourceId: string, kind: CredentialKind, names: readonly string[], bytes: number): KeyRing {
-    const ring = new KeyRing(resourceId, kind, names, bytes, this.now, (r, name) => {
-      for (const listener of this.listeners) listener(r, name);
-    });
+    const ring = new KeyRing(
+      resourceId,
+      kind,
+      names,
+      bytes,
+      this.now,
+      (r, name) => {
+        for (const listener of this.listeners) listener(r, name);
+      },
+      this.propagationMs,
+    );
     this.rings.set(resourceId.toLowerCase(), ring);
     return ring;
   }

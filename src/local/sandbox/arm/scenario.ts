@@ -81,7 +81,7 @@ export interface ResolvedAuthorizationRule {
 
 export interface ResolvedArm {
   location: string;
-  operations: { pollsBeforeDone: number };
+  operations: { pollsBeforeDone: number; keyPropagationSeconds: number };
   cosmosDbAccounts: Array<{
     name: string;
     resourceGroup: string;
@@ -180,7 +180,15 @@ export interface ResolvedConsumer {
     | { kind: 'aksDeployment'; clusterId: string; cluster: string; namespace: string; deployment: string }
     | { kind: 'containerApp'; appId: string; app: string }
     | { kind: 'webApp'; siteId: string; site: string }
-    | { kind: 'webhook'; url: string }
+    | {
+        kind: 'webhook';
+        url: string;
+        /**
+         * `signed`: the run's status URL is on another path of the hook's origin and carries its own
+         * `sig` (as Logic Apps' `Location` does); `underHook` (default): `{url}/runs/{id}`.
+         */
+        statusUrl: 'underHook' | 'signed';
+      }
     | { kind: 'reload' };
   credential: { vault: string; secret: string; resourceId: string };
   /** Minutes between two reads of the secret by the consumer itself; undefined: only a roll re-reads it. */
@@ -385,10 +393,11 @@ export function resolveArmSection(
     else if (given !== undefined) problems.push(`arm.location: '${given}' is not ${NAME_RULES.location}`);
   }
   let pollsBeforeDone = 0;
+  let keyPropagationSeconds = 0;
   if (armObj.operations !== undefined) {
     if (!isObject(armObj.operations)) problems.push('arm.operations: must be a mapping');
     else {
-      checkKeys(armObj.operations, ['pollsBeforeDone'], 'arm.operations', problems);
+      checkKeys(armObj.operations, ['pollsBeforeDone', 'keyPropagationSeconds'], 'arm.operations', problems);
       pollsBeforeDone =
         num(
           armObj.operations,
@@ -397,6 +406,15 @@ export function resolveArmSection(
           problems,
           (n) => Number.isInteger(n) && n >= 0 && n <= 100,
           'an integer from 0 to 100',
+        ) ?? 0;
+      keyPropagationSeconds =
+        num(
+          armObj.operations,
+          'keyPropagationSeconds',
+          'arm.operations',
+          problems,
+          (n) => Number.isInteger(n) && n >= 0 && n <= 86_400,
+          'an integer from 0 to 86400',
         ) ?? 0;
     }
   }
@@ -427,7 +445,7 @@ export function resolveArmSection(
 
   const arm: ResolvedArm = {
     location,
-    operations: { pollsBeforeDone },
+    operations: { pollsBeforeDone, keyPropagationSeconds },
     cosmosDbAccounts: [],
     storageAccounts: [],
     serviceBusNamespaces: [],
@@ -858,6 +876,7 @@ function resolveConsumers(
         'credential',
         'roll',
         'healthUrl',
+        'statusUrl',
       ],
       path,
       problems,
@@ -895,7 +914,7 @@ function resolveConsumers(
     };
     switch (kind as ConsumerKind) {
       case 'aksDeployment': {
-        forbid(['app', 'site', 'url']);
+        forbid(['app', 'site', 'url', 'statusUrl']);
         const cluster = find(arm.aksClusters, 'cluster', 'arm.aksClusters');
         const namespace = named(rc, 'namespace', 'k8sNamespace', path, problems);
         const deployment = named(rc, 'deployment', 'k8sName', path, problems);
@@ -913,7 +932,7 @@ function resolveConsumers(
         break;
       }
       case 'containerApp': {
-        forbid(['cluster', 'namespace', 'deployment', 'site', 'url']);
+        forbid(['cluster', 'namespace', 'deployment', 'site', 'url', 'statusUrl']);
         const app = find(arm.containerApps, 'app', 'arm.containerApps');
         if (app) {
           target = {
@@ -927,7 +946,7 @@ function resolveConsumers(
         break;
       }
       case 'webApp': {
-        forbid(['cluster', 'namespace', 'deployment', 'app', 'url']);
+        forbid(['cluster', 'namespace', 'deployment', 'app', 'url', 'statusUrl']);
         const site = find(arm.webApps, 'site', 'arm.webApps');
         if (site) {
           target = {
@@ -945,11 +964,15 @@ function resolveConsumers(
         const hook = url(rc, 'url', path, problems);
         if (hook === undefined && rc.url === undefined)
           problems.push(`${path}.url: is required for a webhook consumer`);
-        if (hook !== undefined) target = { kind: 'webhook', url: hook };
+        const statusUrl = rc.statusUrl ?? 'underHook';
+        if (statusUrl !== 'underHook' && statusUrl !== 'signed')
+          problems.push(`${path}.statusUrl: must be underHook or signed`);
+        if (hook !== undefined)
+          target = { kind: 'webhook', url: hook, statusUrl: statusUrl === 'signed' ? 'signed' : 'underHook' };
         break;
       }
       case 'reload':
-        forbid(['cluster', 'namespace', 'deployment', 'app', 'site', 'url']);
+        forbid(['cluster', 'namespace', 'deployment', 'app', 'site', 'url', 'statusUrl']);
         if (rc.reloadMinutes === undefined)
           problems.push(`${path}.reloadMinutes: is required for a reload consumer`);
         target = { kind: 'reload' };

@@ -110,7 +110,7 @@ export function createArmWorld(input: {
   };
   let client: (() => HttpClient) | undefined;
   const subscriptionId = scenario.azure.subscriptionId;
-  const rings = new KeyRings(() => clock.now());
+  const rings = new KeyRings(() => clock.now(), scenario.arm.operations.keyPropagationSeconds * 1000);
   const operations = new ArmOperations(clock, scenario.seed, scenario.arm.operations.pollsBeforeDone);
 
   const groups = new Set<string>([scenario.azure.resourceGroup]);
