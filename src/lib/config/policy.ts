@@ -12,6 +12,7 @@ import { ConfigurationError } from '../core/errors';
 import { severityAtLeast } from '../notify/format';
 import type { Severity } from '../ports/notifier';
 import { ncrontabProblems } from './ncrontab';
+import { normalizePlaybook, type Playbook, playbookProblems } from './playbooks';
 
 export type { Severity } from '../ports/notifier';
 
@@ -74,12 +75,13 @@ export interface ManagedSecret {
 
 /** Shapes arrive with the dead-letter capability; kept open until then. */
 export type DeadLetterEntity = Record<string, unknown>;
-/** Shapes arrive with the remediation capability; kept open until then. */
-export type Playbook = Record<string, unknown>;
+export type { Playbook } from './playbooks';
 
 export interface Schedules {
   /** NCRONTAB (6 fields, UTC) of the safety-net sweep of managed secrets. */
   secretSweep: string;
+  /** NCRONTAB of the timer that scales back what playbooks raised. */
+  remediationScaleBack: string;
 }
 
 interface ChannelBase {
@@ -231,6 +233,7 @@ export function validatePolicy(text: string, sourceName = 'policy'): PolicyValid
         vaultUrl: vaultUrlOf(s.vault),
         rotation: normalizeRotation(s.rotation as unknown as Record<string, unknown> | undefined),
       })),
+      playbooks: (rest.playbooks as unknown as Array<Record<string, unknown>>).map(normalizePlaybook),
       source: sourceName,
     },
   };
@@ -414,6 +417,7 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
     });
   };
   checkRefs(notifications?.defaults, ['notifications', 'defaults']);
+  out.push(...playbookProblems(data.playbooks, new Set(channelNames.keys())));
 
   const secrets = Array.isArray(data.secrets) ? data.secrets : [];
   const seen = new Map<string, number>();

@@ -96,7 +96,7 @@ describe('parsePolicy', () => {
       ],
       deadLetters: [],
       playbooks: [],
-      schedules: { secretSweep: '0 0 */6 * * *' },
+      schedules: { secretSweep: '0 0 */6 * * *', remediationScaleBack: '0 */5 * * * *' },
       notifications: { defaults: [], channels: [] },
       source: 'min.yaml',
     });
