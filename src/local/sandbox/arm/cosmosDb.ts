@@ -27,6 +27,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { azureError, type SandboxReply, type SandboxRequest } from '../http';
 import type { ServiceEmulator } from '../router';
+import type { CosmosThroughputs } from './cosmosThroughput';
 import { type ArmProvider, type ArmRequest, notEmulated } from './emulator';
 import type { KeyRing, KeyRings } from './keyRing';
 import type { ArmOperations } from './operations';
@@ -86,6 +87,8 @@ export class CosmosDbAccounts implements ArmProvider {
     private readonly subscriptionId: string,
     private readonly rings: KeyRings,
     private readonly operations: ArmOperations,
+    /** SQL database and container throughput, below the accounts (`cosmosThroughput.ts`). */
+    private readonly throughput?: CosmosThroughputs,
   ) {}
 
   add(spec: { name: string; resourceGroup: string; location: string }): CosmosAccount {
@@ -115,8 +118,10 @@ export class CosmosDbAccounts implements ArmProvider {
 
   handle(req: ArmRequest): SandboxReply {
     const account = this.account(req.path.chain[0]!.name)!;
-    if (req.path.chain.length > 1)
+    if (req.path.chain.length > 1) {
+      if (this.throughput) return this.throughput.handle(req, account);
       return notEmulated(req.method, req.url.pathname, 'Cosmos DB child resources');
+    }
     const action = req.path.action?.toLowerCase();
     const keysOf = (names: readonly string[]) =>
       Object.fromEntries(names.map((name) => [name, account.keys.value(name)]));

@@ -5,7 +5,11 @@
  * service's naming rules; references (a consumer's cluster, a secret's resource) checked against the
  * estate. See docs/sandbox.md, "Resource Manager" and "Consumers".
  */
+
+import { type ReplicaScale, resolveScale } from './containerAppScale';
+import { type ResolvedCosmosDatabase, resolveCosmosDatabases } from './cosmosScenario';
 import { resourceIdOf } from './resourceId';
+import { resolveSku, type SkuSpec } from './serviceBusCapacity';
 
 type Problems = string[];
 
@@ -39,7 +43,13 @@ export interface ResolvedAuthorizationRule {
 export interface ResolvedArm {
   location: string;
   operations: { pollsBeforeDone: number };
-  cosmosDbAccounts: Array<{ name: string; resourceGroup: string; location: string }>;
+  cosmosDbAccounts: Array<{
+    name: string;
+    resourceGroup: string;
+    location: string;
+    /** SQL databases and containers with their throughput (`cosmosScenario.ts`). */
+    databases: ResolvedCosmosDatabase[];
+  }>;
   storageAccounts: Array<{ name: string; resourceGroup: string; location: string }>;
   serviceBusNamespaces: Array<{
     name: string;
@@ -48,6 +58,8 @@ export interface ResolvedArm {
     rules: ResolvedAuthorizationRule[];
     queues: string[];
     topics: string[];
+    /** Tier and premium messaging units; absent: Standard. */
+    sku: SkuSpec | undefined;
   }>;
   aksClusters: Array<{
     name: string;
@@ -55,7 +67,7 @@ export interface ResolvedArm {
     location: string;
     deployments: Array<{ namespace: string; name: string }>;
   }>;
-  containerApps: Array<{ name: string; resourceGroup: string; location: string }>;
+  containerApps: Array<{ name: string; resourceGroup: string; location: string; scale?: ReplicaScale }>;
   webApps: Array<{ name: string; resourceGroup: string; location: string; kind: 'app' | 'functionapp' }>;
 }
 
@@ -329,8 +341,9 @@ export function resolveArmSection(
     webApps: [],
   };
   list(armObj.cosmosDbAccounts, 'arm.cosmosDbAccounts', problems).forEach((raw, i) => {
-    const base = common(raw, `arm.cosmosDbAccounts[${i}]`, 'cosmosDb', []);
-    if (base) arm.cosmosDbAccounts.push(base);
+    const base = common(raw, `arm.cosmosDbAccounts[${i}]`, 'cosmosDb', ['databases']);
+    const databases = resolveCosmosDatabases(raw.databases, `arm.cosmosDbAccounts[${i}].databases`, problems);
+    if (base) arm.cosmosDbAccounts.push({ ...base, databases });
   });
   list(armObj.storageAccounts, 'arm.storageAccounts', problems).forEach((raw, i) => {
     const base = common(raw, `arm.storageAccounts[${i}]`, 'storage', []);
@@ -338,7 +351,8 @@ export function resolveArmSection(
   });
   list(armObj.serviceBusNamespaces, 'arm.serviceBusNamespaces', problems).forEach((raw, i) => {
     const path = `arm.serviceBusNamespaces[${i}]`;
-    const base = common(raw, path, 'serviceBus', ['authorizationRules', 'queues', 'topics']);
+    const base = common(raw, path, 'serviceBus', ['authorizationRules', 'queues', 'topics', 'sku']);
+    const sku = resolveSku(raw.sku, `${path}.sku`, problems);
     if (!base) return;
     const nsId = (chain: Array<{ type: string; name: string }>) =>
       resourceIdOf(ctx.subscriptionId, base.resourceGroup, 'Microsoft.ServiceBus', [
@@ -395,7 +409,7 @@ export function resolveArmSection(
         rules.push(...rulesOf(rawEntity.authorizationRules, `${p}.authorizationRules`, { type, name }));
       });
     }
-    arm.serviceBusNamespaces.push({ ...base, rules, queues, topics });
+    arm.serviceBusNamespaces.push({ ...base, rules, queues, topics, sku });
   });
   list(armObj.aksClusters, 'arm.aksClusters', problems).forEach((raw, i) => {
     const path = `arm.aksClusters[${i}]`;
@@ -411,8 +425,9 @@ export function resolveArmSection(
     if (base) arm.aksClusters.push({ ...base, deployments });
   });
   list(armObj.containerApps, 'arm.containerApps', problems).forEach((raw, i) => {
-    const base = common(raw, `arm.containerApps[${i}]`, 'containerApp', []);
-    if (base) arm.containerApps.push(base);
+    const base = common(raw, `arm.containerApps[${i}]`, 'containerApp', ['scale']);
+    const scale = resolveScale(raw.scale, `arm.containerApps[${i}].scale`, problems);
+    if (base) arm.containerApps.push({ ...base, ...(scale ? { scale } : {}) });
   });
   list(armObj.webApps, 'arm.webApps', problems).forEach((raw, i) => {
     const path = `arm.webApps[${i}]`;
