@@ -10,5 +10,6 @@ import './functions/alerts';
 import './functions/runs';
 import './functions/runEndpoints';
 import './functions/rotations';
+import './functions/remediation';
 import './functions/secretSweep';
 import './functions/stateRetention';

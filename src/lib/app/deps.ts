@@ -21,7 +21,10 @@ import { isVaultAllowed, vaultAllowList } from '../config/vaults';
 import type { Logger } from '../core/logging';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
+import { announceRemediation } from '../remediation/announce';
 import type { AlertDeps } from '../remediation/handleAlert';
+import { REMEDIATION_KIND, type RemediationDeps, remediationKind } from '../remediation/playbookRun';
+import type { ScaleBackDeps } from '../remediation/scaleBack';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
 import { type RotationDeps, rotationKind } from '../rotation/rotation';
 import { announceRotation, type RotationStartDeps, startRotation } from '../rotation/startRotation';
@@ -29,6 +32,7 @@ import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../run
 import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
 import type { HealthDeps } from './health';
+import { remediationAdapters } from './remediationWiring';
 import { rotationAdapters } from './rotationWiring';
 
 /** Everything the functions need, built once per process by `getDeps()`. */
@@ -60,6 +64,8 @@ export interface AppDeps {
   runs(logger: Logger): RunEngine;
   /** Deps of `startRotation` (the rotation endpoints). */
   rotations(logger: Logger): RotationStartDeps;
+  /** Deps of `scaleBackPlaybooks` (the scale-back timer) and the remediation endpoints. */
+  remediation(logger: Logger): ScaleBackDeps;
 }
 
 /** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
@@ -198,14 +204,36 @@ export function buildDeps(
         abortSignal,
       ),
   });
-  const engine = (logger: Logger): RunEngine =>
-    createRunEngine({
+  const remediationPorts = remediationAdapters(platform, policy.playbooks);
+  const remediationDeps = (logger: Logger, runs: () => RunEngine): RemediationDeps => ({
+    capacity: remediationPorts.capacity,
+    metrics: remediationPorts.metrics,
+    audit: state.audit,
+    history: (target, limit) => runs().runsForTarget(REMEDIATION_KIND, target, { limit }),
+    announce: (run, notice, abortSignal) =>
+      announceRemediation(
+        run,
+        notice,
+        {
+          notifier: createNotifier(channels, logger),
+          idempotency: state.idempotency,
+          audit: state.audit,
+          clock: platform.clock,
+          idempotencyTtlMs,
+          claimLeaseMs,
+        },
+        abortSignal,
+      ),
+    environment: settings.environment,
+  });
+  const engine = (logger: Logger): RunEngine => {
+    const built: RunEngine = createRunEngine({
       runs: state.runs,
       queue: state.workQueue,
       audit: state.audit,
       clock: platform.clock,
       logger,
-      kinds: [rotationKind(rotationDeps(logger))],
+      kinds: [rotationKind(rotationDeps(logger)), remediationKind(remediationDeps(logger, () => built))],
       notify: {
         notifier: createNotifier(channels, logger),
         idempotency: state.idempotency,
@@ -221,6 +249,8 @@ export function buildDeps(
         ...(platform.kind === 'sandbox' ? { maxQueueDelayMs: SANDBOX_MAX_QUEUE_DELAY_MS } : {}),
       },
     });
+    return built;
+  };
   const rotations = (logger: Logger): RotationStartDeps => ({
     engine: engine(logger),
     policy,
@@ -261,6 +291,19 @@ export function buildDeps(
       dryRun: settings.dryRun,
       idempotencyTtlMs,
       claimLeaseMs,
+      playbooks: policy.playbooks,
+      playbookChannels: (playbook) => channelsFor(policy, playbook).map((c) => c.name),
+      runs: engine(logger),
+    }),
+    remediation: (logger) => ({
+      playbooks: policy.playbooks,
+      capacity: remediationPorts.capacity,
+      metrics: remediationPorts.metrics,
+      runs: engine(logger),
+      playbookChannels: (playbook) => channelsFor(policy, playbook).map((c) => c.name),
+      clock: platform.clock,
+      logger,
+      dryRun: settings.dryRun,
     }),
     auditQuery: (logger) => ({ audit: state.audit, clock: platform.clock, logger }),
     rejectionQuery: (logger) => ({ rejections: state.rejections, clock: platform.clock, logger }),
