@@ -115,11 +115,13 @@ var serviceName = 'api'
 var tablePrefix = 'stampkeeper'
 var workQueueName = 'stampkeeper-work'
 var policyPath = 'policy/stampkeeper.policy.yaml'
-// What built-in authentication lets through without a token: the anonymous health probe and Event
+// What built-in authentication lets through without a token: the anonymous health probe, Event
 // Grid's AzureFunction delivery, which goes to the runtime's webhook with the eventgrid_extension
-// system key and no token (src/local/app.ts BUILT_IN_AUTH_EXCLUDED_PATHS; the consistency test
-// holds the two equal and checks nothing else is excluded).
-var unauthenticatedPaths = ['/api/health', '/runtime/webhooks/eventgrid']
+// system key and no token, and the callbacks of webhook rolls (a pipeline holds no Entra token:
+// the one-time token in the URL the rotation gave it authenticates it). Exact paths, no wildcard
+// (src/local/app.ts BUILT_IN_AUTH_EXCLUDED_PATHS; the consistency test holds the two equal and
+// checks nothing else is excluded).
+var unauthenticatedPaths = ['/api/health', '/runtime/webhooks/eventgrid', '/api/rollcallbacks']
 
 // --- Names ---------------------------------------------------------------------------------
 

@@ -1,13 +1,18 @@
 /**
  * `npm run build`: validates the bundled policy (an invalid policy fails the build, not
  * production), then bundles the app with esbuild into `dist/`, a deployable Functions app root:
- * `main.js` (+ source map), `host.json`, `policy/` and a `package.json` whose `main` is `main.js`.
+ * `main.js` (an ES module, + source map), `chunks/` (what the app loads on first use: the Azure
+ * SDKs, the state stores), `host.json`, `policy/` and a `package.json` whose `main` is `main.js`
+ * and `type` is `module` (the Functions worker then loads it with `import()`). The policy schema's
+ * validator is compiled at build time (`scripts/policyValidator.ts`). Why this layout:
+ * docs/decisions/0007-deployment-package.md.
  */
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { build as esbuild } from 'esbuild';
+import { build as esbuild, type Metafile } from 'esbuild';
 import { loadPolicy } from '../src/lib/config/policy';
 import { ConfigurationError } from '../src/lib/core/errors';
+import { precompiledPolicyValidator } from './policyValidator';
 
 export interface BuildOptions {
   /** The repository root holding package.json, host.json and policy/. Default: the parent of scripts/. */
@@ -25,9 +30,11 @@ export interface BuildOptions {
 export interface BuildResult {
   outDir: string;
   files: string[];
+  /** esbuild's metafile: which inputs went to which output, and the outputs' imports. */
+  metafile: Metafile;
 }
 
-const IMPORT_META_URL = '__stampkeeperImportMetaUrl';
+const CREATE_REQUIRE = '__stampkeeperCreateRequire';
 /** Packages the Functions host provides at run time: never bundled. */
 const HOST_PROVIDED = ['@azure/functions-core'];
 /**
@@ -65,19 +72,29 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   const result = await esbuild({
-    entryPoints: [entry],
-    outfile: join(outDir, 'main.js'),
+    entryPoints: { main: entry },
+    outdir: outDir,
     bundle: true,
     platform: 'node',
     target: 'node22',
-    format: 'cjs',
+    // ES modules so that esbuild can split: what the app loads with `import()` on first use (the
+    // Azure SDKs, the state stores) goes to chunks/ and is not even read at import.
+    format: 'esm',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    // Less to parse at import. Identifiers are kept: stack traces and class names (error names,
+    // `constructor.name`) read as in the sources; the source maps give the lines.
+    minifyWhitespace: true,
+    minifySyntax: true,
     sourcemap: true,
     external: [...HOST_PROVIDED, ...UNBUNDLED_DEPENDENCIES],
-    // Some SDK dependencies ship ESM that derives `require` / `__dirname` from `import.meta.url`
-    // (@azure/storage-common's CRC64, `open` under @azure/identity); in a CJS bundle that is
-    // empty and loading main.js throws. Give them the bundle's own URL.
-    banner: { js: `var ${IMPORT_META_URL} = require('node:url').pathToFileURL(__filename).href;` },
-    define: { 'import.meta.url': IMPORT_META_URL },
+    // The CommonJS packages inside (@azure/functions, the SDKs' dependencies) call `require`: for
+    // Node's built-ins, and for `@azure/functions-core`, which the Functions worker serves through
+    // `Module.prototype.require` (and the local host through `Module._load`), never to `import`.
+    banner: {
+      js: `import { createRequire as ${CREATE_REQUIRE} } from 'node:module';\nconst require = ${CREATE_REQUIRE}(import.meta.url);`,
+    },
+    plugins: [precompiledPolicyValidator()],
     logLevel: 'warning',
     metafile: true,
   });
@@ -105,7 +122,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
         version: rootPackage.version,
         private: true,
         main: 'main.js',
-        type: 'commonjs',
+        type: 'module',
         ...(rootPackage.engines ? { engines: rootPackage.engines } : {}),
         dependencies,
       },
@@ -115,8 +132,11 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   );
   const files = Object.keys(result.metafile.outputs).map((f) => relative(outDir, resolve(f)));
   files.push('host.json', 'package.json', 'policy/');
-  log(`built ${relative(process.cwd(), outDir) || outDir}: ${files.join(', ')}`);
-  return { outDir, files };
+  const chunks = files.filter((f) => /^chunks[\\/].*\.js$/.test(f)).length;
+  log(
+    `built ${relative(process.cwd(), outDir) || outDir}: main.js and ${chunks} chunks in chunks/ (with their source maps), host.json, package.json, policy/`,
+  );
+  return { outDir, files, metafile: result.metafile };
 }
 
 async function exists(path: string): Promise<boolean> {

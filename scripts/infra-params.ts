@@ -87,7 +87,8 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
     if (secret.rotation.provider === 'manual') continue;
     for (const consumer of secret.rotation.consumers) {
       if (consumer.type === 'webhook') urlSettings.add(consumer.urlSetting);
-      if (consumer.type === 'waitForReload' && consumer.healthUrlSetting) urlSettings.add(consumer.healthUrlSetting);
+      if (consumer.type === 'waitForReload' && consumer.healthUrlSetting)
+        urlSettings.add(consumer.healthUrlSetting);
     }
   }
   return {

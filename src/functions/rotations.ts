@@ -5,6 +5,7 @@ import { keyVaultUrl } from '../lib/config/vaults';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/core/errors';
 import { errorResponse, jsonResponse } from '../lib/core/http';
 import type { Logger } from '../lib/core/logging';
+import { parseRollCallback, recordRollCallback } from '../lib/rotation/rollCallbacks';
 import { ROTATION_KIND } from '../lib/rotation/rotation';
 import type { RotationStartDeps } from '../lib/rotation/startRotation';
 import { rotationPolicyOf, rotationTarget, startRotation } from '../lib/rotation/startRotation';
@@ -218,6 +219,39 @@ export function resumeRotation(request: HttpRequest, context: InvocationContext)
   });
 }
 
+/**
+ * `POST /api/rollcallbacks?id=&token=`, body `{ "status": "Succeeded" | "Failed", "reason"? }`: a
+ * pipeline rolled by a callback webhook reports that it is done. Anonymous to the Functions host
+ * and excluded from built-in authentication (the pipeline holds no Entra token and cannot know the
+ * function key): the caller is authenticated by the one-time token of the URL the rotation gave
+ * that roll, compared in constant time (docs/deploy.md, "Callback webhooks"). 200 when recorded;
+ * 400 for a bad query or body; 403 for an unknown roll or a wrong token (alike); 409 when the
+ * roll's callback was already received. Nothing is read before the input is checked.
+ */
+export async function rollCallback(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const logger = invocationLogger(context, 'rotations.callback');
+  try {
+    const deps = getDeps();
+    const callback = parseRollCallback({
+      id: request.query.get('id'),
+      token: request.query.get('token'),
+      body: await readJsonBody(request),
+    });
+    await deps.ready();
+    const recorded = await recordRollCallback(callback, deps.rollCallbacks(logger));
+    return jsonResponse(
+      200,
+      { recorded: recorded.status, callback: recorded.callbackId },
+      context.invocationId,
+    );
+  } catch (error) {
+    return errorResponse(error, context.invocationId, logger);
+  }
+}
+
 app.http('rotations', {
   methods: ['GET', 'POST'],
   authLevel: 'function',
@@ -241,4 +275,10 @@ app.http('resumeRotation', {
   authLevel: 'function',
   route: 'rotations/{id}/resume',
   handler: resumeRotation,
+});
+app.http('rollCallback', {
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  route: 'rollcallbacks',
+  handler: rollCallback,
 });

@@ -38,10 +38,15 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
 /**
  * What built-in authentication lets through without a token in Azure (`globalValidation.excludedPaths`
  * in infra/modules/functionApp.bicep; the consistency test holds the two equal): the anonymous
- * health probe and Event Grid's `AzureFunction` delivery to the runtime's webhook, which the
- * `eventgrid_extension` system key protects.
+ * health probe, Event Grid's `AzureFunction` delivery to the runtime's webhook, which the
+ * `eventgrid_extension` system key protects, and the callbacks of webhook rolls, which their
+ * one-time token authenticates.
  */
-export const BUILT_IN_AUTH_EXCLUDED_PATHS = ['/api/health', '/runtime/webhooks/eventgrid'];
+export const BUILT_IN_AUTH_EXCLUDED_PATHS = [
+  '/api/health',
+  '/runtime/webhooks/eventgrid',
+  '/api/rollcallbacks',
+];
 
 /** Who a request without a token is on `npm start`: the developer, with every operations role. */
 export const DEVELOPER_CALLER: DeveloperIdentity = {

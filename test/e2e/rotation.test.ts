@@ -132,5 +132,10 @@ describe('rotation on the sandbox, end to end (the bundle)', () => {
     expect(actions.filter((a: string) => a === 'run.rotation.regenerate')).toHaveLength(1);
     const published = app.sandbox!.eventGrid.published().map((p) => p.event.type);
     expect(published).toContain('com.stampkeeper.rotation.completed');
+    // The pipeline (completion by callback) called the app back through built-in authentication's
+    // one exclusion, and the app recorded it.
+    expect(app.sandbox!.webhookCallbacks()).toEqual([
+      { consumer: 'legacy-stamp', rollId: expect.any(String), status: 'Succeeded', answered: 200 },
+    ]);
   });
 });

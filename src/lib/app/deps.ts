@@ -5,8 +5,8 @@
  * logger the notifier, the run engine and the use cases receive writes through that invocation.
  *
  * Cold start: importing the app loads no Azure SDK. A cold start pays for importing the deployment
- * package, so each SDK is loaded (`import()`, which esbuild turns into a deferred module
- * initialisation) the first time a function needs it: the Storage SDKs when `load()` (or `ready()`)
+ * package, so each SDK is loaded (`import()`, which the ES-module build puts in a chunk of its
+ * own, read only when first imported) the first time a function needs it: the Storage SDKs when `load()` (or `ready()`)
  * first runs, Key Vault on the first vault call, Event Grid on the first publish, `@azure/identity`
  * on the first token. `npm run bench -- coldStart` measures it.
  */
@@ -18,7 +18,9 @@ import { loadConfigurationSync } from '../config/configuration';
 import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
 import type { Settings } from '../config/settings';
 import { isVaultAllowed, vaultAllowList } from '../config/vaults';
+import { ConfigurationError } from '../core/errors';
 import type { Logger } from '../core/logging';
+import { isLoopbackHttpUrl } from '../core/urls';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import { announceRemediation } from '../remediation/announce';
@@ -26,8 +28,10 @@ import type { AlertDeps } from '../remediation/handleAlert';
 import { REMEDIATION_KIND, type RemediationDeps, remediationKind } from '../remediation/playbookRun';
 import type { ScaleBackDeps } from '../remediation/scaleBack';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
-import { type RotationDeps, rotationKind } from '../rotation/rotation';
+import { type RollCallbackDeps, registerRollCallback, webhookCallbacks } from '../rotation/rollCallbacks';
+import { ROTATION_DEADLINE_MS, type RotationDeps, rotationKind } from '../rotation/rotation';
 import { announceRotation, type RotationStartDeps, startRotation } from '../rotation/startRotation';
+import type { SweepDeps } from '../rotation/sweepSecrets';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
 import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
@@ -48,8 +52,10 @@ export interface AppDeps {
   load(): Promise<void>;
   /** `load()`, then creates the tables and queues on first call (memoized; a failure is retried on the next call). */
   ready(): Promise<void>;
-  /** Deps of `handleSecretEvent`, `sweepSecrets` and `recordRejectedEvent`. */
+  /** Deps of `handleSecretEvent` and `recordRejectedEvent`. */
   secretEvents(logger: Logger): SecretEventDeps;
+  /** Deps of `sweepSecrets`: those of `secretEvents`, and the managed secrets to check against the policy. */
+  secretSweep(logger: Logger): SweepDeps;
   /** Deps of `handleAlert` and `recordRejectedAlert`. */
   alerts(logger: Logger): AlertDeps;
   /** Deps of `queryAudit`. */
@@ -66,6 +72,8 @@ export interface AppDeps {
   rotations(logger: Logger): RotationStartDeps;
   /** Deps of `scaleBackPlaybooks` (the scale-back timer) and the remediation endpoints. */
   remediation(logger: Logger): ScaleBackDeps;
+  /** Deps of `recordRollCallback` (the callback endpoint of webhook rolls). */
+  rollCallbacks(logger: Logger): RollCallbackDeps;
 }
 
 /** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
@@ -182,12 +190,27 @@ export function buildDeps(
     return ensured;
   };
 
-  const adapters = rotationAdapters(platform);
+  const adapters = rotationAdapters(platform, { callbacks: webhookCallbacks(() => state.rollCallbacks) });
   const rotationDeps = (logger: Logger): RotationDeps => ({
     vault,
     keys: adapters.keys,
     rollerFor: adapters.rollerFor,
     settingValue: settings.settingValue,
+    registerCallback: (runId, consumer, abortSignal) => {
+      // The platform's host name: https in Azure; the local host serves plain http on loopback.
+      const host = settings.hostName();
+      if (!host) {
+        throw new ConfigurationError(
+          `consumer ${consumer} completes by callback, and the app does not know its host name (WEBSITE_HOSTNAME, which the platform sets)`,
+        );
+      }
+      const scheme = isLoopbackHttpUrl(`http://${host}/`) ? 'http' : 'https';
+      return registerRollCallback(
+        { runId, consumer, baseUrl: `${scheme}://${host}`, ttlMs: ROTATION_DEADLINE_MS },
+        { store: state.rollCallbacks, clock: platform.clock },
+        abortSignal,
+      );
+    },
     announce: (run, summary, abortSignal) =>
       announceRotation(
         run,
@@ -256,6 +279,23 @@ export function buildDeps(
     policy,
     clock: platform.clock,
     logger,
+    vault,
+  });
+
+  const secretEvents = (logger: Logger): SecretEventDeps => ({
+    vault,
+    notifier: createNotifier(channels, logger),
+    audit: state.audit,
+    idempotency: state.idempotency,
+    rejections: state.rejections,
+    clock: platform.clock,
+    logger,
+    policy: secretPolicy,
+    environment: settings.environment,
+    dryRun: settings.dryRun,
+    idempotencyTtlMs,
+    claimLeaseMs,
+    startRotation: (request) => startRotation(request, rotations(logger)),
   });
 
   return {
@@ -264,20 +304,22 @@ export function buildDeps(
     load,
     ready: ensure,
     rotations,
-    secretEvents: (logger) => ({
-      vault,
-      notifier: createNotifier(channels, logger),
-      audit: state.audit,
-      idempotency: state.idempotency,
-      rejections: state.rejections,
-      clock: platform.clock,
-      logger,
-      policy: secretPolicy,
-      environment: settings.environment,
-      dryRun: settings.dryRun,
-      idempotencyTtlMs,
-      claimLeaseMs,
-      startRotation: (request) => startRotation(request, rotations(logger)),
+    rollCallbacks: (logger) => ({ store: state.rollCallbacks, clock: platform.clock, logger }),
+    secretEvents,
+    secretSweep: (logger) => ({
+      ...secretEvents(logger),
+      managedSecrets: (vaultUrl) =>
+        policy.secrets
+          .filter((s) => s.vaultUrl === vaultUrl)
+          .map((s) => ({
+            name: s.name,
+            owner: s.owner,
+            channels: channelsFor(policy, s).map((c) => c.name),
+            rotation:
+              s.rotation.provider === 'manual'
+                ? { provider: 'manual' as const }
+                : { provider: s.rotation.provider, resourceId: s.rotation.resourceId },
+          })),
     }),
     alerts: (logger) => ({
       audit: state.audit,

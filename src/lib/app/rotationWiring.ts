@@ -4,6 +4,7 @@
  */
 import type { ArmAdapterOptions } from '../azure/armKeys';
 import type { Platform } from '../azure/platform';
+import type { WebhookCallbacks } from '../azure/webhookRoller';
 import type { KeyRotationPolicy } from '../config/policy';
 import type {
   Consumer,
@@ -92,8 +93,14 @@ export interface RotationAdapters {
   rollerFor(consumer: Consumer): ConsumerRoller;
 }
 
+/** What the adapters need besides the platform. */
+export interface RotationAdapterOptions {
+  /** Where callback webhooks' completions are recorded (the app's callback endpoint writes them). */
+  callbacks?: WebhookCallbacks;
+}
+
 /** Key providers and rollers over the platform's credential and transport, each loaded on first use. */
-export function rotationAdapters(platform: Platform): RotationAdapters {
+export function rotationAdapters(platform: Platform, options: RotationAdapterOptions = {}): RotationAdapters {
   const arm: ArmAdapterOptions = {
     ...(platform.httpClient ? { httpClient: platform.httpClient } : {}),
     // The SDK's poller ignores `Retry-After: 0`; the sandbox answers at once.
@@ -149,6 +156,7 @@ export function rotationAdapters(platform: Platform): RotationAdapters {
         new (await import('../azure/webhookRoller.js')).WebhookRoller({
           httpClient: platform.webhookClient,
           clock: platform.clock,
+          ...(options.callbacks ? { callbacks: options.callbacks } : {}),
         }),
     ),
     reload: new LazyRoller(

@@ -1,5 +1,11 @@
 import type { TokenCredential } from '@azure/core-auth';
-import type { HttpClient, PipelinePolicy, PipelineRequest, SendRequest } from '@azure/core-rest-pipeline';
+import type {
+  HttpClient,
+  PipelinePolicy,
+  PipelineRequest,
+  PipelineResponse,
+  SendRequest,
+} from '@azure/core-rest-pipeline';
 import type { SecretProperties as SdkSecretProperties } from '@azure/keyvault-secrets';
 import { ConfigurationError, NotFoundError, ValidationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
@@ -170,9 +176,13 @@ export class KeyVaultSecretVault implements SecretVault {
         ({ SecretClient }) =>
           new SecretClient(key, this.credential, {
             httpClient: this.options.httpClient,
-            retryOptions: { maxRetries: 2 },
+            // The SDK's retry policy waits the `Retry-After` of a 429 (its throttling strategy, before
+            // the exponential one) and retries at most twice; throttleBackoffPolicy covers the 429s
+            // that name no delay, which the SDK would not retry at all.
+            retryOptions: { maxRetries: THROTTLE_RETRIES },
             additionalPolicies: [
               { policy: epochFixPolicy, position: 'perCall' },
+              { policy: throttleBackoffPolicy, position: 'perCall' },
               { policy: unknownVaultPolicy, position: 'perRetry' },
             ],
           }),
@@ -214,6 +224,73 @@ const epochFixPolicy: PipelinePolicy = {
     return next(request);
   },
 };
+
+/** Retries of one call that Key Vault throttled: the SDK's for a 429 with `Retry-After`, ours without. */
+const THROTTLE_RETRIES = 2;
+/** Key Vault's throttling guidance: on a 429, wait 1 s, then 2 s, 4 s... (overview-throttling). */
+const THROTTLE_BACKOFF_MS = 1_000;
+
+/**
+ * Key Vault answers an over-limit request with 429 `Throttled` and, as seen in real answers, no
+ * `Retry-After`. The SDK's default retry policy retries a 429 only when a header names a delay
+ * (`Retry-After`, `retry-after-ms`, `x-ms-retry-after-ms`: its throttling strategy); its exponential
+ * strategy leaves 429s alone, so such a 429 would fail the call at once and the caller's retry would
+ * come back just as fast. This policy (outside the SDK's retry loop) waits as Key Vault's guidance
+ * prescribes, 1 s then 2 s, at most `THROTTLE_RETRIES` times per call, then passes the 429 on (a
+ * retryable `TransientError`). A 429 that names a delay was already retried by the SDK, which
+ * waited that delay: it is passed on as is. So one call sends at most three requests, never more,
+ * however long the vault stays throttled, and every wait follows the abort signal.
+ */
+const throttleBackoffPolicy: PipelinePolicy = {
+  name: 'stampkeeperKeyVaultThrottleBackoff',
+  async sendRequest(request: PipelineRequest, next: SendRequest) {
+    let attempt = 0;
+    for (;;) {
+      let response: PipelineResponse;
+      try {
+        response = await next(request);
+      } catch (error) {
+        const failed = (error as { response?: PipelineResponse }).response;
+        if (!failed || !throttledWithoutDelay(failed) || attempt >= THROTTLE_RETRIES) throw error;
+        await sleep(THROTTLE_BACKOFF_MS * 2 ** attempt++, request.abortSignal);
+        continue;
+      }
+      if (!throttledWithoutDelay(response) || attempt >= THROTTLE_RETRIES) return response;
+      await sleep(THROTTLE_BACKOFF_MS * 2 ** attempt++, request.abortSignal);
+    }
+  },
+};
+
+function throttledWithoutDelay(response: PipelineResponse): boolean {
+  return (
+    response.status === 429 &&
+    !['retry-after', 'retry-after-ms', 'x-ms-retry-after-ms'].some((h) => response.headers.has(h))
+  );
+}
+
+function sleep(ms: number, abortSignal: PipelineRequest['abortSignal']): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (abortSignal?.aborted) {
+      reject(abortError());
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError());
+    };
+    const timer = setTimeout(() => {
+      abortSignal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    abortSignal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function abortError(): Error {
+  const error = new Error('The operation was aborted.');
+  error.name = 'AbortError';
+  return error;
+}
 
 /**
  * A vault host that does not resolve (`getaddrinfo ENOTFOUND <vault>.vault.azure.net`, no answer at

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import policySchema from '../../../policy/stampkeeper.policy.schema.json';
 import { ConfigurationError } from '../core/errors';
@@ -13,6 +13,7 @@ import { severityAtLeast } from '../notify/format';
 import type { Severity } from '../ports/notifier';
 import { ncrontabProblems } from './ncrontab';
 import { normalizePlaybook, type Playbook, playbookProblems } from './playbooks';
+import { validatePolicySchema as validateSchema } from './policySchemaValidator';
 
 export type { Severity } from '../ports/notifier';
 
@@ -130,11 +131,6 @@ export const POLICY_SCHEMA: object = policySchema;
 
 const DEFAULT_POLICY_FILE = 'policy/stampkeeper.policy.yaml';
 const VAULT_DNS_SUFFIX = 'vault.azure.net';
-
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
-// Editor-only keywords (VS Code / yaml-language-server): annotations for Ajv, used for messages.
-ajv.addVocabulary(['errorMessage', 'patternErrorMessage', 'markdownDescription']);
-const validateSchema = ajv.compile(policySchema);
 
 /**
  * The normalised URL of a vault given by name (`contoso-kv`) or by URL

@@ -62,6 +62,13 @@ export interface Settings {
    */
   authEnabled: boolean;
   /**
+   * The app's host name, read when asked (the local host knows its port only once it listens):
+   * `WEBSITE_HOSTNAME`, which the platform sets (`<app>.azurewebsites.net`) and the local host sets
+   * once it listens (`127.0.0.1:<port>`, as Core Tools sets `localhost:<port>`). Where callbacks to
+   * the app (callback webhooks of rotation rolls) are sent.
+   */
+  hostName(): string | undefined;
+  /**
    * The value of any other app setting (e.g. a channel's `urlSetting`), or `undefined` when unset
    * or blank. Not registered for redaction (a short common value would blank out logs):
    * `checkPolicyAgainstSettings` registers the channel URLs, which are secrets.
@@ -267,6 +274,7 @@ export function validateSettings(
     ...(eventGridTopicEndpoint === undefined ? {} : { eventGridTopicEndpoint }),
     ...(managedIdentityClientId === undefined ? {} : { managedIdentityClientId }),
     settingValue: get,
+    hostName: () => env.WEBSITE_HOSTNAME?.trim() || undefined,
   };
   // Printing the settings (a log line, a debugger) must not print the connection string.
   Object.defineProperty(settings, 'toJSON', {

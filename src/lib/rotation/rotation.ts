@@ -13,7 +13,13 @@
 import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
 import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
 import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
-import type { KeyProvider, KeySlot } from '../ports/keys';
+import {
+  type KeyPair,
+  type KeyProvider,
+  type KeySlot,
+  keyFingerprint,
+  keyInSecretValue,
+} from '../ports/keys';
 import type { SecretProperties, SecretVault } from '../ports/secrets';
 import type { RunKindDefinition, StepContext, StepResult } from '../runs';
 import type { JsonObject, Run } from '../runs/types';
@@ -30,8 +36,11 @@ export const TAGS = {
   rolled: 'stampkeeper-rolled',
 } as const;
 
+/** Key Vault allows 15 tags per version: the rotation writes six, the rest is the secret's own. */
+const MAX_CARRIED_TAGS = 15 - 6;
+
 /** Longest a rotation may take, waits for its window and for consumers included. */
-const DEADLINE_MS = 3 * 86_400_000;
+export const ROTATION_DEADLINE_MS = 3 * 86_400_000;
 const APPROVAL_EXPIRES_MS = 24 * 3_600_000;
 /** How often a roll in progress is looked at. */
 const ROLL_POLL_MS = 15_000;
@@ -62,8 +71,16 @@ export interface RotationDeps {
   rollerFor(consumer: Consumer): ConsumerRoller;
   /** The value of an app setting (webhook and health URLs of consumers: secrets, never stored in a run). */
   settingValue(name: string): string | undefined;
-  /** Where a callback webhook reports completion, for one run and consumer. */
-  callbackUrl?(runId: string, consumer: string): string | undefined;
+  /**
+   * Registers the callback of a consumer whose webhook completes by callback, before the webhook is
+   * called: the URL to give it (carrying a one-time token: never stored in a run) and the id the
+   * roll's handle keeps. Absent: the app has no callback endpoint, and such a roll fails clearly.
+   */
+  registerCallback?(
+    runId: string,
+    consumer: string,
+    abortSignal?: AbortSignal,
+  ): Promise<{ id: string; url: string }>;
   /**
    * Tells the secret's channels what a finished rotation changed (names, versions, slots; never a
    * value), at most once per run.
@@ -221,62 +238,55 @@ function stop(code: string, message: string): StepResult {
   return { status: 'fail', error: { code, message } };
 }
 
+/** Why a secret cannot be rotated as it stands: a stable code and a message naming it (no value). */
+export interface RotationRefusal {
+  code: 'SecretMissing' | 'CertificateManaged' | 'TagsMissing' | 'TagsMalformed' | 'TagsDisagree';
+  message: string;
+}
+
 /**
- * The current version and what its tags say. Missing or malformed tags, another provider or
- * resource, a certificate-backed secret: a clear error and no action.
+ * What the current version's tags say (the key it holds), or why the secret cannot be rotated:
+ * no version, a certificate-backed secret, missing or malformed tags, tags naming another
+ * provider or resource. Reads nothing: the plan step and `POST /api/rotations` both call it.
  */
-function readTags(
+export function checkRotatable(
   current: SecretProperties | undefined,
-  input: RotationInput,
-): { ok: true; slot: KeySlot; version: string } | { ok: false; result: StepResult } {
-  const where = `${input.secretName} in ${input.vaultName}`;
-  if (!current?.version)
-    return { ok: false, result: stop('SecretMissing', `secret ${where} has no version to rotate`) };
+  secret: {
+    vaultName: string;
+    secretName: string;
+    rotation: Pick<KeyRotationPolicy, 'provider' | 'resourceId'>;
+  },
+): { ok: true; slot: KeySlot; version: string } | ({ ok: false } & RotationRefusal) {
+  const where = `${secret.secretName} in ${secret.vaultName}`;
+  const refuse = (code: RotationRefusal['code'], message: string) => ({ ok: false as const, code, message });
+  if (!current?.version) return refuse('SecretMissing', `secret ${where} has no version to rotate`);
   if (current.managed) {
-    return {
-      ok: false,
-      result: stop(
-        'CertificateManaged',
-        `secret ${where} belongs to a Key Vault certificate: renewed by its policy, never rotated`,
-      ),
-    };
+    return refuse(
+      'CertificateManaged',
+      `secret ${where} belongs to a Key Vault certificate: renewed by its policy, never rotated`,
+    );
   }
   const tags = current.tags ?? {};
-  const how = `tag the current version with ${TAGS.provider}=${input.rotation.provider}, ${TAGS.resource}=<the resource id> and ${TAGS.slot}=primary|secondary (the key it holds): docs/deploy.md`;
+  const how = `tag the current version with ${TAGS.provider}=${secret.rotation.provider}, ${TAGS.resource}=<the resource id> and ${TAGS.slot}=primary|secondary (the key it holds): docs/deploy.md`;
   const missing = [TAGS.provider, TAGS.resource, TAGS.slot].filter((t) => !tags[t]);
   if (missing.length > 0) {
-    return {
-      ok: false,
-      result: stop(
-        'TagsMissing',
-        `secret ${where}: version ${current.version} lacks ${missing.join(', ')}; ${how}`,
-      ),
-    };
+    return refuse(
+      'TagsMissing',
+      `secret ${where}: version ${current.version} lacks ${missing.join(', ')}; ${how}`,
+    );
   }
   const slot = tags[TAGS.slot];
   if (slot !== 'primary' && slot !== 'secondary') {
-    return {
-      ok: false,
-      result: stop('TagsMalformed', `secret ${where}: ${TAGS.slot} must be primary or secondary; ${how}`),
-    };
+    return refuse('TagsMalformed', `secret ${where}: ${TAGS.slot} must be primary or secondary; ${how}`);
   }
-  if (tags[TAGS.provider] !== input.rotation.provider) {
-    return {
-      ok: false,
-      result: stop(
-        'TagsDisagree',
-        `secret ${where}: ${TAGS.provider} says ${tags[TAGS.provider]}, the policy ${input.rotation.provider}`,
-      ),
-    };
+  if (tags[TAGS.provider] !== secret.rotation.provider) {
+    return refuse(
+      'TagsDisagree',
+      `secret ${where}: ${TAGS.provider} says ${tags[TAGS.provider]}, the policy ${secret.rotation.provider}`,
+    );
   }
-  if (tags[TAGS.resource]!.toLowerCase() !== input.rotation.resourceId.toLowerCase()) {
-    return {
-      ok: false,
-      result: stop(
-        'TagsDisagree',
-        `secret ${where}: ${TAGS.resource} names another resource than the policy`,
-      ),
-    };
+  if (tags[TAGS.resource]!.toLowerCase() !== secret.rotation.resourceId.toLowerCase()) {
+    return refuse('TagsDisagree', `secret ${where}: ${TAGS.resource} names another resource than the policy`);
   }
   return { ok: true, slot, version: current.version };
 }
@@ -288,26 +298,42 @@ function readTags(
 export function rotationKind(deps: RotationDeps): RunKindDefinition {
   const plan = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
     const input = inputOf(run);
-    const { window } = input.rotation;
-    if (window && !input.immediate && !ctx.dryRun) {
-      const wait = untilWindow(ctx.now, window);
-      if (wait > 0) return { status: 'wait', delayMs: wait };
-    }
     const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
       abortSignal: ctx.abortSignal,
     });
-    const tags = readTags(current, input);
-    if (!tags.ok) return tags.result;
+    const { window } = input.rotation;
+    if (window && !input.immediate && !ctx.dryRun) {
+      // A scheduled rotation waits for its window, but never past the expiry: an expired secret
+      // does not wait (the wait ends at the expiry, and the plan then goes on).
+      const untilExpiry = current?.expiresOn ? current.expiresOn.getTime() - ctx.now.getTime() : Infinity;
+      const wait = Math.min(untilWindow(ctx.now, window), Math.max(0, untilExpiry));
+      if (wait > 0) return { status: 'wait', delayMs: wait };
+    }
+    const tags = checkRotatable(current, input);
+    if (!tags.ok) return stop(tags.code, tags.message);
     const keys = await deps.keys(input.rotation).listKeys(input.rotation.resourceId, {
       abortSignal: ctx.abortSignal,
     });
     const active = keys[tags.slot];
     const standby = keys[other(tags.slot)];
-    const published = current!.tags[TAGS.fingerprint];
-    if (published && published !== active.fingerprint) {
+    const held = await heldKey(current!, keys, ctx);
+    if (held !== tags.slot) {
+      const where = `${input.secretName} in ${input.vaultName}`;
+      if (held !== undefined) {
+        return stop(
+          'TagsDisagree',
+          `secret ${where}: version ${tags.version} is tagged ${TAGS.slot}=${tags.slot} but holds the ${held} key of ${input.rotation.resourceId}: regenerating the ${held} key would cut its consumers off. Correct the tag (docs/deploy.md)`,
+        );
+      }
+      if (current!.tags[TAGS.fingerprint]) {
+        return stop(
+          'ActiveKeyChanged',
+          `the ${tags.slot} key of ${input.rotation.resourceId} is not the one version ${tags.version} holds: it was regenerated outside stampkeeper; consumers may already be failing`,
+        );
+      }
       return stop(
-        'ActiveKeyChanged',
-        `the ${tags.slot} key of ${input.rotation.resourceId} is not the one version ${tags.version} holds: it was regenerated outside stampkeeper; consumers may already be failing`,
+        'KeyUnknown',
+        `secret ${where}: version ${tags.version} holds neither key of ${input.rotation.resourceId} (regenerated outside stampkeeper, or the secret is another resource's key): nothing to rotate safely`,
       );
     }
     // Published by an earlier rotation whose consumers were never verified: they may still use the
@@ -323,6 +349,29 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     };
     ctx.logger.info('rotation planned', { ...output, provider: input.rotation.provider });
     return { status: 'done', output };
+  };
+
+  /**
+   * Which key of the pair a version holds: from the fingerprint stampkeeper tagged it with when it
+   * published it, else (a version onboarded by hand) from its value, read once and only
+   * fingerprinted. `undefined`: neither key.
+   */
+  const heldKey = async (
+    version: SecretProperties,
+    keys: KeyPair,
+    ctx: StepContext,
+  ): Promise<KeySlot | undefined> => {
+    let fingerprint = version.tags[TAGS.fingerprint];
+    if (!fingerprint) {
+      const { value } = await deps.vault.getSecret(version.vaultUrl, version.name, {
+        version: version.version,
+        abortSignal: ctx.abortSignal,
+      });
+      fingerprint = keyFingerprint(keyInSecretValue(value));
+    }
+    if (fingerprint === keys.primary.fingerprint) return 'primary';
+    if (fingerprint === keys.secondary.fingerprint) return 'secondary';
+    return undefined;
   };
 
   const regenerate = async (run: Readonly<Run>, ctx: StepContext): Promise<StepResult> => {
@@ -383,17 +432,19 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
         status: 'done',
         output: { planned: `publish a new version holding the ${p.standbySlot} key` },
       };
-    const current = await deps.vault.getSecretProperties(input.vaultUrl, input.secretName, {
+    // Check, then act: a version this run published before a crash is found by its run tag (every
+    // version is looked at: one created in the same second as another cannot be told apart by date).
+    const versions: SecretProperties[] = [];
+    for await (const v of deps.vault.listSecretVersions(input.vaultUrl, input.secretName, {
       abortSignal: ctx.abortSignal,
-    });
-    if (current?.tags[TAGS.run] === run.id) {
+    })) {
+      versions.push(v);
+    }
+    const mine = versions.find((v) => v.tags[TAGS.run] === run.id);
+    if (mine) {
       return {
         status: 'done',
-        output: {
-          version: current.version,
-          expiresOn: current.expiresOn?.toISOString() ?? null,
-          already: true,
-        },
+        output: { version: mine.version!, expiresOn: mine.expiresOn?.toISOString() ?? null, already: true },
       };
     }
     const regenerated = ctx.outputs.regenerate as { fingerprint: string };
@@ -414,10 +465,22 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
         ? provider.connectionString(input.rotation.resourceId, standby.value)
         : standby.value;
     const expiresOn = new Date(ctx.now.getTime() + input.rotation.validityDays * 86_400_000);
+    // The secret's own tags (owner, cost centre...) stay on the new version; the rotation's marks
+    // of the old one do not.
+    const previous = versions.find((v) => v.version === p.currentVersion);
+    const own = Object.entries(previous?.tags ?? {})
+      .filter(([name]) => !name.startsWith('stampkeeper-'))
+      .sort(([a], [b]) => a.localeCompare(b));
+    if (own.length > MAX_CARRIED_TAGS) {
+      ctx.logger.warn('tags left off the new version (Key Vault keeps 15 per version)', {
+        dropped: own.slice(MAX_CARRIED_TAGS).map(([name]) => name),
+      });
+    }
     const published = await deps.vault.setSecret(input.vaultUrl, input.secretName, value, {
       expiresOn,
       contentType: input.rotation.publish === 'connectionString' ? 'connection-string' : 'key',
       tags: {
+        ...Object.fromEntries(own.slice(0, MAX_CARRIED_TAGS)),
         [TAGS.provider]: input.rotation.provider,
         [TAGS.resource]: input.rotation.resourceId,
         [TAGS.slot]: p.standbySlot,
@@ -446,14 +509,26 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     const handles: Array<{ consumer: string; handle: RollHandle }> = [];
     for (const policy of input.rotation.consumers) {
       const consumer = consumerOf(policy, deps.settingValue);
-      const callbackUrl = deps.callbackUrl?.(run.id, consumer.name);
+      let callback: { id: string; url: string } | undefined;
+      if (consumer.target.kind === 'webhook' && consumer.target.completion === 'callback') {
+        if (!deps.registerCallback) {
+          return stop(
+            'CallbackUnavailable',
+            `consumer ${consumer.name} completes by callback, and this app has no callback endpoint: nothing rolled`,
+          );
+        }
+        callback = await deps.registerCallback(run.id, consumer.name, ctx.abortSignal);
+      }
       const handle = await deps.rollerFor(consumer).start(consumer, {
         secretVersion: version,
         secret: { vaultUrl: input.vaultUrl, name: input.secretName },
-        ...(callbackUrl ? { callbackUrl } : {}),
+        ...(callback ? { callbackUrl: callback.url } : {}),
         abortSignal: ctx.abortSignal,
       });
-      handles.push({ consumer: consumer.name, handle: storableHandle(handle, consumer) });
+      const stored = storableHandle(handle, consumer);
+      // The roll's callback record, by id: the token in its URL is never kept in the run.
+      if (callback) stored.ref = { ...stored.ref, callback: callback.id };
+      handles.push({ consumer: consumer.name, handle: stored });
     }
     return { status: 'done', output: { version, handles } };
   };
@@ -558,7 +633,7 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     kind: ROTATION_KIND,
     version: 1,
     target: { exclusive: true },
-    deadlineMs: DEADLINE_MS,
+    deadlineMs: ROTATION_DEADLINE_MS,
     retry: { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 300_000 },
     channels: (run) => inputOf(run).channels,
     steps: [

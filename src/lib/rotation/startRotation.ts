@@ -4,24 +4,39 @@
  * resumes it; the event and the sweep of one version map to one run.
  */
 import { channelsFor, findManagedSecret, type KeyRotationPolicy, type Policy } from '../config/policy';
-import { ConflictError, NotFoundError, TransientError, ValidationError } from '../core/errors';
+import {
+  ConflictError,
+  InProgressError,
+  NotFoundError,
+  TransientError,
+  ValidationError,
+} from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
 import { type OnceWork, runOnce } from '../core/once';
 import { sendToChannelsOnce } from '../notify/sendOnce';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier } from '../ports/notifier';
+import type { SecretVault } from '../ports/secrets';
 import type { AuditLog, IdempotencyStore } from '../ports/state';
 import type { RunEngine } from '../runs';
 import type { Run } from '../runs/types';
-import { ROTATION_KIND, type RotationInput, type RotationSummary } from './rotation';
+import { checkRotatable, ROTATION_KIND, type RotationInput, type RotationSummary } from './rotation';
 
 export interface RotationStartDeps {
   engine: RunEngine;
   policy: Policy;
   clock: Clock;
   logger: Logger;
+  /**
+   * Reads the current version's tags before a person's or a pipeline's rotation starts, so that a
+   * secret that cannot be rotated is refused at once (400) instead of failing, and halting, a run.
+   */
+  vault?: SecretVault;
 }
+
+/** How many of a secret's latest rotations are looked at for its last real (not dry) one. */
+const HALT_LOOKBACK = 20;
 
 export interface StartRotationRequest {
   vaultUrl: string;
@@ -79,16 +94,29 @@ export async function startRotation(
   const { managed, rotation } = rotationPolicyOf(deps.policy, request.vaultUrl, request.secretName);
   const vaultName = new URL(managed.vaultUrl).hostname.split('.')[0]!;
   const target = rotationTarget(vaultName, managed.name);
-  const [latest] = await deps.engine.runsForTarget(ROTATION_KIND, target, { limit: 1 });
-  if (latest && latest.state === 'failed' && request.resumes !== latest.id) {
-    deps.logger.warn('rotation halted: the last one failed', { target, runId: latest.id });
-    return { status: 'halted', failedRun: latest };
-  }
+  const dryRun = request.dryRun ?? false;
+  // The halt is a real rotation's failure: a dry run that failed changed nothing and halts nothing.
+  const history = await deps.engine.runsForTarget(ROTATION_KIND, target, { limit: HALT_LOOKBACK });
+  const latest = history.find((r) => !r.dryRun);
+  // Only the secret's last rotation can be resumed (an older failure was resumed already).
   if (request.resumes !== undefined && latest?.id !== request.resumes) {
     throw new ConflictError(
       `run ${request.resumes} is not the secret's last rotation (${latest?.id ?? 'none'}): nothing to resume`,
       { retryable: false },
     );
+  }
+  if (latest && latest.state === 'failed' && request.resumes !== latest.id) {
+    deps.logger.warn('rotation halted: the last one failed', { target, runId: latest.id });
+    return { status: 'halted', failedRun: latest };
+  }
+  if (request.trigger === 'manual' && deps.vault) {
+    const current = await deps.vault.getSecretProperties(managed.vaultUrl, managed.name);
+    const check = checkRotatable(current, { vaultName, secretName: managed.name, rotation });
+    if (!check.ok) {
+      throw new ValidationError(`secret ${managed.name} in ${vaultName} cannot be rotated: nothing started`, [
+        `${check.code}: ${check.message}`,
+      ]);
+    }
   }
   const input: RotationInput = {
     vaultUrl: managed.vaultUrl,
@@ -102,18 +130,26 @@ export async function startRotation(
   };
   const automatic =
     request.trigger !== 'manual' && request.version !== undefined && request.resumes === undefined;
+  // One run per (version, near expiry or expired): the event and the sweep of one version find the
+  // same run; a scheduled rotation a person cancelled does not stop the expired one.
+  const key = `${dryRun ? 'dry-run|' : ''}${managed.vaultUrl}|${managed.name.toLowerCase()}|${request.version}|${request.expired ? 'expired' : 'nearExpiry'}`;
   const { run, created } = await deps.engine.startRun(ROTATION_KIND, {
     target,
     input,
-    dryRun: request.dryRun ?? false,
+    dryRun,
     actor: request.actor,
     correlationId: request.correlationId,
-    ...(automatic
-      ? {
-          idempotencyKey: `${request.dryRun ? 'dry-run|' : ''}${managed.vaultUrl}|${managed.name.toLowerCase()}|${request.version}`,
-        }
-      : {}),
+    ...(automatic ? { idempotencyKey: key } : {}),
   });
+  if (!created && run.dryRun !== dryRun) {
+    // The secret's one run slot is held by a run of the other kind (a dry run while a real rotation
+    // is asked for, or the reverse): neither may stand for the other. Retryable: once it is over,
+    // Event Grid's redelivery, the sweep or the caller's retry starts the right one.
+    throw new InProgressError(
+      `a ${run.dryRun ? 'dry run' : 'rotation'} of ${managed.name} (run ${run.id}) is under way: try again when it ends`,
+      { metadata: { runId: run.id } },
+    );
+  }
   deps.logger.info(created ? 'rotation started' : 'rotation already under way', {
     target,
     runId: run.id,

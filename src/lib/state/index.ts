@@ -6,6 +6,7 @@ import { TableAuditLog } from './auditLog';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
 import { TableRejectionLog } from './rejectionLog';
+import { TableRollCallbackStore } from './rollCallbackStore';
 import { TableRunStore } from './runStore';
 import {
   createQueueClient,
@@ -25,6 +26,7 @@ export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
 export { TableRejectionLog } from './rejectionLog';
+export { TableRollCallbackStore } from './rollCallbackStore';
 export { TableRunStore } from './runStore';
 export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
 export { StorageWorkQueue } from './workQueue';
@@ -47,6 +49,8 @@ export interface StateStores {
   workQueue: StorageWorkQueue;
   leases: TableLeaseStore;
   rejections: TableRejectionLog;
+  /** Completions of callback webhooks (rotation rolls), in the idempotency table. */
+  rollCallbacks: TableRollCallbackStore;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
   ensure(options?: { abortSignal?: AbortSignal }): Promise<void>;
   /**
@@ -72,11 +76,13 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
   const table = (name: string) => createTableClient(settings, name);
   const runsTable = table(names.runs);
   const audit = new TableAuditLog(table(names.audit), clock);
+  const idempotencyTable = table(names.idempotency);
   const workQueueClient = createQueueClient(settings, names.workQueue);
   return {
     names,
     audit,
-    idempotency: new TableIdempotencyStore(table(names.idempotency), clock),
+    idempotency: new TableIdempotencyStore(idempotencyTable, clock),
+    rollCallbacks: new TableRollCallbackStore(idempotencyTable),
     runs: new TableRunStore(runsTable),
     workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
     leases: new TableLeaseStore(table(names.leases), clock),

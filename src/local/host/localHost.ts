@@ -116,6 +116,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
   const previousEnv = applyEnv({
     ...(options.env ?? {}),
     WEBSITE_AUTH_ENABLED: builtInAuth ? 'True' : undefined,
+    // Set once the server listens (below), as the platform sets the app's host name.
+    WEBSITE_HOSTNAME: options.env?.WEBSITE_HOSTNAME,
   });
   const listeners: TriggerListener[] = [];
   let localServer: LocalServer | undefined;
@@ -172,6 +174,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
     for (const mount of options.mounts ?? []) localServer.mount(mount);
     localServer.routes(); // invalid route templates fail start-up
     await localServer.listen(options.port ?? 7071, options.host ?? '127.0.0.1');
+    // The app's host name, as App Service sets it (`<app>.azurewebsites.net`) and Core Tools
+    // (`localhost:<port>`): known only now, with the port taken.
+    if (!options.env?.WEBSITE_HOSTNAME) process.env.WEBSITE_HOSTNAME = new URL(localServer.url).host;
 
     const notServed: string[] = [];
     const env = process.env;

@@ -24,6 +24,7 @@ import { EventGridSink, type PublishedEvent } from './eventgrid/sink';
 import { type AdvanceRequest, handleInspectionHttp, parseAdvance } from './inspect';
 import { KeyVaultEmulator, type KeyVaultRequestRecord } from './keyvault/http';
 import { KeyVaultStore, type SecretAttributesInput } from './keyvault/store';
+import { VaultThrottle } from './keyvault/throttle';
 import { createMonitor, type MonitorSandbox } from './monitor';
 import { createRoutingHttpClient, type RoutedRequest } from './router';
 import { type ResolvedScenario, resolveScenario, type Scenario, withoutSecretValues } from './scenario';
@@ -77,7 +78,10 @@ export interface Sandbox {
       value: string,
       options?: { contentType?: string; tags?: Record<string, string>; attributes?: SecretAttributesInput },
     ): string;
-    /** Requests the Key Vault emulation received (method, path, authenticated, status); never bodies. */
+    /**
+     * Requests the Key Vault emulation received (method, path, authenticated, status, machine time);
+     * never bodies. Throttled requests (429 `Throttled`, scenario `keyVault.throttling`) included.
+     */
     requests(): KeyVaultRequestRecord[];
   };
   readonly eventGrid: {
@@ -179,7 +183,12 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
 
   seed(store, scenario, clock.now().getTime(), arm);
 
-  const keyVault = new KeyVaultEmulator(store, credential, scenario.azure.tenantId);
+  const keyVault = new KeyVaultEmulator(
+    store,
+    credential,
+    scenario.azure.tenantId,
+    scenario.keyVault.throttling ? new VaultThrottle(scenario.keyVault.throttling) : undefined,
+  );
   const eventGridSink = new EventGridSink(clock, credential);
   const webhookSink = new WebhookSink(clock);
   const monitor = createMonitor(scenario.monitor, clock, credential, scenario.azure);

@@ -14,6 +14,7 @@ import {
   resolveArmSection,
 } from './arm/scenario';
 import { seedFromContent } from './ids';
+import { KEY_VAULT_LIMITS, type KeyVaultThrottling } from './keyvault/throttle';
 import {
   type MonitorScenario,
   type ResolvedMonitorScenario,
@@ -82,7 +83,15 @@ export interface Scenario {
   seed?: number | string;
   clock?: { start?: string };
   azure?: { subscriptionId?: string; tenantId?: string; resourceGroup?: string };
-  keyVault?: { vaults?: ScenarioVault[] };
+  keyVault?: {
+    vaults?: ScenarioVault[];
+    /**
+     * Key Vault's service limits (docs/sandbox.md, "Key Vault throttling"): on by default with the
+     * real ones (4,000 transactions per 10 s per vault, 429 `Throttled` without `Retry-After`);
+     * `false` turns them off.
+     */
+    throttling?: false | { limit?: number; windowSeconds?: number; retryAfter?: boolean };
+  };
   eventGrid?: { subscriptions?: ScenarioEventSubscription[] };
   delivery?: {
     duplicateProbability?: number;
@@ -108,6 +117,8 @@ export interface ResolvedScenario {
   clock: { start: Date | undefined };
   azure: { subscriptionId: string; tenantId: string; resourceGroup: string };
   keyVault: {
+    /** The service limits the vaults enforce; `false`: none. */
+    throttling: KeyVaultThrottling | false;
     vaults: Array<{
       name: string;
       resourceGroup: string;
@@ -323,7 +334,8 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
   const resourceGroup = optString(azure, 'resourceGroup', 'azure', problems) ?? DEFAULT_RESOURCE_GROUP;
 
   const keyVault = section('keyVault');
-  checkKeys(keyVault, ['vaults'], 'keyVault', problems);
+  checkKeys(keyVault, ['vaults', 'throttling'], 'keyVault', problems);
+  const throttling = resolveThrottling(keyVault.throttling, problems);
   const vaults: ResolvedScenario['keyVault']['vaults'] = [];
   const vaultsRaw = keyVault.vaults ?? [];
   if (!Array.isArray(vaultsRaw)) problems.push('keyVault.vaults: must be a list');
@@ -556,7 +568,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
   const resolved: Omit<ResolvedScenario, 'seed'> = {
     clock: { start: start === undefined ? undefined : new Date(start) },
     azure: { subscriptionId, tenantId, resourceGroup },
-    keyVault: { vaults },
+    keyVault: { throttling, vaults },
     eventGrid: { subscriptions },
     delivery: { duplicateProbability, maxAttempts, seed: deliverySeed, timeoutMs },
     serviceBus,
@@ -572,7 +584,12 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     ...(root.arm === undefined ? { arm: undefined } : {}),
     ...(root.consumers === undefined ? { consumers: undefined } : {}),
   };
-  return { seed: seed ?? seedFromContent(withoutSecretValues(content)), ...resolved };
+  // Service limits do not change what the world is: they stay out of the seed.
+  const { throttling: _limits, ...world } = withoutSecretValues(content).keyVault;
+  return {
+    seed: seed ?? seedFromContent({ ...withoutSecretValues(content), keyVault: world }),
+    ...resolved,
+  };
 }
 
 /** The scenario with every secret value removed. */
@@ -580,11 +597,49 @@ export function withoutSecretValues<T extends Pick<ResolvedScenario, 'keyVault'>
   return {
     ...scenario,
     keyVault: {
+      ...scenario.keyVault,
       vaults: scenario.keyVault.vaults.map((vault) => ({
         ...vault,
         secrets: vault.secrets.map((secret) => ({ ...secret, value: undefined })),
       })),
     },
+  };
+}
+
+/** `keyVault.throttling`: `false`, or Key Vault's limits with the fields given replaced. */
+function resolveThrottling(raw: unknown, problems: Problems): KeyVaultThrottling | false {
+  const path = 'keyVault.throttling';
+  if (raw === false) return false;
+  if (raw === undefined || raw === null) return { ...KEY_VAULT_LIMITS };
+  if (!isObject(raw)) {
+    problems.push(`${path}: must be false or a mapping { limit, windowSeconds, retryAfter }`);
+    return { ...KEY_VAULT_LIMITS };
+  }
+  checkKeys(raw, ['limit', 'windowSeconds', 'retryAfter'], path, problems);
+  const limit =
+    optNumber(
+      raw,
+      'limit',
+      path,
+      problems,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000,
+      'an integer from 1 to 1000000 (transactions per vault per window)',
+    ) ?? KEY_VAULT_LIMITS.limit;
+  const windowSeconds =
+    optNumber(
+      raw,
+      'windowSeconds',
+      path,
+      problems,
+      (n) => n > 0 && n <= 3600,
+      'a number of seconds above 0, at most 3600',
+    ) ?? KEY_VAULT_LIMITS.windowMs / 1000;
+  if (raw.retryAfter !== undefined && typeof raw.retryAfter !== 'boolean')
+    problems.push(`${path}.retryAfter: must be true or false`);
+  return {
+    limit,
+    windowMs: Math.round(windowSeconds * 1000),
+    retryAfter: raw.retryAfter === true,
   };
 }
 

@@ -35,6 +35,8 @@ const AUTH_ENV = { STAMPKEEPER_AUTH_CLIENT_ID: AUTH.clientId, STAMPKEEPER_AUTH_O
  */
 const PUBLIC_HTTP_FUNCTIONS: Record<string, string> = {
   health: 'the anonymous probe: the deploy smoke test and load balancers call it without a token',
+  rollCallback:
+    'a pipeline rolled by a callback webhook calls back without an Entra token or the function key: the one-time token of the URL the rotation gave it authenticates it',
 };
 /** Where Event Grid's AzureFunction endpoint type delivers: the runtime's webhook, with the system key. */
 const EVENT_GRID_WEBHOOK = '/runtime/webhooks/eventgrid';

@@ -7,6 +7,7 @@ import { bearerToken } from '../credential';
 import { azureError, isPlainObject, parseJson, type SandboxReply, type SandboxRequest } from '../http';
 import type { ServiceEmulator } from '../router';
 import { KeyVaultFault, KeyVaultStore, managedSecretFault, type SecretAttributesInput } from './store';
+import { THROTTLED_CODE, THROTTLED_MESSAGE, type VaultThrottle } from './throttle';
 
 export const KEY_VAULT_HOST_SUFFIX = '.vault.azure.net';
 export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
@@ -20,6 +21,11 @@ export interface KeyVaultRequestRecord {
   path: string;
   authenticated: boolean;
   status: number;
+  /**
+   * Machine time (epoch ms) the request arrived: Key Vault's throttle counts real seconds, and so
+   * do the sandbox's and the figures of `npm run bench` (the sandbox clock only moves when asked).
+   */
+  wallMs: number;
 }
 
 export class KeyVaultEmulator implements ServiceEmulator {
@@ -30,6 +36,8 @@ export class KeyVaultEmulator implements ServiceEmulator {
     readonly store: KeyVaultStore,
     private readonly credential: SandboxCredential,
     private readonly tenantId: string,
+    /** Key Vault's service limits; undefined: none (`keyVault.throttling: false`). */
+    private readonly throttle?: VaultThrottle,
   ) {}
 
   matches(hostname: string): boolean {
@@ -49,6 +57,7 @@ export class KeyVaultEmulator implements ServiceEmulator {
   }
 
   async handle(req: SandboxRequest): Promise<SandboxReply> {
+    const wallMs = Date.now();
     const authorization = req.headers.get('authorization');
     const reply = this.route(req);
     this.log.push({
@@ -56,6 +65,7 @@ export class KeyVaultEmulator implements ServiceEmulator {
       path: req.url.pathname,
       authenticated: authorization !== undefined,
       status: reply.status,
+      wallMs,
     });
     return reply;
   }
@@ -82,6 +92,21 @@ export class KeyVaultEmulator implements ServiceEmulator {
     }
     if (info.expiresOnTimestamp <= Date.now()) return this.challenge('AKV10020: The token has expired.');
 
+    // A transaction of this vault from here on (whatever its answer), unless the vault is over its limit.
+    const vaultName = req.url.hostname.slice(0, -KEY_VAULT_HOST_SUFFIX.length);
+    const decision = this.throttle?.take(vaultName);
+    if (decision?.throttled) {
+      const retryAfter = this.throttle!.limits.retryAfter
+        ? { 'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) }
+        : undefined;
+      return azureError(
+        429,
+        THROTTLED_CODE,
+        THROTTLED_MESSAGE,
+        retryAfter ? { headers: retryAfter } : undefined,
+      );
+    }
+
     const apiVersion = req.url.searchParams.get('api-version');
     if (!apiVersion) return azureError(400, 'BadParameter', 'The api-version query parameter is missing.');
     if (!API_VERSION.test(apiVersion)) {
@@ -92,7 +117,6 @@ export class KeyVaultEmulator implements ServiceEmulator {
       );
     }
 
-    const vaultName = req.url.hostname.slice(0, -KEY_VAULT_HOST_SUFFIX.length);
     let segments: string[];
     try {
       segments = req.url.pathname.split('/').slice(1).map(decodeURIComponent);
