@@ -94,6 +94,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   const logger = options.logger ?? consoleHostLogger;
   let hostUrl: string | undefined;
   let eventGridCode: string | undefined;
+  let alertsCode: string | undefined;
   let sandbox: Sandbox | undefined;
   const env = { ...options.env };
 
@@ -122,6 +123,20 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
           );
           return { status: response.status, body: await response.text() };
         },
+      },
+    });
+    // The action group's webhook: the alert intake, its function key in the URI as in Azure.
+    sandbox.alerts.setTarget({
+      async post(body, signal) {
+        if (!hostUrl) return { status: 503 };
+        const code = alertsCode ? `?code=${encodeURIComponent(alertsCode)}` : '';
+        const response = await fetch(`${hostUrl}/api/alerts${code}`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+          signal,
+        });
+        return { status: response.status, body: await response.text() };
       },
     });
     setPlatformOverride({
@@ -175,7 +190,9 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     throw error;
   }
   // The host has validated the key settings (with the app's env applied) by now.
-  eventGridCode = sandboxDeliveryKey(keySettingsFromEnv(process.env));
+  const keys = keySettingsFromEnv(process.env);
+  eventGridCode = sandboxDeliveryKey(keys);
+  alertsCode = keys.required ? (keys.functionKey ?? keys.masterKey) : undefined;
   hostUrl = host.url;
   // Secrets seeded inside their 30-day window raise their events now, as Azure would have already.
   if (sandbox) await sandbox.settle();
