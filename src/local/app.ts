@@ -10,7 +10,7 @@
  * `setPlatformOverride`), so the bundle's own copy of the platform module sees it too.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { ROLES } from '../lib/app/auth';
+import { ACTION_GROUP_APP_ID, ROLES } from '../lib/app/auth';
 import { resetDeps } from '../lib/app/deps';
 import { setPlatformOverride } from '../lib/azure/platform';
 import type { DeveloperIdentity } from './host/builtInAuth';
@@ -95,6 +95,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   let hostUrl: string | undefined;
   let eventGridCode: string | undefined;
   let alertsCode: string | undefined;
+  let adminKey: string | undefined;
   let sandbox: Sandbox | undefined;
   const env = { ...options.env };
 
@@ -125,15 +126,34 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
         },
       },
     });
-    // The action group's webhook: the alert intake, its function key in the URI as in Azure.
+    // The action group's secure webhook: the alert intake, its function key in the URI and a token
+    // of Azure Monitor's service principal holding ActionGroupsSecureWebhook, as in Azure (the
+    // local host mints it: docs/local-host.md).
+    let token: { value: string | undefined; until: number } | undefined;
+    const actionGroupToken = async (): Promise<string | undefined> => {
+      if (token && token.until > Date.now()) return token.value;
+      const response = await fetch(`${hostUrl}/admin/token`, {
+        method: 'POST',
+        body: JSON.stringify({ app: ACTION_GROUP_APP_ID, roles: [ROLES.alertDelivery], minutes: 60 }),
+        headers: { 'content-type': 'application/json', ...(adminKey ? { 'x-functions-key': adminKey } : {}) },
+      });
+      // No built-in authentication emulated (404): the webhook goes without a token.
+      const value = response.ok ? ((await response.json()) as { token: string }).token : undefined;
+      token = { value, until: Date.now() + 50 * 60_000 };
+      return value;
+    };
     sandbox.alerts.setTarget({
       async post(body, signal) {
         if (!hostUrl) return { status: 503 };
         const code = alertsCode ? `?code=${encodeURIComponent(alertsCode)}` : '';
+        const bearer = await actionGroupToken();
         const response = await fetch(`${hostUrl}/api/alerts${code}`, {
           method: 'POST',
           body,
-          headers: { 'content-type': 'application/json' },
+          headers: {
+            'content-type': 'application/json',
+            ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+          },
           signal,
         });
         return { status: response.status, body: await response.text() };
@@ -193,6 +213,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   const keys = keySettingsFromEnv(process.env);
   eventGridCode = sandboxDeliveryKey(keys);
   alertsCode = keys.required ? (keys.functionKey ?? keys.masterKey) : undefined;
+  adminKey = keys.required ? keys.masterKey : undefined;
   hostUrl = host.url;
   // Secrets seeded inside their 30-day window raise their events now, as Azure would have already.
   if (sandbox) await sandbox.settle();
