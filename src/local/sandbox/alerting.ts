@@ -451,8 +451,12 @@ export function createAlerting(input: {
       ]);
     }
   }
+  // What each load makes its metric read at an instant (against what is provisioned now).
+  const outputs: Array<(at: Date) => Array<{ dimensions: Record<string, string>; value: number }>> = [];
+  const driven = new Set<string>();
   for (const [accountId, loads] of cosmosLoads) {
-    store.setSource(accountId, 'NormalizedRUConsumption', (at) => {
+    driven.add(`${accountId}|NormalizedRUConsumption`.toLowerCase());
+    outputs.push((at) => {
       const offers = arm.throughput.all();
       return loads.map((load) => {
         const same = (o: (typeof offers)[number]) =>
@@ -469,9 +473,11 @@ export function createAlerting(input: {
         return { dimensions: { DatabaseName: load.database, CollectionName: load.container }, value };
       });
     });
+    store.setSource(accountId, 'NormalizedRUConsumption', outputs.at(-1)!);
   }
   for (const [namespaceId, loads] of queueLoads) {
-    store.setSource(namespaceId, 'ActiveMessages', (at) => {
+    driven.add(`${namespaceId}|ActiveMessages`.toLowerCase());
+    outputs.push((at) => {
       const units =
         arm.describe().serviceBusNamespaces.find((n) => n.id.toLowerCase() === namespaceId.toLowerCase())?.sku
           .capacity ?? 1;
@@ -487,7 +493,13 @@ export function createAlerting(input: {
         return { dimensions: { EntityName: load.queue }, value: load.state.backlog };
       });
     });
+    store.setSource(namespaceId, 'ActiveMessages', outputs.at(-1)!);
   }
+  const signature = (at: number) => JSON.stringify(outputs.map((output) => output(new Date(at))));
+  const steps = spec.load
+    .flatMap((load) => (load.kind === 'cosmos' ? load.ruPerSecond : load.incomingPerMinute))
+    .map((p) => resolveInstant(p.at, clockStart))
+    .sort((a, b) => a - b);
 
   const states: RuleState[] = spec.rules.map((rule) => ({
     rule,
@@ -579,14 +591,42 @@ export function createAlerting(input: {
 
   let nextMinute = Math.floor(clockStart / MINUTE_MS) * MINUTE_MS + MINUTE_MS;
   const active = spec.rules.length > 0 || spec.load.length > 0;
+  // Quiet: every rule is ok, watches only metrics the load drives, and has seen them steady for a
+  // whole window (plus the ingestion delay). Nothing can fire until the load steps or someone changes
+  // what is provisioned, so the clock need not stop every minute (a 45-day move stays cheap).
+  const canBeQuiet = states.every((s) => driven.has(`${s.rule.resourceId}|${s.rule.metric}`.toLowerCase()));
+  const settleMinutes =
+    Math.max(0, ...spec.rules.map((r) => r.windowMinutes + r.frequencyMinutes)) +
+    store.ingestionDelayMs / MINUTE_MS +
+    1;
+  let quiet = false;
+  let lastSignature = '';
+  let steadySince = clockStart;
+  const ceilMinute = (t: number) => Math.ceil(t / MINUTE_MS) * MINUTE_MS;
   const ticker: WorldTicker = {
-    nextDueAt: () => (active ? nextMinute : undefined),
+    nextDueAt() {
+      if (!active) return undefined;
+      if (!quiet) return nextMinute;
+      const now = clock.now().getTime();
+      if (signature(now) !== lastSignature) return Math.max(nextMinute, ceilMinute(now));
+      const step = steps.find((t) => t > now);
+      return step === undefined ? undefined : Math.max(nextMinute, ceilMinute(step));
+    },
     async fireDue(now) {
+      if (quiet) {
+        quiet = false;
+        nextMinute = Math.max(nextMinute, Math.floor(now / MINUTE_MS) * MINUTE_MS);
+      }
       while (nextMinute <= now) {
         const minute = nextMinute;
         nextMinute += MINUTE_MS;
         // The load's value at this minute, before the rules look at the window that ends here.
         store.sampleSources();
+        const current = signature(minute);
+        if (current !== lastSignature) {
+          lastSignature = current;
+          steadySince = minute;
+        }
         for (const s of states) {
           if ((minute / MINUTE_MS) % s.rule.frequencyMinutes !== 0) continue;
           const value = evaluate(s, minute);
@@ -607,6 +647,14 @@ export function createAlerting(input: {
             s.notMet = 0;
             await deliver(s, 'Resolved', value, minute);
           }
+        }
+        if (
+          canBeQuiet &&
+          states.every((s) => s.state === 'ok') &&
+          minute - steadySince >= settleMinutes * MINUTE_MS
+        ) {
+          quiet = true;
+          return;
         }
       }
     },

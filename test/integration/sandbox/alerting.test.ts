@@ -192,6 +192,40 @@ describe('sandbox alerting: load, metric alert rules, action group', () => {
     expect(bodies).toHaveLength(3);
   });
 
+  it('fires and resolves at the right minutes inside one long move, without stopping every minute while steady', async () => {
+    // Prepare: quiet for a day, throttled for an hour, quiet again.
+    const { bodies, target } = receiver();
+    const sandbox = createSandbox({
+      scenario: scenario({
+        load: [
+          {
+            cosmos: { account: 'cosmos-load', database: 'db', container: 'c1' },
+            ruPerSecond: [
+              { at: '+0m', value: 500 },
+              { at: '+1d', value: 1400 },
+              { at: '+1d1h', value: 500 },
+            ],
+          },
+        ],
+        rules: [cosmosRule],
+      }),
+      alertTarget: target,
+    });
+
+    // Act: one move of 30 days.
+    await sandbox.advance({ days: 30 });
+
+    // Assess: Fired 1 + 3 minutes after the step; Resolved 3 evaluations after the windows are clear.
+    const essentials = bodies.map(
+      (b) => (b as { data: { essentials: Record<string, string> } }).data.essentials,
+    );
+    expect(essentials.map((e) => [e.monitorCondition, e.firedDateTime, e.resolvedDateTime])).toEqual([
+      ['Fired', '2026-05-02T00:04:00.000Z', undefined],
+      ['Resolved', '2026-05-02T00:04:00.000Z', '2026-05-02T01:10:00.000Z'],
+    ]);
+    expect(sandbox.alerts.rules()[0]!.lastEvaluatedAt).not.toBe(sandbox.clock.now().toISOString());
+  });
+
   it('delivers some notifications twice, with the same alert id and condition', async () => {
     // Prepare
     const { bodies, target } = receiver();
