@@ -17,7 +17,8 @@ const DEFAULT_MAX_REPLICAS = 10;
 /**
  * `ReplicaScalerPort` over `@azure/arm-appcontainers`: a Container App's replica range
  * (`template.scale`). Permissions: `Microsoft.App/containerApps/read` and
- * `Microsoft.App/containerApps/write` on the app (infra/ grants exactly these in a custom role).
+ * `Microsoft.App/containerApps/write` on the app (a custom role with exactly these: docs/deploy.md,
+ * "An alert playbook").
  *
  * A change is the app's PATCH (JSON merge patch) `{ location, properties: { template: { scale: {
  * maxReplicas } } } }`, a long-running operation followed to its end. The scale settings are

@@ -56,8 +56,8 @@ export function throughputOf(settings: ThroughputSettingsGetResults, what: strin
 /**
  * `CosmosThroughputPort` over `@azure/arm-cosmosdb`'s SQL resources: the throughput settings of a
  * container (`.../sqlDatabases/{db}/containers/{c}/throughputSettings/default`) or of a database's
- * shared throughput. Permissions (the narrowest, on the account; infra/ grants exactly these in a
- * custom role): `Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/throughputSettings/read`
+ * shared throughput. Permissions (the narrowest, on the account; a custom role with exactly these:
+ * docs/deploy.md, "An alert playbook"): `Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/throughputSettings/read`
  * and `/write` (containers), `.../sqlDatabases/throughputSettings/read` and `/write` (databases),
  * `.../throughputSettings/migrateToAutoscale/action` (migration), and
  * `Microsoft.DocumentDB/locations/operationsStatus/read` at the subscription to follow the

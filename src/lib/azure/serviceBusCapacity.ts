@@ -50,8 +50,8 @@ function capacityOf(raw: RawNamespace | undefined, what: string): NamespaceCapac
 /**
  * `ServiceBusCapacityPort` over `@azure/arm-servicebus`: a premium namespace's messaging units
  * (`sku.capacity`). Permissions: `Microsoft.ServiceBus/namespaces/read` and
- * `Microsoft.ServiceBus/namespaces/write` on the namespace (infra/ grants exactly these in a custom
- * role). The update is the namespace PATCH `{ sku: { name: Premium, tier: Premium, capacity } }`,
+ * `Microsoft.ServiceBus/namespaces/write` on the namespace (a custom role with exactly these:
+ * docs/deploy.md, "An alert playbook"). The update is the namespace PATCH `{ sku: { name: Premium, tier: Premium, capacity } }`,
  * answered at once (200, `provisioningState: Updating`) while the service applies it: the namespace's
  * `provisioningState` says when it is done. ARM calls: one GET per read, one PATCH per change.
  */
