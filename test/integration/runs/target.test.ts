@@ -47,7 +47,8 @@ describe('one run per target (issue 6, §4)', () => {
     expect(a.run.id).toBe(b.run.id);
     expect([a.created, b.created].sort()).toEqual([false, true]);
     expect(runs).toHaveLength(1);
-    expect(effects).toEqual([`regenerated ${SECRET}`]);
+    // Either start may win the race: the run keeps the target as its creator spelled it.
+    expect(effects.map((e) => e.toLowerCase())).toEqual([`regenerated ${SECRET}`]);
   });
 
   it('returns the active run for the target, or refuses with 409 naming it; a finished run does not block', async () => {
