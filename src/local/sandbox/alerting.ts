@@ -336,6 +336,8 @@ export interface AlertDeliveryRecord {
   attempt: number;
   /** A second delivery of a notification already delivered (at-least-once). */
   duplicate: boolean;
+  /** The action group that sent it (`alerting.actionGroup.name`). */
+  actionGroup: string;
   /** HTTP status; 0: no answer (or no target). */
   status: number;
   /** The app's answer (its JSON: status, playbook, runId), when it gave one. */
@@ -558,7 +560,7 @@ export function createAlerting(input: {
   };
 
   const deliver = async (s: RuleState, condition: 'Fired' | 'Resolved', value: number, now: number) => {
-    const body = JSON.stringify(payload(s, condition, value, now));
+    const body = JSON.stringify(payload(s, condition, value, now, now - store.ingestionDelayMs));
     const send = async (duplicate: boolean) => {
       for (let attempt = 1; attempt <= spec.actionGroup.maxAttempts; attempt++) {
         let status = 0;
@@ -575,6 +577,7 @@ export function createAlerting(input: {
         record({
           at: new Date(now).toISOString(),
           rule: s.rule.name,
+          actionGroup: spec.actionGroup.name,
           alertId: s.alertId!,
           monitorCondition: condition,
           attempt,
@@ -701,6 +704,12 @@ function subscriptionOf(resourceId: string): string {
   return resourceId.split('/')[2] ?? '';
 }
 
+/** A window size as the alert rule API writes it: PT5M, PT1H, P1D. */
+function isoMinutes(minutes: number): string {
+  if (minutes === 1440) return 'P1D';
+  return minutes % 60 === 0 ? `PT${minutes / 60}H` : `PT${minutes}M`;
+}
+
 function parseAnswer(body: string | undefined): unknown {
   if (!body) return undefined;
   try {
@@ -711,7 +720,13 @@ function parseAnswer(body: string | undefined): unknown {
 }
 
 /** The common-schema notification of a static-threshold metric alert (the published sample's shape). */
-function payload(s: RuleState, condition: 'Fired' | 'Resolved', value: number, now: number) {
+function payload(
+  s: RuleState,
+  condition: 'Fired' | 'Resolved',
+  value: number,
+  now: number,
+  windowEnd: number,
+) {
   const { rule } = s;
   const resourceName = rule.resourceId.split('/').at(-1) ?? '';
   const resourceGroup = rule.resourceId.split('/')[4] ?? '';
@@ -739,7 +754,7 @@ function payload(s: RuleState, condition: 'Fired' | 'Resolved', value: number, n
         properties: null,
         conditionType: 'SingleResourceMultipleMetricCriteria',
         condition: {
-          windowSize: `PT${rule.windowMinutes}M`,
+          windowSize: isoMinutes(rule.windowMinutes),
           allOf: [
             {
               metricName: rule.metric,
@@ -751,8 +766,8 @@ function payload(s: RuleState, condition: 'Fired' | 'Resolved', value: number, n
               metricValue: value,
             },
           ],
-          windowStartTime: new Date(now - rule.windowMinutes * MINUTE_MS).toISOString(),
-          windowEndTime: new Date(now).toISOString(),
+          windowStartTime: new Date(windowEnd - rule.windowMinutes * MINUTE_MS).toISOString(),
+          windowEndTime: new Date(windowEnd).toISOString(),
         },
       },
       customProperties: rule.customProperties,

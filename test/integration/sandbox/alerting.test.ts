@@ -120,6 +120,9 @@ describe('sandbox alerting: load, metric alert rules, action group', () => {
           condition: {
             windowSize: 'PT5M',
             allOf: [{ metricName: 'NormalizedRUConsumption', metricValue: 100 }],
+            // The window the rule read: it ends the ingestion delay before the evaluation.
+            windowStartTime: '2026-05-01T00:06:00.000Z',
+            windowEndTime: '2026-05-01T00:11:00.000Z',
           },
         },
         customProperties: { team: 'data' },
@@ -249,7 +252,10 @@ describe('sandbox alerting: load, metric alert rules, action group', () => {
     // Assess
     expect(bodies).toHaveLength(2);
     expect(bodies[1]).toEqual(bodies[0]);
-    expect(sandbox.alerts.deliveries().map((d) => d.duplicate)).toEqual([false, true]);
+    expect(sandbox.alerts.deliveries().map((d) => [d.duplicate, d.actionGroup])).toEqual([
+      [false, 'ag-stampkeeper'],
+      [true, 'ag-stampkeeper'],
+    ]);
   });
 
   it('refuses a bad alerting section with every problem and its path', () => {
