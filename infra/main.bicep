@@ -326,6 +326,56 @@ module alerts 'modules/alerts.bicep' = if (wireFunctions) {
   }
 }
 
+// --- Rotation (issue 8): the roles on the keys' resources and on the consumers ---------------
+
+// Custom roles with exactly the actions the adapters call, defined in this subscription; each
+// assigned on exactly the resource the policy names, in that resource's resource group.
+var rotationRoleGuids = toObject(
+  policyTargets.rotation.roles,
+  r => r.name,
+  r => r.?builtInRoleId ?? guid(subscription().id, environmentName, 'stampkeeper-rotation', r.name)
+)
+
+module rotationRoles 'modules/rotationRoles.bicep' = {
+  params: {
+    environmentName: environmentName
+    resourceToken: resourceToken
+    roles: policyTargets.rotation.roles
+    roleGuids: rotationRoleGuids
+    grants: policyTargets.rotation.grants
+  }
+}
+
+var rotationPurposes = toObject(policyTargets.rotation.roles, r => r.name, r => r.description)
+
+module rotationAccess 'modules/rotationAccess.bicep' = [
+  for grant in filter(policyTargets.rotation.grants, g => g.resourceType != 'subscription'): {
+    scope: resourceGroup(grant.subscriptionId, grant.resourceGroup)
+    params: {
+      resourceType: grant.resourceType
+      names: grant.names
+      roleGuid: rotationRoleGuids[grant.role]
+      appPrincipalId: identities.outputs.appPrincipalId
+      purpose: '${rotationPurposes[grant.role]} for ${join(grant.secrets, ', ')}'
+    }
+    // A custom role exists before it is assigned.
+    dependsOn: [rotationRoles]
+  }
+]
+
+module rotationSubscriptionAccess 'modules/rotationSubscriptionAccess.bicep' = [
+  for grant in filter(policyTargets.rotation.grants, g => g.resourceType == 'subscription'): {
+    scope: subscription(grant.subscriptionId)
+    params: {
+      roleGuid: rotationRoleGuids[grant.role]
+      appPrincipalId: identities.outputs.appPrincipalId
+      purpose: '${rotationPurposes[grant.role]} for ${join(grant.secrets, ', ')}'
+    }
+    // A custom role exists before it is assigned.
+    dependsOn: [rotationRoles]
+  }
+]
+
 // azd reads these into the environment (.azure/<env>/.env); the deploy workflow uses them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId

@@ -1,8 +1,9 @@
 /**
  * `npm run infra:params [-- --policy <file>] [--out <file>] [--check]`: turns the operations policy
  * into the parameter the Bicep consumes (`infra/policy.targets.json`, loaded by every
- * `infra/env/*.bicepparam`): the managed vaults with the role each needs, and what the notification
- * channels need (the Event Grid topic, the webhook URL settings).
+ * `infra/env/*.bicepparam`): the managed vaults with the role each needs, what the notification
+ * channels need (the Event Grid topic, the webhook URL settings), and the roles the rotations need
+ * on the keys' resources and on the consumers (`rotation`).
  *
  * Roles follow from what the policy asks the app to do, the narrowest built-in role for it
  * (docs/deploy.md justifies each). `--check` changes nothing and fails when the file is out of
@@ -11,7 +12,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { loadPolicy, type Policy, type RotationProvider } from '../src/lib/config/policy';
+import {
+  type ConsumerPolicy,
+  consumerName,
+  type KeyRotationPolicy,
+  loadPolicy,
+  type Policy,
+  type RotationProvider,
+} from '../src/lib/config/policy';
 import { ConfigurationError } from '../src/lib/core/errors';
 
 /** Vault roles, least first (`infra/modules/types.bicep` `vaultRole`, `roles`). */
@@ -43,6 +51,242 @@ export interface PolicyTargets {
   policy: string;
   vaults: PolicyVault[];
   notifications: { eventGridTopic: boolean; urlSettings: string[] };
+  rotation: RotationAccess;
+}
+
+// --- Rotation: the roles on the keys' resources and on the consumers (issue 8) ---------------
+
+/**
+ * A role the rotation needs on a resource: a built-in role when one holds exactly these actions
+ * (`builtInRoleId`), else a custom role the deployment defines with exactly these actions. The
+ * actions are what the adapter calls (its TSDoc names them; `rotationRbac.test.ts` derives them
+ * from the requests the adapters send to the sandbox and holds the two equal).
+ */
+export interface RotationRole {
+  name: RotationRoleName;
+  builtInRoleId: string | null;
+  description: string;
+  actions: string[];
+}
+
+/** One role assignment: `role` for the app on `resourceId` (a resource, or a subscription). */
+export interface RotationGrant {
+  role: RotationRoleName;
+  resourceId: string;
+  subscriptionId: string;
+  /** Empty for a subscription-scope grant. */
+  resourceGroup: string;
+  /** The resource type (`Microsoft.DocumentDB/databaseAccounts`...), or `subscription`. */
+  resourceType: string;
+  /** The resource's names, outermost first (namespace, queue, rule). */
+  names: string[];
+  /** The policy's secrets (vault/secret) this grant serves. */
+  secrets: string[];
+}
+
+export interface RotationAccess {
+  roles: RotationRole[];
+  grants: RotationGrant[];
+}
+
+/** The Azure built-in "Storage Account Key Operator Service Role": exactly listkeys + regeneratekey. */
+export const STORAGE_ACCOUNT_KEY_OPERATOR = '81a9662b-bebf-436f-a333-f67b29880f12';
+
+/**
+ * Every role the rotation can need, by name, with the actions of the adapter that uses it
+ * (`src/lib/azure/*.ts`, which names them in its TSDoc).
+ */
+export const ROTATION_ROLE_DEFINITIONS = {
+  cosmosDbKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the read-write keys of a Cosmos DB account (src/lib/azure/cosmosDbKeys.ts)',
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/listKeys/action',
+      'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action',
+    ],
+  },
+  cosmosDbReadOnlyKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the read-only keys of a Cosmos DB account (src/lib/azure/cosmosDbKeys.ts, pair readOnly)',
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/readonlykeys/action',
+      'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action',
+    ],
+  },
+  cosmosDbOperationStatus: {
+    builtInRoleId: null,
+    description:
+      "Read the status of Cosmos DB's long-running operations (a key regeneration), which ARM keeps at the subscription (src/lib/azure/cosmosDbKeys.ts)",
+    actions: ['Microsoft.DocumentDB/locations/operationsStatus/read'],
+  },
+  storageAccountKeys: {
+    builtInRoleId: STORAGE_ACCOUNT_KEY_OPERATOR,
+    description: 'List and regenerate the keys of a Storage account (src/lib/azure/storageKeys.ts)',
+    actions: [
+      'Microsoft.Storage/storageAccounts/listkeys/action',
+      'Microsoft.Storage/storageAccounts/regeneratekey/action',
+    ],
+  },
+  serviceBusNamespaceRuleKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the keys of a Service Bus namespace SAS rule (src/lib/azure/serviceBusKeys.ts)',
+    actions: [
+      'Microsoft.ServiceBus/namespaces/authorizationRules/listKeys/action',
+      'Microsoft.ServiceBus/namespaces/authorizationRules/regenerateKeys/action',
+    ],
+  },
+  serviceBusQueueRuleKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the keys of a Service Bus queue SAS rule (src/lib/azure/serviceBusKeys.ts)',
+    actions: [
+      'Microsoft.ServiceBus/namespaces/queues/authorizationRules/listKeys/action',
+      'Microsoft.ServiceBus/namespaces/queues/authorizationRules/regenerateKeys/action',
+    ],
+  },
+  serviceBusTopicRuleKeys: {
+    builtInRoleId: null,
+    description:
+      'List and regenerate the keys of a Service Bus topic SAS rule (src/lib/azure/serviceBusKeys.ts)',
+    actions: [
+      'Microsoft.ServiceBus/namespaces/topics/authorizationRules/listKeys/action',
+      'Microsoft.ServiceBus/namespaces/topics/authorizationRules/regenerateKeys/action',
+    ],
+  },
+  aksRunCommand: {
+    builtInRoleId: null,
+    description:
+      'Restart a deployment through the AKS run command and read its result (src/lib/azure/aksRoller.ts)',
+    actions: [
+      'Microsoft.ContainerService/managedClusters/runCommand/action',
+      'Microsoft.ContainerService/managedClusters/commandResults/read',
+    ],
+  },
+  containerAppRestart: {
+    builtInRoleId: null,
+    description:
+      'Read a Container App, restart its active revision and read the revision (src/lib/azure/containerAppRoller.ts)',
+    actions: [
+      'Microsoft.App/containerApps/read',
+      'Microsoft.App/containerApps/revisions/read',
+      'Microsoft.App/containerApps/revisions/restart/action',
+    ],
+  },
+  webAppRestart: {
+    builtInRoleId: null,
+    description: 'Restart an App Service or Functions app (src/lib/azure/webAppRoller.ts)',
+    actions: ['Microsoft.Web/sites/restart/action'],
+  },
+} as const satisfies Record<string, Omit<RotationRole, 'name' | 'actions'> & { actions: readonly string[] }>;
+
+export type RotationRoleName = keyof typeof ROTATION_ROLE_DEFINITIONS;
+
+/** `/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{type}/{name}]...` split. */
+function armParts(resourceId: string): Omit<RotationGrant, 'role' | 'secrets'> {
+  const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/(.+)$/i.exec(resourceId);
+  const rest = m?.[4]?.split('/') ?? [];
+  if (!m || rest.length % 2 !== 0) {
+    throw new ConfigurationError(`${resourceId}: not an Azure resource id`, [
+      `${resourceId}: not an Azure resource id`,
+    ]);
+  }
+  const types = rest.filter((_, i) => i % 2 === 0);
+  const names = rest.filter((_, i) => i % 2 === 1);
+  return {
+    resourceId,
+    subscriptionId: m[1]!,
+    resourceGroup: m[2]!,
+    resourceType: `${m[3]}/${types.join('/')}`,
+    names,
+  };
+}
+
+/** The role a key provider needs on its resource (the Service Bus rule's shape decides which). */
+function keyRole(rotation: KeyRotationPolicy, resourceType: string): RotationRoleName {
+  switch (rotation.provider) {
+    case 'cosmosDbKeys':
+      return rotation.keyPair === 'readOnly' ? 'cosmosDbReadOnlyKeys' : 'cosmosDbKeys';
+    case 'storageAccountKeys':
+      return 'storageAccountKeys';
+    case 'serviceBusSasKeys': {
+      const shape = resourceType.toLowerCase();
+      if (shape.endsWith('/queues/authorizationrules')) return 'serviceBusQueueRuleKeys';
+      if (shape.endsWith('/topics/authorizationrules')) return 'serviceBusTopicRuleKeys';
+      return 'serviceBusNamespaceRuleKeys';
+    }
+  }
+}
+
+/** The role a consumer's roll needs and on which resource; undefined for rolls without Azure access. */
+function consumerRole(consumer: ConsumerPolicy): { role: RotationRoleName; resourceId: string } | undefined {
+  switch (consumer.type) {
+    case 'aksDeployment':
+      return { role: 'aksRunCommand', resourceId: consumer.clusterId };
+    case 'containerApp':
+      return { role: 'containerAppRestart', resourceId: consumer.resourceId };
+    case 'appService':
+      return { role: 'webAppRestart', resourceId: consumer.resourceId };
+    case 'webhook':
+    case 'waitForReload':
+      return undefined; // the webhook's URL carries its own credential; a reload needs nothing
+  }
+}
+
+/**
+ * What the policy's rotations need on Azure resources: per key resource and per consumer, the role
+ * of its adapter on exactly that resource; the Cosmos DB operation-status read at the subscription
+ * of each Cosmos DB account (ARM keeps the status there, outside the account). Only the roles used
+ * are listed. Sorted, one grant per (role, resource).
+ */
+export function deriveRotationAccess(policy: Policy): RotationAccess {
+  const grants = new Map<string, RotationGrant>();
+  const add = (role: RotationRoleName, parts: Omit<RotationGrant, 'role' | 'secrets'>, secret: string) => {
+    const key = `${role}|${parts.resourceId.toLowerCase()}`;
+    const grant = grants.get(key) ?? { role, ...parts, secrets: [] };
+    if (!grant.secrets.includes(secret)) grant.secrets.push(secret);
+    grants.set(key, grant);
+  };
+  for (const secret of policy.secrets) {
+    if (secret.rotation.provider === 'manual') continue;
+    const rotation = secret.rotation;
+    const who = `${vaultNameOf(secret.vaultUrl)}/${secret.name}`;
+    const target = armParts(rotation.resourceId);
+    add(keyRole(rotation, target.resourceType), target, who);
+    if (rotation.provider === 'cosmosDbKeys') {
+      add(
+        'cosmosDbOperationStatus',
+        {
+          resourceId: `/subscriptions/${target.subscriptionId}`,
+          subscriptionId: target.subscriptionId,
+          resourceGroup: '',
+          resourceType: 'subscription',
+          names: [],
+        },
+        who,
+      );
+    }
+    for (const consumer of rotation.consumers) {
+      const needed = consumerRole(consumer);
+      if (!needed) continue;
+      add(needed.role, armParts(needed.resourceId), `${who} (consumer ${consumerName(consumer)})`);
+    }
+  }
+  const sorted = [...grants.values()]
+    .map((g) => ({ ...g, secrets: g.secrets.sort() }))
+    .sort((a, b) => a.role.localeCompare(b.role) || a.resourceId.localeCompare(b.resourceId));
+  const used = [...new Set(sorted.map((g) => g.role))].sort();
+  return {
+    roles: used.map((name) => ({
+      name,
+      builtInRoleId: ROTATION_ROLE_DEFINITIONS[name].builtInRoleId,
+      description: ROTATION_ROLE_DEFINITIONS[name].description,
+      actions: [...ROTATION_ROLE_DEFINITIONS[name].actions],
+    })),
+    grants: sorted,
+  };
 }
 
 export const DEFAULT_POLICY = 'policy/stampkeeper.policy.yaml';
@@ -98,6 +342,7 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
       .map((v) => ({ ...v, secrets: [...new Set(v.secrets)].sort() }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     notifications: { eventGridTopic, urlSettings: [...urlSettings].sort() },
+    rotation: deriveRotationAccess(policy),
   };
 }
 
@@ -177,7 +422,7 @@ if (require.main === module) {
       if (current !== text) await writeFile(outPath, text);
       console.log(
         `${where}: ${targets.vaults.length} vault(s), event grid topic ${targets.notifications.eventGridTopic ? 'yes' : 'no'}, ` +
-          `${targets.notifications.urlSettings.length} URL setting(s)${current === text ? ' (unchanged)' : ''}`,
+          `${targets.notifications.urlSettings.length} URL setting(s), ${targets.rotation.grants.length} rotation role assignment(s)${current === text ? ' (unchanged)' : ''}`,
       );
     })
     .catch((error: unknown) => {

@@ -45,6 +45,8 @@ type policyTargets = {
     @description('App settings holding webhook URLs (teams / webhook channels).')
     urlSettings: string[]
   }
+  @description('Roles the rotations need on the keys\' resources and on the consumers.')
+  rotation: rotationAccess
 }
 
 @export()
@@ -80,4 +82,39 @@ type alertThresholds = {
   serviceBusDeadletteredMessages: int
   @description('Failed function invocations (App Insights requests/failed) in 5 minutes.')
   appFailedRequests: int
+}
+
+@export()
+@description('A role the policy\'s rotations need (generated into infra/policy.targets.json): built-in when one holds exactly these actions, else defined by the deployment with exactly these actions.')
+type rotationRole = {
+  @description('Role key (scripts/infra-params.ts ROTATION_ROLE_DEFINITIONS).')
+  name: string
+  @description('Id of the built-in role holding exactly these actions, or null: a custom role is defined.')
+  builtInRoleId: string?
+  description: string
+  @description('What the adapter calls (its TSDoc names them).')
+  actions: string[]
+}
+
+@export()
+@description('One role assignment the policy\'s rotations need: the role, on exactly that resource (or subscription).')
+type rotationGrant = {
+  role: string
+  resourceId: string
+  subscriptionId: string
+  @description('Empty for a subscription-scope grant.')
+  resourceGroup: string
+  @description('Resource type (Microsoft.DocumentDB/databaseAccounts...), or subscription.')
+  resourceType: string
+  @description('The resource\'s names, outermost first.')
+  names: string[]
+  @description('The policy secrets (vault/secret) this grant serves.')
+  secrets: string[]
+}
+
+@export()
+@description('What the policy\'s rotations need on Azure resources.')
+type rotationAccess = {
+  roles: rotationRole[]
+  grants: rotationGrant[]
 }

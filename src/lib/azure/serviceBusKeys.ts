@@ -121,7 +121,8 @@ export class ServiceBusKeys implements KeyProvider {
   /**
    * Both keys of the rule. Needs `Microsoft.ServiceBus/namespaces/authorizationRules/listKeys/action`
    * (namespace rule) or `Microsoft.ServiceBus/namespaces/queues/authorizationRules/listKeys/action` /
-   * `.../topics/authorizationRules/listKeys/action` (entity rule). One ARM call.
+   * `Microsoft.ServiceBus/namespaces/topics/authorizationRules/listKeys/action` (entity rule). One
+   * ARM call. The deployment grants exactly these on the rule (scripts/infra-params.ts).
    */
   async listKeys(
     resourceId: string,
@@ -146,7 +147,8 @@ export class ServiceBusKeys implements KeyProvider {
    * Regenerates `primaryKey` or `secondaryKey` (`regenerateKeys` with `keyType` PrimaryKey /
    * SecondaryKey); the answer carries the new value. Needs
    * `Microsoft.ServiceBus/namespaces/authorizationRules/regenerateKeys/action` or the queue / topic
-   * form of it. One ARM call.
+   * form of it (`Microsoft.ServiceBus/namespaces/queues/authorizationRules/regenerateKeys/action`,
+   * `Microsoft.ServiceBus/namespaces/topics/authorizationRules/regenerateKeys/action`). One ARM call.
    */
   async regenerateKey(
     resourceId: string,

@@ -10,7 +10,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { generatePolicyTargets, type PolicyTargets } from '../../../scripts/infra-params';
+import {
+  generatePolicyTargets,
+  type PolicyTargets,
+  ROTATION_ROLE_DEFINITIONS,
+  type RotationRoleName,
+  STORAGE_ACCOUNT_KEY_OPERATOR,
+} from '../../../scripts/infra-params';
 import { ROLES } from '../../../src/lib/app/auth';
 import { loadPolicy, type Policy } from '../../../src/lib/config/policy';
 import { checkPolicyAgainstSettings, validateSettings } from '../../../src/lib/config/settings';
@@ -192,7 +198,15 @@ describe.skipIf(!inject('bicepAvailable'))(
             ? 'events'
             : `unknown principal ${principal}`;
         const role = String(r.properties?.roleDefinitionId).split('/').pop();
-        const scope = text(r.id).split('/providers/Microsoft.Authorization/roleAssignments/')[0];
+        // A subscription-scope assignment whose name is known only at deployment: its id stays
+        // `${subscriptionResourceId('<subscription>', 'Microsoft.Authorization/roleAssignments', ...)}`.
+        const atSubscription =
+          /^\$\{subscriptionResourceId\('([^']+)', 'Microsoft\.Authorization\/roleAssignments'/.exec(
+            text(r.id),
+          );
+        const scope = atSubscription
+          ? `/subscriptions/${atSubscription[1]}`
+          : text(r.id).split('/providers/Microsoft.Authorization/roleAssignments/')[0];
         return `${who} ${role} ${scope}`;
       });
     }
@@ -202,6 +216,23 @@ describe.skipIf(!inject('bicepAvailable'))(
       const form = inGroup(name);
       return form ? STORAGE_FORMS.some((f) => f.every((n) => keys.has(n))) : keys.has(name);
     };
+
+    /** The role definition id of each rotation role: built-in, or the custom role the deployment defines. */
+    function rotationRoleIds(deployment: Deployment): Map<RotationRoleName, string> {
+      const ids = new Map<RotationRoleName, string>();
+      for (const name of Object.keys(ROTATION_ROLE_DEFINITIONS) as RotationRoleName[]) {
+        const builtIn = ROTATION_ROLE_DEFINITIONS[name].builtInRoleId;
+        if (builtIn) {
+          ids.set(name, builtIn);
+          continue;
+        }
+        const defined = deployment
+          .of('Microsoft.Authorization/roleDefinitions')
+          .filter((d) => String(d.properties?.roleName).includes(` ${name} `));
+        if (defined.length === 1) ids.set(name, text(defined[0]!.name));
+      }
+      return ids;
+    }
 
     describe.each(ENVIRONMENTS)('%s', (env) => {
       const deployment = () => deployments.get(env)!;
@@ -412,6 +443,10 @@ describe.skipIf(!inject('bicepAvailable'))(
             const s = sources[name]!;
             return `app ${ROLE.keyVaultSecretsUser} /subscriptions/${s.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.KeyVault/vaults/${s.vaultName}/secrets/${s.secretName}`;
           }),
+          // Rotation: each role on exactly its resource (the next test checks which and why).
+          ...targets.rotation.grants.map(
+            (g) => `app ${rotationRoleIds(deployment()).get(g.role)} ${g.resourceId}`,
+          ),
         ].sort();
 
         // Act
@@ -422,6 +457,86 @@ describe.skipIf(!inject('bicepAvailable'))(
         // The bundled policy rotates its secrets: publishing new versions needs Key Vault Secrets
         // Officer on that vault (a manual rotation would need only Key Vault Reader: params.test.ts).
         expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultSecretsOfficer'));
+      });
+
+      it('gives every rotation target and consumer its role on exactly that resource, with exactly the actions its adapter calls', () => {
+        // Prepare: what the policy rotates and rolls, read from the policy itself.
+        const keyRole = (r: Extract<Policy['secrets'][number]['rotation'], { resourceId: string }>) => {
+          if (r.provider === 'cosmosDbKeys')
+            return r.keyPair === 'readOnly' ? 'cosmosDbReadOnlyKeys' : 'cosmosDbKeys';
+          if (r.provider === 'storageAccountKeys') return 'storageAccountKeys';
+          return /\/queues\//i.test(r.resourceId)
+            ? 'serviceBusQueueRuleKeys'
+            : /\/topics\//i.test(r.resourceId)
+              ? 'serviceBusTopicRuleKeys'
+              : 'serviceBusNamespaceRuleKeys';
+        };
+        const needed: Array<[RotationRoleName, string]> = [];
+        for (const secret of policy.secrets) {
+          const r = secret.rotation;
+          if (r.provider === 'manual') continue;
+          needed.push([keyRole(r), r.resourceId]);
+          if (r.provider === 'cosmosDbKeys')
+            needed.push(['cosmosDbOperationStatus', r.resourceId.split('/resourceGroups/')[0]!]);
+          for (const c of r.consumers) {
+            if (c.type === 'aksDeployment') needed.push(['aksRunCommand', c.clusterId]);
+            if (c.type === 'containerApp') needed.push(['containerAppRestart', c.resourceId]);
+            if (c.type === 'appService') needed.push(['webAppRestart', c.resourceId]);
+          }
+        }
+        const expected = [
+          ...new Set(
+            needed.map(
+              ([role, scope]) => `${scope} ${[...ROTATION_ROLE_DEFINITIONS[role].actions].sort().join(',')}`,
+            ),
+          ),
+        ].sort();
+        // The built-in role's actions, as Azure defines it ("Storage Account Key Operator Service Role").
+        const builtInActions: Record<string, string[]> = {
+          [STORAGE_ACCOUNT_KEY_OPERATOR]: [
+            'Microsoft.Storage/storageAccounts/listkeys/action',
+            'Microsoft.Storage/storageAccounts/regeneratekey/action',
+          ],
+        };
+
+        // Act: every assignment of a rotation role, with the actions its role definition grants.
+        const definitions = new Map(
+          deployment()
+            .of('Microsoft.Authorization/roleDefinitions')
+            .map((d) => [
+              text(d.name),
+              d.properties as {
+                permissions: Array<{ actions: string[]; dataActions: string[] }>;
+                assignableScopes: string[];
+              },
+            ]),
+        );
+        const rotationIds = new Set(rotationRoleIds(deployment()).values());
+        const granted = assignments(deployment())
+          .map((a) => a.split(' '))
+          .filter(([, role]) => rotationIds.has(role!))
+          .map(([who, role, scope]) => {
+            const custom = definitions.get(role!);
+            const actions = custom ? custom.permissions.flatMap((p) => p.actions) : builtInActions[role!]!;
+            return { who, scope: scope!, actions, custom };
+          });
+
+        // Assess
+        expect(granted.map((g) => g.who).every((w) => w === 'app')).toBe(true);
+        expect(granted.map((g) => `${g.scope} ${[...g.actions].sort().join(',')}`).sort()).toEqual(expected);
+        for (const g of granted.filter((x) => x.custom)) {
+          // No data actions, and assignable only where the policy's resources are.
+          expect(g.custom!.permissions.flatMap((p) => p.dataActions)).toEqual([]);
+          const rg = g.scope.split('/providers/')[0]!;
+          expect(g.custom!.assignableScopes).toContain(g.scope.includes('/resourceGroups/') ? rg : g.scope);
+        }
+        // Every custom role is used, with only the scopes of its grants.
+        expect(
+          [...definitions.keys()].every((id) =>
+            granted.some((g) => g.custom && definitions.get(id) === g.custom),
+          ),
+        ).toBe(true);
+        expect(expected.length).toBeGreaterThanOrEqual(6);
       });
 
       it("delivers each managed vault's secret events to keyVaultEvents, with retries and dead-lettering", () => {

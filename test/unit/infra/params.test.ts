@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_OUT,
   derivePolicyTargets,
+  deriveRotationAccess,
   generatePolicyTargets,
   ROTATION_ROLES,
   vaultNameOf,
@@ -72,6 +73,110 @@ describe('npm run infra:params', () => {
     // Assess
     expect(targets.notifications).toEqual({ eventGridTopic: false, urlSettings: [] });
     expect(targets.vaults.map((v) => v.name)).toEqual(['kv-one']);
+  });
+
+  it('gives each rotated resource and each consumer the role of its adapter on exactly that resource', async () => {
+    // Prepare
+    const policy = await loadPolicy(join(ROOT, 'policy/examples/full.policy.yaml'));
+    const sub = '/subscriptions/00000000-0000-0000-0000-000000000000';
+
+    // Act
+    const access = deriveRotationAccess(policy);
+
+    // Assess
+    expect(access.grants.map((g) => [g.role, g.resourceId, g.resourceType, g.names])).toEqual([
+      [
+        'aksRunCommand',
+        `${sub}/resourceGroups/rg-stamp1/providers/Microsoft.ContainerService/managedClusters/aks-stamp1`,
+        'Microsoft.ContainerService/managedClusters',
+        ['aks-stamp1'],
+      ],
+      [
+        'containerAppRestart',
+        `${sub}/resourceGroups/rg-stamp2/providers/Microsoft.App/containerApps/orders-api`,
+        'Microsoft.App/containerApps',
+        ['orders-api'],
+      ],
+      [
+        'cosmosDbKeys',
+        `${sub}/resourceGroups/rg-data/providers/Microsoft.DocumentDB/databaseAccounts/contoso-cosmos`,
+        'Microsoft.DocumentDB/databaseAccounts',
+        ['contoso-cosmos'],
+      ],
+      // Cosmos DB keeps the status of a regeneration at the subscription: that read only.
+      ['cosmosDbOperationStatus', sub, 'subscription', []],
+      [
+        'serviceBusQueueRuleKeys',
+        `${sub}/resourceGroups/rg-msg/providers/Microsoft.ServiceBus/namespaces/contoso-sb/queues/payments/authorizationRules/send`,
+        'Microsoft.ServiceBus/namespaces/queues/authorizationRules',
+        ['contoso-sb', 'payments', 'send'],
+      ],
+      [
+        'storageAccountKeys',
+        `${sub}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/contosodata`,
+        'Microsoft.Storage/storageAccounts',
+        ['contosodata'],
+      ],
+      [
+        'webAppRestart',
+        `${sub}/resourceGroups/rg-ops/providers/Microsoft.Web/sites/orders-admin`,
+        'Microsoft.Web/sites',
+        ['orders-admin'],
+      ],
+    ]);
+    // Only the roles used; the Storage keys through the built-in role that holds exactly them.
+    expect(access.roles.map((r) => [r.name, r.builtInRoleId])).toEqual([
+      ['aksRunCommand', null],
+      ['containerAppRestart', null],
+      ['cosmosDbKeys', null],
+      ['cosmosDbOperationStatus', null],
+      ['serviceBusQueueRuleKeys', null],
+      ['storageAccountKeys', '81a9662b-bebf-436f-a333-f67b29880f12'],
+      ['webAppRestart', null],
+    ]);
+    expect(access.roles.find((r) => r.name === 'serviceBusQueueRuleKeys')!.actions).toEqual([
+      'Microsoft.ServiceBus/namespaces/queues/authorizationRules/listKeys/action',
+      'Microsoft.ServiceBus/namespaces/queues/authorizationRules/regenerateKeys/action',
+    ]);
+    // The webhook and reload consumers need no Azure role.
+    expect(access.grants.some((g) => /csi|reporting/i.test(g.secrets.join()))).toBe(false);
+  });
+
+  it('gives a Cosmos DB read-only pair the read-only listing, and needs nothing for a manual rotation', () => {
+    // Prepare
+    const validation = validatePolicy(
+      [
+        'version: 1',
+        'secrets:',
+        '  - vault: kv-one',
+        '    name: ro',
+        '    owner: o',
+        '    rotation:',
+        '      provider: cosmosDbKeys',
+        '      keyPair: readOnly',
+        '      resourceId: /subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/acct',
+        '  - { vault: kv-one, name: m, owner: o, rotation: { provider: manual } }',
+        '',
+      ].join('\n'),
+      'inline',
+    );
+    if (!validation.ok) throw new Error(validation.problems.join('; '));
+
+    // Act
+    const access = deriveRotationAccess(validation.policy);
+
+    // Assess
+    expect(access.grants.map((g) => [g.role, g.resourceId])).toEqual([
+      ['cosmosDbOperationStatus', '/subscriptions/00000000-0000-0000-0000-000000000001'],
+      [
+        'cosmosDbReadOnlyKeys',
+        '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/acct',
+      ],
+    ]);
+    expect(access.roles.find((r) => r.name === 'cosmosDbReadOnlyKeys')!.actions).toEqual([
+      'Microsoft.DocumentDB/databaseAccounts/readonlykeys/action',
+      'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action',
+    ]);
   });
 
   it('gives manual rotation the read-only Key Vault Reader role', () => {
