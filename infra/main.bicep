@@ -307,6 +307,49 @@ module managedVaults 'modules/managedVault.bicep' = [
   }
 ]
 
+// --- What the maintenance checks and the gates read (policyTargets.inspection) -----------------
+
+// Read-only, scoped to each resource the policy names (docs/deploy.md, "Checks and gates").
+module inspectionReaders 'modules/inspectionReader.bicep' = [
+  for resource in policyTargets.inspection.resources: {
+    name: 'inspect-${uniqueString(resource.resourceId, resource.role)}'
+    scope: resourceGroup(resource.subscriptionId, resource.resourceGroup)
+    params: {
+      resource: resource
+      appPrincipalId: identities.outputs.appPrincipalId
+    }
+  }
+]
+
+// No built-in role reads only these subscription-scope resources: a custom role with exactly the
+// actions the adapters name, assignable in the policy's subscriptions only. One per environment.
+resource inspectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(policyTargets.inspection.subscriptions)) {
+  name: guid(subscription().id, 'stampkeeper-inspection', environmentName)
+  properties: {
+    roleName: 'stampkeeper inspection reader (${environmentName}, ${resourceToken})'
+    description: 'Subscription-scope reads of the stampkeeper maintenance checks: restorable Cosmos DB accounts, a region\'s Kubernetes versions, quotas and usages.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: policyTargets.inspection.subscriptionActions
+        notActions: []
+      }
+    ]
+    assignableScopes: map(policyTargets.inspection.subscriptions, s => '/subscriptions/${s}')
+  }
+}
+
+module subscriptionReaders 'modules/subscriptionReader.bicep' = [
+  for subscriptionId in policyTargets.inspection.subscriptions: {
+    name: 'inspect-${uniqueString(subscriptionId, environmentName)}'
+    scope: subscription(subscriptionId)
+    params: {
+      roleDefinitionId: inspectionRole.id
+      appPrincipalId: identities.outputs.appPrincipalId
+    }
+  }
+]
+
 module alerts 'modules/alerts.bicep' = if (wireFunctions) {
   scope: rg
   params: {

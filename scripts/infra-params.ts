@@ -46,11 +46,64 @@ export interface PolicyVault {
   secrets: string[];
 }
 
+/**
+ * Read-only roles the maintenance checks and the gates need on the resources the policy names
+ * (`infra/modules/types.bicep` `inspectionRole`): Reader on a Cosmos DB account or an AKS cluster
+ * (their properties, backup policy, upgrade profile; no key listing, which is an action), Monitoring
+ * Reader on a gate's metric resource (`Microsoft.Insights/metrics/read`), Log Analytics Reader on a
+ * gate's workspace (query and search).
+ */
+export const INSPECTION_ROLES = ['reader', 'monitoringReader', 'logAnalyticsReader'] as const;
+export type InspectionRole = (typeof INSPECTION_ROLES)[number];
+
+/**
+ * Resource types the deployment can grant a role on (one typed `existing` resource each in
+ * `infra/modules/inspectionReader.bicep`), in Azure's casing. A gate reading the metrics of another
+ * type is refused here until that module knows it.
+ */
+export const INSPECTABLE_TYPES = [
+  'Microsoft.ContainerService/managedClusters',
+  'Microsoft.DocumentDB/databaseAccounts',
+  'Microsoft.Insights/components',
+  'Microsoft.OperationalInsights/workspaces',
+  'Microsoft.ServiceBus/namespaces',
+] as const;
+
+/**
+ * Subscription-scope reads, by check: what the adapters' TSDoc names (src/lib/azure/cosmosDbInventory.ts,
+ * aksInventory.ts, quotaReader.ts). No built-in role is that narrow (Reader on the subscription would
+ * read everything), so they make one custom role.
+ */
+export const SUBSCRIPTION_ACTIONS = {
+  backupReadiness: ['Microsoft.DocumentDB/locations/restorableDatabaseAccounts/read'],
+  platformVersions: ['Microsoft.ContainerService/locations/kubernetesVersions/read'],
+  quotaHeadroom: ['Microsoft.Quota/quotas/read', 'Microsoft.Quota/usages/read'],
+} as const;
+
+/** A role on one resource the policy names, with the parts of its id the Bicep scopes by. */
+export interface InspectedResource {
+  resourceId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  type: (typeof INSPECTABLE_TYPES)[number];
+  name: string;
+  role: InspectionRole;
+  /** What reads it (`checks.backupReadiness`, `gates.stamp-health`...), for the assignment's description. */
+  readBy: string[];
+}
+
 export interface PolicyTargets {
   $comment: string;
   policy: string;
   vaults: PolicyVault[];
   notifications: { eventGridTopic: boolean; urlSettings: string[] };
+  /** What the maintenance checks and the gates read (docs/deploy.md, "Checks and gates"). */
+  inspection: {
+    resources: InspectedResource[];
+    /** Subscriptions where the custom inspection role is assigned, and its actions. */
+    subscriptions: string[];
+    subscriptionActions: string[];
+  };
   rotation: RotationAccess;
 }
 
@@ -309,6 +362,101 @@ export function vaultNameOf(vaultUrl: string): string {
   return m[1]!;
 }
 
+const TOP_LEVEL_ID =
+  /^\/subscriptions\/([0-9a-f-]{36})\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/([^/]+)\/([^/]+)$/i;
+
+/** The parts of a top-level resource id of a type the deployment can grant a role on; throws otherwise. */
+export function inspectedResourceOf(
+  resourceId: string,
+  role: InspectionRole,
+  readBy: string,
+): InspectedResource {
+  const m = TOP_LEVEL_ID.exec(resourceId.trim());
+  const type = m
+    ? INSPECTABLE_TYPES.find((t) => t.toLowerCase() === `${m[3]}/${m[4]}`.toLowerCase())
+    : undefined;
+  if (!m || !type) {
+    throw new ConfigurationError(
+      `${readBy}: ${resourceId} is not a resource the deployment can grant ${role} on (a top-level resource of type ${INSPECTABLE_TYPES.join(', ')}; add the type to infra/modules/inspectionReader.bicep and INSPECTABLE_TYPES)`,
+      [`${readBy}: ${resourceId}: not an inspectable resource`],
+    );
+  }
+  const subscriptionId = m[1]!.toLowerCase();
+  const resourceGroup = m[2]!;
+  const name = m[5]!;
+  return {
+    resourceId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${type}/${name}`,
+    subscriptionId,
+    resourceGroup,
+    type,
+    name,
+    role,
+    readBy: [readBy],
+  };
+}
+
+/**
+ * What the checks and the gates read: a read-only role on each resource the policy names, and the
+ * subscription-scope reads some checks make (restorable accounts, a region's Kubernetes versions,
+ * quotas). A gate's workspace needs its resource id (the query API takes the workspace id only).
+ */
+export function deriveInspection(policy: Policy): PolicyTargets['inspection'] {
+  const resources = new Map<string, InspectedResource>();
+  const subscriptions = new Set<string>();
+  const actions = new Set<string>();
+  const add = (resourceId: string, role: InspectionRole, readBy: string) => {
+    const resource = inspectedResourceOf(resourceId, role, readBy);
+    const key = `${resource.resourceId.toLowerCase()}|${role}`;
+    const known = resources.get(key);
+    if (known) known.readBy = [...new Set([...known.readBy, readBy])].sort();
+    else resources.set(key, resource);
+    return resource;
+  };
+  const { backupReadiness, credentialHygiene, platformVersions, quotaHeadroom } = policy.checks;
+  for (const account of backupReadiness?.cosmosDbAccounts ?? []) {
+    const resource = add(account.resourceId, 'reader', 'checks.backupReadiness');
+    subscriptions.add(resource.subscriptionId);
+    for (const action of SUBSCRIPTION_ACTIONS.backupReadiness) actions.add(action);
+  }
+  for (const account of credentialHygiene?.cosmosDbAccounts ?? [])
+    add(account.resourceId, 'reader', 'checks.credentialHygiene');
+  for (const cluster of platformVersions?.aksClusters ?? []) {
+    const resource = add(cluster, 'reader', 'checks.platformVersions');
+    subscriptions.add(resource.subscriptionId);
+    for (const action of SUBSCRIPTION_ACTIONS.platformVersions) actions.add(action);
+  }
+  for (const quota of quotaHeadroom?.quotas ?? []) {
+    subscriptions.add(quota.subscriptionId.toLowerCase());
+    for (const action of SUBSCRIPTION_ACTIONS.quotaHeadroom) actions.add(action);
+  }
+  for (const gate of policy.gates) {
+    for (const condition of gate.conditions) {
+      if (condition.type === 'logs') {
+        const workspace = policy.monitoring.workspaces.find((w) => w.name === condition.workspace);
+        if (!workspace?.resourceId) {
+          throw new ConfigurationError(
+            `gates.${gate.name}: workspace ${condition.workspace} has no resourceId: the deployment cannot grant Log Analytics Reader on it (set monitoring.workspaces[].resourceId)`,
+            [`monitoring.workspaces.${condition.workspace}.resourceId: required to deploy gate ${gate.name}`],
+          );
+        }
+        add(workspace.resourceId, 'logAnalyticsReader', `gates.${gate.name}`);
+      } else {
+        for (const target of gate.targets) {
+          const resourceId = target.resources[condition.resource];
+          if (resourceId) add(resourceId, 'monitoringReader', `gates.${gate.name}`);
+        }
+      }
+    }
+  }
+  return {
+    resources: [...resources.values()].sort(
+      (a, b) => a.resourceId.localeCompare(b.resourceId) || a.role.localeCompare(b.role),
+    ),
+    subscriptions: [...subscriptions].sort(),
+    subscriptionActions: [...actions].sort(),
+  };
+}
+
 /** What the policy targets, deterministic (sorted) so the committed file diffs cleanly. */
 export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyTargets {
   const vaults = new Map<string, PolicyVault>();
@@ -319,6 +467,11 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
     if (VAULT_ROLES.indexOf(needed) > VAULT_ROLES.indexOf(vault.role)) vault.role = needed;
     vault.secrets.push(secret.name);
     vaults.set(name, vault);
+  }
+  // The credential hygiene check lists a vault's secrets' metadata: Key Vault Reader at least.
+  for (const vaultUrl of policy.checks.credentialHygiene?.vaults ?? []) {
+    const name = vaultNameOf(vaultUrl);
+    if (!vaults.has(name)) vaults.set(name, { name, url: vaultUrl, role: 'keyVaultReader', secrets: [] });
   }
   const urlSettings = new Set<string>();
   let eventGridTopic = false;
@@ -342,6 +495,7 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
       .map((v) => ({ ...v, secrets: [...new Set(v.secrets)].sort() }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     notifications: { eventGridTopic, urlSettings: [...urlSettings].sort() },
+    inspection: deriveInspection(policy),
     rotation: deriveRotationAccess(policy),
   };
 }

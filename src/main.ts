@@ -13,3 +13,5 @@ import './functions/rotations';
 import './functions/remediation';
 import './functions/secretSweep';
 import './functions/stateRetention';
+import './functions/checks';
+import './functions/gates';

@@ -13,6 +13,9 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+  monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
+  logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893'
 }
 
 @export()
@@ -32,6 +35,29 @@ type policyVault = {
 }
 
 @export()
+@description('Read-only role the checks or the gates need on a resource the policy names (scripts/infra-params.ts INSPECTION_ROLES).')
+type inspectionRole = 'reader' | 'monitoringReader' | 'logAnalyticsReader'
+
+@export()
+@description('A resource a check or a gate reads (generated into infra/policy.targets.json).')
+type inspectedResource = {
+  resourceId: string
+  subscriptionId: string
+  resourceGroup: string
+  @description('Resource type, one of those infra/modules/inspectionReader.bicep can scope a role to.')
+  type:
+    | 'Microsoft.ContainerService/managedClusters'
+    | 'Microsoft.DocumentDB/databaseAccounts'
+    | 'Microsoft.Insights/components'
+    | 'Microsoft.OperationalInsights/workspaces'
+    | 'Microsoft.ServiceBus/namespaces'
+  name: string
+  role: inspectionRole
+  @description('What reads it (checks.<name>, gates.<name>).')
+  readBy: string[]
+}
+
+@export()
 @description('What the operations policy targets: the parameter `npm run infra:params` writes.')
 type policyTargets = {
   @description('Provenance note written by the generator.')
@@ -44,6 +70,14 @@ type policyTargets = {
     eventGridTopic: bool
     @description('App settings holding webhook URLs (teams / webhook channels).')
     urlSettings: string[]
+  }
+  @description('What the maintenance checks and the gates read: a read-only role per resource, and a custom role of subscription-scope reads.')
+  inspection: {
+    resources: inspectedResource[]
+    @description('Subscriptions where the custom inspection role is assigned.')
+    subscriptions: string[]
+    @description('Its actions (the adapters\' TSDoc names each).')
+    subscriptionActions: string[]
   }
   @description('Roles the rotations need on the keys\' resources and on the consumers.')
   rotation: rotationAccess

@@ -14,6 +14,7 @@ import { EventGridChannel } from '../azure/eventGridChannel';
 import { KeyVaultSecretVault } from '../azure/keyVaultSecrets';
 import { type Platform, platformGeneration, resolvePlatform } from '../azure/platform';
 import { WebhookChannel } from '../azure/webhookChannel';
+import type { CheckDeps } from '../checks/runCheck';
 import { loadConfigurationSync } from '../config/configuration';
 import { channelsFor, findManagedSecret, type Policy } from '../config/policy';
 import type { Settings } from '../config/settings';
@@ -21,6 +22,8 @@ import { isVaultAllowed, vaultAllowList } from '../config/vaults';
 import { ConfigurationError } from '../core/errors';
 import type { Logger } from '../core/logging';
 import { isLoopbackHttpUrl } from '../core/urls';
+import type { GateDeps } from '../gates/evaluate';
+import { type GateRunDeps, gateKind } from '../gates/gateRun';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
 import { announceRemediation } from '../remediation/announce';
@@ -35,6 +38,7 @@ import type { SweepDeps } from '../rotation/sweepSecrets';
 import { checkLeaseCoversTimeout, createRunEngine, type RunEngine } from '../runs';
 import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
+import { inspectionAdapters } from './checksWiring';
 import type { HealthDeps } from './health';
 import { remediationAdapters } from './remediationWiring';
 import { rotationAdapters } from './rotationWiring';
@@ -72,6 +76,10 @@ export interface AppDeps {
   rotations(logger: Logger): RotationStartDeps;
   /** Deps of `scaleBackPlaybooks` (the scale-back timer) and the remediation endpoints. */
   remediation(logger: Logger): ScaleBackDeps;
+  /** Deps of `runCheck` (the scheduled maintenance checks and their endpoints). */
+  checks(logger: Logger): CheckDeps;
+  /** Deps of the gate endpoints: `evaluateGate`, and the engine that runs waiting evaluations. */
+  gates(logger: Logger): { gate: GateDeps; engine: RunEngine };
   /** Deps of `recordRollCallback` (the callback endpoint of webhook rolls). */
   rollCallbacks(logger: Logger): RollCallbackDeps;
 }
@@ -151,7 +159,13 @@ export function buildDeps(
             source,
           ),
   }));
-  const managedVaults = [...new Set(policy.secrets.map((s) => s.vaultUrl))];
+  // The vaults the credential hygiene check reads are the policy's too (infra gives them Key Vault Reader).
+  const managedVaults = [
+    ...new Set([
+      ...policy.secrets.map((s) => s.vaultUrl),
+      ...(policy.checks.credentialHygiene?.vaults ?? []),
+    ]),
+  ];
   const allowedVaults = vaultAllowList(managedVaults, settings.allowedVaults);
   const secretPolicy: SecretPolicyView = {
     lookup(vaultUrl, secretName) {
@@ -191,6 +205,22 @@ export function buildDeps(
   };
 
   const adapters = rotationAdapters(platform, { callbacks: webhookCallbacks(() => state.rollCallbacks) });
+  const inspection = inspectionAdapters(platform, policy);
+  const gateDeps = (): GateDeps => ({
+    policy,
+    logs: inspection.logs,
+    metrics: inspection.metrics,
+    clock: platform.clock,
+    audit: state.audit,
+  });
+  const gateRunDeps = (logger: Logger): GateRunDeps => ({
+    ...gateDeps(),
+    notifier: createNotifier(channels, logger),
+    idempotency: state.idempotency,
+    environment: settings.environment,
+    idempotencyTtlMs,
+    claimLeaseMs,
+  });
   const rotationDeps = (logger: Logger): RotationDeps => ({
     vault,
     keys: adapters.keys,
@@ -256,7 +286,11 @@ export function buildDeps(
       audit: state.audit,
       clock: platform.clock,
       logger,
-      kinds: [rotationKind(rotationDeps(logger)), remediationKind(remediationDeps(logger, () => built))],
+      kinds: [
+        rotationKind(rotationDeps(logger)),
+        remediationKind(remediationDeps(logger, () => built)),
+        gateKind(gateRunDeps(logger)),
+      ],
       notify: {
         notifier: createNotifier(channels, logger),
         idempotency: state.idempotency,
@@ -366,10 +400,32 @@ export function buildDeps(
       leases: state.leases,
       runs: state.runs,
       rejections: state.rejections,
+      reports: state.reports,
       clock: platform.clock,
       logger,
     }),
     runs: engine,
+    checks: (logger) => ({
+      policy,
+      clock: platform.clock,
+      logger,
+      reports: state.reports,
+      audit: state.audit,
+      notifier: createNotifier(channels, logger),
+      idempotency: state.idempotency,
+      environment: settings.environment,
+      idempotencyTtlMs,
+      claimLeaseMs,
+      cosmos: inspection.cosmos,
+      kubernetes: inspection.kubernetes,
+      quotas: inspection.quotas,
+      vault,
+      runtime: {
+        node: process.versions.node,
+        ...(settings.extensionBundle ? { extensionBundle: settings.extensionBundle } : {}),
+      },
+    }),
+    gates: (logger) => ({ gate: gateDeps(), engine: engine(logger) }),
   };
 }
 

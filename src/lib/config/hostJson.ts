@@ -48,3 +48,22 @@ function timeSpanMs(text: string): number | undefined {
     fractionMs
   );
 }
+
+/**
+ * host.json's `extensionBundle` (`{ id, version }`, the version a range such as `[4.*, 5.0.0)`), or
+ * `undefined` when the file, the section or one of its fields is absent or not text: the platform
+ * version check reports a missing bundle rather than failing start-up over it.
+ */
+export function extensionBundleFrom(appRoot: string): { id: string; version: string } | undefined {
+  const file = join(appRoot, 'host.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const bundle = (
+      JSON.parse(readFileSync(file, 'utf8')) as { extensionBundle?: { id?: unknown; version?: unknown } }
+    )?.extensionBundle;
+    if (typeof bundle?.id !== 'string' || typeof bundle.version !== 'string') return undefined;
+    return { id: bundle.id, version: bundle.version };
+  } catch {
+    return undefined;
+  }
+}

@@ -112,6 +112,129 @@ export interface Notifications {
   channels: NotificationChannel[];
 }
 
+/** Settings every scheduled check shares. */
+export interface CheckBase {
+  /** NCRONTAB (6 fields, UTC). */
+  schedule: string;
+  /** Channels told when a report needs a person; absent: `notifications.defaults`. */
+  notify?: string[];
+}
+
+export interface BackupReadinessCheck extends CheckBase {
+  cosmosDbAccounts: Array<{
+    resourceId: string;
+    maxIntervalMinutes: number;
+    minRetentionHours: number;
+    /** Acceptable periodic backup redundancies; absent: any. */
+    redundancy?: string[];
+    drill: { enabled: boolean; hoursAgo: number; targetAccountName?: string; location?: string };
+  }>;
+}
+
+export interface QuotaHeadroomCheck extends CheckBase {
+  warnAtPercent: number;
+  criticalAtPercent: number;
+  requestTargetPercent: number;
+  quotas: Array<{ subscriptionId: string; provider: string; location: string; names: string[] }>;
+}
+
+export interface PlatformVersionsCheck extends CheckBase {
+  aksClusters: string[];
+  runtime: { enabled: boolean; warnDaysBeforeEnd: number; maxDataAgeDays: number };
+}
+
+export interface CredentialHygieneCheck extends CheckBase {
+  /** Normalised vault URLs. */
+  vaults: string[];
+  maxValidityDays: number;
+  cosmosDbAccounts: Array<{ resourceId: string; keyAuthReason?: string }>;
+}
+
+/** The scheduled maintenance checks the policy configures (docs/policy.md, "Maintenance checks"). */
+export interface ChecksPolicy {
+  /** Base URL of the runbooks reports link (ends with `/`); absent: `docs/runbooks/`. */
+  runbookBaseUrl?: string;
+  backupReadiness?: BackupReadinessCheck;
+  quotaHeadroom?: QuotaHeadroomCheck;
+  platformVersions?: PlatformVersionsCheck;
+  credentialHygiene?: CredentialHygieneCheck;
+}
+
+export type CheckName = 'backupReadiness' | 'quotaHeadroom' | 'platformVersions' | 'credentialHygiene';
+export const CHECK_NAMES: readonly CheckName[] = [
+  'backupReadiness',
+  'quotaHeadroom',
+  'platformVersions',
+  'credentialHygiene',
+];
+/** When each check runs when the policy gives no schedule. */
+export const DEFAULT_CHECK_SCHEDULES: Record<CheckName, string> = {
+  backupReadiness: '0 0 5 * * *',
+  quotaHeadroom: '0 30 5 * * *',
+  platformVersions: '0 0 6 * * 1',
+  credentialHygiene: '0 0 7 * * *',
+};
+
+export interface MonitoringWorkspace {
+  name: string;
+  workspaceId: string;
+  resourceId?: string;
+}
+
+export type ThresholdOperator =
+  | 'lessThan'
+  | 'lessThanOrEqual'
+  | 'greaterThan'
+  | 'greaterThanOrEqual'
+  | 'equal';
+
+export type GateCondition =
+  | {
+      name: string;
+      type: 'logs';
+      /** A workspace of `monitoring.workspaces`, by name. */
+      workspace: string;
+      query: string;
+      column: string;
+      operator: ThresholdOperator;
+      threshold: number;
+      minRows: number;
+    }
+  | {
+      name: string;
+      type: 'metric';
+      /** An alias of the target's `resources`. */
+      resource: string;
+      namespace: string;
+      metric: string;
+      aggregation: 'Average' | 'Total' | 'Minimum' | 'Maximum' | 'Count';
+      reduce: 'latest' | 'minimum' | 'maximum' | 'mean' | 'sum';
+      interval: 'PT1M' | 'PT5M' | 'PT15M' | 'PT30M' | 'PT1H';
+      maxMissingPoints: number;
+      dimensions: Array<{ dimension: string; values: string[] }>;
+      operator: ThresholdOperator;
+      threshold: number;
+    };
+
+export interface GateTarget {
+  name: string;
+  region?: string;
+  parameters: Record<string, string>;
+  resources: Record<string, string>;
+}
+
+/** A health gate pipelines ask (`POST /api/gates/{name}`); defaults filled in. */
+export interface GatePolicy {
+  name: string;
+  description?: string;
+  windowMinutes: number;
+  wait: { maxMinutes: number; intervalSeconds: number };
+  targets: GateTarget[];
+  conditions: GateCondition[];
+  /** Channels told when a waiting evaluation ends failed; empty: none. */
+  notify: string[];
+}
+
 export interface Policy {
   version: 1;
   secrets: ManagedSecret[];
@@ -119,6 +242,9 @@ export interface Policy {
   playbooks: Playbook[];
   schedules: Schedules;
   notifications: Notifications;
+  checks: ChecksPolicy;
+  monitoring: { workspaces: MonitoringWorkspace[] };
+  gates: GatePolicy[];
   /** Where the policy was read from (a file path or a label); for messages only. */
   source: string;
 }
@@ -220,10 +346,16 @@ export function validatePolicy(text: string, sourceName = 'policy'): PolicyValid
   }
   const raw = data as Omit<Policy, 'source'> & { $schema?: string };
   const { $schema: _ignored, ...rest } = raw;
+  const extra = data as { checks?: unknown; monitoring?: unknown; gates?: unknown };
   return {
     ok: true,
     policy: {
       ...rest,
+      checks: normalizeChecks(asRecord(extra.checks)),
+      monitoring: {
+        workspaces: (asRecord(extra.monitoring)?.workspaces as MonitoringWorkspace[] | undefined) ?? [],
+      },
+      gates: normalizeGates(Array.isArray(extra.gates) ? extra.gates : []),
       secrets: rest.secrets.map((s) => ({
         ...s,
         vaultUrl: vaultUrlOf(s.vault),
@@ -266,6 +398,130 @@ function normalizeRotation(raw: Record<string, unknown> | undefined): RotationPo
     ...(raw.window ? { window: raw.window as { startHour: number; endHour: number } } : {}),
     consumers,
   };
+}
+
+/** The checks section with every default filled in (a check absent from the policy stays absent). */
+function normalizeChecks(raw: Record<string, unknown> | undefined): ChecksPolicy {
+  if (!raw) return {};
+  const out: ChecksPolicy = {};
+  if (typeof raw.runbookBaseUrl === 'string') out.runbookBaseUrl = raw.runbookBaseUrl;
+  const base = (name: CheckName, check: Record<string, unknown>): CheckBase => ({
+    schedule: (check.schedule as string | undefined) ?? DEFAULT_CHECK_SCHEDULES[name],
+    ...(Array.isArray(check.notify) ? { notify: check.notify as string[] } : {}),
+  });
+  const backup = asRecord(raw.backupReadiness);
+  if (backup) {
+    out.backupReadiness = {
+      ...base('backupReadiness', backup),
+      cosmosDbAccounts: ((backup.cosmosDbAccounts as Array<Record<string, unknown>>) ?? []).map((a) => {
+        const drill = asRecord(a.drill) ?? {};
+        return {
+          resourceId: a.resourceId as string,
+          maxIntervalMinutes: (a.maxIntervalMinutes as number | undefined) ?? 240,
+          minRetentionHours: (a.minRetentionHours as number | undefined) ?? 8,
+          ...(Array.isArray(a.redundancy) ? { redundancy: a.redundancy as string[] } : {}),
+          drill: {
+            enabled: (drill.enabled as boolean | undefined) ?? true,
+            hoursAgo: (drill.hoursAgo as number | undefined) ?? 1,
+            ...(typeof drill.targetAccountName === 'string'
+              ? { targetAccountName: drill.targetAccountName }
+              : {}),
+            ...(typeof drill.location === 'string' ? { location: drill.location } : {}),
+          },
+        };
+      }),
+    };
+  }
+  const quota = asRecord(raw.quotaHeadroom);
+  if (quota) {
+    out.quotaHeadroom = {
+      ...base('quotaHeadroom', quota),
+      warnAtPercent: (quota.warnAtPercent as number | undefined) ?? 80,
+      criticalAtPercent: (quota.criticalAtPercent as number | undefined) ?? 95,
+      requestTargetPercent: (quota.requestTargetPercent as number | undefined) ?? 50,
+      quotas: (quota.quotas as QuotaHeadroomCheck['quotas']) ?? [],
+    };
+  }
+  const versions = asRecord(raw.platformVersions);
+  if (versions) {
+    const runtime = asRecord(versions.runtime) ?? {};
+    out.platformVersions = {
+      ...base('platformVersions', versions),
+      aksClusters: (versions.aksClusters as string[] | undefined) ?? [],
+      runtime: {
+        enabled: (runtime.enabled as boolean | undefined) ?? true,
+        warnDaysBeforeEnd: (runtime.warnDaysBeforeEnd as number | undefined) ?? 180,
+        maxDataAgeDays: (runtime.maxDataAgeDays as number | undefined) ?? 180,
+      },
+    };
+  }
+  const hygiene = asRecord(raw.credentialHygiene);
+  if (hygiene) {
+    out.credentialHygiene = {
+      ...base('credentialHygiene', hygiene),
+      vaults: ((hygiene.vaults as string[] | undefined) ?? []).map(vaultUrlOf),
+      maxValidityDays: (hygiene.maxValidityDays as number | undefined) ?? 365,
+      cosmosDbAccounts: (hygiene.cosmosDbAccounts as CredentialHygieneCheck['cosmosDbAccounts']) ?? [],
+    };
+  }
+  return out;
+}
+
+/** Gates with every default filled in. */
+function normalizeGates(raw: unknown[]): GatePolicy[] {
+  return raw.map((g) => {
+    const gate = g as Record<string, unknown>;
+    const wait = asRecord(gate.wait) ?? {};
+    return {
+      name: gate.name as string,
+      ...(typeof gate.description === 'string' ? { description: gate.description } : {}),
+      windowMinutes: (gate.windowMinutes as number | undefined) ?? 15,
+      wait: {
+        maxMinutes: (wait.maxMinutes as number | undefined) ?? 60,
+        intervalSeconds: (wait.intervalSeconds as number | undefined) ?? 60,
+      },
+      targets: ((gate.targets as Array<Record<string, unknown>>) ?? []).map((t) => ({
+        name: t.name as string,
+        ...(typeof t.region === 'string' ? { region: t.region } : {}),
+        parameters: (asRecord(t.parameters) as Record<string, string> | undefined) ?? {},
+        resources: (asRecord(t.resources) as Record<string, string> | undefined) ?? {},
+      })),
+      conditions: ((gate.conditions as Array<Record<string, unknown>>) ?? []).map((c): GateCondition => {
+        if (c.type === 'logs') {
+          return {
+            name: c.name as string,
+            type: 'logs',
+            workspace: c.workspace as string,
+            query: c.query as string,
+            column: c.column as string,
+            operator: c.operator as ThresholdOperator,
+            threshold: c.threshold as number,
+            minRows: (c.minRows as number | undefined) ?? 1,
+          };
+        }
+        return {
+          name: c.name as string,
+          type: 'metric',
+          resource: c.resource as string,
+          namespace: c.namespace as string,
+          metric: c.metric as string,
+          aggregation: c.aggregation as 'Average',
+          reduce: (c.reduce as 'maximum' | undefined) ?? 'maximum',
+          interval: (c.interval as 'PT1M' | undefined) ?? 'PT1M',
+          maxMissingPoints: (c.maxMissingPoints as number | undefined) ?? 0,
+          dimensions: (c.dimensions as Array<{ dimension: string; values: string[] }> | undefined) ?? [],
+          operator: c.operator as ThresholdOperator,
+          threshold: c.threshold as number,
+        };
+      }),
+      notify: (gate.notify as string[] | undefined) ?? [],
+    };
+  });
+}
+
+/** The gate of that name (exact), or undefined. */
+export function findGate(policy: Policy, name: string): GatePolicy | undefined {
+  return policy.gates.find((g) => g.name === name);
 }
 
 /** A consumer's label in plans, audit records and notifications. */
@@ -486,14 +742,154 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
   });
 
   const schedules = asRecord(data.schedules);
-  for (const [name, expression] of Object.entries(schedules ?? {})) {
-    if (typeof expression !== 'string') continue;
+  const cron = (expression: unknown, path: PathSegment[]) => {
+    if (typeof expression !== 'string') return;
     const problems = ncrontabProblems(expression);
     // Wrong field counts are already reported by the schema pattern.
     if (problems.length && !problems[0]!.startsWith('must have 6 fields')) {
-      out.push({ path: ['schedules', name], message: `invalid NCRONTAB: ${problems.join('; ')}` });
+      out.push({ path, message: `invalid NCRONTAB: ${problems.join('; ')}` });
     }
+  };
+  for (const [name, expression] of Object.entries(schedules ?? {})) cron(expression, ['schedules', name]);
+  out.push(...checksProblems(data, checkRefs, cron));
+  out.push(...gateProblems(data, checkRefs));
+  return out;
+}
+
+/** What the schema cannot say about `checks`: schedules, channel references, thresholds in order. */
+function checksProblems(
+  data: Record<string, unknown>,
+  checkRefs: (list: unknown, path: PathSegment[]) => void,
+  cron: (expression: unknown, path: PathSegment[]) => void,
+): Problem[] {
+  const out: Problem[] = [];
+  const checks = asRecord(data.checks);
+  for (const name of CHECK_NAMES) {
+    const check = asRecord(checks?.[name]);
+    if (!check) continue;
+    cron(check.schedule, ['checks', name, 'schedule']);
+    checkRefs(check.notify, ['checks', name, 'notify']);
   }
+  const quota = asRecord(checks?.quotaHeadroom);
+  if (
+    quota &&
+    typeof quota.warnAtPercent === 'number' &&
+    typeof quota.criticalAtPercent === 'number' &&
+    quota.criticalAtPercent < quota.warnAtPercent
+  ) {
+    out.push({
+      path: ['checks', 'quotaHeadroom', 'criticalAtPercent'],
+      message: 'must be at least warnAtPercent',
+    });
+  }
+  if (
+    quota &&
+    typeof quota.criticalAtPercent === 'number' &&
+    quota.warnAtPercent === undefined &&
+    quota.criticalAtPercent < 80
+  ) {
+    out.push({
+      path: ['checks', 'quotaHeadroom', 'criticalAtPercent'],
+      message: 'must be at least warnAtPercent (80 when not given)',
+    });
+  }
+  const backup = asRecord(checks?.backupReadiness);
+  const seen = new Map<string, number>();
+  (Array.isArray(backup?.cosmosDbAccounts) ? backup.cosmosDbAccounts : []).forEach((a, i) => {
+    const id = asRecord(a)?.resourceId;
+    if (typeof id !== 'string') return;
+    const first = seen.get(id.toLowerCase());
+    if (first === undefined) seen.set(id.toLowerCase(), i);
+    else
+      out.push({
+        path: ['checks', 'backupReadiness', 'cosmosDbAccounts', i],
+        message: `duplicate of cosmosDbAccounts[${first}]`,
+      });
+  });
+  return out;
+}
+
+/**
+ * What the schema cannot say about `gates`: unique names, workspaces that exist, metric resources
+ * and regions every target has, channels that exist.
+ */
+function gateProblems(
+  data: Record<string, unknown>,
+  checkRefs: (list: unknown, path: PathSegment[]) => void,
+): Problem[] {
+  const out: Problem[] = [];
+  const workspaces = asRecord(data.monitoring)?.workspaces;
+  const workspaceNames = new Map<string, number>();
+  (Array.isArray(workspaces) ? workspaces : []).forEach((w, i) => {
+    const name = asRecord(w)?.name;
+    if (typeof name !== 'string') return;
+    if (workspaceNames.has(name))
+      out.push({
+        path: ['monitoring', 'workspaces', i, 'name'],
+        message: `duplicate workspace name "${name}"`,
+      });
+    else workspaceNames.set(name, i);
+  });
+  const gates = Array.isArray(data.gates) ? data.gates : [];
+  const names = new Map<string, number>();
+  gates.forEach((g, i) => {
+    const gate = asRecord(g);
+    if (!gate) return;
+    if (typeof gate.name === 'string') {
+      const first = names.get(gate.name);
+      if (first === undefined) names.set(gate.name, i);
+      else
+        out.push({
+          path: ['gates', i, 'name'],
+          message: `duplicate gate name "${gate.name}" (first at gates[${first}])`,
+        });
+    }
+    checkRefs(gate.notify, ['gates', i, 'notify']);
+    const targets = (Array.isArray(gate.targets) ? gate.targets : []).map(asRecord);
+    const targetNames = new Set<string>();
+    targets.forEach((t, j) => {
+      if (typeof t?.name !== 'string') return;
+      if (targetNames.has(t.name))
+        out.push({ path: ['gates', i, 'targets', j, 'name'], message: `duplicate target "${t.name}"` });
+      targetNames.add(t.name);
+    });
+    const conditionNames = new Set<string>();
+    (Array.isArray(gate.conditions) ? gate.conditions : []).forEach((c, j) => {
+      const condition = asRecord(c);
+      if (!condition) return;
+      const path: PathSegment[] = ['gates', i, 'conditions', j];
+      if (typeof condition.name === 'string') {
+        if (conditionNames.has(condition.name))
+          out.push({ path: [...path, 'name'], message: `duplicate condition "${condition.name}"` });
+        conditionNames.add(condition.name);
+      }
+      if (
+        condition.type === 'logs' &&
+        typeof condition.workspace === 'string' &&
+        !workspaceNames.has(condition.workspace)
+      ) {
+        out.push({
+          path: [...path, 'workspace'],
+          message: `unknown workspace "${condition.workspace}" (monitoring.workspaces defines: ${[...workspaceNames.keys()].join(', ') || 'none'})`,
+        });
+      }
+      if (condition.type === 'metric' && typeof condition.resource === 'string') {
+        targets.forEach((t, k) => {
+          if (!t) return;
+          if (!asRecord(t.resources)?.[condition.resource as string])
+            out.push({
+              path: ['gates', i, 'targets', k, 'resources'],
+              message: `has no resource "${condition.resource}" (conditions[${j}] reads it)`,
+            });
+          if (typeof t.region !== 'string')
+            out.push({
+              path: ['gates', i, 'targets', k, 'region'],
+              message: `is required: conditions[${j}] reads a metric (its metrics endpoint is regional)`,
+            });
+        });
+      }
+    });
+  });
   return out;
 }
 

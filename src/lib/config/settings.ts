@@ -9,7 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ConfigurationError } from '../core/errors';
 import { registerSecret } from '../core/redact';
 import { isLoopbackHttpUrl } from '../core/urls';
-import { FLEX_DEFAULT_FUNCTION_TIMEOUT_MS, functionTimeoutFrom } from './hostJson';
+import { extensionBundleFrom, FLEX_DEFAULT_FUNCTION_TIMEOUT_MS, functionTimeoutFrom } from './hostJson';
 import type { Policy } from './policy';
 import { keyVaultUrl } from './vaults';
 
@@ -49,6 +49,8 @@ export interface Settings {
    * that protect work in progress are longer than this.
    */
   functionTimeoutMs: number;
+  /** host.json's `extensionBundle` (what the platform version check compares with its support data). */
+  extensionBundle?: { id: string; version: string };
   /**
    * `STAMPKEEPER_ALLOWED_VAULTS`: vaults (names or URLs, comma-separated) whose events the app may
    * read and report besides the vaults the policy names. Normalised URLs. Events naming any other
@@ -251,6 +253,7 @@ export function validateSettings(
   const authEnabled = /^true$/i.test(get('WEBSITE_AUTH_ENABLED') ?? '');
 
   const timeout = functionTimeoutFrom(appRootFrom(env, options.appRoot));
+  const extensionBundle = extensionBundleFrom(appRootFrom(env, options.appRoot));
   if ('problem' in timeout) problems.push(timeout.problem);
   const functionTimeoutMs = 'ms' in timeout ? timeout.ms : FLEX_DEFAULT_FUNCTION_TIMEOUT_MS;
 
@@ -269,6 +272,7 @@ export function validateSettings(
     auditRetentionDays,
     idempotencyTtlHours,
     functionTimeoutMs,
+    ...(extensionBundle === undefined ? {} : { extensionBundle }),
     allowedVaults,
     authEnabled,
     ...(eventGridTopicEndpoint === undefined ? {} : { eventGridTopicEndpoint }),

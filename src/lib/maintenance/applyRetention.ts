@@ -5,6 +5,7 @@ import type {
   ExpiringIdempotency,
   ExpiringLeases,
   ExpiringRejections,
+  ExpiringReports,
   FinishedRuns,
   PurgeOptions,
   PurgeResult,
@@ -25,6 +26,8 @@ export interface RetentionDeps {
   runs: FinishedRuns;
   /** Rejection counters (optional: a deployment without them purges the rest). */
   rejections?: ExpiringRejections;
+  /** Check reports (optional, as the rejection counters). */
+  reports?: ExpiringReports;
   clock: Clock;
   logger: Logger;
 }
@@ -45,7 +48,7 @@ export interface RetentionOptions {
   abortSignal?: AbortSignal;
 }
 
-export type RetentionStore = 'audit' | 'idempotency' | 'leases' | 'runs' | 'rejections';
+export type RetentionStore = 'audit' | 'idempotency' | 'leases' | 'runs' | 'rejections' | 'reports';
 
 export interface RetentionSummary {
   outcome: 'succeeded' | 'failed';
@@ -95,6 +98,9 @@ export async function applyRetention(
   const rejections = deps.rejections;
   // Rejection counters are audit material: kept as long as the audit days they summarize.
   if (rejections) steps.push(['rejections', () => rejections.purgeBefore(auditCutoff, purge)]);
+  const reports = deps.reports;
+  // Check reports are audit material too: kept as long as the audit.
+  if (reports) steps.push(['reports', () => reports.purgeBefore(auditCutoff, purge)]);
 
   const summary: RetentionSummary = {
     outcome: 'succeeded',

@@ -42,3 +42,8 @@ export interface ExpiringRejections {
   /** Deletes the rejection counters of hours strictly before `cutoff`'s hour. */
   purgeBefore(cutoff: Date, options: PurgeOptions): Promise<PurgeResult>;
 }
+
+export interface ExpiringReports {
+  /** Deletes the check reports that started before `cutoff`. */
+  purgeBefore(cutoff: Date, options: PurgeOptions): Promise<PurgeResult>;
+}

@@ -6,6 +6,7 @@ import { TableAuditLog } from './auditLog';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
 import { TableRejectionLog } from './rejectionLog';
+import { TableReportStore } from './reportStore';
 import { TableRollCallbackStore } from './rollCallbackStore';
 import { TableRunStore } from './runStore';
 import {
@@ -26,6 +27,7 @@ export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
 export { TableRejectionLog } from './rejectionLog';
+export { TableReportStore } from './reportStore';
 export { TableRollCallbackStore } from './rollCallbackStore';
 export { TableRunStore } from './runStore';
 export { ensureStateResources, mapStorageError, type StorageAccess, stateNames } from './tables';
@@ -49,6 +51,8 @@ export interface StateStores {
   workQueue: StorageWorkQueue;
   leases: TableLeaseStore;
   rejections: TableRejectionLog;
+  /** Reports of the scheduled maintenance checks. */
+  reports: TableReportStore;
   /** Completions of callback webhooks (rotation rolls), in the idempotency table. */
   rollCallbacks: TableRollCallbackStore;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
@@ -87,6 +91,7 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
     workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
     leases: new TableLeaseStore(table(names.leases), clock),
     rejections: new TableRejectionLog(table(names.rejections), audit),
+    reports: new TableReportStore(table(names.reports)),
     ensure: (options = {}) => ensureStateResources(settings, names, options),
     ping: async (options = {}) => {
       await Promise.all([

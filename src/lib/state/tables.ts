@@ -26,6 +26,8 @@ export interface StateNames {
   leases: string;
   /** Rejected inputs counted per hour, source and reason (`TableRejectionLog`). */
   rejections: string;
+  /** Reports of the scheduled maintenance checks (`TableReportStore`). */
+  reports: string;
   workQueue: string;
   poisonQueue: string;
 }
@@ -47,6 +49,7 @@ export function stateNames(
     idempotency: `${tablePrefix}Idempotency`,
     leases: `${tablePrefix}Leases`,
     rejections: `${tablePrefix}Rejections`,
+    reports: `${tablePrefix}Reports`,
     workQueue: workQueueName,
     poisonQueue: `${workQueueName}-poison`,
   };
@@ -69,7 +72,7 @@ export function stateNames(
 
 /** Every table of the state layer. */
 export function tableNames(names: StateNames): string[] {
-  return [names.runs, names.audit, names.idempotency, names.leases, names.rejections];
+  return [names.runs, names.audit, names.idempotency, names.leases, names.rejections, names.reports];
 }
 
 /**

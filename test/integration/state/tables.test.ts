@@ -27,6 +27,7 @@ describe('state names', () => {
       idempotency: 'stampkeeperIdempotency',
       leases: 'stampkeeperLeases',
       rejections: 'stampkeeperRejections',
+      reports: 'stampkeeperReports',
       workQueue: 'stampkeeper-work',
       poisonQueue: 'stampkeeper-work-poison',
     });

@@ -98,6 +98,9 @@ describe('parsePolicy', () => {
       playbooks: [],
       schedules: { secretSweep: '0 0 */6 * * *', remediationScaleBack: '0 */5 * * * *' },
       notifications: { defaults: [], channels: [] },
+      checks: {},
+      monitoring: { workspaces: [] },
+      gates: [],
       source: 'min.yaml',
     });
   });
@@ -169,7 +172,7 @@ notifications:
       'secrets[0].name: must be a Key Vault secret name (1-127 letters, digits and dashes) (line 4)',
       'secrets[0].rotation.provider: must be one of: manual, cosmosDbKeys, storageAccountKeys, serviceBusSasKeys (line 5)',
       'secrets[0].colour: is not allowed here (allowed: vault, name, owner, notify, rotation) (line 6)',
-      'unknownSection: is not allowed here (allowed: $schema, version, secrets, deadLetters, playbooks, schedules, notifications) (line 7)',
+      'unknownSection: is not allowed here (allowed: $schema, version, secrets, deadLetters, playbooks, schedules, notifications, checks, monitoring, gates) (line 7)',
       'notifications.channels[0].urlSetting: is required (line 10)',
       'notifications.channels[1].urlSetting: is not allowed here (allowed: name, type, minSeverity) (line 11)',
       'notifications.channels[2].type: must be one of: eventGrid, teams, webhook (line 12)',

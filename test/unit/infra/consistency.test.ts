@@ -58,6 +58,9 @@ const ROLE = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7',
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7',
+  monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05',
+  logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893',
 } as const;
 
 /**
@@ -218,6 +221,16 @@ describe.skipIf(!inject('bicepAvailable'))(
     };
 
     /** The role definition id of each rotation role: built-in, or the custom role the deployment defines. */
+    /** The custom role of the checks' subscription-scope reads (main.bicep `inspectionRole`). */
+    function inspectionRoleOf(deployment: Deployment) {
+      return only(
+        deployment
+          .of('Microsoft.Authorization/roleDefinitions')
+          .filter((d) => String(d.properties?.roleName).startsWith('stampkeeper inspection reader ')),
+        'one custom role for the checks (stampkeeper inspection reader)',
+      );
+    }
+
     function rotationRoleIds(deployment: Deployment): Map<RotationRoleName, string> {
       const ids = new Map<RotationRoleName, string>();
       for (const name of Object.keys(ROTATION_ROLE_DEFINITIONS) as RotationRoleName[]) {
@@ -426,6 +439,7 @@ describe.skipIf(!inject('bicepAvailable'))(
           { vaultName: string; secretName: string; resourceGroup: string; subscriptionId?: string }
         >;
         const storageId = resourceId(deployment(), 'Microsoft.Storage/storageAccounts');
+        const inspectionRole = inspectionRoleOf(deployment());
         const expected = [
           `app ${ROLE.storageBlobDataOwner} ${storageId}`,
           `app ${ROLE.storageQueueDataContributor} ${storageId}`,
@@ -439,6 +453,11 @@ describe.skipIf(!inject('bicepAvailable'))(
           ...(targets.notifications.eventGridTopic
             ? [`app ${ROLE.eventGridDataSender} ${resourceId(deployment(), 'Microsoft.EventGrid/topics')}`]
             : []),
+          // What the checks and the gates read: read-only roles on the resources the policy names.
+          ...targets.inspection.resources.map((r) => `app ${ROLE[r.role]} ${r.resourceId}`),
+          ...targets.inspection.subscriptions.map(
+            (sub) => `app ${inspectionRole.name.split('/').pop()} /subscriptions/${sub}`,
+          ),
           ...targets.notifications.urlSettings.map((name) => {
             const s = sources[name]!;
             return `app ${ROLE.keyVaultSecretsUser} /subscriptions/${s.subscriptionId ?? SCOPE.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.KeyVault/vaults/${s.vaultName}/secrets/${s.secretName}`;
@@ -457,6 +476,34 @@ describe.skipIf(!inject('bicepAvailable'))(
         // The bundled policy rotates its secrets: publishing new versions needs Key Vault Secrets
         // Officer on that vault (a manual rotation would need only Key Vault Reader: params.test.ts).
         expect(targets.vaults.map((v) => v.role)).toEqual(targets.vaults.map(() => 'keyVaultSecretsOfficer'));
+      });
+
+      it('defines the custom inspection role with exactly the subscription-scope reads the checks make, assignable only where the policy reads', () => {
+        // Prepare
+        const role = inspectionRoleOf(deployment());
+        const properties = role.properties as {
+          type: string;
+          permissions: Array<{ actions: string[]; notActions: string[]; dataActions?: string[] }>;
+          assignableScopes: string[];
+        };
+
+        // Assess
+        expect(properties.type).toBe('CustomRole');
+        expect(properties.permissions).toEqual([
+          {
+            actions: [
+              'Microsoft.ContainerService/locations/kubernetesVersions/read',
+              'Microsoft.DocumentDB/locations/restorableDatabaseAccounts/read',
+              'Microsoft.Quota/quotas/read',
+              'Microsoft.Quota/usages/read',
+            ],
+            notActions: [],
+          },
+        ]);
+        expect(properties.assignableScopes).toEqual(
+          targets.inspection.subscriptions.map((sub) => `/subscriptions/${sub}`),
+        );
+        expect(properties.permissions[0]!.actions.every((a) => a.endsWith('/read'))).toBe(true);
       });
 
       it('gives every rotation target and consumer its role on exactly that resource, with exactly the actions its adapter calls', () => {
@@ -500,9 +547,12 @@ describe.skipIf(!inject('bicepAvailable'))(
         };
 
         // Act: every assignment of a rotation role, with the actions its role definition grants.
+        // The rotation's custom roles (the checks' inspection role has its own test).
+        const inspection = text(inspectionRoleOf(deployment()).name);
         const definitions = new Map(
           deployment()
             .of('Microsoft.Authorization/roleDefinitions')
+            .filter((d) => text(d.name) !== inspection)
             .map((d) => [
               text(d.name),
               d.properties as {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_OUT,
+  deriveInspection,
   derivePolicyTargets,
   deriveRotationAccess,
   generatePolicyTargets,
@@ -188,5 +189,79 @@ describe('npm run infra:params', () => {
     expect(vaultNameOf('https://Contoso-KV.vault.azure.cn/')).toBe('contoso-kv');
     expect(() => vaultNameOf('https://127.0.0.1:8443')).toThrow(ConfigurationError);
     expect(() => vaultNameOf('https://example.com')).toThrow(/not a Key Vault URL/);
+  });
+
+  it('grants read-only roles on exactly what the checks and the gates read, and refuses what it cannot scope', async () => {
+    // Prepare
+    const policy = await loadPolicy(join(ROOT, 'policy/examples/full.policy.yaml'));
+    const sub = '00000000-0000-0000-0000-000000000000';
+    const noWorkspaceId = {
+      ...policy,
+      monitoring: { workspaces: policy.monitoring.workspaces.map((w) => ({ ...w, resourceId: undefined })) },
+    };
+    const otherType = {
+      ...policy,
+      gates: policy.gates.map((g) => ({
+        ...g,
+        targets: g.targets.map((t) => ({
+          ...t,
+          resources: {
+            serviceBus: `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Web/sites/app`,
+          },
+        })),
+      })),
+    };
+
+    // Act
+    const inspection = deriveInspection(policy);
+    const targets = derivePolicyTargets(policy, 'policy/examples/full.policy.yaml');
+
+    // Assess
+    expect(inspection.resources.map((r) => [r.type, r.name, r.role, r.readBy.join(' ')])).toEqual([
+      [
+        'Microsoft.DocumentDB/databaseAccounts',
+        'contoso-cosmos',
+        'reader',
+        'checks.backupReadiness checks.credentialHygiene',
+      ],
+      ['Microsoft.OperationalInsights/workspaces', 'law-stamps', 'logAnalyticsReader', 'gates.stamp-health'],
+      ['Microsoft.ServiceBus/namespaces', 'sb-stamp-weu-2', 'monitoringReader', 'gates.stamp-health'],
+      ['Microsoft.ContainerService/managedClusters', 'aks-stamp1', 'reader', 'checks.platformVersions'],
+    ]);
+    expect(inspection.subscriptions).toEqual([sub]);
+    expect(inspection.subscriptionActions).toEqual([
+      'Microsoft.ContainerService/locations/kubernetesVersions/read',
+      'Microsoft.DocumentDB/locations/restorableDatabaseAccounts/read',
+      'Microsoft.Quota/quotas/read',
+      'Microsoft.Quota/usages/read',
+    ]);
+    // The credential hygiene check's vaults are read (Key Vault Reader at least), never more than rotation needs.
+    expect(targets.vaults.map((v) => [v.name, v.role])).toEqual([
+      ['contoso-kv', 'keyVaultSecretsOfficer'],
+      ['contoso-payments-kv', 'keyVaultSecretsOfficer'],
+    ]);
+    expect(() => deriveInspection(noWorkspaceId)).toThrow(/workspace law-stamps has no resourceId/);
+    expect(() => deriveInspection(otherType)).toThrow(
+      /Microsoft.Web\/sites\/app is not a resource the deployment can grant monitoringReader on/,
+    );
+  });
+
+  it('gives a vault only the credential hygiene check reads Key Vault Reader', () => {
+    // Prepare
+    const validation = validatePolicy(
+      'version: 1\nsecrets:\n  - { vault: kv-one, name: a, owner: o }\nchecks:\n  credentialHygiene:\n    vaults: [kv-two]\n',
+      'inline',
+    );
+    if (!validation.ok) throw new Error(validation.problems.join('; '));
+
+    // Act
+    const targets = derivePolicyTargets(validation.policy, 'inline');
+
+    // Assess
+    expect(targets.vaults.map((v) => [v.name, v.role, v.secrets])).toEqual([
+      ['kv-one', 'keyVaultReader', ['a']],
+      ['kv-two', 'keyVaultReader', []],
+    ]);
+    expect(targets.inspection).toEqual({ resources: [], subscriptions: [], subscriptionActions: [] });
   });
 });

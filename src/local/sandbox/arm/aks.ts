@@ -24,14 +24,27 @@
  *   timeout it waits as long as the roll does (kubectl's default timeout is 0: forever), so a hung
  *   roll keeps the command running; callers must pass `--timeout`.
  * Anything else exits non-zero with kubectl's or the shell's error.
+ *
+ * Versions (azure-rest-api-specs containerservice 2025-10-01 `ManagedClustersGetUpgradeProfile.json`,
+ * `KubernetesVersions_List.json`, in test/fixtures/rest/aks):
+ * - the cluster's `kubernetesVersion` / `currentKubernetesVersion` and its node pool's
+ *   `orchestratorVersion` / `currentOrchestratorVersion` (the scenario's);
+ * - `GET .../managedClusters/{name}/upgradeProfiles/default`: `controlPlaneProfile` and one
+ *   `agentPoolProfiles` entry, each with the `upgrades` AKS allows from its version: the later patches
+ *   of its minor and the patches of the next minor offered in the cluster's location (preview ones
+ *   flagged `isPreview`), as the catalog's `patchVersions.upgrades` say;
+ * - `GET /subscriptions/{sub}/providers/Microsoft.ContainerService/locations/{loc}/kubernetesVersions`:
+ *   `{ values: [{ version, isPreview?, isDefault?, capabilities: { supportPlan }, patchVersions }] }`
+ *   from the scenario's `arm.kubernetesVersions` (or the sandbox's illustrative default catalog).
  */
 import type { SandboxClock, WorldTicker } from '../clock';
 import { azureError, type SandboxReply } from '../http';
 import { seededUuid } from '../ids';
 import type { ConsumerWorld } from './consumers';
-import { type ArmProvider, type ArmRequest, notEmulated } from './emulator';
+import { type ArmProvider, type ArmProviderPathRequest, type ArmRequest, notEmulated } from './emulator';
 import { ARM_HOST } from './operations';
-import { resourceIdOf } from './resourceId';
+import { normalizeLocation, resourceIdOf } from './resourceId';
+import { compareVersions, DEFAULT_KUBERNETES_VERSIONS, type ResolvedKubernetesVersion } from './scenario';
 
 export const AKS_NAMESPACE = 'Microsoft.ContainerService';
 const MAX_COMMAND_LENGTH = 4096;
@@ -44,7 +57,12 @@ export interface AksCluster {
   id: string;
   /** `namespace/name` of every deployment the cluster runs. */
   deployments: Set<string>;
+  kubernetesVersion: string;
+  nodeVersion: string;
 }
+
+/** The minor version of a patch version (`1.33.2` -> `1.33`). */
+const minorOf = (version: string) => version.split('.').slice(0, 2).join('.');
 
 interface StepResult {
   exit: number;
@@ -144,6 +162,8 @@ export class AksClusters implements ArmProvider, WorldTicker {
     private readonly clock: SandboxClock,
     private readonly seed: string,
     private readonly consumers: () => ConsumerWorld,
+    /** Kubernetes versions per location; a location without an entry offers the default catalog. */
+    private readonly versions: Record<string, ResolvedKubernetesVersion[]> = {},
   ) {}
 
   add(spec: {
@@ -151,9 +171,14 @@ export class AksClusters implements ArmProvider, WorldTicker {
     resourceGroup: string;
     location: string;
     deployments: Array<{ namespace: string; name: string }>;
+    kubernetesVersion?: string;
+    nodeVersion?: string;
   }): AksCluster {
+    const kubernetesVersion = spec.kubernetesVersion ?? '1.33.3';
     const cluster: AksCluster = {
       ...spec,
+      kubernetesVersion,
+      nodeVersion: spec.nodeVersion ?? kubernetesVersion,
       id: resourceIdOf(this.subscriptionId, spec.resourceGroup, AKS_NAMESPACE, [
         { type: 'managedClusters', name: spec.name },
       ]),
@@ -186,12 +211,39 @@ export class AksClusters implements ArmProvider, WorldTicker {
           properties: {
             provisioningState: 'Succeeded',
             powerState: { code: 'Running' },
-            kubernetesVersion: '1.33.2',
+            kubernetesVersion: cluster.kubernetesVersion,
+            currentKubernetesVersion: cluster.kubernetesVersion,
             fqdn: `${cluster.name}-dns.hcp.${cluster.location}.azmk8s.io`,
             enableRBAC: true,
+            agentPoolProfiles: [
+              {
+                name: 'nodepool1',
+                count: 3,
+                vmSize: 'Standard_DS2_v2',
+                mode: 'System',
+                osType: 'Linux',
+                type: 'VirtualMachineScaleSets',
+                orchestratorVersion: cluster.nodeVersion,
+                currentOrchestratorVersion: cluster.nodeVersion,
+                provisioningState: 'Succeeded',
+                powerState: { code: 'Running' },
+              },
+            ],
           },
         },
       };
+    }
+    if (
+      chain.length === 2 &&
+      chain[1]!.type.toLowerCase() === 'upgradeprofiles' &&
+      action === undefined &&
+      req.method === 'GET'
+    ) {
+      if (chain[1]!.name.toLowerCase() !== 'default') {
+        // Not verified against Azure: the answer for a profile other than `default`.
+        return azureError(404, 'NotFound', `The upgrade profile '${chain[1]!.name}' was not found.`);
+      }
+      return { status: 200, body: this.upgradeProfile(cluster) };
     }
     if (chain.length === 1 && action === 'runcommand' && req.method === 'POST')
       return this.runCommand(req, cluster);
@@ -206,8 +258,93 @@ export class AksClusters implements ArmProvider, WorldTicker {
     return notEmulated(
       req.method,
       req.url.pathname,
-      'managed cluster operations other than GET, runCommand and commandResults',
+      'managed cluster operations other than GET, runCommand, commandResults and upgradeProfiles',
     );
+  }
+
+  /** `GET /subscriptions/{sub}/providers/Microsoft.ContainerService/locations/{loc}/kubernetesVersions`. */
+  handleProviderPath(req: ArmProviderPathRequest): SandboxReply {
+    const [first, location, collection, ...rest] = req.path.segments;
+    if (
+      req.path.subscriptionId === undefined ||
+      first?.toLowerCase() !== 'locations' ||
+      location === undefined ||
+      collection?.toLowerCase() !== 'kubernetesversions' ||
+      rest.length > 0
+    )
+      return notEmulated(req.method, req.url.pathname, 'AKS provider paths other than kubernetesVersions');
+    if (req.method !== 'GET')
+      return notEmulated(req.method, req.url.pathname, 'kubernetesVersions is read-only');
+    const catalog = this.catalog(location);
+    return {
+      status: 200,
+      body: {
+        values: catalog.map((v) => ({
+          version: v.version,
+          ...(v.isDefault ? { isDefault: true } : {}),
+          ...(v.isPreview ? { isPreview: true } : {}),
+          capabilities: { supportPlan: v.supportPlans },
+          patchVersions: Object.fromEntries(
+            v.patches.map((patch) => [
+              patch,
+              { upgrades: this.upgradesFrom(patch, catalog).map((u) => u.version) },
+            ]),
+          ),
+        })),
+      },
+    };
+  }
+
+  private catalog(location: string): ResolvedKubernetesVersion[] {
+    const wanted = normalizeLocation(location);
+    const entry = Object.entries(this.versions).find(([loc]) => normalizeLocation(loc) === wanted);
+    return entry ? entry[1] : DEFAULT_KUBERNETES_VERSIONS;
+  }
+
+  /** The versions AKS upgrades `version` to: later patches of its minor, then the next minor's patches. */
+  private upgradesFrom(
+    version: string,
+    catalog: ResolvedKubernetesVersion[],
+  ): Array<{ version: string; isPreview: boolean }> {
+    const minors = catalog.map((v) => v.version);
+    const minor = minorOf(version);
+    const next = minors.filter((m) => compareVersions(m, minor) > 0).sort(compareVersions)[0];
+    return catalog
+      .filter((v) => v.version === minor || v.version === next)
+      .flatMap((v) => v.patches.map((patch) => ({ version: patch, isPreview: v.isPreview })))
+      .filter((u) => compareVersions(u.version, version) > 0)
+      .sort((a, b) => compareVersions(a.version, b.version));
+  }
+
+  private upgradeProfile(cluster: AksCluster) {
+    const catalog = this.catalog(cluster.location);
+    const upgrades = (version: string) =>
+      this.upgradesFrom(version, catalog).map((u) => ({
+        kubernetesVersion: u.version,
+        ...(u.isPreview ? { isPreview: true } : {}),
+      }));
+    return {
+      // Lower-case `resourcegroups` and `upgradeprofiles`, as the published example.
+      id: `/subscriptions/${this.subscriptionId}/resourcegroups/${cluster.resourceGroup}/providers/${AKS_NAMESPACE}/managedClusters/${cluster.name}/upgradeprofiles/default`,
+      name: 'default',
+      type: `${AKS_NAMESPACE}/managedClusters/upgradeprofiles`,
+      properties: {
+        controlPlaneProfile: {
+          kubernetesVersion: cluster.kubernetesVersion,
+          name: 'master',
+          osType: 'Linux',
+          upgrades: upgrades(cluster.kubernetesVersion),
+        },
+        agentPoolProfiles: [
+          {
+            kubernetesVersion: cluster.nodeVersion,
+            name: 'nodepool1',
+            osType: 'Linux',
+            upgrades: upgrades(cluster.nodeVersion),
+          },
+        ],
+      },
+    };
   }
 
   private location(cluster: AksCluster, id: string, apiVersion: string): string {

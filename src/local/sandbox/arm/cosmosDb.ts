@@ -14,6 +14,20 @@
  *   example). The old key stops working when the operation is accepted: the sandbox never lets a
  *   key outlive its regeneration.
  *
+ * Backup and restore (azure-rest-api-specs cosmos-db 2025-10-15, `CosmosDBDatabaseAccountGet.json`,
+ * `CosmosDBRestorableDatabaseAccountList.json` / `Get.json` in test/fixtures/rest/cosmosdb):
+ * - the account's `backupPolicy` (`Periodic` with `periodicModeProperties { backupIntervalInMinutes,
+ *   backupRetentionIntervalInHours, backupStorageRedundancy }`, or `Continuous` with
+ *   `continuousModeProperties { tier }`), `instanceId`, `createMode: Default`, `disableLocalAuth`;
+ * - `GET /subscriptions/{sub}/providers/Microsoft.DocumentDB/restorableDatabaseAccounts` and
+ *   `.../locations/{location}/restorableDatabaseAccounts[/{instanceId}]`: the continuous-backup
+ *   accounts (a periodic account is not restorable this way), with `oldestRestorableTime` (the later
+ *   of the creation and now minus the tier's 7 or 30 days, on the sandbox clock), `creationTime`,
+ *   `apiType: Sql` and `restorableLocations`. Ids carry the location's display name with its space
+ *   unencoded (`locations/West Europe/...`), as the published examples do. An unknown instance id: 404;
+ * - `HEAD /providers/Microsoft.DocumentDB/databaseAccountNames/{name}` (checkNameExists): 200 when an
+ *   account of the scenario has the name, 404 (no body) when it is free.
+ *
  * Data plane (Cosmos DB REST "Access control"): `authorization` is the URL-encoded
  * `type=master&ver=1.0&sig={base64 HMAC-SHA256}` over
  * `{verb}\n{resourceType}\n{resourceLink}\n{x-ms-date}\n\n` (verb, type and date lower-cased), keyed
@@ -26,12 +40,14 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { azureError, type SandboxReply, type SandboxRequest } from '../http';
+import { seededUuid } from '../ids';
 import type { ServiceEmulator } from '../router';
 import type { CosmosThroughputs } from './cosmosThroughput';
-import { type ArmProvider, type ArmRequest, notEmulated } from './emulator';
+import { type ArmProvider, type ArmProviderPathRequest, type ArmRequest, notEmulated } from './emulator';
 import type { KeyRing, KeyRings } from './keyRing';
 import type { ArmOperations } from './operations';
-import { resourceIdOf } from './resourceId';
+import { displayLocation, normalizeLocation, resourceIdOf } from './resourceId';
+import type { ResolvedBackupPolicy } from './scenario';
 
 export const COSMOS_NAMESPACE = 'Microsoft.DocumentDB';
 export const COSMOS_HOST_SUFFIX = '.documents.azure.com';
@@ -60,7 +76,33 @@ export interface CosmosAccount {
   location: string;
   id: string;
   keys: KeyRing;
+  backup: ResolvedBackupPolicy;
+  /** The account's `instanceId` (from the seed), also its restorable account's name. */
+  instanceId: string;
+  createdAt: Date;
+  disableLocalAuth: boolean;
 }
+
+/** What an account is created from (the scenario's account, its creation instant resolved). */
+export interface CosmosAccountSpec {
+  name: string;
+  resourceGroup: string;
+  location: string;
+  backup?: ResolvedBackupPolicy;
+  createdAt?: Date;
+  disableLocalAuth?: boolean;
+}
+
+const DAY_MS = 86_400_000;
+const TIER_DAYS = { Continuous7Days: 7, Continuous30Days: 30 } as const;
+const PERIODIC_DEFAULT: ResolvedBackupPolicy = {
+  type: 'Periodic',
+  intervalMinutes: 240,
+  retentionHours: 8,
+  redundancy: 'Geo',
+};
+/** Seconds precision, as the service writes its times. */
+const isoSeconds = (date: Date) => `${date.toISOString().slice(0, 19)}Z`;
 
 /** The string a master-key signature covers (Cosmos DB REST "Access control on Cosmos DB resources"). */
 export function cosmosPayload(
@@ -87,18 +129,29 @@ export class CosmosDbAccounts implements ArmProvider {
     private readonly subscriptionId: string,
     private readonly rings: KeyRings,
     private readonly operations: ArmOperations,
-    /** SQL database and container throughput, below the accounts (`cosmosThroughput.ts`). */
-    private readonly throughput?: CosmosThroughputs,
+    private readonly options: {
+      seed?: string;
+      now?: () => Date;
+      /** SQL database and container throughput, below the accounts (`cosmosThroughput.ts`). */
+      throughput?: CosmosThroughputs;
+    } = {},
   ) {}
 
-  add(spec: { name: string; resourceGroup: string; location: string }): CosmosAccount {
+  add(spec: CosmosAccountSpec): CosmosAccount {
     const id = resourceIdOf(this.subscriptionId, spec.resourceGroup, COSMOS_NAMESPACE, [
       { type: 'databaseAccounts', name: spec.name },
     ]);
+    const now = this.options.now?.() ?? new Date();
     const account: CosmosAccount = {
-      ...spec,
+      name: spec.name,
+      resourceGroup: spec.resourceGroup,
+      location: spec.location,
       id,
       keys: this.rings.create(id, 'cosmosDb', COSMOS_KEY_NAMES, COSMOS_KEY_BYTES),
+      backup: spec.backup ?? PERIODIC_DEFAULT,
+      instanceId: seededUuid(this.options.seed ?? 'sandbox', 'cosmos-instance', spec.name.toLowerCase()),
+      createdAt: spec.createdAt ?? new Date(now.getTime() - 365 * DAY_MS),
+      disableLocalAuth: spec.disableLocalAuth ?? false,
     };
     this.accounts.set(spec.name.toLowerCase(), account);
     return account;
@@ -116,10 +169,14 @@ export class CosmosDbAccounts implements ArmProvider {
     return this.account(name);
   }
 
+  handleProviderPath(req: ArmProviderPathRequest): SandboxReply {
+    return cosmosProviderPath(this, () => this.options.now?.() ?? new Date(), req);
+  }
+
   handle(req: ArmRequest): SandboxReply {
     const account = this.account(req.path.chain[0]!.name)!;
     if (req.path.chain.length > 1) {
-      if (this.throughput) return this.throughput.handle(req, account);
+      if (this.options.throughput) return this.options.throughput.handle(req, account);
       return notEmulated(req.method, req.url.pathname, 'Cosmos DB child resources');
     }
     const action = req.path.action?.toLowerCase();
@@ -171,7 +228,20 @@ export class CosmosDbAccounts implements ArmProvider {
         provisioningState: 'Succeeded',
         documentEndpoint: `https://${account.name}${COSMOS_HOST_SUFFIX}:443/`,
         databaseAccountOfferType: 'Standard',
-        disableLocalAuth: false,
+        disableLocalAuth: account.disableLocalAuth,
+        instanceId: account.instanceId,
+        createMode: 'Default',
+        backupPolicy:
+          account.backup.type === 'Periodic'
+            ? {
+                type: 'Periodic',
+                periodicModeProperties: {
+                  backupIntervalInMinutes: account.backup.intervalMinutes,
+                  backupRetentionIntervalInHours: account.backup.retentionHours,
+                  backupStorageRedundancy: account.backup.redundancy,
+                },
+              }
+            : { type: 'Continuous', continuousModeProperties: { tier: account.backup.tier } },
         consistencyPolicy: {
           defaultConsistencyLevel: 'Session',
           maxIntervalInSeconds: 5,
@@ -188,6 +258,100 @@ export class CosmosDbAccounts implements ArmProvider {
       },
     };
   }
+}
+
+/**
+ * The provider paths of Microsoft.DocumentDB the sandbox answers: restorable accounts (subscription
+ * and location scope) and the tenant-level name check.
+ */
+export function cosmosProviderPath(
+  accounts: CosmosDbAccounts,
+  now: () => Date,
+  req: ArmProviderPathRequest,
+): SandboxReply {
+  const [first, second, third, fourth, ...rest] = req.path.segments;
+  const lower = (v: string | undefined) => v?.toLowerCase();
+  if (req.path.subscriptionId === undefined) {
+    if (lower(first) === 'databaseaccountnames' && second !== undefined && third === undefined) {
+      if (req.method !== 'HEAD')
+        return notEmulated(req.method, req.url.pathname, 'only HEAD (checkNameExists)');
+      return { status: accounts.account(second) ? 200 : 404 };
+    }
+    return notEmulated(
+      req.method,
+      req.url.pathname,
+      'tenant-level Cosmos DB paths other than databaseAccountNames',
+    );
+  }
+  if (req.method !== 'GET')
+    return notEmulated(req.method, req.url.pathname, 'restorable accounts are read-only');
+  const restorable = accounts.all().filter((a) => a.backup.type === 'Continuous');
+  if (lower(first) === 'restorabledatabaseaccounts' && second === undefined) {
+    return {
+      status: 200,
+      body: { value: restorable.map((a) => restorableAccount(a, req.subscriptionId!, now())) },
+    };
+  }
+  if (
+    lower(first) === 'locations' &&
+    second !== undefined &&
+    lower(third) === 'restorabledatabaseaccounts' &&
+    rest.length === 0
+  ) {
+    const inLocation = restorable.filter((a) => normalizeLocation(a.location) === normalizeLocation(second));
+    if (fourth === undefined) {
+      return {
+        status: 200,
+        body: { value: inLocation.map((a) => restorableAccount(a, req.subscriptionId!, now())) },
+      };
+    }
+    const account = inLocation.find((a) => a.instanceId === fourth.toLowerCase());
+    if (!account) {
+      // Not verified against Azure: the code and wording of this 404.
+      return azureError(
+        404,
+        'NotFound',
+        `Restorable database account with instance id '${fourth}' was not found in location '${second}'.`,
+      );
+    }
+    return { status: 200, body: restorableAccount(account, req.subscriptionId!, now()) };
+  }
+  return notEmulated(
+    req.method,
+    req.url.pathname,
+    'Cosmos DB provider paths other than restorable database accounts',
+  );
+}
+
+/** A restorable database account, in the published example's shape (its id's location unencoded). */
+function restorableAccount(account: CosmosAccount, subscriptionId: string, now: Date) {
+  const tier = account.backup.type === 'Continuous' ? account.backup.tier : 'Continuous30Days';
+  const window = new Date(now.getTime() - TIER_DAYS[tier] * DAY_MS);
+  const oldest = window.getTime() > account.createdAt.getTime() ? window : account.createdAt;
+  const location = displayLocation(account.location);
+  return {
+    id: `/subscriptions/${subscriptionId}/providers/${COSMOS_NAMESPACE}/locations/${location}/restorableDatabaseAccounts/${account.instanceId}`,
+    name: account.instanceId,
+    location,
+    type: `${COSMOS_NAMESPACE}/locations/restorableDatabaseAccounts`,
+    properties: {
+      accountName: account.name,
+      creationTime: isoSeconds(account.createdAt),
+      oldestRestorableTime: isoSeconds(oldest),
+      apiType: 'Sql',
+      restorableLocations: [
+        {
+          locationName: location,
+          regionalDatabaseAccountInstanceId: seededUuid(
+            account.instanceId,
+            'regional',
+            normalizeLocation(account.location),
+          ),
+          creationTime: isoSeconds(account.createdAt),
+        },
+      ],
+    },
+  };
 }
 
 /** The data plane of the scenario's accounts (`https://{account}.documents.azure.com`). */
@@ -226,6 +390,14 @@ export class CosmosDbDataPlane implements ServiceEmulator {
         401,
         'Unauthorized',
         'Required Header authorization is missing. Ensure a valid Authorization token is passed.',
+      );
+    }
+    if (account.disableLocalAuth && /type(=|%3d)master/i.test(authorization)) {
+      // The account's disableLocalAuth: keys are refused whatever they are (the service's words).
+      return refuse(
+        401,
+        'Unauthorized',
+        'Local Authorization is disabled. Use an AAD token to authorize all requests.',
       );
     }
     const date = req.headers.get('x-ms-date') ?? req.headers.get('date');

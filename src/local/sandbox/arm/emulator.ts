@@ -42,6 +42,7 @@ const ALLOWED_AUDIENCES = [
 const API_VERSION = /^\d{4}-\d{2}-\d{2}(-(preview|alpha|beta|privatepreview))?$/i;
 
 export type ResourcePath = Extract<ArmPath, { kind: 'resource' }>;
+export type ProviderPath = Extract<ArmPath, { kind: 'providerPath' }>;
 
 /** One management request as a provider sees it, after ARM's checks. */
 export interface ArmRequest {
@@ -56,6 +57,21 @@ export interface ArmRequest {
   readonly resourceGroup: string;
 }
 
+/**
+ * A request on a provider path that is not a resource of a resource group (a location-scoped
+ * collection, a tenant-level name check, an extension resource under a subscription scope), after
+ * ARM's checks (api-version, token, subscription).
+ */
+export interface ArmProviderPathRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly apiVersion: string;
+  readonly path: ProviderPath;
+  readonly body: unknown;
+  /** The scenario's subscription (undefined for a tenant-level path). */
+  readonly subscriptionId: string | undefined;
+}
+
 /** An emulated resource provider (`Microsoft.DocumentDB`, `Microsoft.Storage`, ...). */
 export interface ArmProvider {
   /** Canonical namespace, e.g. `Microsoft.DocumentDB`. */
@@ -66,6 +82,11 @@ export interface ArmProvider {
   lookup(type: string, name: string): { name: string; resourceGroup: string } | undefined;
   /** Handles a request on an existing top-level resource (or below it). */
   handle(request: ArmRequest): SandboxReply | Promise<SandboxReply>;
+  /**
+   * Handles a provider path outside resource groups (`ArmProviderPathRequest`); absent: such paths
+   * answer 501.
+   */
+  handleProviderPath?(request: ArmProviderPathRequest): SandboxReply | Promise<SandboxReply>;
 }
 
 /** 501 for a management call the sandbox does not emulate. */
@@ -128,7 +149,9 @@ export class ArmEmulator implements ServiceEmulator {
 
     const path = parseArmPath(req.url.pathname);
     if (path.kind === 'unknown') return notEmulated(req.method, req.url.pathname, path.reason);
-    if (path.subscriptionId.toLowerCase() !== this.subscriptionId.toLowerCase()) {
+    if (path.kind === 'providerPath' && path.subscriptionId === undefined)
+      return this.providerPath(req, path);
+    if (path.subscriptionId!.toLowerCase() !== this.subscriptionId.toLowerCase()) {
       return azureError(
         404,
         'SubscriptionNotFound',
@@ -136,6 +159,7 @@ export class ArmEmulator implements ServiceEmulator {
       );
     }
     if (path.kind === 'subscription') return notEmulated(req.method, req.url.pathname, 'subscriptions');
+    if (path.kind === 'providerPath') return this.providerPath(req, path);
     if (path.kind === 'operation') {
       const provider = this.providers.get(path.namespace.toLowerCase());
       if (!provider) return notEmulated(req.method, req.url.pathname, `namespace ${path.namespace}`);
@@ -195,6 +219,32 @@ export class ArmEmulator implements ServiceEmulator {
       body,
       subscriptionId: this.subscriptionId,
       resourceGroup: group,
+    });
+  }
+
+  private providerPath(req: SandboxRequest, path: ProviderPath): SandboxReply | Promise<SandboxReply> {
+    const provider = this.providers.get(path.namespace.toLowerCase());
+    if (!provider?.handleProviderPath)
+      return notEmulated(req.method, req.url.pathname, `provider paths of ${path.namespace}`);
+    let body: unknown;
+    if (req.bodyText !== undefined && req.bodyText.trim() !== '') {
+      const parsed = parseJson(req.bodyText);
+      if (!parsed.ok) {
+        return azureError(
+          400,
+          'InvalidRequestContent',
+          `The request content was invalid and could not be deserialized: ${parsed.reason}.`,
+        );
+      }
+      body = parsed.value;
+    }
+    return provider.handleProviderPath({
+      method: req.method,
+      url: req.url,
+      apiVersion: req.url.searchParams.get('api-version')!,
+      path,
+      body,
+      subscriptionId: path.subscriptionId === undefined ? undefined : this.subscriptionId,
     });
   }
 

@@ -18,6 +18,49 @@ export type ConsumerKind = (typeof CONSUMER_KINDS)[number];
 export const ROLL_OUTCOMES = ['succeed', 'fail', 'hang'] as const;
 export type RollOutcome = (typeof ROLL_OUTCOMES)[number];
 export const SERVICE_BUS_RIGHTS = ['Listen', 'Send', 'Manage'] as const;
+export const BACKUP_REDUNDANCIES = ['Geo', 'Local', 'Zone'] as const;
+export const CONTINUOUS_TIERS = ['Continuous7Days', 'Continuous30Days'] as const;
+
+/**
+ * A Cosmos DB account's backup policy, as the account's `backupPolicy` says it: periodic (Azure's
+ * default: every 240 minutes, 8 hours kept, geo-redundant storage) or continuous (point-in-time
+ * restore within 7 or 30 days).
+ */
+export type ResolvedBackupPolicy =
+  | {
+      type: 'Periodic';
+      intervalMinutes: number;
+      retentionHours: number;
+      redundancy: (typeof BACKUP_REDUNDANCIES)[number];
+    }
+  | { type: 'Continuous'; tier: (typeof CONTINUOUS_TIERS)[number] };
+
+/** A Kubernetes minor version AKS offers in a region (`locations/{loc}/kubernetesVersions`). */
+export interface ResolvedKubernetesVersion {
+  /** `1.33` */
+  version: string;
+  /** Patch versions offered, ascending (`1.33.2`). */
+  patches: string[];
+  isPreview: boolean;
+  isDefault: boolean;
+  /** `KubernetesOfficial` and / or `AKSLongTermSupport`. */
+  supportPlans: string[];
+}
+
+/** One quota of the Quota API (`Microsoft.Quota/usages` and `quotas`) at a provider's location scope. */
+export interface ResolvedQuota {
+  /** The resource provider whose quota it is (`Microsoft.Compute`). */
+  provider: string;
+  location: string;
+  /** The quota's resource name (`standardDSv3Family`, `cores`). */
+  name: string;
+  displayName: string;
+  usage: number;
+  limit: number;
+  unit: string;
+  /** `isQuotaApplicable`: whether an increase can be requested through the Quota API. */
+  adjustable: boolean;
+}
 
 /** Key names a `valueFrom` may take, per credential kind (the names listKeys answers with). */
 export const KEY_NAMES = {
@@ -49,6 +92,11 @@ export interface ResolvedArm {
     location: string;
     /** SQL databases and containers with their throughput (`cosmosScenario.ts`). */
     databases: ResolvedCosmosDatabase[];
+    backup: ResolvedBackupPolicy;
+    /** Days from the clock start to the account's creation (negative: before it). */
+    createdInDays: number;
+    /** `disableLocalAuth`: the data plane refuses master keys. */
+    disableLocalAuth: boolean;
   }>;
   storageAccounts: Array<{ name: string; resourceGroup: string; location: string }>;
   serviceBusNamespaces: Array<{
@@ -66,10 +114,63 @@ export interface ResolvedArm {
     resourceGroup: string;
     location: string;
     deployments: Array<{ namespace: string; name: string }>;
+    /** The control plane's Kubernetes version (`1.33.2`). */
+    kubernetesVersion: string;
+    /** The node pool's version (default: the control plane's). */
+    nodeVersion: string;
   }>;
   containerApps: Array<{ name: string; resourceGroup: string; location: string; scale?: ReplicaScale }>;
   webApps: Array<{ name: string; resourceGroup: string; location: string; kind: 'app' | 'functionapp' }>;
+  /** Kubernetes versions AKS offers per location (every location without an entry: `DEFAULT_KUBERNETES_VERSIONS`). */
+  kubernetesVersions: Record<string, ResolvedKubernetesVersion[]>;
+  quotas: ResolvedQuota[];
 }
+
+/**
+ * The Kubernetes versions the sandbox's AKS offers in a location the scenario does not describe:
+ * an illustrative catalog in the published shape (not Azure's list of the day).
+ */
+export const DEFAULT_KUBERNETES_VERSIONS: ResolvedKubernetesVersion[] = [
+  {
+    version: '1.31',
+    patches: ['1.31.11', '1.31.13'],
+    isPreview: false,
+    isDefault: false,
+    supportPlans: ['AKSLongTermSupport'],
+  },
+  {
+    version: '1.32',
+    patches: ['1.32.7', '1.32.9'],
+    isPreview: false,
+    isDefault: false,
+    supportPlans: ['KubernetesOfficial', 'AKSLongTermSupport'],
+  },
+  {
+    version: '1.33',
+    patches: ['1.33.3', '1.33.5'],
+    isPreview: false,
+    isDefault: true,
+    supportPlans: ['KubernetesOfficial'],
+  },
+  {
+    version: '1.34',
+    patches: ['1.34.1'],
+    isPreview: false,
+    isDefault: false,
+    supportPlans: ['KubernetesOfficial'],
+  },
+  {
+    version: '1.35',
+    patches: ['1.35.0'],
+    isPreview: true,
+    isDefault: false,
+    supportPlans: ['KubernetesOfficial'],
+  },
+];
+const KUBERNETES_PATCH = /^(\d+)\.(\d+)\.(\d+)$/;
+const KUBERNETES_MINOR = /^(\d+)\.(\d+)$/;
+const QUOTA_PROVIDER = /^[A-Za-z][A-Za-z0-9]*\.[A-Za-z][A-Za-z0-9.]*$/;
+const QUOTA_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** Where a Key Vault secret's seeded value comes from: one key of one resource. */
 export interface ResolvedValueFrom {
@@ -279,6 +380,8 @@ export function resolveArmSection(
       'aksClusters',
       'containerApps',
       'webApps',
+      'kubernetesVersions',
+      'quotas',
     ],
     'arm',
     problems,
@@ -339,11 +442,33 @@ export function resolveArmSection(
     aksClusters: [],
     containerApps: [],
     webApps: [],
+    kubernetesVersions: {},
+    quotas: [],
   };
   list(armObj.cosmosDbAccounts, 'arm.cosmosDbAccounts', problems).forEach((raw, i) => {
-    const base = common(raw, `arm.cosmosDbAccounts[${i}]`, 'cosmosDb', ['databases']);
-    const databases = resolveCosmosDatabases(raw.databases, `arm.cosmosDbAccounts[${i}].databases`, problems);
-    if (base) arm.cosmosDbAccounts.push({ ...base, databases });
+    const path = `arm.cosmosDbAccounts[${i}]`;
+    const base = common(raw, path, 'cosmosDb', ['databases', 'backup', 'createdInDays', 'disableLocalAuth']);
+    const backup = resolveBackup(raw.backup, `${path}.backup`, problems);
+    const createdInDays =
+      num(
+        raw,
+        'createdInDays',
+        path,
+        problems,
+        (n) => n <= 0 && n >= -3650,
+        'a number of days from -3650 to 0',
+      ) ?? -365;
+    if (raw.disableLocalAuth !== undefined && typeof raw.disableLocalAuth !== 'boolean')
+      problems.push(`${path}.disableLocalAuth: must be true or false`);
+    const databases = resolveCosmosDatabases(raw.databases, `${path}.databases`, problems);
+    if (base)
+      arm.cosmosDbAccounts.push({
+        ...base,
+        databases,
+        backup,
+        createdInDays,
+        disableLocalAuth: raw.disableLocalAuth === true,
+      });
   });
   list(armObj.storageAccounts, 'arm.storageAccounts', problems).forEach((raw, i) => {
     const base = common(raw, `arm.storageAccounts[${i}]`, 'storage', []);
@@ -413,7 +538,17 @@ export function resolveArmSection(
   });
   list(armObj.aksClusters, 'arm.aksClusters', problems).forEach((raw, i) => {
     const path = `arm.aksClusters[${i}]`;
-    const base = common(raw, path, 'aks', ['deployments']);
+    const base = common(raw, path, 'aks', ['deployments', 'kubernetesVersion', 'nodeVersion']);
+    const version = (key: string, fallback: string) => {
+      const value = str(raw, key, path, problems);
+      if (value !== undefined && !KUBERNETES_PATCH.test(value)) {
+        problems.push(`${path}.${key}: '${value}' is not a Kubernetes patch version (1.33.2)`);
+        return fallback;
+      }
+      return value ?? fallback;
+    };
+    const kubernetesVersion = version('kubernetesVersion', '1.33.3');
+    const nodeVersion = version('nodeVersion', kubernetesVersion);
     const deployments: Array<{ namespace: string; name: string }> = [];
     list(raw.deployments, `${path}.deployments`, problems).forEach((rawDep, k) => {
       const p = `${path}.deployments[${k}]`;
@@ -422,7 +557,7 @@ export function resolveArmSection(
       const name = named(rawDep, 'name', 'k8sName', p, problems);
       if (namespace !== undefined && name !== undefined) deployments.push({ namespace, name });
     });
-    if (base) arm.aksClusters.push({ ...base, deployments });
+    if (base) arm.aksClusters.push({ ...base, deployments, kubernetesVersion, nodeVersion });
   });
   list(armObj.containerApps, 'arm.containerApps', problems).forEach((raw, i) => {
     const base = common(raw, `arm.containerApps[${i}]`, 'containerApp', ['scale']);
@@ -436,6 +571,9 @@ export function resolveArmSection(
     if (kind !== 'app' && kind !== 'functionapp') problems.push(`${path}.kind: must be app or functionapp`);
     if (base) arm.webApps.push({ ...base, kind: kind === 'functionapp' ? 'functionapp' : 'app' });
   });
+
+  arm.kubernetesVersions = resolveKubernetesVersions(armObj.kubernetesVersions, problems);
+  arm.quotas = resolveQuotas(armObj.quotas, location, problems);
 
   const credentials = credentialIndex(ctx.subscriptionId, arm);
   const valueFrom = new Map<string, ResolvedValueFrom>();
@@ -451,6 +589,183 @@ export function resolveArmSection(
 
   const consumers = resolveConsumers(root.consumers, ctx, arm, credentials, problems);
   return { arm, consumers, valueFrom };
+}
+
+function resolveBackup(raw: unknown, path: string, problems: Problems): ResolvedBackupPolicy {
+  const periodic: ResolvedBackupPolicy = {
+    type: 'Periodic',
+    intervalMinutes: 240,
+    retentionHours: 8,
+    redundancy: 'Geo',
+  };
+  if (raw === undefined) return periodic;
+  if (!isObject(raw)) {
+    problems.push(`${path}: must be a mapping { type: Periodic | Continuous, ... }`);
+    return periodic;
+  }
+  if (raw.type === 'Continuous') {
+    checkKeys(raw, ['type', 'tier'], path, problems);
+    const tier = raw.tier ?? 'Continuous30Days';
+    if (!(CONTINUOUS_TIERS as readonly unknown[]).includes(tier))
+      problems.push(`${path}.tier: must be one of ${CONTINUOUS_TIERS.join(', ')}`);
+    return {
+      type: 'Continuous',
+      tier: (CONTINUOUS_TIERS as readonly unknown[]).includes(tier)
+        ? (tier as (typeof CONTINUOUS_TIERS)[number])
+        : 'Continuous30Days',
+    };
+  }
+  if (raw.type !== undefined && raw.type !== 'Periodic') {
+    problems.push(`${path}.type: must be Periodic or Continuous`);
+    return periodic;
+  }
+  checkKeys(raw, ['type', 'intervalMinutes', 'retentionHours', 'redundancy'], path, problems);
+  // The ranges Azure accepts (Cosmos DB "periodic backup": interval 1 to 24 hours, retention 8 to 720 hours).
+  const intervalMinutes =
+    num(
+      raw,
+      'intervalMinutes',
+      path,
+      problems,
+      (n) => Number.isInteger(n) && n >= 60 && n <= 1440,
+      'an integer from 60 to 1440',
+    ) ?? 240;
+  const retentionHours =
+    num(
+      raw,
+      'retentionHours',
+      path,
+      problems,
+      (n) => Number.isInteger(n) && n >= 8 && n <= 720,
+      'an integer from 8 to 720',
+    ) ?? 8;
+  const redundancy = raw.redundancy ?? 'Geo';
+  if (!(BACKUP_REDUNDANCIES as readonly unknown[]).includes(redundancy))
+    problems.push(`${path}.redundancy: must be one of ${BACKUP_REDUNDANCIES.join(', ')}`);
+  return {
+    type: 'Periodic',
+    intervalMinutes,
+    retentionHours,
+    redundancy: (BACKUP_REDUNDANCIES as readonly unknown[]).includes(redundancy)
+      ? (redundancy as (typeof BACKUP_REDUNDANCIES)[number])
+      : 'Geo',
+  };
+}
+
+function resolveKubernetesVersions(
+  raw: unknown,
+  problems: Problems,
+): Record<string, ResolvedKubernetesVersion[]> {
+  const out: Record<string, ResolvedKubernetesVersion[]> = {};
+  if (raw === undefined) return out;
+  if (!isObject(raw)) {
+    problems.push('arm.kubernetesVersions: must be a mapping of location to a list of versions');
+    return out;
+  }
+  for (const [location, versions] of Object.entries(raw)) {
+    const base = `arm.kubernetesVersions.${location}`;
+    if (!NAMES.location.test(location)) problems.push(`${base}: '${location}' is not ${NAME_RULES.location}`);
+    const resolved: ResolvedKubernetesVersion[] = [];
+    list(versions, base, problems).forEach((rv, i) => {
+      const path = `${base}[${i}]`;
+      checkKeys(rv, ['version', 'patches', 'isPreview', 'isDefault', 'supportPlans'], path, problems);
+      const version = str(rv, 'version', path, problems);
+      if (version === undefined || !KUBERNETES_MINOR.test(version)) {
+        problems.push(`${path}.version: a Kubernetes minor version such as 1.33`);
+        return;
+      }
+      const patches = Array.isArray(rv.patches) ? rv.patches : [];
+      if (
+        patches.length === 0 ||
+        patches.some(
+          (p) => typeof p !== 'string' || !KUBERNETES_PATCH.test(p) || !p.startsWith(`${version}.`),
+        )
+      ) {
+        problems.push(`${path}.patches: a non-empty list of patch versions of ${version} (${version}.1)`);
+        return;
+      }
+      const plans = rv.supportPlans ?? ['KubernetesOfficial'];
+      if (
+        !Array.isArray(plans) ||
+        plans.length === 0 ||
+        plans.some((p) => p !== 'KubernetesOfficial' && p !== 'AKSLongTermSupport')
+      )
+        problems.push(`${path}.supportPlans: KubernetesOfficial and / or AKSLongTermSupport`);
+      for (const key of ['isPreview', 'isDefault']) {
+        if (rv[key] !== undefined && typeof rv[key] !== 'boolean')
+          problems.push(`${path}.${key}: must be true or false`);
+      }
+      resolved.push({
+        version,
+        patches: [...(patches as string[])].sort(compareVersions),
+        isPreview: rv.isPreview === true,
+        isDefault: rv.isDefault === true,
+        supportPlans: Array.isArray(plans) ? (plans as string[]) : ['KubernetesOfficial'],
+      });
+    });
+    out[location] = resolved.sort((a, b) => compareVersions(a.version, b.version));
+  }
+  return out;
+}
+
+/** Compares dotted version numbers numerically (`1.9` < `1.10`). */
+export function compareVersions(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function resolveQuotas(raw: unknown, defaultLocation: string, problems: Problems): ResolvedQuota[] {
+  const out: ResolvedQuota[] = [];
+  const seen = new Set<string>();
+  list(raw, 'arm.quotas', problems).forEach((rq, i) => {
+    const path = `arm.quotas[${i}]`;
+    checkKeys(
+      rq,
+      ['provider', 'location', 'name', 'displayName', 'usage', 'limit', 'unit', 'adjustable'],
+      path,
+      problems,
+    );
+    const provider = str(rq, 'provider', path, problems) ?? 'Microsoft.Compute';
+    if (!QUOTA_PROVIDER.test(provider))
+      problems.push(`${path}.provider: a resource provider such as Microsoft.Compute`);
+    const location = str(rq, 'location', path, problems) ?? defaultLocation;
+    if (!NAMES.location.test(location))
+      problems.push(`${path}.location: '${location}' is not ${NAME_RULES.location}`);
+    const name = str(rq, 'name', path, problems);
+    if (name === undefined || !QUOTA_NAME.test(name)) {
+      problems.push(`${path}.name: a quota resource name such as standardDSv3Family`);
+      return;
+    }
+    const whole = (n: number) => Number.isInteger(n) && n >= 0 && n <= 1e12;
+    const usage = num(rq, 'usage', path, problems, whole, 'a whole number from 0');
+    const limit = num(rq, 'limit', path, problems, whole, 'a whole number from 0');
+    if (usage === undefined || limit === undefined) {
+      problems.push(`${path}: usage and limit are required`);
+      return;
+    }
+    if (rq.adjustable !== undefined && typeof rq.adjustable !== 'boolean')
+      problems.push(`${path}.adjustable: must be true or false`);
+    const key = `${provider}/${location}/${name}`.toLowerCase();
+    if (seen.has(key))
+      problems.push(`${path}.name: '${name}' is already given for ${provider} in ${location}`);
+    seen.add(key);
+    out.push({
+      provider,
+      location,
+      name,
+      displayName: str(rq, 'displayName', path, problems) ?? name,
+      usage,
+      limit,
+      unit: str(rq, 'unit', path, problems) ?? 'Count',
+      adjustable: rq.adjustable !== false,
+    });
+  });
+  return out;
 }
 
 interface CredentialEntry {

@@ -20,6 +20,7 @@ import { CosmosThroughputs, type ThroughputView } from './cosmosThroughput';
 import { ArmEmulator } from './emulator';
 import { type KeyRegeneration, KeyRings } from './keyRing';
 import { ArmOperations } from './operations';
+import { QuotaProvider } from './quota';
 import type { ResolvedValueFrom } from './scenario';
 import { SERVICE_BUS_HOST_SUFFIX, ServiceBusDataPlane, ServiceBusNamespaces } from './serviceBus';
 import { BLOB_HOST_SUFFIX, BlobDataPlane, StorageAccounts } from './storage';
@@ -51,6 +52,8 @@ export interface ArmEstate {
     location: string;
     keyNames: string[];
     endpoint: string;
+    backup: string;
+    disableLocalAuth: boolean;
   }>;
   storageAccounts: Array<{
     id: string;
@@ -75,7 +78,14 @@ export interface ArmEstate {
       keyNames: string[];
     }>;
   }>;
-  aksClusters: Array<{ id: string; name: string; location: string; deployments: string[] }>;
+  aksClusters: Array<{
+    id: string;
+    name: string;
+    location: string;
+    deployments: string[];
+    kubernetesVersion: string;
+    nodeVersion: string;
+  }>;
   containerApps: Array<{
     id: string;
     name: string;
@@ -84,6 +94,15 @@ export interface ArmEstate {
     scale: { minReplicas: number; maxReplicas: number };
   }>;
   webApps: Array<{ id: string; name: string; location: string; kind: string }>;
+  /** Quota usages and limits (`Microsoft.Quota`), per provider and location. */
+  quotas: Array<{
+    provider: string;
+    location: string;
+    name: string;
+    usage: number;
+    limit: number;
+    adjustable: boolean;
+  }>;
   regenerations: KeyRegeneration[];
   /** Cosmos DB SQL databases' and containers' provisioned throughput. */
   cosmosThroughput: ThroughputView[];
@@ -122,9 +141,14 @@ export function createArmWorld(input: {
   const emulator = new ArmEmulator(credential, scenario.azure.tenantId, subscriptionId, groups, operations);
 
   const throughput = new CosmosThroughputs(() => clock.now().getTime(), operations);
-  const cosmos = new CosmosDbAccounts(subscriptionId, rings, operations, throughput);
+  const cosmos = new CosmosDbAccounts(subscriptionId, rings, operations, {
+    seed: scenario.seed,
+    now: () => clock.now(),
+    throughput,
+  });
+  const started = clock.now().getTime();
   for (const spec of arm.cosmosDbAccounts) {
-    const account = cosmos.add(spec);
+    const account = cosmos.add({ ...spec, createdAt: new Date(started + spec.createdInDays * 86_400_000) });
     for (const db of spec.databases) {
       throughput.addDatabase(
         account,
@@ -148,7 +172,7 @@ export function createArmWorld(input: {
   const serviceBus = new ServiceBusNamespaces(subscriptionId, rings, () => clock.now().getTime());
   for (const ns of arm.serviceBusNamespaces) serviceBus.add(ns);
   emulator.register(serviceBus);
-  const aks = new AksClusters(subscriptionId, clock, scenario.seed, consumerWorld);
+  const aks = new AksClusters(subscriptionId, clock, scenario.seed, consumerWorld, arm.kubernetesVersions);
   for (const cluster of arm.aksClusters) aks.add(cluster);
   emulator.register(aks);
   const containerApps = new ContainerApps(
@@ -163,6 +187,8 @@ export function createArmWorld(input: {
   const webApps = new WebApps(subscriptionId, consumerWorld);
   for (const site of arm.webApps) webApps.add(site);
   emulator.register(webApps);
+  const quotas = new QuotaProvider(subscriptionId, arm.quotas);
+  emulator.register(quotas);
   const hosts = new Set<string>();
   for (const consumer of scenario.consumers) {
     for (const url of [
@@ -220,6 +246,11 @@ export function createArmWorld(input: {
         location: a.location,
         keyNames: a.keys.names.slice(),
         endpoint: `https://${a.name}${COSMOS_HOST_SUFFIX}:443/`,
+        backup:
+          a.backup.type === 'Periodic'
+            ? `Periodic (every ${a.backup.intervalMinutes} min, kept ${a.backup.retentionHours} h, ${a.backup.redundancy})`
+            : `Continuous (${a.backup.tier})`,
+        disableLocalAuth: a.disableLocalAuth,
       })),
       storageAccounts: storage.all().map((a) => ({
         id: a.id,
@@ -248,6 +279,8 @@ export function createArmWorld(input: {
         id: c.id,
         name: c.name,
         location: c.location,
+        kubernetesVersion: c.kubernetesVersion,
+        nodeVersion: c.nodeVersion,
         deployments: [
           ...new Set([
             ...c.deployments,
@@ -268,6 +301,14 @@ export function createArmWorld(input: {
       })),
       webApps: webApps.all().map((w) => ({ id: w.id, name: w.name, location: w.location, kind: w.kind })),
       cosmosThroughput: throughput.all(),
+      quotas: quotas.all().map((q) => ({
+        provider: q.provider,
+        location: q.location,
+        name: q.name,
+        usage: q.usage,
+        limit: q.limit,
+        adjustable: q.adjustable,
+      })),
       regenerations: rings
         .all()
         .flatMap((ring) => ring.regenerations())
