@@ -259,6 +259,22 @@ var stampkeeperSettings = union(
   )
 )
 
+// The dead-letter entities' namespaces: the app's data roles on exactly the entities the policy
+// names, and each namespace's host name for the triggers' identity-based connections.
+module serviceBusAccess 'modules/serviceBusAccess.bicep' = [
+  for ns in policyTargets.serviceBus.namespaces: {
+    scope: resourceGroup(ns.subscriptionId, ns.resourceGroup)
+    params: {
+      namespaceName: ns.name
+      appPrincipalId: identities.outputs.appPrincipalId
+      queueRoles: ns.queueRoles
+      topicRoles: ns.topicRoles
+      subscriptionRoles: ns.subscriptionRoles
+      metricsReader: ns.metricsReader
+    }
+  }
+]
+
 module functionApp 'modules/functionApp.bicep' = {
   scope: rg
   params: {
@@ -275,6 +291,8 @@ module functionApp 'modules/functionApp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     appSettings: stampkeeperSettings
+    serviceBusConnections: policyTargets.serviceBus.connections
+    serviceBusHosts: [for (ns, i) in policyTargets.serviceBus.namespaces: serviceBusAccess[i].outputs.fullyQualifiedNamespace]
     authClientId: authClientId
     authExcludedPaths: unauthenticatedPaths
   }

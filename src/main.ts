@@ -13,5 +13,8 @@ import './functions/rotations';
 import './functions/remediation';
 import './functions/secretSweep';
 import './functions/stateRetention';
+import './functions/deadLetterArrivals';
+import './functions/deadLetters';
+import './functions/deadLetterReport';
 import './functions/checks';
 import './functions/gates';

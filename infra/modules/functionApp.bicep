@@ -20,10 +20,27 @@ param maximumInstanceCount int
 param instanceMemoryMB int
 @description('App settings of the app itself (STAMPKEEPER_*, channel URL settings). Host settings are added here.')
 param appSettings object
+@description('The dead-letter triggers\' Service Bus connection setting prefixes, each with the index of its namespace in serviceBusHosts.')
+param serviceBusConnections { setting: string, namespace: int }[] = []
+@description('Host names of the Service Bus namespaces (<namespace>.servicebus.windows.net).')
+param serviceBusHosts string[] = []
 @description('Client (application) id of the Entra app registration whose tokens built-in authentication accepts.')
 param authClientId string
 @description('Paths built-in authentication lets through without a token: what the platform itself calls.')
 param authExcludedPaths string[]
+
+// Identity-based Service Bus connections, as the Functions host reads a trigger's `connection`: the
+// namespace, and the app's user-assigned identity (the app's own clients use AZURE_CLIENT_ID).
+var serviceBusSettings = reduce(
+  serviceBusConnections,
+  {},
+  (all, c) =>
+    union(all, {
+      '${c.setting}__fullyQualifiedNamespace': serviceBusHosts[c.namespace]
+      '${c.setting}__credential': 'managedidentity'
+      '${c.setting}__clientId': appClientId
+    })
+)
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
@@ -102,7 +119,7 @@ var hostSettings = {
 resource settings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(appSettings, hostSettings, { AZURE_CLIENT_ID: appClientId })
+  properties: union(appSettings, serviceBusSettings, hostSettings, { AZURE_CLIENT_ID: appClientId })
 }
 
 // Built-in authentication (Easy Auth) with Microsoft Entra: every request needs a token issued by

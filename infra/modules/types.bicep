@@ -13,9 +13,30 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
   monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
   logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893'
+}
+
+@export()
+@description('Service Bus data role the app needs on an entity, as `npm run infra:params` derives it from the policy.')
+type serviceBusRole = 'serviceBusDataReceiver' | 'serviceBusDataSender'
+
+@export()
+@description('A Service Bus namespace of the policy\'s dead-letter entities, with the roles on its entities.')
+type policyServiceBusNamespace = {
+  @description('ARM id of the namespace.')
+  id: string
+  subscriptionId: string
+  resourceGroup: string
+  name: string
+  queueRoles: { queue: string, role: serviceBusRole }[]
+  topicRoles: { topic: string, role: serviceBusRole }[]
+  subscriptionRoles: { topic: string, subscription: string, role: serviceBusRole }[]
+  @description('Monitoring Reader on the namespace: the depth report reads its DeadletteredMessages metric.')
+  metricsReader: bool
 }
 
 @export()
@@ -70,6 +91,11 @@ type policyTargets = {
     eventGridTopic: bool
     @description('App settings holding webhook URLs (teams / webhook channels).')
     urlSettings: string[]
+  }
+  serviceBus: {
+    namespaces: policyServiceBusNamespace[]
+    @description('The dead-letter triggers\' connection setting prefixes, each with the index of its namespace.')
+    connections: { setting: string, namespace: int }[]
   }
   @description('What the maintenance checks and the gates read: a read-only role per resource, and a custom role of subscription-scope reads.')
   inspection: {

@@ -13,12 +13,15 @@ import { isAbsolute, resolve } from 'node:path';
 import { ACTION_GROUP_APP_ID, ROLES } from '../lib/app/auth';
 import { resetDeps } from '../lib/app/deps';
 import { setPlatformOverride } from '../lib/azure/platform';
+import { loadPolicy } from '../lib/config/policy';
+import { policyPathFrom } from '../lib/config/settings';
 import type { DeveloperIdentity } from './host/builtInAuth';
 import { type KeySettings, keySettingsFromEnv } from './host/keys';
 import { consoleHostLogger, type RunningLocalHost, startLocalHost } from './host/localHost';
 import { listenerFactories } from './host/triggers';
 import type { HostLogger } from './host/types';
 import { createSandbox, loadScenario, type Sandbox, type Scenario } from './sandbox';
+import { type SandboxServiceBus, startSandboxServiceBus } from './sandbox/servicebus';
 
 export const DEFAULT_SCENARIO = 'sandbox/default.scenario.yaml';
 const EVENT_GRID_TIMEOUT_MS = 30_000;
@@ -33,6 +36,10 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
     'https://contoso.webhook.office.com/webhookb2/00000000-0000-0000-0000-000000000000@00000000-0000-0000-0000-000000000001/IncomingWebhook/0sandboxwebhookcredential0/00000000-0000-0000-0000-000000000002',
   // The pipeline the sandbox's legacy-stamp consumer rolls through (its webhook URL is a credential).
   LEGACY_STAMP_ROLL_WEBHOOK_URL: 'https://deploy.contoso.example/hooks/legacy-stamp',
+  // The dead-letter triggers' connection (policy deadLetters[].connection): the sandbox broker's
+  // own connection string replaces this placeholder when the broker starts.
+  STAMPKEEPER_SERVICEBUS:
+    'Endpoint=sb://127.0.0.1:5672/;SharedAccessKeyName=sandbox;SharedAccessKey=c2FuZGJveC1wbGFjZWhvbGRlcg==',
 };
 
 /**
@@ -86,8 +93,15 @@ export interface RunningLocalApp {
   url: string;
   host: RunningLocalHost;
   sandbox?: Sandbox;
+  /** The sandbox's Service Bus broker, when the scenario has a `serviceBus` section. */
+  serviceBus?: SandboxServiceBus;
   stop(): Promise<void>;
 }
+
+/** The setting the policy's dead-letter triggers use by default (`deadLetters[].connection`). */
+export const SANDBOX_SERVICE_BUS_CONNECTION = 'STAMPKEEPER_SERVICEBUS';
+/** How long start-up waits for the scenario's messages to be worked and their dead letters archived. */
+const SERVICE_BUS_SETTLE_MS = 20_000;
 
 export async function startLocalApp(options: LocalAppOptions = {}): Promise<RunningLocalApp> {
   const rootDir = options.rootDir ?? process.cwd();
@@ -97,6 +111,8 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   let alertsCode: string | undefined;
   let adminKey: string | undefined;
   let sandbox: Sandbox | undefined;
+  let serviceBus: SandboxServiceBus | undefined;
+  let hostForSettle: RunningLocalHost | undefined;
   const env = { ...options.env };
 
   if (options.sandbox !== false) {
@@ -166,6 +182,31 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
       clock: sandbox.clock,
       kind: 'sandbox',
     });
+    const serviceBusSection =
+      sandbox.scenario.serviceBus ??
+      (await policyServiceBusSection(
+        { ...process.env, ...env },
+        options.appRoot === undefined ? rootDir : resolve(rootDir, options.appRoot),
+      ));
+    if (serviceBusSection) {
+      serviceBus = await startSandboxServiceBus({
+        scenario: serviceBusSection,
+        clock: sandbox.clock,
+      });
+      const started = serviceBus;
+      // A move of the sandbox clock returns once the broker and the app's triggers are quiet again.
+      sandbox.attachServiceBus(serviceBus.inspector, async () => {
+        if (hostForSettle) await serviceBusSettled(started, hostForSettle, logger);
+      });
+      wireServiceBusMetrics(sandbox, serviceBus);
+      const name = SANDBOX_SERVICE_BUS_CONNECTION;
+      if (
+        !env[name]?.trim() &&
+        !process.env[name]?.trim() &&
+        !process.env[`${name}__fullyQualifiedNamespace`]?.trim()
+      )
+        env[name] = serviceBus.connectionString;
+    }
     // Sandbox defaults only fill settings nobody gave (options, local.settings.json, the shell).
     for (const [name, value] of Object.entries(SANDBOX_SETTINGS)) {
       if (!env[name]?.trim() && !process.env[name]?.trim()) env[name] = value;
@@ -207,6 +248,7 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     });
   } catch (error) {
     setPlatformOverride(undefined);
+    await serviceBus?.stop();
     throw error;
   }
   // The host has validated the key settings (with the app's env applied) by now.
@@ -215,20 +257,136 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   alertsCode = keys.required ? (keys.functionKey ?? keys.masterKey) : undefined;
   adminKey = keys.required ? keys.masterKey : undefined;
   hostUrl = host.url;
+  hostForSettle = host;
   // Secrets seeded inside their 30-day window raise their events now, as Azure would have already.
   if (sandbox) await sandbox.settle();
+  // The scenario's messages are worked, and what dead-lettered is archived, before the first request.
+  if (serviceBus) await serviceBusSettled(serviceBus, host, logger);
 
   return {
     url: host.url,
     host,
     sandbox,
+    ...(serviceBus ? { serviceBus } : {}),
     async stop() {
       hostUrl = undefined;
+      hostForSettle = undefined;
       await host.stop();
+      // After the host's listeners: they settle their messages on the broker's links first.
+      await serviceBus?.stop();
+      sandbox?.attachServiceBus(undefined);
       setPlatformOverride(undefined);
       resetDeps();
     },
   };
+}
+
+/**
+ * A broker section for a scenario without one: the queues and topic subscriptions the policy's
+ * dead-letter entities name on the sandbox connection, empty, so that the app's triggers have
+ * their entities whatever the scenario (`--scenario` files written before dead letters).
+ * Undefined when the policy names none or cannot be read (the app then reports its own error).
+ */
+async function policyServiceBusSection(
+  env: NodeJS.ProcessEnv,
+  appRoot: string,
+): Promise<Scenario['serviceBus'] | undefined> {
+  const policy = await loadPolicy(policyPathFrom(env, appRoot)).catch(() => undefined);
+  const entities = (policy?.deadLetters ?? []).filter((e) => e.connection === SANDBOX_SERVICE_BUS_CONNECTION);
+  if (entities.length === 0) return undefined;
+  const queues = new Set<string>();
+  const topics = new Map<string, Set<string>>();
+  for (const entity of entities) {
+    if ('queue' in entity.source) queues.add(entity.source.queue);
+    else {
+      const subscriptions = topics.get(entity.source.topic) ?? new Set<string>();
+      subscriptions.add(entity.source.subscription);
+      for (const other of entity.topicSubscriptions) subscriptions.add(other);
+      topics.set(entity.source.topic, subscriptions);
+    }
+  }
+  return {
+    tier: 'standard',
+    consumers: [],
+    entities: [
+      ...[...queues].map((name) => ({ name })),
+      ...[...topics].map(([name, subscriptions]) => ({
+        name,
+        type: 'topic',
+        subscriptions: [...subscriptions],
+      })),
+    ],
+  } as Scenario['serviceBus'];
+}
+
+/**
+ * The broker's per-entity counts as the namespace metrics Azure Monitor serves
+ * (`DeadletteredMessages`, `ActiveMessages`, dimension `EntityName`: a queue, or a topic summing
+ * its subscriptions), for every Service Bus namespace of the scenario's `monitor` section whose
+ * metric definitions name them and that gives no series of its own for the metric.
+ */
+function wireServiceBusMetrics(sandbox: Sandbox, serviceBus: SandboxServiceBus): void {
+  const namespace = 'microsoft.servicebus/namespaces';
+  const definitions = sandbox.scenario.monitor.metrics.definitions.find(
+    (d) => d.namespace.toLowerCase() === namespace,
+  );
+  const resources = sandbox.scenario.monitor.metrics.resources.filter(
+    (r) => r.namespace.toLowerCase() === namespace,
+  );
+  const counts = (pick: 'deadLetter' | 'active') => () => {
+    const byEntity = new Map<string, number>();
+    for (const path of serviceBus.broker.entities.paths()) {
+      const entity = path.split('/')[0]!;
+      byEntity.set(entity, (byEntity.get(entity) ?? 0) + serviceBus.broker.entities.get(path).counts()[pick]);
+    }
+    return [...byEntity].map(([name, value]) => ({ dimensions: { EntityName: name }, value }));
+  };
+  for (const [metric, pick] of [
+    ['DeadletteredMessages', 'deadLetter'],
+    ['ActiveMessages', 'active'],
+  ] as const) {
+    if (!definitions?.metrics.some((m) => m.name.toLowerCase() === metric.toLowerCase())) continue;
+    for (const resource of resources) {
+      // Series the scenario gives a metric stand (a story told by hand, e.g. a health gate's data).
+      const given = (resource as { series?: Array<{ metric: string }> }).series ?? [];
+      if (given.some((series) => series.metric.toLowerCase() === metric.toLowerCase())) continue;
+      sandbox.monitor.metrics.setSource(resource.id, metric, counts(pick));
+    }
+  }
+}
+
+/**
+ * Waits (bounded) until no message is locked, the simulated consumers' queues are empty and the
+ * dead-letter queues the host triggers on are drained into the archive.
+ */
+async function serviceBusSettled(serviceBus: SandboxServiceBus, host: RunningLocalHost, logger: HostLogger) {
+  const triggered = host.functions
+    .filter((f) => String(f.trigger.type).toLowerCase() === 'servicebustrigger')
+    .map((f) => {
+      const queue = f.trigger['queueName'] as string | undefined;
+      return (
+        queue ?? `${String(f.trigger['topicName'])}/Subscriptions/${String(f.trigger['subscriptionName'])}`
+      ).toLowerCase();
+    });
+  const consumed = new Set(serviceBus.consumers.map((c) => c.stats().entity.toLowerCase()));
+  const quiet = () =>
+    serviceBus.broker.entities.paths().every((path) => {
+      const counts = serviceBus.broker.entities.get(path).counts();
+      const dlq = `${path}/$deadletterqueue`.toLowerCase();
+      return (
+        counts.locked === 0 &&
+        (!consumed.has(path.toLowerCase()) || counts.active === 0) &&
+        (!triggered.includes(dlq) || counts.deadLetter === 0)
+      );
+    });
+  const deadline = Date.now() + SERVICE_BUS_SETTLE_MS;
+  while (!quiet()) {
+    if (Date.now() > deadline) {
+      logger.warn('The sandbox Service Bus is still busy after start-up; going on.');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**

@@ -22,6 +22,9 @@ import { isVaultAllowed, vaultAllowList } from '../config/vaults';
 import { ConfigurationError } from '../core/errors';
 import type { Logger } from '../core/logging';
 import { isLoopbackHttpUrl } from '../core/urls';
+import type { DeadLetterDeps } from '../deadletters';
+import { bulkReplayKind } from '../deadletters/bulkReplay';
+import { deadLetterAdapters } from '../deadletters/wiring';
 import type { GateDeps } from '../gates/evaluate';
 import { type GateRunDeps, gateKind } from '../gates/gateRun';
 import type { RetentionDeps } from '../maintenance/applyRetention';
@@ -82,6 +85,8 @@ export interface AppDeps {
   gates(logger: Logger): { gate: GateDeps; engine: RunEngine };
   /** Deps of `recordRollCallback` (the callback endpoint of webhook rolls). */
   rollCallbacks(logger: Logger): RollCallbackDeps;
+  /** Deps of the dead-letter arrivals, reports, endpoints and replays. */
+  deadLetters(logger: Logger): DeadLetterDeps;
 }
 
 /** How much longer than `functionTimeout` a claim or a lease protects work in progress. */
@@ -290,6 +295,7 @@ export function buildDeps(
         rotationKind(rotationDeps(logger)),
         remediationKind(remediationDeps(logger, () => built)),
         gateKind(gateRunDeps(logger)),
+        bulkReplayKind(deadLetters),
       ],
       notify: {
         notifier: createNotifier(channels, logger),
@@ -308,6 +314,22 @@ export function buildDeps(
     });
     return built;
   };
+  const deadLetterParts = deadLetterAdapters(settings, policy, platform);
+  const deadLetters = (logger: Logger): DeadLetterDeps => ({
+    archive: state.deadLetters,
+    busFor: deadLetterParts.busFor,
+    metrics: deadLetterParts.metrics,
+    notifier: createNotifier(channels, logger),
+    idempotency: state.idempotency,
+    audit: state.audit,
+    clock: platform.clock,
+    logger,
+    policy,
+    environment: settings.environment,
+    idempotencyTtlMs,
+    claimLeaseMs,
+    dryRun: settings.dryRun,
+  });
   const rotations = (logger: Logger): RotationStartDeps => ({
     engine: engine(logger),
     policy,
@@ -338,6 +360,7 @@ export function buildDeps(
     load,
     ready: ensure,
     rotations,
+    deadLetters,
     rollCallbacks: (logger) => ({ store: state.rollCallbacks, clock: platform.clock, logger }),
     secretEvents,
     secretSweep: (logger) => ({

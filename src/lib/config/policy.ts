@@ -74,8 +74,49 @@ export interface ManagedSecret {
   rotation: RotationPolicy;
 }
 
-/** Shapes arrive with the dead-letter capability; kept open until then. */
-export type DeadLetterEntity = Record<string, unknown>;
+/** An automatic replay rule of a dead-letter entity (`deadLetters[].replay.auto[]`). */
+export interface AutoReplayRule {
+  /** Matched (whole, case-insensitive) against DeadLetterReason. */
+  reason: string;
+  /** Matched (anywhere, case-insensitive) against DeadLetterErrorDescription, when given. */
+  description?: string;
+  delayMinutes: number;
+  maxAttempts: number;
+}
+
+/** A queue or topic subscription whose dead-letter queue stampkeeper archives (docs/policy.md). Defaults filled in. */
+export interface DeadLetterEntity {
+  /** Short name: the API's `entity`, the archive ids' prefix, the alerts' subject. */
+  name: string;
+  /** ARM id of the Service Bus namespace. */
+  namespaceId: string;
+  /** The namespace's name (last segment of `namespaceId`). */
+  namespace: string;
+  /** Where its Azure Monitor metrics are read; absent: no metrics. */
+  region?: string;
+  /** The entity whose dead-letter queue is archived. */
+  source: { queue: string } | { topic: string; subscription: string };
+  /** `orders` or `events/Subscriptions/billing`, as Service Bus names the path. */
+  path: string;
+  /** A subscription's topic: every other subscription of the topic (for replay isolation). */
+  topicSubscriptions: string[];
+  /** Prefix of the connection settings (`<connection>__fullyQualifiedNamespace` or `<connection>`). */
+  connection: string;
+  owner: string;
+  /** Channel names; absent means `notifications.defaults`, empty means none. */
+  notify?: string[];
+  alerts: { minIntervalMinutes: number; severity: Severity };
+  replay: { maxReplays: number; targets: ReplayTargetEntity[]; auto: AutoReplayRule[] };
+}
+
+/** Another queue or topic a person may replay an entity's dead letters to. */
+export interface ReplayTargetEntity {
+  type: 'queue' | 'topic';
+  name: string;
+}
+
+/** The connection setting prefix of dead-letter entities that name none. */
+export const DEFAULT_SERVICE_BUS_CONNECTION = 'STAMPKEEPER_SERVICEBUS';
 export type { Playbook } from './playbooks';
 
 export interface Schedules {
@@ -83,6 +124,8 @@ export interface Schedules {
   secretSweep: string;
   /** NCRONTAB of the timer that scales back what playbooks raised. */
   remediationScaleBack: string;
+  /** NCRONTAB of the dead-letter depth report (default every 15 minutes). */
+  deadLetterReport: string;
 }
 
 interface ChannelBase {
@@ -362,6 +405,11 @@ export function validatePolicy(text: string, sourceName = 'policy'): PolicyValid
         rotation: normalizeRotation(s.rotation as unknown as Record<string, unknown> | undefined),
       })),
       playbooks: (rest.playbooks as unknown as Array<Record<string, unknown>>).map(normalizePlaybook),
+      deadLetters: (rest.deadLetters as unknown as Array<Record<string, unknown>>).map(normalizeDeadLetter),
+      schedules: {
+        ...rest.schedules,
+        deadLetterReport: rest.schedules.deadLetterReport ?? DEFAULT_DEAD_LETTER_REPORT,
+      },
       source: sourceName,
     },
   };
@@ -398,6 +446,61 @@ function normalizeRotation(raw: Record<string, unknown> | undefined): RotationPo
     ...(raw.window ? { window: raw.window as { startHour: number; endHour: number } } : {}),
     consumers,
   };
+}
+
+const DEFAULT_DEAD_LETTER_REPORT = '0 */15 * * * *';
+
+/** A validated dead-letter entity with every default filled in. */
+function normalizeDeadLetter(raw: Record<string, unknown>): DeadLetterEntity {
+  const namespaceId = raw.namespaceId as string;
+  const source: DeadLetterEntity['source'] =
+    typeof raw.queue === 'string'
+      ? { queue: raw.queue }
+      : { topic: raw.topic as string, subscription: raw.subscription as string };
+  const alerts = (raw.alerts ?? {}) as Partial<DeadLetterEntity['alerts']>;
+  const replay = (raw.replay ?? {}) as {
+    maxReplays?: number;
+    targets?: Array<{ queue?: string; topic?: string }>;
+    auto?: Array<Partial<AutoReplayRule>>;
+  };
+  return {
+    name: raw.name as string,
+    namespaceId,
+    namespace: namespaceId.split('/').pop()!,
+    ...(typeof raw.region === 'string' ? { region: raw.region } : {}),
+    source,
+    path: 'queue' in source ? source.queue : `${source.topic}/Subscriptions/${source.subscription}`,
+    topicSubscriptions: (raw.topicSubscriptions as string[] | undefined) ?? [],
+    connection: (raw.connection as string | undefined) ?? DEFAULT_SERVICE_BUS_CONNECTION,
+    owner: raw.owner as string,
+    ...(Array.isArray(raw.notify) ? { notify: raw.notify as string[] } : {}),
+    alerts: { minIntervalMinutes: alerts.minIntervalMinutes ?? 15, severity: alerts.severity ?? 'warning' },
+    replay: {
+      maxReplays: replay.maxReplays ?? 3,
+      targets: (replay.targets ?? []).map((t) =>
+        t.queue !== undefined
+          ? { type: 'queue' as const, name: t.queue }
+          : { type: 'topic' as const, name: t.topic! },
+      ),
+      auto: (replay.auto ?? []).map((rule) => ({
+        reason: rule.reason!,
+        ...(rule.description === undefined ? {} : { description: rule.description }),
+        delayMinutes: rule.delayMinutes!,
+        maxAttempts: rule.maxAttempts ?? 1,
+      })),
+    },
+  };
+}
+
+/** The dead-letter entity of the policy with this name (case-insensitive), or undefined. */
+export function findDeadLetterEntity(policy: Policy, name: string): DeadLetterEntity | undefined {
+  const wanted = name.toLowerCase();
+  return policy.deadLetters.find((e) => e.name === wanted);
+}
+
+/** The channels a dead-letter entity alerts: its `notify` list, or `notifications.defaults`. */
+export function deadLetterChannels(policy: Policy, entity: DeadLetterEntity): NotificationChannel[] {
+  return channelsFor(policy, entity.notify === undefined ? undefined : { notify: entity.notify });
 }
 
 /** The checks section with every default filled in (a check absent from the policy stays absent). */
@@ -741,6 +844,8 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
     });
   });
 
+  out.push(...deadLetterProblems(data, checkRefs));
+
   const schedules = asRecord(data.schedules);
   const cron = (expression: unknown, path: PathSegment[]) => {
     if (typeof expression !== 'string') return;
@@ -888,6 +993,96 @@ function gateProblems(
             });
         });
       }
+    });
+  });
+  return out;
+}
+
+/** Dead-letter entities: one source each, unique names and paths, one namespace per connection, valid patterns. */
+function deadLetterProblems(
+  data: Record<string, unknown>,
+  checkRefs: (list: unknown, path: PathSegment[]) => void,
+): Problem[] {
+  const out: Problem[] = [];
+  const entities = Array.isArray(data.deadLetters) ? data.deadLetters : [];
+  const names = new Map<string, number>();
+  const paths = new Map<string, number>();
+  const connections = new Map<string, { namespace: string; index: number }>();
+  entities.forEach((e, i) => {
+    const entity = asRecord(e);
+    if (!entity) return;
+    const at = (...rest: PathSegment[]): PathSegment[] => ['deadLetters', i, ...rest];
+    checkRefs(entity.notify, at('notify'));
+    const hasQueue = entity.queue !== undefined;
+    const hasTopic = entity.topic !== undefined || entity.subscription !== undefined;
+    if (hasQueue === hasTopic) {
+      out.push({ path: at(), message: 'give either queue, or topic and subscription' });
+    } else if (hasTopic && (entity.topic === undefined || entity.subscription === undefined)) {
+      out.push({ path: at(), message: 'a topic entity needs both topic and subscription' });
+    }
+    if (hasQueue && entity.topicSubscriptions !== undefined) {
+      out.push({ path: at('topicSubscriptions'), message: 'only for a topic subscription' });
+    }
+    if (typeof entity.name === 'string') {
+      const first = names.get(entity.name);
+      if (first === undefined) names.set(entity.name, i);
+      else out.push({ path: at('name'), message: `duplicate of deadLetters[${first}].name` });
+    }
+    const namespaceId = typeof entity.namespaceId === 'string' ? entity.namespaceId.toLowerCase() : undefined;
+    const path =
+      typeof entity.queue === 'string'
+        ? entity.queue
+        : typeof entity.topic === 'string' && typeof entity.subscription === 'string'
+          ? `${entity.topic}/subscriptions/${entity.subscription}`
+          : undefined;
+    if (namespaceId && path) {
+      const key = `${namespaceId}|${path.toLowerCase()}`;
+      const first = paths.get(key);
+      if (first === undefined) paths.set(key, i);
+      else out.push({ path: at(), message: `the same entity as deadLetters[${first}]` });
+    }
+    const connection =
+      typeof entity.connection === 'string' ? entity.connection : DEFAULT_SERVICE_BUS_CONNECTION;
+    if (namespaceId) {
+      const seen = connections.get(connection);
+      if (!seen) connections.set(connection, { namespace: namespaceId, index: i });
+      else if (seen.namespace !== namespaceId)
+        out.push({
+          path: at('connection'),
+          message: `connection ${connection} is the namespace of deadLetters[${seen.index}]: give entities of another namespace their own connection`,
+        });
+    }
+    const replay = asRecord(entity.replay);
+    const auto = Array.isArray(replay?.auto) ? replay.auto : [];
+    auto.forEach((r, j) => {
+      const rule = asRecord(r);
+      for (const field of ['reason', 'description'] as const) {
+        const pattern = rule?.[field];
+        if (typeof pattern !== 'string') continue;
+        try {
+          new RegExp(pattern, 'i');
+        } catch (error) {
+          out.push({
+            path: at('replay', 'auto', j, field),
+            message: `is not a valid regular expression (${(error as Error).message})`,
+          });
+        }
+      }
+    });
+    const targets = Array.isArray(replay?.targets) ? replay.targets : [];
+    const seenTargets = new Set<string>();
+    targets.forEach((t, j) => {
+      const target = asRecord(t);
+      const name = target?.queue ?? target?.topic;
+      if (typeof name !== 'string') return;
+      if (name === entity.queue || name === entity.topic)
+        out.push({
+          path: at('replay', 'targets', j),
+          message: 'is the original entity (always a replay target): list other entities only',
+        });
+      if (seenTargets.has(name.toLowerCase()))
+        out.push({ path: at('replay', 'targets', j), message: `names ${name} twice` });
+      seenTargets.add(name.toLowerCase());
     });
   });
   return out;

@@ -23,7 +23,7 @@ export interface Settings {
    * Identity-based storage, as the Functions host reads it: `AzureWebJobsStorage__accountName`, or
    * `AzureWebJobsStorage__tableServiceUri` + `__queueServiceUri`. The app then holds no storage key.
    */
-  storageIdentity?: { tableServiceUrl: string; queueServiceUrl: string };
+  storageIdentity?: { tableServiceUrl: string; queueServiceUrl: string; blobServiceUrl?: string };
   /** Whether `AzureWebJobsStorage` was `UseDevelopmentStorage=true`. */
   usesDevelopmentStorage: boolean;
   /** `STAMPKEEPER_POLICY_PATH`, absolute (relative paths resolve against the app root = cwd). */
@@ -346,6 +346,33 @@ export function checkPolicyAgainstSettings(policy: Policy, settings: Settings): 
       }
     });
   });
+  const connections = new Map<string, number>();
+  policy.deadLetters.forEach((entity, i) => {
+    if (!connections.has(entity.connection)) connections.set(entity.connection, i);
+  });
+  for (const [connection, i] of connections) {
+    const at = `deadLetters[${i}].connection (${policy.deadLetters[i]!.name})`;
+    const host = settings.settingValue(`${connection}__fullyQualifiedNamespace`);
+    const value = settings.settingValue(connection);
+    // A connection string carries a key: keep it out of every log.
+    registerSecret(value);
+    if (host === undefined && value === undefined) {
+      problems.push(
+        `${at}: setting ${connection}__fullyQualifiedNamespace (the namespace's host name, for the app identity) or ${connection} (a connection string) is not set`,
+      );
+    } else if (serviceBusConnectionOf(settings, connection) === undefined) {
+      problems.push(
+        host !== undefined
+          ? `${at}: setting ${connection}__fullyQualifiedNamespace must be the namespace's host name (<namespace>.servicebus.windows.net)`
+          : `${at}: setting ${connection} must be a Service Bus connection string (Endpoint=sb://...)`,
+      );
+    }
+  }
+  if (policy.deadLetters.length > 0 && settings.storageIdentity && !settings.storageIdentity.blobServiceUrl) {
+    problems.push(
+      'deadLetters: the archive keeps large bodies in Blob storage: set AzureWebJobsStorage__blobServiceUri (or AzureWebJobsStorage__accountName)',
+    );
+  }
   return problems;
 }
 
@@ -437,7 +464,7 @@ const STORAGE_ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
 function storageIdentityFrom(
   get: (name: string) => string | undefined,
   problems: string[],
-): { tableServiceUrl: string; queueServiceUrl: string } | null | undefined {
+): Settings['storageIdentity'] | null | undefined {
   const account = get('AzureWebJobsStorage__accountName');
   const tableUri = get('AzureWebJobsStorage__tableServiceUri');
   const queueUri = get('AzureWebJobsStorage__queueServiceUri');
@@ -452,6 +479,8 @@ function storageIdentityFrom(
     return {
       tableServiceUrl: tableUri ?? `https://${account}.table.core.windows.net`,
       queueServiceUrl: queueUri ?? `https://${account}.queue.core.windows.net`,
+      blobServiceUrl:
+        get('AzureWebJobsStorage__blobServiceUri') ?? `https://${account}.blob.core.windows.net`,
     };
   }
   let ok = true;
@@ -466,5 +495,42 @@ function storageIdentityFrom(
       ok = false;
     }
   }
-  return ok ? { tableServiceUrl: tableUri!, queueServiceUrl: queueUri! } : null;
+  const blobUri = get('AzureWebJobsStorage__blobServiceUri');
+  if (blobUri !== undefined && !isHttpsUrl(blobUri)) {
+    problems.push(
+      "AzureWebJobsStorage__blobServiceUri: must be the https URL of the storage account's blob service",
+    );
+    ok = false;
+  }
+  return ok
+    ? {
+        tableServiceUrl: tableUri!,
+        queueServiceUrl: queueUri!,
+        ...(blobUri === undefined ? {} : { blobServiceUrl: blobUri }),
+      }
+    : null;
+}
+
+/** How the app reaches a Service Bus namespace: with its identity (Azure) or a connection string (locally). */
+export type ServiceBusConnectionSetting = { fullyQualifiedNamespace: string } | { connectionString: string };
+
+const SERVICE_BUS_HOST =
+  /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+
+/**
+ * The Service Bus connection a trigger's `connection` names, read as the Functions host reads it:
+ * `<connection>__fullyQualifiedNamespace` (identity-based: the app's managed identity), else
+ * `<connection>` holding a connection string (the sandbox broker's locally). `undefined` when
+ * neither is set or the value is malformed (`checkPolicyAgainstSettings` says which).
+ */
+export function serviceBusConnectionOf(
+  settings: Pick<Settings, 'settingValue'>,
+  connection: string,
+): ServiceBusConnectionSetting | undefined {
+  const host = settings.settingValue(`${connection}__fullyQualifiedNamespace`);
+  if (host !== undefined) return SERVICE_BUS_HOST.test(host) ? { fullyQualifiedNamespace: host } : undefined;
+  const connectionString = settings.settingValue(connection);
+  if (connectionString === undefined || !/(^|;)\s*Endpoint\s*=\s*sb:\/\/[^;]+/i.test(connectionString))
+    return undefined;
+  return { connectionString };
 }

@@ -3,6 +3,8 @@
  */
 import { type Clock, systemClock } from '../ports/clock';
 import { TableAuditLog } from './auditLog';
+import { TableDeadLetterArchive } from './deadLetterArchive';
+import { deadLetterContainerName, StorageBlobBodies } from './deadLetterBlobs';
 import { TableIdempotencyStore } from './idempotencyStore';
 import { TableLeaseStore } from './leaseStore';
 import { TableRejectionLog } from './rejectionLog';
@@ -23,6 +25,7 @@ import {
 import { type MessageEncoding, StorageWorkQueue } from './workQueue';
 
 export { TableAuditLog } from './auditLog';
+export { TableDeadLetterArchive } from './deadLetterArchive';
 export { TableIdempotencyStore } from './idempotencyStore';
 export { TableLeaseStore } from './leaseStore';
 export { DEFAULT_PURGE_LIMIT, type PurgeOptions, type PurgeResult } from './purge';
@@ -55,6 +58,8 @@ export interface StateStores {
   reports: TableReportStore;
   /** Completions of callback webhooks (rotation rolls), in the idempotency table. */
   rollCallbacks: TableRollCallbackStore;
+  /** The dead-letter archive (its blob container is created on the first large body). */
+  deadLetters: TableDeadLetterArchive;
   /** Creates the tables and queues if missing (idempotent; call once at start-up). */
   ensure(options?: { abortSignal?: AbortSignal }): Promise<void>;
   /**
@@ -91,6 +96,12 @@ export function createStateStores(settings: StateStoreSettings): StateStores {
     workQueue: new StorageWorkQueue(workQueueClient, settings.messageEncoding ?? 'base64'),
     leases: new TableLeaseStore(table(names.leases), clock),
     rejections: new TableRejectionLog(table(names.rejections), audit),
+    deadLetters: new TableDeadLetterArchive(
+      table(names.deadLetters),
+      table(names.deadLetterRevisions),
+      new StorageBlobBodies(settings, deadLetterContainerName(settings.tablePrefix ?? DEFAULT_TABLE_PREFIX)),
+      clock,
+    ),
     reports: new TableReportStore(table(names.reports)),
     ensure: (options = {}) => ensureStateResources(settings, names, options),
     ping: async (options = {}) => {

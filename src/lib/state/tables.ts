@@ -26,6 +26,10 @@ export interface StateNames {
   leases: string;
   /** Rejected inputs counted per hour, source and reason (`TableRejectionLog`). */
   rejections: string;
+  /** The dead-letter archive: messages, hour counters, alert windows (`TableDeadLetterArchive`). */
+  deadLetters: string;
+  /** Revisions of archived dead letters. */
+  deadLetterRevisions: string;
   /** Reports of the scheduled maintenance checks (`TableReportStore`). */
   reports: string;
   workQueue: string;
@@ -49,6 +53,8 @@ export function stateNames(
     idempotency: `${tablePrefix}Idempotency`,
     leases: `${tablePrefix}Leases`,
     rejections: `${tablePrefix}Rejections`,
+    deadLetters: `${tablePrefix}DeadLetters`,
+    deadLetterRevisions: `${tablePrefix}DeadLetterRevisions`,
     reports: `${tablePrefix}Reports`,
     workQueue: workQueueName,
     poisonQueue: `${workQueueName}-poison`,
@@ -72,7 +78,16 @@ export function stateNames(
 
 /** Every table of the state layer. */
 export function tableNames(names: StateNames): string[] {
-  return [names.runs, names.audit, names.idempotency, names.leases, names.rejections, names.reports];
+  return [
+    names.runs,
+    names.audit,
+    names.idempotency,
+    names.leases,
+    names.rejections,
+    names.reports,
+    names.deadLetters,
+    names.deadLetterRevisions,
+  ];
 }
 
 /**
@@ -94,6 +109,8 @@ export type StorageAccess =
       tableServiceUrl: string;
       /** `https://{account}.queue.core.windows.net` */
       queueServiceUrl: string;
+      /** `https://{account}.blob.core.windows.net`: large dead-letter bodies. */
+      blobServiceUrl?: string;
       credential: TokenCredential;
     };
 

@@ -141,8 +141,13 @@ export interface Sandbox {
   handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** The Service Bus broker's inspection, served under `/sandbox/servicebus` once attached. */
   readonly serviceBus: ServiceBusInspector | undefined;
-  /** Attaches (or, with undefined, detaches) a started broker's inspection: see `startSandboxServiceBus`. */
-  attachServiceBus(inspector: ServiceBusInspector | undefined): void;
+  /**
+   * Attaches (or, with undefined, detaches) a started broker's inspection: see
+   * `startSandboxServiceBus`. `idle`, when given, is awaited after every move of the clock (as the
+   * Event Grid deliveries are): what the move set off on the broker (scheduled messages enqueued,
+   * consumers failing them, dead letters taken by the app) has happened when the move returns.
+   */
+  attachServiceBus(inspector: ServiceBusInspector | undefined, idle?: () => Promise<void>): void;
 }
 
 export interface SandboxEstate {
@@ -236,6 +241,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     const before = bus.events().length;
     await work();
     await bus.idle();
+    await serviceBusIdle?.();
     return { now: clock.now().toISOString(), raised: bus.events().slice(before) };
   };
 
@@ -248,6 +254,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   };
 
   let serviceBus: ServiceBusInspector | undefined;
+  let serviceBusIdle: (() => Promise<void>) | undefined;
   const sandbox: Sandbox = {
     httpClient,
     credential,
@@ -292,8 +299,9 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
     get serviceBus() {
       return serviceBus;
     },
-    attachServiceBus(inspector) {
+    attachServiceBus(inspector, idle) {
       serviceBus = inspector;
+      serviceBusIdle = inspector ? idle : undefined;
     },
   };
   return sandbox;

@@ -27,6 +27,8 @@ describe('state names', () => {
       idempotency: 'stampkeeperIdempotency',
       leases: 'stampkeeperLeases',
       rejections: 'stampkeeperRejections',
+      deadLetters: 'stampkeeperDeadLetters',
+      deadLetterRevisions: 'stampkeeperDeadLetterRevisions',
       reports: 'stampkeeperReports',
       workQueue: 'stampkeeper-work',
       poisonQueue: 'stampkeeper-work-poison',

@@ -15,6 +15,7 @@ describe('loadConfiguration', () => {
       STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: 'https://sandbox.westeurope-1.eventgrid.azure.net/api/events',
       TEAMS_WEBHOOK_URL: 'https://contoso.webhook.office.com/webhookb2/x',
       LEGACY_STAMP_ROLL_WEBHOOK_URL: 'https://deploy.contoso.example/hooks/legacy-stamp',
+      STAMPKEEPER_SERVICEBUS__fullyQualifiedNamespace: 'stampkeeper-sandbox-sb.servicebus.windows.net',
     };
     // Act
     const { settings, policy } = await loadConfiguration(env, { appRoot: REPO_ROOT });

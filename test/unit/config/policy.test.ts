@@ -96,7 +96,11 @@ describe('parsePolicy', () => {
       ],
       deadLetters: [],
       playbooks: [],
-      schedules: { secretSweep: '0 0 */6 * * *', remediationScaleBack: '0 */5 * * * *' },
+      schedules: {
+        secretSweep: '0 0 */6 * * *',
+        deadLetterReport: '0 */15 * * * *',
+        remediationScaleBack: '0 */5 * * * *',
+      },
       notifications: { defaults: [], channels: [] },
       checks: {},
       monitoring: { workspaces: [] },
@@ -106,8 +110,11 @@ describe('parsePolicy', () => {
   });
 
   it('accepts JSON, a subset of YAML', () => {
-    const policy = parsePolicy('{"version": 1, "deadLetters": [{"queue": "q"}], "playbooks": []}', 'p.json');
-    expect(policy.deadLetters).toEqual([{ queue: 'q' }]);
+    const policy = parsePolicy(
+      '{"version": 1, "deadLetters": [{"name": "qq", "queue": "q", "owner": "o", "namespaceId": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ServiceBus/namespaces/sb-one"}], "playbooks": []}',
+      'p.json',
+    );
+    expect(policy.deadLetters.map((e) => [e.name, e.path, e.namespace])).toEqual([['qq', 'q', 'sb-one']]);
   });
 
   it('reports every problem of the invalid example with its path and line', async () => {

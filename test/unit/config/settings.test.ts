@@ -122,6 +122,7 @@ describe('loadSettings', () => {
     expect(byAccount.storageIdentity).toEqual({
       tableServiceUrl: 'https://stkeeperprod.table.core.windows.net',
       queueServiceUrl: 'https://stkeeperprod.queue.core.windows.net',
+      blobServiceUrl: 'https://stkeeperprod.blob.core.windows.net',
     });
     const byUris = loadSettings(
       {

@@ -58,10 +58,20 @@ const ROLE = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7',
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0',
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7',
   monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05',
   logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893',
 } as const;
+
+/**
+ * A dead-letter trigger's Service Bus connection is one of these forms (the sandbox broker's
+ * connection string locally, the namespace by identity in Azure); the host alone reads the
+ * identity's `__credential` and `__clientId`.
+ */
+const serviceBusForms = (setting: string) => [[setting], [`${setting}__fullyQualifiedNamespace`]];
+const SERVICE_BUS_HOST_SUFFIXES = ['__credential', '__clientId'];
 
 /**
  * Settings read by the Functions host or Core Tools rather than by the app, with where they may
@@ -103,6 +113,8 @@ interface Trigger {
   type: string;
   connection?: string;
   queueName?: string;
+  topicName?: string;
+  subscriptionName?: string;
   route?: string;
   authLevel?: string;
 }
@@ -157,6 +169,8 @@ describe.skipIf(!inject('bicepAvailable'))(
           type: String(f.trigger.type),
           connection: f.trigger['connection'] as string | undefined,
           queueName: f.trigger['queueName'] as string | undefined,
+          topicName: f.trigger['topicName'] as string | undefined,
+          subscriptionName: f.trigger['subscriptionName'] as string | undefined,
           route: f.trigger['route'] as string | undefined,
           authLevel: f.trigger['authLevel'] as string | undefined,
         }));
@@ -170,6 +184,7 @@ describe.skipIf(!inject('bicepAvailable'))(
         ...Object.keys(sample),
         ...bicepNames,
         ...STORAGE_FORMS.flat(),
+        ...targets.serviceBus.connections.flatMap((c) => serviceBusForms(c.setting).flat()),
       ]);
     }, 180_000);
 
@@ -214,11 +229,18 @@ describe.skipIf(!inject('bicepAvailable'))(
       });
     }
 
-    const inGroup = (name: string) => STORAGE_FORMS.find((form) => form.includes(name));
+    const formGroups = () => [
+      STORAGE_FORMS,
+      ...targets.serviceBus.connections.map((c) => serviceBusForms(c.setting)),
+    ];
     const present = (keys: Set<string>, name: string): boolean => {
-      const form = inGroup(name);
-      return form ? STORAGE_FORMS.some((f) => f.every((n) => keys.has(n))) : keys.has(name);
+      const group = formGroups().find((forms) => forms.some((form) => form.includes(name)));
+      return group ? group.some((f) => f.every((n) => keys.has(n))) : keys.has(name);
     };
+    const serviceBusHostSetting = (name: string) =>
+      targets.serviceBus.connections.some((c) =>
+        SERVICE_BUS_HOST_SUFFIXES.some((suffix) => name === `${c.setting}${suffix}`),
+      );
 
     /** The role definition id of each rotation role: built-in, or the custom role the deployment defines. */
     /** The custom role of the checks' subscription-scope reads (main.bicep `inspectionRole`). */
@@ -259,7 +281,9 @@ describe.skipIf(!inject('bicepAvailable'))(
         // Act
         const missingFromBicep = reads.filter((n) => !present(bicep, n));
         const missingFromSample = reads.filter((n) => !present(local, n));
-        const unreadInBicep = [...bicep].filter((n) => !appReads.has(n) && !HOST_SETTINGS[n]?.bicep);
+        const unreadInBicep = [...bicep].filter(
+          (n) => !appReads.has(n) && !HOST_SETTINGS[n]?.bicep && !serviceBusHostSetting(n),
+        );
         const unreadInSample = [...local].filter(
           (n) => !appReads.has(n) && !HOST_SETTINGS[n]?.sample && !localHostReads(n),
         );
@@ -281,6 +305,12 @@ describe.skipIf(!inject('bicepAvailable'))(
           AzureWebJobsStorage__accountName: 'stplaceholder01',
           AZURE_CLIENT_ID: '00000000-0000-4000-8000-000000000001',
           STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: 'https://topic.westeurope-1.eventgrid.azure.net/api/events',
+          ...Object.fromEntries(
+            targets.serviceBus.connections.map((c) => [
+              `${c.setting}__fullyQualifiedNamespace`,
+              'sb-placeholder.servicebus.windows.net',
+            ]),
+          ),
         };
         const envFor: Record<string, string> = {};
         const keyVaultReferences: Record<string, string> = {};
@@ -403,6 +433,33 @@ describe.skipIf(!inject('bicepAvailable'))(
               break;
             case 'httpTrigger':
               break; // keys or (issue 7 section 4) built-in authentication, not roles
+            case 'serviceBusTrigger': {
+              // Identity-based: the namespace of the policy's entity, the app identity, and Data
+              // Receiver on the very entity the trigger reads (its dead-letter sub-queue).
+              const connection = t.connection ?? '';
+              const index = targets.serviceBus.connections.find((c) => c.setting === connection)?.namespace;
+              const ns = index === undefined ? undefined : targets.serviceBus.namespaces[index];
+              if (!ns) {
+                problems.push(`${t.name}: connection ${connection} is not a namespace of the policy`);
+                break;
+              }
+              if (
+                !text(settings[`${connection}__fullyQualifiedNamespace`]).includes('fullyQualifiedNamespace')
+              )
+                problems.push(
+                  `${t.name}: ${connection}__fullyQualifiedNamespace is not the namespace's host name`,
+                );
+              if (settings[`${connection}__credential`] !== 'managedidentity')
+                problems.push(`${t.name}: ${connection}__credential is not managedidentity`);
+              if (!text(settings[`${connection}__clientId`]).includes('outputs.appClientId.value'))
+                problems.push(`${t.name}: ${connection}__clientId is not the app identity`);
+              const entity = t.queueName
+                ? `queues/${t.queueName.split('/')[0]}`
+                : `topics/${t.topicName}/subscriptions/${(t.subscriptionName ?? '').split('/')[0]}`;
+              if (!granted.has(`app ${ROLE.serviceBusDataReceiver} ${ns.id}/${entity}`))
+                problems.push(`${t.name}: app lacks Azure Service Bus Data Receiver on ${entity}`);
+              break;
+            }
             case 'eventGridTrigger':
               if (
                 targets.vaults.length > 0 &&
@@ -466,6 +523,15 @@ describe.skipIf(!inject('bicepAvailable'))(
           ...targets.rotation.grants.map(
             (g) => `app ${rotationRoleIds(deployment()).get(g.role)} ${g.resourceId}`,
           ),
+          // Dead letters: exactly the entities the policy names (scripts/infra-params.ts says why each).
+          ...targets.serviceBus.namespaces.flatMap((ns) => [
+            ...ns.queueRoles.map((q) => `app ${ROLE[q.role]} ${ns.id}/queues/${q.queue}`),
+            ...ns.topicRoles.map((t) => `app ${ROLE[t.role]} ${ns.id}/topics/${t.topic}`),
+            ...ns.subscriptionRoles.map(
+              (s) => `app ${ROLE[s.role]} ${ns.id}/topics/${s.topic}/subscriptions/${s.subscription}`,
+            ),
+            ...(ns.metricsReader ? [`app ${ROLE.monitoringReader} ${ns.id}`] : []),
+          ]),
         ].sort();
 
         // Act

@@ -28,7 +28,8 @@ describe.skipIf(!inject('bicepAvailable'))('npm run infra:build', () => {
     expect(result.failures).toEqual([]);
     expect(result.files.some((f) => f.endsWith('main.bicep'))).toBe(true);
     expect(result.files.filter((f) => f.endsWith('.bicepparam')).length).toBeGreaterThanOrEqual(2);
-  }, 60_000);
+    // A bound, not a speed check: every file is a Bicep CLI process, ~50 s alone on a shared 2-core machine.
+  }, 180_000);
 
   it('fails on unknown properties, secrets in outputs or defaults, hard-coded cloud URLs and preview API versions', async () => {
     // Prepare: one file per rule, with the project's bicepconfig.json.

@@ -60,6 +60,44 @@ describe('npm run infra:params', () => {
     expect(targets.policy).toBe('policy/examples/full.policy.yaml');
   });
 
+  it('gives the dead-letter entities exactly the Service Bus roles they need, per namespace and connection', async () => {
+    // Prepare: a queue with a replay target and a region; a topic subscription with two others.
+    const policy = await loadPolicy(join(ROOT, 'policy/examples/full.policy.yaml'));
+
+    // Act
+    const { serviceBus } = derivePolicyTargets(policy, 'policy/examples/full.policy.yaml');
+
+    // Assess
+    const ns =
+      '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-msg/providers/Microsoft.ServiceBus/namespaces/contoso-sb';
+    expect(serviceBus).toEqual({
+      namespaces: [
+        {
+          id: ns,
+          subscriptionId: '00000000-0000-0000-0000-000000000000',
+          resourceGroup: 'rg-msg',
+          name: 'contoso-sb',
+          queueRoles: [
+            { queue: 'payments-retry', role: 'serviceBusDataSender' },
+            { queue: 'payments', role: 'serviceBusDataReceiver' },
+            { queue: 'payments', role: 'serviceBusDataSender' },
+          ],
+          // Replays of a subscription's dead letters go through its topic.
+          topicRoles: [{ topic: 'events', role: 'serviceBusDataSender' }],
+          // Its own dead letters, and the other subscriptions' rules (read before a topic replay).
+          subscriptionRoles: [
+            { topic: 'events', subscription: 'audit', role: 'serviceBusDataReceiver' },
+            { topic: 'events', subscription: 'billing', role: 'serviceBusDataReceiver' },
+            { topic: 'events', subscription: 'shipping', role: 'serviceBusDataReceiver' },
+          ],
+          // payments names its region: the depth report reads the namespace's metrics.
+          metricsReader: true,
+        },
+      ],
+      connections: [{ setting: 'STAMPKEEPER_SERVICEBUS', namespace: 0 }],
+    });
+  });
+
   it('needs no topic and no setting for a policy without channels', () => {
     // Prepare
     const validation = validatePolicy(

@@ -2,6 +2,7 @@
  * The sandbox's Service Bus: the AMQP broker, started from a scenario's `serviceBus` section with
  * its simulated consumers, on the sandbox clock. See docs/servicebus-broker.md.
  */
+import { ServiceBusClient } from '@azure/service-bus';
 import { ValidationError } from '../../../lib/core/errors';
 import { type ServiceBusBroker, startServiceBusBroker } from './broker';
 import { SimulatedConsumer } from './consumer';
@@ -29,6 +30,7 @@ export {
   type ConsumerFailRule,
   type ResolvedServiceBusScenario,
   resolveServiceBusSection,
+  type ScenarioMessage,
 } from './scenario';
 export type { MessageView } from './store';
 
@@ -79,6 +81,7 @@ export async function startSandboxServiceBus(
     queue.pump();
     return consumer;
   });
+  await sendScenarioMessages(broker.connectionString, scenario.messages ?? []);
   return {
     broker,
     connectionString: broker.connectionString,
@@ -89,6 +92,32 @@ export async function startSandboxServiceBus(
       await broker.stop();
     },
   };
+}
+
+/** The scenario's messages, sent in order through the real client (as the workload would send them). */
+async function sendScenarioMessages(
+  connectionString: string,
+  messages: NonNullable<ResolvedServiceBusScenario['messages']>,
+): Promise<void> {
+  if (messages.length === 0) return;
+  const client = new ServiceBusClient(connectionString);
+  try {
+    for (const m of messages) {
+      const sender = client.createSender(m.entity);
+      await sender.sendMessages({
+        messageId: m.messageId,
+        body: typeof m.body === 'string' ? Buffer.from(m.body) : Buffer.from(JSON.stringify(m.body)),
+        contentType: m.contentType ?? (typeof m.body === 'string' ? 'text/plain' : 'application/json'),
+        ...(m.subject ? { subject: m.subject } : {}),
+        ...(m.correlationId ? { correlationId: m.correlationId } : {}),
+        ...(m.sessionId ? { sessionId: m.sessionId } : {}),
+        ...(m.properties ? { applicationProperties: { ...m.properties } } : {}),
+      });
+      await sender.close();
+    }
+  } finally {
+    await client.close();
+  }
 }
 
 function resolveOrThrow(section: unknown): ResolvedServiceBusScenario {

@@ -52,10 +52,26 @@ export interface ConsumerConfig {
   maxConcurrent: number;
 }
 
+/** A message the broker is sent when it starts (the workload's traffic of the story). */
+export interface ScenarioMessage {
+  /** A queue or topic of the scenario. */
+  entity: string;
+  messageId: string;
+  /** Text as is; a mapping or list as JSON. */
+  body: string | Record<string, unknown> | unknown[];
+  contentType?: string;
+  subject?: string;
+  correlationId?: string;
+  sessionId?: string;
+  properties?: Record<string, string | number | boolean>;
+}
+
 export interface ResolvedServiceBusScenario {
   tier: BrokerTier;
   entities: BrokerEntityConfig[];
   consumers: ConsumerConfig[];
+  /** Sent in order once the broker and its consumers run (absent: none). */
+  messages?: ScenarioMessage[];
 }
 
 const ENTITY_KEYS = [
@@ -92,6 +108,17 @@ const CORRELATION_KEYS = [
   'properties',
 ];
 const MAX_ENTITIES = 100;
+const MAX_MESSAGES = 1000;
+const MESSAGE_KEYS = [
+  'entity',
+  'messageId',
+  'body',
+  'contentType',
+  'subject',
+  'correlationId',
+  'sessionId',
+  'properties',
+];
 const MAX_CONSUMERS = 50;
 const MAX_FAIL_RULES = 20;
 const MAX_TEXT = 1024;
@@ -148,7 +175,7 @@ export function resolveServiceBusSection(
     problems.push('serviceBus: must be a mapping');
     return undefined;
   }
-  unknownKeys(input, ['tier', 'entities', 'consumers'], 'serviceBus', problems);
+  unknownKeys(input, ['tier', 'entities', 'consumers', 'messages'], 'serviceBus', problems);
   const tier = input.tier ?? 'standard';
   if (tier !== 'standard' && tier !== 'premium')
     problems.push("serviceBus.tier: must be 'standard' or 'premium'");
@@ -242,8 +269,56 @@ export function resolveServiceBusSection(
       });
     }
   });
+  const messages = resolveMessages(input.messages, entities, problems);
   if (problems.length > before) return undefined;
-  return { tier: tier as BrokerTier, entities, consumers };
+  return { tier: tier as BrokerTier, entities, consumers, ...(messages.length > 0 ? { messages } : {}) };
+}
+
+/** `serviceBus.messages`: each to a queue or topic of the scenario, with a unique id. */
+function resolveMessages(
+  input: unknown,
+  entities: BrokerEntityConfig[],
+  problems: string[],
+): ScenarioMessage[] {
+  const out: ScenarioMessage[] = [];
+  const sendable = new Set(entities.map((e) => e.name.toLowerCase()));
+  const ids = new Set<string>();
+  list(input, 'serviceBus.messages', MAX_MESSAGES, problems).forEach((raw, i) => {
+    const path = `serviceBus.messages[${i}]`;
+    if (!isObject(raw)) {
+      problems.push(`${path}: must be a mapping`);
+      return;
+    }
+    unknownKeys(raw, MESSAGE_KEYS, path, problems);
+    const entity = text(raw.entity, `${path}.entity`, problems);
+    if (entity !== undefined && !sendable.has(entity.toLowerCase()))
+      problems.push(`${path}.entity: '${entity}' is not a queue or topic of this scenario`);
+    const messageId =
+      raw.messageId === undefined ? `seed-${i + 1}` : text(raw.messageId, `${path}.messageId`, problems);
+    if (messageId !== undefined && messageId.length > 128)
+      problems.push(`${path}.messageId: at most 128 characters`);
+    if (messageId !== undefined && ids.has(messageId))
+      problems.push(`${path}.messageId: duplicate '${messageId}'`);
+    if (messageId !== undefined) ids.add(messageId);
+    const body = raw.body;
+    if (typeof body !== 'string' && !isObject(body) && !Array.isArray(body))
+      problems.push(`${path}.body: must be text, a mapping or a list`);
+    for (const key of ['contentType', 'subject', 'correlationId', 'sessionId'] as const) {
+      if (raw[key] !== undefined) text(raw[key], `${path}.${key}`, problems);
+    }
+    if (raw.properties !== undefined) {
+      if (!isObject(raw.properties)) problems.push(`${path}.properties: must be a mapping`);
+      else
+        for (const [key, value] of Object.entries(raw.properties)) {
+          if (!['string', 'number', 'boolean'].includes(typeof value))
+            problems.push(`${path}.properties.${key}: must be a string, a number or a boolean`);
+        }
+    }
+    if (entity !== undefined && messageId !== undefined) {
+      out.push({ ...(raw as unknown as ScenarioMessage), entity, messageId });
+    }
+  });
+  return out;
 }
 
 function ruleConfig(raw: unknown, path: string, problems: string[]): RuleConfig {
