@@ -350,6 +350,8 @@ function wireServiceBusMetrics(sandbox: Sandbox, serviceBus: SandboxServiceBus):
       // Series the scenario gives a metric stand (a story told by hand, e.g. a health gate's data).
       const given = (resource as { series?: Array<{ metric: string }> }).series ?? [];
       if (given.some((series) => series.metric.toLowerCase() === metric.toLowerCase())) continue;
+      // A metric the scenario's alerting load drives (the remediation story) stays the load's.
+      if (sandbox.alerts.drives(resource.id, metric)) continue;
       sandbox.monitor.metrics.setSource(resource.id, metric, counts(pick));
     }
   }

@@ -358,6 +358,8 @@ export interface SandboxAlerting {
   rules(): AlertRuleView[];
   /** Every delivery attempt of the action group, in order (most recent 10 000). */
   deliveries(): AlertDeliveryRecord[];
+  /** Whether the scenario's load drives this metric of this resource (its source must stay the load's). */
+  drives(resourceId: string, metric: string): boolean;
   /** Where notifications go from now on (the local host sets the app's webhook once it listens). */
   setTarget(target: AlertDeliveryTarget | undefined): void;
 }
@@ -665,6 +667,7 @@ export function createAlerting(input: {
   clock.addTicker(ticker);
 
   return {
+    drives: (resourceId, metric) => driven.has(`${resourceId}|${metric}`.toLowerCase()),
     rules: () =>
       states.map((s) => ({
         name: s.rule.name,
