@@ -10,6 +10,7 @@ import './functions/alerts';
 import './functions/runs';
 import './functions/runEndpoints';
 import './functions/rotations';
+import './functions/remediation';
 import './functions/secretSweep';
 import './functions/stateRetention';
 import './functions/deadLetterArrivals';

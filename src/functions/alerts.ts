@@ -12,8 +12,10 @@ import { invocationLogger } from './invocation';
 const MAX_BODY_BYTES = 512 * 1024;
 
 /**
- * `POST /api/alerts`: the action group webhook (common alert schema). 202 when handled, 200
- * `duplicate` for a redelivery, 400 with every problem (and an audited rejection) for a body that is
+ * `POST /api/alerts`: the action group webhook (common alert schema). 202 when handled, with the
+ * playbook that took it and the run it started or joined (`runId`; the run does the work, so the
+ * answer comes well within the action group's 10 s), 200 `duplicate` (with the first handling's
+ * run) for a redelivery, 400 with every problem (and an audited rejection) for a body that is
  * not a common-schema alert, 503 + Retry-After when a retry may succeed: action groups retry on
  * 408 / 429 / 503 / 504 only, so every retryable failure answers 503. The action group calls as a
  * secure webhook: built-in authentication validates its Entra token, and only a caller holding the
@@ -42,13 +44,26 @@ export async function alerts(request: HttpRequest, context: InvocationContext): 
     if (result.status === 'duplicate') {
       return jsonResponse(
         200,
-        { status: 'duplicate', auditId: result.previous.auditId ?? null, correlationId },
+        {
+          status: 'duplicate',
+          auditId: result.previous.auditId ?? null,
+          playbook: result.previous.playbook ?? null,
+          runId: result.previous.runId ?? null,
+          correlationId,
+        },
         correlationId,
       );
     }
     return jsonResponse(
       202,
-      { status: 'accepted', outcome: result.outcome, auditId: result.auditId, correlationId },
+      {
+        status: 'accepted',
+        outcome: result.outcome,
+        auditId: result.auditId,
+        playbook: result.playbook,
+        runId: result.runId,
+        correlationId,
+      },
       correlationId,
     );
   } catch (error) {

@@ -10,7 +10,7 @@
  * `setPlatformOverride`), so the bundle's own copy of the platform module sees it too.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { ROLES } from '../lib/app/auth';
+import { ACTION_GROUP_APP_ID, ROLES } from '../lib/app/auth';
 import { resetDeps } from '../lib/app/deps';
 import { setPlatformOverride } from '../lib/azure/platform';
 import { loadPolicy } from '../lib/config/policy';
@@ -108,6 +108,8 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
   const logger = options.logger ?? consoleHostLogger;
   let hostUrl: string | undefined;
   let eventGridCode: string | undefined;
+  let alertsCode: string | undefined;
+  let adminKey: string | undefined;
   let sandbox: Sandbox | undefined;
   let serviceBus: SandboxServiceBus | undefined;
   let hostForSettle: RunningLocalHost | undefined;
@@ -138,6 +140,39 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
           );
           return { status: response.status, body: await response.text() };
         },
+      },
+    });
+    // The action group's secure webhook: the alert intake, its function key in the URI and a token
+    // of Azure Monitor's service principal holding ActionGroupsSecureWebhook, as in Azure (the
+    // local host mints it: docs/local-host.md).
+    let token: { value: string | undefined; until: number } | undefined;
+    const actionGroupToken = async (): Promise<string | undefined> => {
+      if (token && token.until > Date.now()) return token.value;
+      const response = await fetch(`${hostUrl}/admin/token`, {
+        method: 'POST',
+        body: JSON.stringify({ app: ACTION_GROUP_APP_ID, roles: [ROLES.alertDelivery], minutes: 60 }),
+        headers: { 'content-type': 'application/json', ...(adminKey ? { 'x-functions-key': adminKey } : {}) },
+      });
+      // No built-in authentication emulated (404): the webhook goes without a token.
+      const value = response.ok ? ((await response.json()) as { token: string }).token : undefined;
+      token = { value, until: Date.now() + 50 * 60_000 };
+      return value;
+    };
+    sandbox.alerts.setTarget({
+      async post(body, signal) {
+        if (!hostUrl) return { status: 503 };
+        const code = alertsCode ? `?code=${encodeURIComponent(alertsCode)}` : '';
+        const bearer = await actionGroupToken();
+        const response = await fetch(`${hostUrl}/api/alerts${code}`, {
+          method: 'POST',
+          body,
+          headers: {
+            'content-type': 'application/json',
+            ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+          },
+          signal,
+        });
+        return { status: response.status, body: await response.text() };
       },
     });
     setPlatformOverride({
@@ -217,7 +252,10 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Runn
     throw error;
   }
   // The host has validated the key settings (with the app's env applied) by now.
-  eventGridCode = sandboxDeliveryKey(keySettingsFromEnv(process.env));
+  const keys = keySettingsFromEnv(process.env);
+  eventGridCode = sandboxDeliveryKey(keys);
+  alertsCode = keys.required ? (keys.functionKey ?? keys.masterKey) : undefined;
+  adminKey = keys.required ? keys.masterKey : undefined;
   hostUrl = host.url;
   hostForSettle = host;
   // Secrets seeded inside their 30-day window raise their events now, as Azure would have already.
@@ -312,6 +350,8 @@ function wireServiceBusMetrics(sandbox: Sandbox, serviceBus: SandboxServiceBus):
       // Series the scenario gives a metric stand (a story told by hand, e.g. a health gate's data).
       const given = (resource as { series?: Array<{ metric: string }> }).series ?? [];
       if (given.some((series) => series.metric.toLowerCase() === metric.toLowerCase())) continue;
+      // A metric the scenario's alerting load drives (the remediation story) stays the load's.
+      if (sandbox.alerts.drives(resource.id, metric)) continue;
       sandbox.monitor.metrics.setSource(resource.id, metric, counts(pick));
     }
   }

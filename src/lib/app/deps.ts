@@ -29,7 +29,10 @@ import type { GateDeps } from '../gates/evaluate';
 import { type GateRunDeps, gateKind } from '../gates/gateRun';
 import type { RetentionDeps } from '../maintenance/applyRetention';
 import { type ChannelEntry, createNotifier } from '../notify/notifier';
+import { announceRemediation } from '../remediation/announce';
 import type { AlertDeps } from '../remediation/handleAlert';
+import { REMEDIATION_KIND, type RemediationDeps, remediationKind } from '../remediation/playbookRun';
+import type { ScaleBackDeps } from '../remediation/scaleBack';
 import type { SecretEventDeps, SecretPolicyView } from '../rotation/handleSecretEvent';
 import { type RollCallbackDeps, registerRollCallback, webhookCallbacks } from '../rotation/rollCallbacks';
 import {
@@ -45,6 +48,7 @@ import type { StateStores } from '../state';
 import type { AuditQueryDeps, RejectionQueryDeps } from './audit';
 import { inspectionAdapters } from './checksWiring';
 import type { HealthDeps } from './health';
+import { remediationAdapters } from './remediationWiring';
 import { rotationAdapters } from './rotationWiring';
 
 /** Everything the functions need, built once per process by `getDeps()`. */
@@ -78,6 +82,8 @@ export interface AppDeps {
   runs(logger: Logger): RunEngine;
   /** Deps of `startRotation` (the rotation endpoints). */
   rotations(logger: Logger): RotationStartDeps;
+  /** Deps of `scaleBackPlaybooks` (the scale-back timer) and the remediation endpoints. */
+  remediation(logger: Logger): ScaleBackDeps;
   /** Deps of `runCheck` (the scheduled maintenance checks and their endpoints). */
   checks(logger: Logger): CheckDeps;
   /** Deps of the gate endpoints: `evaluateGate`, and the engine that runs waiting evaluations. */
@@ -265,14 +271,41 @@ export function buildDeps(
         abortSignal,
       ),
   });
-  const engine = (logger: Logger): RunEngine =>
-    createRunEngine({
+  const remediationPorts = remediationAdapters(platform, policy.playbooks);
+  const remediationDeps = (logger: Logger, runs: () => RunEngine): RemediationDeps => ({
+    capacity: remediationPorts.capacity,
+    metrics: remediationPorts.metrics,
+    audit: state.audit,
+    history: (target, limit) => runs().runsForTarget(REMEDIATION_KIND, target, { limit }),
+    announce: (run, notice, abortSignal) =>
+      announceRemediation(
+        run,
+        notice,
+        {
+          notifier: createNotifier(channels, logger),
+          idempotency: state.idempotency,
+          audit: state.audit,
+          clock: platform.clock,
+          idempotencyTtlMs,
+          claimLeaseMs,
+        },
+        abortSignal,
+      ),
+    environment: settings.environment,
+  });
+  const engine = (logger: Logger): RunEngine => {
+    const built: RunEngine = createRunEngine({
       runs: state.runs,
       queue: state.workQueue,
       audit: state.audit,
       clock: platform.clock,
       logger,
-      kinds: [rotationKind(rotationDeps(logger)), gateKind(gateRunDeps(logger)), bulkReplayKind(deadLetters)],
+      kinds: [
+        rotationKind(rotationDeps(logger)),
+        remediationKind(remediationDeps(logger, () => built)),
+        gateKind(gateRunDeps(logger)),
+        bulkReplayKind(deadLetters),
+      ],
       notify: {
         notifier: createNotifier(channels, logger),
         idempotency: state.idempotency,
@@ -288,6 +321,8 @@ export function buildDeps(
         ...(platform.kind === 'sandbox' ? { maxQueueDelayMs: SANDBOX_MAX_QUEUE_DELAY_MS } : {}),
       },
     });
+    return built;
+  };
   const deadLetterParts = deadLetterAdapters(settings, policy, platform);
   const deadLetters = (logger: Logger): DeadLetterDeps => ({
     archive: state.deadLetters,
@@ -365,6 +400,19 @@ export function buildDeps(
       dryRun: settings.dryRun,
       idempotencyTtlMs,
       claimLeaseMs,
+      playbooks: policy.playbooks,
+      playbookChannels: (playbook) => channelsFor(policy, playbook).map((c) => c.name),
+      runs: engine(logger),
+    }),
+    remediation: (logger) => ({
+      playbooks: policy.playbooks,
+      capacity: remediationPorts.capacity,
+      metrics: remediationPorts.metrics,
+      runs: engine(logger),
+      playbookChannels: (playbook) => channelsFor(policy, playbook).map((c) => c.name),
+      clock: platform.clock,
+      logger,
+      dryRun: settings.dryRun,
     }),
     auditQuery: (logger) => ({ audit: state.audit, clock: platform.clock, logger }),
     rejectionQuery: (logger) => ({ rejections: state.rejections, clock: platform.clock, logger }),

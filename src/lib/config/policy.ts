@@ -12,6 +12,7 @@ import { ConfigurationError } from '../core/errors';
 import { severityAtLeast } from '../notify/format';
 import type { Severity } from '../ports/notifier';
 import { ncrontabProblems } from './ncrontab';
+import { normalizePlaybook, type Playbook, playbookProblems } from './playbooks';
 import { validatePolicySchema as validateSchema } from './policySchemaValidator';
 
 export type { Severity } from '../ports/notifier';
@@ -118,12 +119,13 @@ export interface ReplayTargetEntity {
 
 /** The connection setting prefix of dead-letter entities that name none. */
 export const DEFAULT_SERVICE_BUS_CONNECTION = 'STAMPKEEPER_SERVICEBUS';
-/** Shapes arrive with the remediation capability; kept open until then. */
-export type Playbook = Record<string, unknown>;
+export type { Playbook } from './playbooks';
 
 export interface Schedules {
   /** NCRONTAB (6 fields, UTC) of the safety-net sweep of managed secrets. */
   secretSweep: string;
+  /** NCRONTAB of the timer that scales back what playbooks raised. */
+  remediationScaleBack: string;
   /** NCRONTAB of the dead-letter depth report (default every 15 minutes). */
   deadLetterReport: string;
 }
@@ -404,6 +406,7 @@ export function validatePolicy(text: string, sourceName = 'policy'): PolicyValid
         vaultUrl: vaultUrlOf(s.vault),
         rotation: normalizeRotation(s.rotation as unknown as Record<string, unknown> | undefined),
       })),
+      playbooks: (rest.playbooks as unknown as Array<Record<string, unknown>>).map(normalizePlaybook),
       deadLetters: (rest.deadLetters as unknown as Array<Record<string, unknown>>).map(normalizeDeadLetter),
       schedules: {
         ...rest.schedules,
@@ -771,6 +774,7 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
     });
   };
   checkRefs(notifications?.defaults, ['notifications', 'defaults']);
+  out.push(...playbookProblems(data.playbooks, new Set(channelNames.keys())));
 
   const secrets = Array.isArray(data.secrets) ? data.secrets : [];
   const seen = new Map<string, number>();

@@ -1,16 +1,26 @@
+import { findPlaybook, type Playbook, playbookTarget, type ScalingPlaybook } from '../config/playbooks';
 import type { UseCaseContext } from '../core/context';
-import type { ValidationError } from '../core/errors';
+import { TransientError, type ValidationError } from '../core/errors';
 import { stableHash } from '../core/ids';
 import type { Logger } from '../core/logging';
 import { type OnceWork, runOnce } from '../core/once';
 import { notifyAndAudit } from '../notify/notifyAndAudit';
+import { sendToChannelsOnce } from '../notify/sendOnce';
 import type { Clock } from '../ports/clock';
 import type { ChannelResult, Notification, Notifier, Severity } from '../ports/notifier';
 import type { AuditLog, AuditOutcome, IdempotencyStore, RejectionLog } from '../ports/state';
+import type { RunEngine } from '../runs';
+import { isTerminal, type Run } from '../runs/types';
 import type { AlertCondition, AlertSeverity, MonitorAlert } from './alert';
+import {
+  ALERT_RECEIVE_ACTION,
+  type AlertFacts,
+  inputOf,
+  REMEDIATION_KIND,
+  type RemediationInput,
+} from './playbookRun';
 
-/** The audit action of every alert delivery this use case handles. */
-export const ALERT_RECEIVE_ACTION = 'alert.receive';
+export { ALERT_RECEIVE_ACTION };
 
 export interface AlertDeps {
   audit: AuditLog;
@@ -26,13 +36,31 @@ export interface AlertDeps {
   idempotencyTtlMs: number;
   /** How long a claim protects work in progress: longer than the longest invocation. */
   claimLeaseMs: number;
+  /** The policy's playbooks, in policy order (an alert takes the first that matches). */
+  playbooks: readonly Playbook[];
+  /** The channels a playbook's notices go to: its `notify`, else the defaults. */
+  playbookChannels(playbook: Playbook): string[];
+  /** The run engine: playbook alerts start (or join) a `remediation` run of the playbook's target. */
+  runs: Pick<RunEngine, 'startRun' | 'runsForTarget'>;
 }
 
 export type AlertContext = UseCaseContext;
 
 export type AlertOutcome =
-  | { status: 'handled'; outcome: AuditOutcome; auditId: string; channels: ChannelResult[] }
-  | { status: 'duplicate'; previous: { outcome?: AuditOutcome; auditId?: string } };
+  | {
+      status: 'handled';
+      outcome: AuditOutcome;
+      auditId: string;
+      channels: ChannelResult[];
+      /** The playbook that took the alert, or null. */
+      playbook: string | null;
+      /** The remediation run the alert started or joined (Fired), or the run its Resolved closes. */
+      runId: string | null;
+    }
+  | {
+      status: 'duplicate';
+      previous: { outcome?: AuditOutcome; auditId?: string; runId?: string | null; playbook?: string | null };
+    };
 
 const SEVERITY: Record<AlertSeverity, Severity> = {
   Sev0: 'critical',
@@ -44,14 +72,24 @@ const SEVERITY: Record<AlertSeverity, Severity> = {
 
 /**
  * Handles one Azure Monitor alert delivered by an action group: exactly once per (alert instance,
- * monitor condition), since action groups retry deliveries; a repeat answers `duplicate` and
- * changes nothing. No playbook exists yet, so every alert is `reported`: one audit record
- * (`alert.receive`) and one notification to the default channels (Sev0-1 critical, Sev2 warning,
- * Sev3-4 and every Resolved alert info). In dry run, the notification is planned and audited, not sent.
+ * monitor condition), since action groups retry deliveries; a repeat answers `duplicate` (with the
+ * run of the first handling) and changes nothing. Fast enough for the action group's 10 s: it only
+ * records and enqueues; the playbook's work happens in a run.
+ *
+ * - No playbook matches: `reported`, one audit record (`alert.receive`) and one notification to the
+ *   default channels (Sev0-1 critical, Sev2 warning, Sev3-4 and every Resolved alert info).
+ * - A scaling playbook, Fired: starts the `remediation` run of the playbook's target, or joins the
+ *   raise already under way there (one episode per resource); audited with the run id.
+ * - A scaling playbook, Resolved: closes the episode (the run under way sees it and ends); audited,
+ *   and the playbook's channels are told.
+ * - `notify-only`: a run that routes the alert to the playbook's channels.
+ * In dry run, alerts without a playbook are planned and audited, not sent, and playbook runs are
+ * dry runs (they plan, audit and notify; they change nothing).
  *
  * Needs no Azure permission (state and notification channels only).
- * Retry: throws `InProgressError` while another attempt holds the alert and `TransientError` when a
- * channel failed transiently; both are retryable, and a retry re-sends only the channels that failed.
+ * Retry: throws `InProgressError` while another attempt holds the alert, `TransientError` when a
+ * channel failed transiently or a scale-back of the target is under way (the alert must not be
+ * swallowed by it); all are retryable, and a retry re-sends only the channels that failed.
  */
 export async function handleAlert(
   alert: MonitorAlert,
@@ -69,7 +107,12 @@ export async function handleAlert(
       ttlMs: deps.idempotencyTtlMs,
       leaseMs: deps.claimLeaseMs,
       busyMessage: `alert ${alert.alertRule} (${alert.monitorCondition}) is being handled by another attempt`,
-      summarize: (outcome) => ({ outcome: outcome.outcome, auditId: outcome.auditId }),
+      summarize: (outcome) => ({
+        outcome: outcome.outcome,
+        auditId: outcome.auditId,
+        runId: outcome.runId,
+        playbook: outcome.playbook,
+      }),
       abortSignal: ctx.abortSignal,
     },
     (work) => handleClaimed(alert, key, dryRun, deps, ctx, work),
@@ -83,7 +126,7 @@ export async function handleAlert(
     });
     return {
       status: 'duplicate',
-      previous: (once.previous ?? {}) as { outcome?: AuditOutcome; auditId?: string },
+      previous: (once.previous ?? {}) as Extract<AlertOutcome, { status: 'duplicate' }>['previous'],
     };
   }
   return once.result;
@@ -116,6 +159,8 @@ async function handleClaimed(
   ctx: AlertContext,
   work: OnceWork,
 ): Promise<Extract<AlertOutcome, { status: 'handled' }>> {
+  const playbook = findPlaybook(deps.playbooks, alert);
+  if (playbook) return handlePlaybookAlert(alert, playbook, key, dryRun, deps, ctx, work);
   const target = alertTarget(alert);
   const base = {
     id: stableHash(key),
@@ -144,7 +189,189 @@ async function handleClaimed(
     work,
   );
   deps.logger.info('alert reported', { operation: ALERT_RECEIVE_ACTION, target, outcome: result.outcome });
-  return { status: 'handled', ...result };
+  return { status: 'handled', ...result, playbook: null, runId: null };
+}
+
+/** The alert as a run carries it: identity and what it measured. */
+export function alertFacts(alert: MonitorAlert): AlertFacts {
+  const condition = alert.conditions[0];
+  return {
+    alertId: alert.alertId,
+    alertRule: alert.alertRule,
+    severity: alert.severity,
+    monitorCondition: alert.monitorCondition,
+    firedDateTime: alert.firedDateTime.toISOString(),
+    target: alertTarget(alert),
+    metric: condition?.metricName ?? null,
+    value: condition?.metricValue ?? null,
+    threshold:
+      condition?.threshold !== undefined
+        ? `${condition.operator ? `${condition.operator} ` : ''}${condition.threshold}`
+        : null,
+  };
+}
+
+async function handlePlaybookAlert(
+  alert: MonitorAlert,
+  playbook: Playbook,
+  key: string,
+  dryRun: boolean,
+  deps: AlertDeps,
+  ctx: AlertContext,
+  work: OnceWork,
+): Promise<Extract<AlertOutcome, { status: 'handled' }>> {
+  const auditTarget = alertTarget(alert);
+  const channels = deps.playbookChannels(playbook);
+  const record = {
+    id: stableHash(key),
+    time: deps.clock.now(),
+    actor: ctx.actor,
+    action: ALERT_RECEIVE_ACTION,
+    target: auditTarget,
+    correlationId: ctx.correlationId,
+    before: describe(alert),
+  };
+  const scaling = playbook.action !== 'notify-only';
+  if (scaling && alert.monitorCondition === 'Resolved')
+    return closeEpisode(alert, playbook as ScalingPlaybook, key, dryRun, channels, record, deps, ctx, work);
+
+  const input: RemediationInput = {
+    playbook: playbook as RemediationInput['playbook'],
+    direction: scaling ? 'raise' : 'notify',
+    trigger: 'alert',
+    alert: alertFacts(alert),
+    evidence: null,
+    channels,
+  };
+  const runTarget = scaling
+    ? playbookTarget((playbook as ScalingPlaybook).target)
+    : `alerts/${alert.alertId.toLowerCase()}/${alert.monitorCondition.toLowerCase()}`;
+  const { run, created } = await deps.runs.startRun(
+    REMEDIATION_KIND,
+    {
+      target: runTarget,
+      input,
+      dryRun: dryRun || (scaling && (playbook as ScalingPlaybook).dryRun),
+      actor: ctx.actor,
+      correlationId: ctx.correlationId,
+      // A retry after the run was created but before the key completed finds the same run.
+      idempotencyKey: key,
+    },
+    { abortSignal: ctx.abortSignal },
+  );
+  if (!created && inputOf(run).direction === 'lower') {
+    // A scale-back is under way: joining it would swallow the alert. Its steps take seconds;
+    // the action group retries a 503.
+    throw new TransientError(
+      `a scale-back of ${runTarget} is under way (run ${run.id}): the alert is taken once it ends`,
+      { metadata: { runId: run.id, target: runTarget } },
+    );
+  }
+  const joined = !created && run.idempotencyKey !== key;
+  const reason = joined
+    ? `playbook ${playbook.name}: joined the remediation run ${run.id} already under way on ${runTarget} (one episode per resource)`
+    : `playbook ${playbook.name}: run ${run.id} started`;
+  await deps.audit.append(
+    {
+      ...record,
+      outcome: 'succeeded',
+      reason,
+      after: { playbook: playbook.name, action: playbook.action, runId: run.id, joined, runTarget },
+    },
+    { abortSignal: ctx.abortSignal },
+  );
+  deps.logger.info(joined ? 'alert joined a remediation run' : 'remediation run started', {
+    operation: ALERT_RECEIVE_ACTION,
+    target: runTarget,
+    playbook: playbook.name,
+    runId: run.id,
+  });
+  return {
+    status: 'handled',
+    outcome: 'succeeded',
+    auditId: record.id,
+    channels: [],
+    playbook: playbook.name,
+    runId: run.id,
+  };
+}
+
+/**
+ * A Resolved alert of a scaling playbook closes its target's episode: the raise under way sees it
+ * (its verification reads this audit record) and ends; the playbook's channels are told. The
+ * value raised stays until the scale-back timer lowers it.
+ */
+async function closeEpisode(
+  alert: MonitorAlert,
+  playbook: ScalingPlaybook,
+  key: string,
+  dryRun: boolean,
+  channels: string[],
+  record: {
+    id: string;
+    time: Date;
+    actor: string;
+    action: string;
+    target: string;
+    correlationId: string;
+    before: Record<string, unknown>;
+  },
+  deps: AlertDeps,
+  ctx: AlertContext,
+  work: OnceWork,
+): Promise<Extract<AlertOutcome, { status: 'handled' }>> {
+  const runTarget = playbookTarget(playbook.target);
+  const [latest] = await deps.runs.runsForTarget(REMEDIATION_KIND, runTarget, { limit: 1 });
+  const open: Run | undefined = latest && !isTerminal(latest.state) ? latest : undefined;
+  const resource = resourceName(alert);
+  const notification: Notification = {
+    ...buildNotification(alert, key, record.target, deps, ctx),
+    title: `Alert resolved: ${alert.alertRule} (${alert.severity}) on ${resource}`,
+    summary: `Alert rule ${alert.alertRule} resolved on ${resource} at ${(alert.resolvedDateTime ?? alert.firedDateTime).toISOString()}: the episode of playbook ${playbook.name} on ${runTarget} is closed${
+      open ? ` (run ${open.id} ends)` : ''
+    }. What was raised stays until the signal stays low long enough for a scale-back${
+      playbook.scaleBack ? '' : ' (this playbook has none: a person lowers it)'
+    }.`,
+    severity: 'info',
+  };
+  notification.data = { ...notification.data, playbook: playbook.name, runId: latest?.id ?? null };
+  const results = dryRun ? [] : await sendToChannelsOnce(notification, channels, deps, work, ctx);
+  const transient = results.filter((r) => r.status === 'failed' && r.retryable);
+  if (transient.length > 0) {
+    throw new TransientError(
+      `notifying ${transient.map((r) => r.channel).join(', ')} failed; the alert will be retried`,
+      { metadata: { target: record.target } },
+    );
+  }
+  const outcome: AuditOutcome = dryRun
+    ? 'planned'
+    : results.some((r) => r.status === 'failed')
+      ? 'failed'
+      : 'reported';
+  await deps.audit.append(
+    {
+      ...record,
+      outcome,
+      reason: `playbook ${playbook.name}: the episode on ${runTarget} is closed${open ? ` (run ${open.id})` : ''}`,
+      after: {
+        playbook: playbook.name,
+        runId: latest?.id ?? null,
+        closes: open?.id ?? null,
+        runTarget,
+        notificationId: notification.id,
+        channels: results,
+      },
+    },
+    { abortSignal: ctx.abortSignal },
+  );
+  return {
+    status: 'handled',
+    outcome,
+    auditId: record.id,
+    channels: results,
+    playbook: playbook.name,
+    runId: latest?.id ?? null,
+  };
 }
 
 function buildNotification(

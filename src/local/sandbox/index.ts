@@ -1,3 +1,10 @@
+export {
+  type AlertDeliveryRecord,
+  type AlertDeliveryTarget,
+  type AlertRuleView,
+  RESOLVE_AFTER_EVALUATIONS,
+  type SandboxAlerting,
+} from './alerting';
 /** The sandbox: in-process emulation of the Azure services stampkeeper calls, and the world around it. */
 export type { WebhookCallbackRecord } from './arm/consumerEndpoints';
 export type {

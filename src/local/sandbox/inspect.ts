@@ -117,6 +117,7 @@ const INDEX = {
     events: '/sandbox/events',
     notifications: '/sandbox/notifications',
     monitor: '/sandbox/monitor',
+    alerts: '/sandbox/alerts',
     serviceBus: '/sandbox/servicebus',
     serviceBusMessages:
       '/sandbox/servicebus/messages?path=<queue or topic/Subscriptions/name>&queue=active|deadLetter|scheduled&limit=20',
@@ -184,6 +185,8 @@ export async function handleInspectionHttp(
       send(res, answer.status, answer.body);
       return true;
     }
+    case '/sandbox/alerts':
+      return readOnly(() => ({ rules: sandbox.alerts.rules(), deliveries: sandbox.alerts.deliveries() }));
     case '/sandbox/downtime':
       return readOnly(() => sandbox.downtime());
     case '/sandbox/consumers':

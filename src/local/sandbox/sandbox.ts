@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpClient } from '@azure/core-rest-pipeline';
+import { type AlertDeliveryTarget, createAlerting, type SandboxAlerting } from './alerting';
 import type { WebhookCallbackRecord } from './arm/consumerEndpoints';
 import type { ConsumerView, DowntimeReport } from './arm/consumers';
 import { type ArmEstate, type ArmWorld, createArmWorld } from './arm/world';
@@ -40,6 +41,8 @@ export interface CreateSandboxOptions {
   deliver?: EventDeliveryTarget;
   /** Source of randomness for duplicate deliveries. Omitted: seeded from `scenario.delivery.seed`. */
   random?: () => number;
+  /** Where the action group of the scenario's alert rules posts (the app's alert webhook). Omitted: recorded, not sent. */
+  alertTarget?: AlertDeliveryTarget;
 }
 
 /** One request an SDK client sent through `sandbox.httpClient` (loopback excepted): never a body. */
@@ -94,6 +97,8 @@ export interface Sandbox {
   };
   /** Azure Monitor: metrics (metrics:getBatch) and Log Analytics queries, and how to drive them. */
   readonly monitor: MonitorSandbox;
+  /** The scenario's alert rules (state) and their action group's deliveries to the app; its load drives their metrics. */
+  readonly alerts: SandboxAlerting;
   /** Events the world raised (Event Grid schema). */
   events(): RaisedEvent[];
   /** Every delivery attempt of a raised event to a subscription. */
@@ -211,6 +216,15 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
   );
   // Consumers read their secrets once the vault is seeded; webhook callbacks go through the router.
   arm.start(() => httpClient);
+  const alerts = createAlerting({
+    spec: scenario.alerting,
+    clock,
+    store: monitor.store,
+    arm,
+    seed: scenario.seed,
+    random: seededRandom(scenario.alerting.actionGroup.seed),
+    target: options.alertTarget,
+  });
 
   const estate = (): SandboxEstate => ({
     now: clock.now().toISOString(),
@@ -261,6 +275,7 @@ export function createSandbox(options: CreateSandboxOptions = {}): Sandbox {
       validateSubscriptions: () => bus.validateSubscriptions(),
     },
     monitor: monitor.api,
+    alerts,
     events: () => bus.events(),
     deliveries: () => bus.deliveries(),
     webhooks: () => webhookSink.received(),

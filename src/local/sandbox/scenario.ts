@@ -4,9 +4,11 @@
  * YAML or JSON. Validation collects every problem with its path in the file, so one run of
  * `loadScenario` tells the author everything that is wrong.
  */
+
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../lib/core/errors';
+import { type AlertingScenario, type ResolvedAlerting, resolveAlertingScenario } from './alerting';
 import {
   type ResolvedArm,
   type ResolvedConsumer,
@@ -108,6 +110,8 @@ export interface Scenario {
   arm?: unknown;
   /** Simulated consumers of keys, rolled and watched for downtime: `arm/scenario.ts`. */
   consumers?: unknown;
+  /** Load on Cosmos DB containers and queues, metric alert rules and their action group: `alerting.ts`. */
+  alerting?: AlertingScenario;
 }
 
 /** A validated scenario with every default filled in. */
@@ -151,6 +155,7 @@ export interface ResolvedScenario {
   monitor: ResolvedMonitorScenario;
   arm: ResolvedArm;
   consumers: ResolvedConsumer[];
+  alerting: ResolvedAlerting;
 }
 
 export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-0000-0000-000000000000';
@@ -296,6 +301,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
       'monitor',
       'arm',
       'consumers',
+      'alerting',
     ],
     '',
     problems,
@@ -562,6 +568,8 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     }
   }
 
+  const alerting = resolveAlertingScenario(root.alerting, problems);
+
   if (problems.length > 0) {
     throw new ValidationError(`${source}: invalid scenario\n  - ${problems.join('\n  - ')}`, problems);
   }
@@ -575,6 +583,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     monitor,
     arm: armSection.arm,
     consumers: armSection.consumers,
+    alerting,
   };
   // No value goes into the derived seed, not even hashed: ids are public, values are not.
   // A scenario without the newer sections keeps the seed it derived before they existed.
@@ -583,6 +592,7 @@ export function resolveScenario(input: unknown, source = 'scenario'): ResolvedSc
     ...(root.monitor === undefined ? { monitor: undefined } : {}),
     ...(root.arm === undefined ? { arm: undefined } : {}),
     ...(root.consumers === undefined ? { consumers: undefined } : {}),
+    ...(root.alerting === undefined ? { alerting: undefined } : {}),
   };
   // Service limits do not change what the world is: they stay out of the seed.
   const { throttling: _limits, ...world } = withoutSecretValues(content).keyVault;

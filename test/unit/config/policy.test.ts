@@ -96,7 +96,11 @@ describe('parsePolicy', () => {
       ],
       deadLetters: [],
       playbooks: [],
-      schedules: { secretSweep: '0 0 */6 * * *', deadLetterReport: '0 */15 * * * *' },
+      schedules: {
+        secretSweep: '0 0 */6 * * *',
+        deadLetterReport: '0 */15 * * * *',
+        remediationScaleBack: '0 */5 * * * *',
+      },
       notifications: { defaults: [], channels: [] },
       checks: {},
       monitoring: { workspaces: [] },

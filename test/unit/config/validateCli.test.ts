@@ -27,7 +27,7 @@ describe('npm run validate', () => {
     // Assess
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe(
-      'OK policy/stampkeeper.policy.yaml: 2 managed secrets, 2 notification channels, 1 dead-letter entity, 0 playbooks',
+      'OK policy/stampkeeper.policy.yaml: 2 managed secrets, 2 notification channels, 1 dead-letter entity, 2 playbooks',
     );
   });
 

@@ -57,6 +57,14 @@ describe('handleAlert', () => {
       environment: 'test',
       dryRun: false,
       idempotencyTtlMs: 72 * HOUR,
+      // No playbook: these alerts are reported, no run is involved (playbook alerts are tested on
+      // the real engine: test/integration/remediation).
+      playbooks: [],
+      playbookChannels: () => [],
+      runs: {
+        startRun: () => Promise.reject(new Error('no run without a playbook')),
+        runsForTarget: () => Promise.reject(new Error('no run without a playbook')),
+      },
     };
   });
 
@@ -108,7 +116,12 @@ describe('handleAlert', () => {
     // Assess
     expect(second).toEqual({
       status: 'duplicate',
-      previous: { outcome: 'reported', auditId: (first as { auditId: string }).auditId },
+      previous: {
+        outcome: 'reported',
+        auditId: (first as { auditId: string }).auditId,
+        playbook: null,
+        runId: null,
+      },
     });
     expect(audit.records).toHaveLength(1);
     expect(notifier.sent).toHaveLength(2);

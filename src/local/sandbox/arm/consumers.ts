@@ -25,7 +25,13 @@ import type { KeyVaultStore } from '../keyvault/store';
 import type { KeyRings } from './keyRing';
 import type { ResolvedConsumer } from './scenario';
 
-export type RollTrigger = 'aksRunCommand' | 'containerAppRestart' | 'webAppRestart' | 'webhook';
+export type RollTrigger =
+  | 'aksRunCommand'
+  | 'containerAppRestart'
+  /** A new Container Apps revision (a scale change): its replicas start anew. */
+  | 'containerAppRevision'
+  | 'webAppRestart'
+  | 'webhook';
 
 export interface RollRecord {
   id: string;

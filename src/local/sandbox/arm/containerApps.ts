@@ -17,7 +17,9 @@ import type { SandboxReply } from '../http';
 import { azureError } from '../http';
 import { seededUuid } from '../ids';
 import type { ConsumerWorld } from './consumers';
+import { DEFAULT_MAX_REPLICAS, type ReplicaScale, scaleFromPatch } from './containerAppScale';
 import { type ArmProvider, type ArmRequest, notEmulated } from './emulator';
+import type { ArmOperations } from './operations';
 import { resourceIdOf } from './resourceId';
 
 export const CONTAINER_APPS_NAMESPACE = 'Microsoft.App';
@@ -29,6 +31,10 @@ export interface ContainerApp {
   id: string;
   revision: string;
   createdAt: string;
+  /** `template.scale` (`containerAppScale.ts`). */
+  scale: ReplicaScale;
+  /** Revisions created since the first (a scale change creates one). */
+  revisions: number;
 }
 
 export class ContainerApps implements ArmProvider {
@@ -41,9 +47,11 @@ export class ContainerApps implements ArmProvider {
     private readonly seed: string,
     private readonly now: () => Date,
     private readonly consumers: () => ConsumerWorld,
+    /** Long-running operations (scale changes); without them, PATCH is not emulated. */
+    private readonly operations?: ArmOperations,
   ) {}
 
-  add(spec: { name: string; resourceGroup: string; location: string }): ContainerApp {
+  add(spec: { name: string; resourceGroup: string; location: string; scale?: ReplicaScale }): ContainerApp {
     const suffix = seededUuid(this.seed, 'container-app-revision', spec.name).replace(/-/g, '').slice(0, 7);
     const app: ContainerApp = {
       ...spec,
@@ -52,6 +60,8 @@ export class ContainerApps implements ArmProvider {
       ]),
       revision: `${spec.name}--${suffix}`,
       createdAt: this.now().toISOString(),
+      scale: spec.scale ?? { minReplicas: 0, maxReplicas: DEFAULT_MAX_REPLICAS },
+      revisions: 0,
     };
     this.apps.set(spec.name.toLowerCase(), app);
     return app;
@@ -92,27 +102,56 @@ export class ContainerApps implements ArmProvider {
     };
   }
 
+  private appBody(app: ContainerApp) {
+    return {
+      id: app.id,
+      name: app.name,
+      type: `${CONTAINER_APPS_NAMESPACE}/containerApps`,
+      location: app.location,
+      properties: {
+        provisioningState: 'Succeeded',
+        runningStatus: 'Running',
+        latestRevisionName: app.revision,
+        latestReadyRevisionName: app.revision,
+        latestRevisionFqdn: `${app.revision}.${app.location}.azurecontainerapps.io`,
+        configuration: { activeRevisionsMode: 'Single' },
+        template: {
+          scale: { minReplicas: app.scale.minReplicas, maxReplicas: app.scale.maxReplicas, rules: [] },
+        },
+      },
+    };
+  }
+
   handle(req: ArmRequest): SandboxReply {
     const app = this.apps.get(req.path.chain[0]!.name.toLowerCase())!;
     const chain = req.path.chain;
     const action = req.path.action?.toLowerCase();
     if (chain.length === 1 && action === undefined && req.method === 'GET') {
+      return { status: 200, body: this.appBody(app) };
+    }
+    if (chain.length === 1 && action === undefined && req.method === 'PATCH' && this.operations) {
+      const patched = scaleFromPatch(req.method, req.url.pathname, req.body, app.scale);
+      if ('reply' in patched) return patched.reply;
+      app.scale = patched.scale;
+      // Scale settings are revision-scope: a new revision, whose replicas read their secrets anew.
+      app.revisions += 1;
+      const suffix = seededUuid(this.seed, 'container-app-revision', app.name, app.revisions)
+        .replace(/-/g, '')
+        .slice(0, 7);
+      app.revision = `${app.name}--${suffix}`;
+      for (const consumer of this.consumersOf(app))
+        this.consumers().startRoll(consumer.name, 'containerAppRevision');
+      const op = this.operations.start({
+        namespace: CONTAINER_APPS_NAMESPACE,
+        location: app.location,
+        subscriptionId: req.subscriptionId,
+        apiVersion: req.apiVersion,
+        collections: { status: 'containerappOperationStatuses', result: 'containerappOperationResults' },
+        outcome: { result: () => ({ status: 200, body: this.appBody(app) }) },
+      });
       return {
-        status: 200,
-        body: {
-          id: app.id,
-          name: app.name,
-          type: `${CONTAINER_APPS_NAMESPACE}/containerApps`,
-          location: app.location,
-          properties: {
-            provisioningState: 'Succeeded',
-            runningStatus: 'Running',
-            latestRevisionName: app.revision,
-            latestReadyRevisionName: app.revision,
-            latestRevisionFqdn: `${app.revision}.${app.location}.azurecontainerapps.io`,
-            configuration: { activeRevisionsMode: 'Single' },
-          },
-        },
+        status: 202,
+        headers: { 'azure-asyncoperation': op.statusUrl, location: op.resultUrl, 'retry-after': '0' },
       };
     }
     if (chain.length === 1 && action === 'revisions' && req.method === 'GET') {
@@ -136,7 +175,7 @@ export class ContainerApps implements ArmProvider {
     return notEmulated(
       req.method,
       req.url.pathname,
-      'container app operations other than GET, revisions and restart',
+      'container app operations other than GET, PATCH of template.scale, revisions and restart',
     );
   }
 }

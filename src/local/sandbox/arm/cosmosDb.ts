@@ -42,6 +42,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { azureError, type SandboxReply, type SandboxRequest } from '../http';
 import { seededUuid } from '../ids';
 import type { ServiceEmulator } from '../router';
+import type { CosmosThroughputs } from './cosmosThroughput';
 import { type ArmProvider, type ArmProviderPathRequest, type ArmRequest, notEmulated } from './emulator';
 import type { KeyRing, KeyRings } from './keyRing';
 import type { ArmOperations } from './operations';
@@ -128,7 +129,12 @@ export class CosmosDbAccounts implements ArmProvider {
     private readonly subscriptionId: string,
     private readonly rings: KeyRings,
     private readonly operations: ArmOperations,
-    private readonly options: { seed?: string; now?: () => Date } = {},
+    private readonly options: {
+      seed?: string;
+      now?: () => Date;
+      /** SQL database and container throughput, below the accounts (`cosmosThroughput.ts`). */
+      throughput?: CosmosThroughputs;
+    } = {},
   ) {}
 
   add(spec: CosmosAccountSpec): CosmosAccount {
@@ -169,8 +175,10 @@ export class CosmosDbAccounts implements ArmProvider {
 
   handle(req: ArmRequest): SandboxReply {
     const account = this.account(req.path.chain[0]!.name)!;
-    if (req.path.chain.length > 1)
+    if (req.path.chain.length > 1) {
+      if (this.options.throughput) return this.options.throughput.handle(req, account);
       return notEmulated(req.method, req.url.pathname, 'Cosmos DB child resources');
+    }
     const action = req.path.action?.toLowerCase();
     const keysOf = (names: readonly string[]) =>
       Object.fromEntries(names.map((name) => [name, account.keys.value(name)]));

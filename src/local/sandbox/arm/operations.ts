@@ -25,8 +25,11 @@ import { normalizeLocation } from './resourceId';
 export const ARM_HOST = 'management.azure.com';
 
 export interface OperationOutcome {
-  /** What the result resource answers once the operation succeeded (default 204, no body). */
-  result?: SandboxReply;
+  /**
+   * What the result resource answers once the operation succeeded (default 204, no body); a function
+   * answers what the resource is when the result is read.
+   */
+  result?: SandboxReply | (() => SandboxReply);
   /** The operation's error when it failed (`status: Failed`). */
   error?: { code: string; message: string };
 }
@@ -41,6 +44,8 @@ interface OperationState {
   endTime: string | undefined;
   pollsLeft: number;
   outcome: OperationOutcome;
+  /** The status and result collections' names (a provider's own: Container Apps says `containerappOperationStatuses`). */
+  collections: { status: string; result: string };
 }
 
 export interface StartedOperation {
@@ -68,6 +73,8 @@ export class ArmOperations {
     subscriptionId: string;
     apiVersion: string;
     outcome?: OperationOutcome;
+    /** Default `operationsStatus` / `operationResults`. */
+    collections?: { status: string; result: string };
   }): StartedOperation {
     // Ids derive from the seed and the order operations were started in: a replay gets the same ids.
     const id = seededUuid(this.seed, 'arm-operation', this.count++);
@@ -82,12 +89,13 @@ export class ArmOperations {
       endTime: undefined,
       pollsLeft: this.pollsBeforeDone,
       outcome: input.outcome ?? {},
+      collections: input.collections ?? { status: 'operationsStatus', result: 'operationResults' },
     };
     this.operations.set(id, state);
     return {
       id,
-      statusUrl: this.url(state, 'operationsStatus'),
-      resultUrl: this.url(state, 'operationResults'),
+      statusUrl: this.url(state, state.collections.status),
+      resultUrl: this.url(state, state.collections.result),
     };
   }
 
@@ -102,10 +110,14 @@ export class ArmOperations {
     if (!state || state.namespace.toLowerCase() !== namespace.toLowerCase()) {
       return azureError(404, 'NotFound', `The operation '${operationId}' was not found.`);
     }
+    const isStatus = kind === state.collections.status.toLowerCase();
+    const isResult = kind === state.collections.result.toLowerCase();
+    if (!isStatus && !isResult)
+      return azureError(404, 'NotFound', `The operation collection '${collection}' is not emulated.`);
     const running = this.advance(state);
-    if (kind === 'operationsstatus') {
+    if (isStatus) {
       const body: Record<string, unknown> = {
-        id: `/subscriptions/${state.subscriptionId}/providers/${state.namespace}/locations/${state.location}/operationsStatus/${state.id}`,
+        id: `/subscriptions/${state.subscriptionId}/providers/${state.namespace}/locations/${state.location}/${state.collections.status}/${state.id}`,
         name: state.id,
         status: running ? 'InProgress' : state.outcome.error ? 'Failed' : 'Succeeded',
         startTime: state.startTime,
@@ -114,17 +126,15 @@ export class ArmOperations {
       if (!running && state.outcome.error) body.error = state.outcome.error;
       return { status: 200, body, headers: running ? { 'retry-after': '0' } : undefined };
     }
-    if (kind === 'operationresults') {
-      if (running) {
-        return {
-          status: 202,
-          headers: { location: this.url(state, 'operationResults'), 'retry-after': '0' },
-        };
-      }
-      if (state.outcome.error) return { status: 400, body: { error: state.outcome.error } };
-      return state.outcome.result ?? { status: 204 };
+    if (running) {
+      return {
+        status: 202,
+        headers: { location: this.url(state, state.collections.result), 'retry-after': '0' },
+      };
     }
-    return azureError(404, 'NotFound', `The operation collection '${collection}' is not emulated.`);
+    if (state.outcome.error) return { status: 400, body: { error: state.outcome.error } };
+    const result = state.outcome.result;
+    return typeof result === 'function' ? result() : (result ?? { status: 204 });
   }
 
   /** Counts one status read; true while the operation is still running. */

@@ -54,7 +54,13 @@ export type ArmPath =
   | { kind: 'unknown'; reason: string };
 
 /** The collections of ARM's asynchronous operations (`ArmOperations`). */
-const OPERATION_COLLECTIONS = new Set(['operationsstatus', 'operationresults']);
+const OPERATION_COLLECTIONS = new Set([
+  'operationsstatus',
+  'operationresults',
+  // Container Apps names its own (`Azure-AsyncOperation` / `Location` of a container app PATCH).
+  'containerappoperationstatuses',
+  'containerappoperationresults',
+]);
 
 const eq = (a: string | undefined, b: string) => a !== undefined && a.toLowerCase() === b.toLowerCase();
 

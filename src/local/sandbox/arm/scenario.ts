@@ -5,7 +5,11 @@
  * service's naming rules; references (a consumer's cluster, a secret's resource) checked against the
  * estate. See docs/sandbox.md, "Resource Manager" and "Consumers".
  */
+
+import { type ReplicaScale, resolveScale } from './containerAppScale';
+import { type ResolvedCosmosDatabase, resolveCosmosDatabases } from './cosmosScenario';
 import { resourceIdOf } from './resourceId';
+import { resolveSku, type SkuSpec } from './serviceBusCapacity';
 
 type Problems = string[];
 
@@ -86,6 +90,8 @@ export interface ResolvedArm {
     name: string;
     resourceGroup: string;
     location: string;
+    /** SQL databases and containers with their throughput (`cosmosScenario.ts`). */
+    databases: ResolvedCosmosDatabase[];
     backup: ResolvedBackupPolicy;
     /** Days from the clock start to the account's creation (negative: before it). */
     createdInDays: number;
@@ -100,6 +106,8 @@ export interface ResolvedArm {
     rules: ResolvedAuthorizationRule[];
     queues: string[];
     topics: string[];
+    /** Tier and premium messaging units; absent: Standard. */
+    sku: SkuSpec | undefined;
   }>;
   aksClusters: Array<{
     name: string;
@@ -111,7 +119,7 @@ export interface ResolvedArm {
     /** The node pool's version (default: the control plane's). */
     nodeVersion: string;
   }>;
-  containerApps: Array<{ name: string; resourceGroup: string; location: string }>;
+  containerApps: Array<{ name: string; resourceGroup: string; location: string; scale?: ReplicaScale }>;
   webApps: Array<{ name: string; resourceGroup: string; location: string; kind: 'app' | 'functionapp' }>;
   /** Kubernetes versions AKS offers per location (every location without an entry: `DEFAULT_KUBERNETES_VERSIONS`). */
   kubernetesVersions: Record<string, ResolvedKubernetesVersion[]>;
@@ -457,7 +465,7 @@ export function resolveArmSection(
   };
   list(armObj.cosmosDbAccounts, 'arm.cosmosDbAccounts', problems).forEach((raw, i) => {
     const path = `arm.cosmosDbAccounts[${i}]`;
-    const base = common(raw, path, 'cosmosDb', ['backup', 'createdInDays', 'disableLocalAuth']);
+    const base = common(raw, path, 'cosmosDb', ['databases', 'backup', 'createdInDays', 'disableLocalAuth']);
     const backup = resolveBackup(raw.backup, `${path}.backup`, problems);
     const createdInDays =
       num(
@@ -470,9 +478,11 @@ export function resolveArmSection(
       ) ?? -365;
     if (raw.disableLocalAuth !== undefined && typeof raw.disableLocalAuth !== 'boolean')
       problems.push(`${path}.disableLocalAuth: must be true or false`);
+    const databases = resolveCosmosDatabases(raw.databases, `${path}.databases`, problems);
     if (base)
       arm.cosmosDbAccounts.push({
         ...base,
+        databases,
         backup,
         createdInDays,
         disableLocalAuth: raw.disableLocalAuth === true,
@@ -484,7 +494,8 @@ export function resolveArmSection(
   });
   list(armObj.serviceBusNamespaces, 'arm.serviceBusNamespaces', problems).forEach((raw, i) => {
     const path = `arm.serviceBusNamespaces[${i}]`;
-    const base = common(raw, path, 'serviceBus', ['authorizationRules', 'queues', 'topics']);
+    const base = common(raw, path, 'serviceBus', ['authorizationRules', 'queues', 'topics', 'sku']);
+    const sku = resolveSku(raw.sku, `${path}.sku`, problems);
     if (!base) return;
     const nsId = (chain: Array<{ type: string; name: string }>) =>
       resourceIdOf(ctx.subscriptionId, base.resourceGroup, 'Microsoft.ServiceBus', [
@@ -541,7 +552,7 @@ export function resolveArmSection(
         rules.push(...rulesOf(rawEntity.authorizationRules, `${p}.authorizationRules`, { type, name }));
       });
     }
-    arm.serviceBusNamespaces.push({ ...base, rules, queues, topics });
+    arm.serviceBusNamespaces.push({ ...base, rules, queues, topics, sku });
   });
   list(armObj.aksClusters, 'arm.aksClusters', problems).forEach((raw, i) => {
     const path = `arm.aksClusters[${i}]`;
@@ -567,8 +578,9 @@ export function resolveArmSection(
     if (base) arm.aksClusters.push({ ...base, deployments, kubernetesVersion, nodeVersion });
   });
   list(armObj.containerApps, 'arm.containerApps', problems).forEach((raw, i) => {
-    const base = common(raw, `arm.containerApps[${i}]`, 'containerApp', []);
-    if (base) arm.containerApps.push(base);
+    const base = common(raw, `arm.containerApps[${i}]`, 'containerApp', ['scale']);
+    const scale = resolveScale(raw.scale, `arm.containerApps[${i}].scale`, problems);
+    if (base) arm.containerApps.push({ ...base, ...(scale ? { scale } : {}) });
   });
   list(armObj.webApps, 'arm.webApps', problems).forEach((raw, i) => {
     const path = `arm.webApps[${i}]`;

@@ -34,6 +34,7 @@ import { type ArmProvider, type ArmRequest, notEmulated } from './emulator';
 import type { KeyRing, KeyRings } from './keyRing';
 import { resourceIdOf } from './resourceId';
 import type { ResolvedAuthorizationRule } from './scenario';
+import { type NamespaceSku, patchSku, type SkuSpec, skuBody, skuOf } from './serviceBusCapacity';
 
 export const SERVICE_BUS_NAMESPACE = 'Microsoft.ServiceBus';
 export const SERVICE_BUS_HOST_SUFFIX = '.servicebus.windows.net';
@@ -56,6 +57,8 @@ export interface ServiceBusNamespace {
   rules: ServiceBusRule[];
   queues: string[];
   topics: string[];
+  /** Tier and premium messaging units (`serviceBusCapacity.ts`). */
+  sku: NamespaceSku;
 }
 
 /** The string a SAS signature covers: the resource URI as sent in `sr` (URL-encoded), a newline, the expiry. */
@@ -71,6 +74,8 @@ export class ServiceBusNamespaces implements ArmProvider {
   constructor(
     private readonly subscriptionId: string,
     private readonly rings: KeyRings,
+    /** The sandbox clock's now (a messaging-unit change stays `Updating` for a while). */
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
   add(spec: {
@@ -80,9 +85,11 @@ export class ServiceBusNamespaces implements ArmProvider {
     rules: ResolvedAuthorizationRule[];
     queues: string[];
     topics: string[];
+    sku?: SkuSpec;
   }): ServiceBusNamespace {
     const ns: ServiceBusNamespace = {
       ...spec,
+      sku: skuOf(spec.sku),
       id: resourceIdOf(this.subscriptionId, spec.resourceGroup, SERVICE_BUS_NAMESPACE, [
         { type: 'namespaces', name: spec.name },
       ]),
@@ -125,6 +132,27 @@ export class ServiceBusNamespaces implements ArmProvider {
     };
   }
 
+  private namespaceBody(ns: ServiceBusNamespace, apiVersion: string) {
+    const { sku, provisioningState, ...premium } = skuBody(ns.sku, this.now());
+    // Partitioned premium namespaces appeared in 2022-10-01-preview: older versions do not say.
+    if (apiVersion.slice(0, 10) < '2022-10-01') delete premium.premiumMessagingPartitions;
+    return {
+      id: ns.id,
+      name: ns.name,
+      type: `${SERVICE_BUS_NAMESPACE}/Namespaces`,
+      location: ns.location,
+      sku,
+      tags: {},
+      properties: {
+        provisioningState,
+        status: 'Active',
+        serviceBusEndpoint: `https://${ns.name}${SERVICE_BUS_HOST_SUFFIX}:443/`,
+        disableLocalAuth: false,
+        ...premium,
+      },
+    };
+  }
+
   handle(req: ArmRequest): SandboxReply {
     const ns = this.get(req.path.chain[0]!.name)!;
     const chain = req.path.chain.slice(1);
@@ -132,26 +160,15 @@ export class ServiceBusNamespaces implements ArmProvider {
     let entity: { type: 'queues' | 'topics'; name: string } | undefined;
     let ruleName: string | undefined;
     if (lower.length === 0) {
-      if (req.method === 'GET' && req.path.action === undefined) {
-        return {
-          status: 200,
-          body: {
-            id: ns.id,
-            name: ns.name,
-            type: `${SERVICE_BUS_NAMESPACE}/Namespaces`,
-            location: ns.location,
-            sku: { name: 'Standard', tier: 'Standard' },
-            tags: {},
-            properties: {
-              provisioningState: 'Succeeded',
-              status: 'Active',
-              serviceBusEndpoint: `https://${ns.name}${SERVICE_BUS_HOST_SUFFIX}:443/`,
-              disableLocalAuth: false,
-            },
-          },
-        };
+      if (req.method === 'PATCH' && req.path.action === undefined) {
+        const refused = patchSku(req.method, req.url.pathname, req.body, ns.sku, ns.name, this.now());
+        if (refused) return refused;
+        return { status: 200, body: this.namespaceBody(ns, req.apiVersion) };
       }
-      return notEmulated(req.method, req.url.pathname, 'namespace operations other than GET');
+      if (req.method === 'GET' && req.path.action === undefined) {
+        return { status: 200, body: this.namespaceBody(ns, req.apiVersion) };
+      }
+      return notEmulated(req.method, req.url.pathname, 'namespace operations other than GET and PATCH');
     }
     if (lower.length === 1 && lower[0] === 'authorizationrules') ruleName = chain[0]!.name;
     else if (

@@ -16,6 +16,7 @@ import { ConsumerEndpoints, type WebhookCallbackRecord } from './consumerEndpoin
 import { type ConsumerView, ConsumerWorld, type DowntimeReport } from './consumers';
 import { ContainerApps } from './containerApps';
 import { COSMOS_HOST_SUFFIX, CosmosDbAccounts, CosmosDbDataPlane } from './cosmosDb';
+import { CosmosThroughputs, type ThroughputView } from './cosmosThroughput';
 import { ArmEmulator } from './emulator';
 import { type KeyRegeneration, KeyRings } from './keyRing';
 import { ArmOperations } from './operations';
@@ -40,6 +41,8 @@ export interface ArmWorld {
   consumers(): ConsumerView[];
   /** Callbacks the sandbox sent for webhook consumers. */
   webhookCallbacks(): WebhookCallbackRecord[];
+  /** Cosmos DB SQL throughput: what is provisioned now (the load generator reads it). */
+  readonly throughput: CosmosThroughputs;
 }
 
 export interface ArmEstate {
@@ -66,6 +69,7 @@ export interface ArmEstate {
     endpoint: string;
     queues: string[];
     topics: string[];
+    sku: { tier: string; capacity: number; partitions: number };
     authorizationRules: Array<{
       id: string;
       name: string;
@@ -82,7 +86,13 @@ export interface ArmEstate {
     kubernetesVersion: string;
     nodeVersion: string;
   }>;
-  containerApps: Array<{ id: string; name: string; location: string; revision: string }>;
+  containerApps: Array<{
+    id: string;
+    name: string;
+    location: string;
+    revision: string;
+    scale: { minReplicas: number; maxReplicas: number };
+  }>;
   webApps: Array<{ id: string; name: string; location: string; kind: string }>;
   /** Quota usages and limits (`Microsoft.Quota`), per provider and location. */
   quotas: Array<{
@@ -94,6 +104,8 @@ export interface ArmEstate {
     adjustable: boolean;
   }>;
   regenerations: KeyRegeneration[];
+  /** Cosmos DB SQL databases' and containers' provisioned throughput. */
+  cosmosThroughput: ThroughputView[];
 }
 
 export function createArmWorld(input: {
@@ -128,25 +140,48 @@ export function createArmWorld(input: {
   }
   const emulator = new ArmEmulator(credential, scenario.azure.tenantId, subscriptionId, groups, operations);
 
+  const throughput = new CosmosThroughputs(() => clock.now().getTime(), operations);
   const cosmos = new CosmosDbAccounts(subscriptionId, rings, operations, {
     seed: scenario.seed,
     now: () => clock.now(),
+    throughput,
   });
   const started = clock.now().getTime();
-  for (const account of arm.cosmosDbAccounts) {
-    cosmos.add({ ...account, createdAt: new Date(started + account.createdInDays * 86_400_000) });
+  for (const spec of arm.cosmosDbAccounts) {
+    const account = cosmos.add({ ...spec, createdAt: new Date(started + spec.createdInDays * 86_400_000) });
+    for (const db of spec.databases) {
+      throughput.addDatabase(
+        account,
+        db.name,
+        db.containers.map((c) => c.name),
+      );
+      const shared = db.containers.filter((c) => !c.throughput).reduce((sum, c) => sum + c.storageGB, 0);
+      if (db.throughput)
+        throughput.addOffer(account, db.name, undefined, { ...db.throughput, storageGB: shared });
+      for (const c of db.containers)
+        if (c.throughput)
+          throughput.addOffer(account, db.name, c.name, { ...c.throughput, storageGB: c.storageGB });
+    }
   }
+  throughput.finishSeeding();
+  clock.addTicker(throughput);
   emulator.register(cosmos);
   const storage = new StorageAccounts(subscriptionId, rings, () => clock.now());
   for (const account of arm.storageAccounts) storage.add(account);
   emulator.register(storage);
-  const serviceBus = new ServiceBusNamespaces(subscriptionId, rings);
+  const serviceBus = new ServiceBusNamespaces(subscriptionId, rings, () => clock.now().getTime());
   for (const ns of arm.serviceBusNamespaces) serviceBus.add(ns);
   emulator.register(serviceBus);
   const aks = new AksClusters(subscriptionId, clock, scenario.seed, consumerWorld, arm.kubernetesVersions);
   for (const cluster of arm.aksClusters) aks.add(cluster);
   emulator.register(aks);
-  const containerApps = new ContainerApps(subscriptionId, scenario.seed, () => clock.now(), consumerWorld);
+  const containerApps = new ContainerApps(
+    subscriptionId,
+    scenario.seed,
+    () => clock.now(),
+    consumerWorld,
+    operations,
+  );
   for (const app of arm.containerApps) containerApps.add(app);
   emulator.register(containerApps);
   const webApps = new WebApps(subscriptionId, consumerWorld);
@@ -231,6 +266,7 @@ export function createArmWorld(input: {
         endpoint: `https://${ns.name}${SERVICE_BUS_HOST_SUFFIX}/`,
         queues: ns.queues.slice(),
         topics: ns.topics.slice(),
+        sku: { tier: ns.sku.tier, capacity: ns.sku.capacity, partitions: ns.sku.partitions },
         authorizationRules: ns.rules.map((r) => ({
           id: r.id,
           name: r.name,
@@ -256,10 +292,15 @@ export function createArmWorld(input: {
           ]),
         ].sort(),
       })),
-      containerApps: containerApps
-        .all()
-        .map((a) => ({ id: a.id, name: a.name, location: a.location, revision: a.revision })),
+      containerApps: containerApps.all().map((a) => ({
+        id: a.id,
+        name: a.name,
+        location: a.location,
+        revision: a.revision,
+        scale: { ...a.scale },
+      })),
       webApps: webApps.all().map((w) => ({ id: w.id, name: w.name, location: w.location, kind: w.kind })),
+      cosmosThroughput: throughput.all(),
       quotas: quotas.all().map((q) => ({
         provider: q.provider,
         location: q.location,
@@ -283,5 +324,6 @@ export function createArmWorld(input: {
     downtime: () => consumerWorld().describeDowntime(),
     consumers: () => consumerWorld().describe(),
     webhookCallbacks: () => endpoints.callbackRecords(),
+    throughput,
   };
 }

@@ -85,6 +85,8 @@ export interface MonitorParts {
   emulators: ServiceEmulator[];
   /** Samples every metric source now (the sandbox calls it at every stop of the clock). */
   sample(): void;
+  /** The metrics store itself, for the parts of the sandbox that feed or read it (load, alert rules). */
+  store: MetricsStore;
 }
 
 /** Builds the monitor emulation from the resolved `monitor` section of a scenario. */
@@ -148,7 +150,7 @@ export function createMonitor(
     },
     describe: () => ({ metrics: store.describe(), logAnalytics: { workspaces: logs.describe() } }),
   };
-  return { api, emulators: [metrics, logs], sample: () => store.sampleSources() };
+  return { api, emulators: [metrics, logs], sample: () => store.sampleSources(), store };
 }
 
 export {
