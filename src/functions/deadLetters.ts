@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { authorize, type Caller, ROLES, type Role } from '../lib/app/auth';
 import { getDeps } from '../lib/app/deps';
 import { ValidationError } from '../lib/core/errors';
-import { errorResponse, jsonResponse } from '../lib/core/http';
+import { errorResponse, jsonResponse, readJsonObject } from '../lib/core/http';
 import type { Logger } from '../lib/core/logging';
 import { parseBulkReplay, startBulkReplay } from '../lib/deadletters/bulkReplay';
 import {
@@ -47,24 +47,6 @@ async function handle(
   } catch (error) {
     return errorResponse(error, context.invocationId, logger);
   }
-}
-
-async function readJsonBody(request: HttpRequest, maxBytes: number): Promise<Record<string, unknown>> {
-  const tooLarge = new ValidationError('The request body is too large', [
-    `(body): larger than ${maxBytes} bytes`,
-  ]);
-  if (Number(request.headers.get('content-length') ?? '0') > maxBytes) throw tooLarge;
-  const text = await request.text();
-  if (Buffer.byteLength(text) > maxBytes) throw tooLarge;
-  let value: unknown;
-  try {
-    value = text.trim() === '' ? {} : JSON.parse(text);
-  } catch {
-    throw new ValidationError('The request body is not valid JSON', ['(body): not valid JSON']);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new ValidationError('The request body must be a JSON object', ['(body): expected an object']);
-  return value as Record<string, unknown>;
 }
 
 function unknownKeys(input: Record<string, unknown>, allowed: string[], problems: string[]): void {
@@ -130,7 +112,7 @@ export function editDeadLetterEndpoint(
 ): Promise<HttpResponseInit> {
   return handle(request, context, ROLES.execute, 'deadletters.edit', async (deps, caller) => {
     const id = parseDeadLetterId(request.params.id);
-    const edit = parseEdit(await readJsonBody(request, MAX_EDIT_BODY_BYTES * 2));
+    const edit = parseEdit(await readJsonObject(request, MAX_EDIT_BODY_BYTES * 2));
     await getDeps().ready();
     const result = await editDeadLetter(id, edit, deps, {
       actor: caller.actor,
@@ -156,7 +138,7 @@ export function replayDeadLetterEndpoint(
 ): Promise<HttpResponseInit> {
   return handle(request, context, ROLES.execute, 'deadletters.replay', async (deps, caller) => {
     const id = parseDeadLetterId(request.params.id);
-    const body = await readJsonBody(request, MAX_ACTION_BODY_BYTES);
+    const body = await readJsonObject(request, MAX_ACTION_BODY_BYTES);
     const problems: string[] = [];
     unknownKeys(body, ['to', 'revision'], problems);
     if (
@@ -200,7 +182,7 @@ export function discardDeadLetterEndpoint(
 ): Promise<HttpResponseInit> {
   return handle(request, context, ROLES.execute, 'deadletters.discard', async (deps, caller) => {
     const id = parseDeadLetterId(request.params.id);
-    const body = await readJsonBody(request, MAX_ACTION_BODY_BYTES);
+    const body = await readJsonObject(request, MAX_ACTION_BODY_BYTES);
     const problems: string[] = [];
     unknownKeys(body, ['reason'], problems);
     if (typeof body.reason !== 'string' || body.reason.trim() === '' || body.reason.length > 1000)
@@ -225,7 +207,7 @@ export function purgeDeadLettersEndpoint(
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   return handle(request, context, ROLES.execute, 'deadletters.purge', async (deps, caller) => {
-    const body = await readJsonBody(request, MAX_ACTION_BODY_BYTES);
+    const body = await readJsonObject(request, MAX_ACTION_BODY_BYTES);
     const problems: string[] = [];
     unknownKeys(body, ['filter', 'confirm'], problems);
     const raw = body.filter;
@@ -260,7 +242,7 @@ export function bulkReplayEndpoint(
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   return handle(request, context, ROLES.execute, 'deadletters.bulkReplay', async (deps, caller, logger) => {
-    const body = await readJsonBody(request, MAX_ACTION_BODY_BYTES);
+    const body = await readJsonObject(request, MAX_ACTION_BODY_BYTES);
     const parsed = parseBulkReplay(body, deps, (input, problems) => parseFilter(input, deps, problems));
     await getDeps().ready();
     const run = await startBulkReplay(getDeps().runs(logger), {

@@ -3,7 +3,7 @@ import { authorize, ROLES } from '../lib/app/auth';
 import { type AppDeps, getDeps } from '../lib/app/deps';
 import { findGate, type GatePolicy, type GateTarget } from '../lib/config/policy';
 import { NotFoundError, ValidationError } from '../lib/core/errors';
-import { errorResponse, jsonResponse } from '../lib/core/http';
+import { errorResponse, jsonResponse, readJsonObject } from '../lib/core/http';
 import type { Logger } from '../lib/core/logging';
 import { evaluateGate } from '../lib/gates/evaluate';
 import { describeGateRun, GATE_KIND, startGateWait } from '../lib/gates/gateRun';
@@ -33,24 +33,6 @@ async function handle(
   }
 }
 
-async function readBody(request: HttpRequest): Promise<Record<string, unknown>> {
-  const tooLarge = new ValidationError('The request body is too large', [
-    `(body): larger than ${MAX_BODY_BYTES} bytes`,
-  ]);
-  if (Number(request.headers.get('content-length') ?? '0') > MAX_BODY_BYTES) throw tooLarge;
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw tooLarge;
-  let value: unknown;
-  try {
-    value = text.trim() === '' ? {} : JSON.parse(text);
-  } catch {
-    throw new ValidationError('The request body is not valid JSON', ['(body): not valid JSON']);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new ValidationError('The request body must be a JSON object', ['(body): expected an object']);
-  return value as Record<string, unknown>;
-}
-
 /** The gate of the route: 400 for a name that cannot be one, 404 for one the policy does not define. */
 function gateOf(deps: AppDeps, raw: string | undefined): GatePolicy {
   const name = raw ?? '';
@@ -76,7 +58,7 @@ function gateOf(deps: AppDeps, raw: string | undefined): GatePolicy {
 export function evaluate(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return handle(request, context, 'gates.evaluate', async (deps, logger, actor) => {
     const gate = gateOf(deps, request.params.name);
-    const body = await readBody(request);
+    const body = await readJsonObject(request, MAX_BODY_BYTES);
     const problems: string[] = [];
     const unknown = Object.keys(body).filter((k) => !['target', 'wait'].includes(k));
     if (unknown.length > 0) problems.push(`${unknown.join(', ')}: not allowed (allowed: target, wait)`);

@@ -4,7 +4,7 @@ import { getDeps } from '../lib/app/deps';
 import type { Policy } from '../lib/config/policy';
 import { keyVaultUrl } from '../lib/config/vaults';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/core/errors';
-import { errorResponse, jsonResponse } from '../lib/core/http';
+import { errorResponse, jsonResponse, readJsonObject } from '../lib/core/http';
 import type { Logger } from '../lib/core/logging';
 import { parseRollCallback, recordRollCallback } from '../lib/rotation/rollCallbacks';
 import { ROTATION_KIND } from '../lib/rotation/rotation';
@@ -39,26 +39,6 @@ async function handle(
   }
 }
 
-async function readJsonBody(request: HttpRequest): Promise<Record<string, unknown>> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  const tooLarge = new ValidationError('The request body is too large', [
-    `(body): larger than ${MAX_RUN_BODY_BYTES} bytes`,
-  ]);
-  if (declared > MAX_RUN_BODY_BYTES) throw tooLarge;
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_RUN_BODY_BYTES) throw tooLarge;
-  let value: unknown;
-  try {
-    value = text.trim() === '' ? {} : JSON.parse(text);
-  } catch {
-    throw new ValidationError('The request body is not valid JSON', ['(body): not valid JSON']);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ValidationError('The request body must be a JSON object', ['(body): expected an object']);
-  }
-  return value as Record<string, unknown>;
-}
-
 /** `{ vault, secret }` (a vault name or URL, a secret name) from a body or a query, checked. */
 function secretOf(
   vault: unknown,
@@ -82,7 +62,7 @@ function secretOf(
 export function rotations(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   if (request.method === 'GET') return listRotations(request, context);
   return handle(request, context, ROLES.execute, 'rotations.start', async (deps, caller) => {
-    const body = await readJsonBody(request);
+    const body = await readJsonObject(request, MAX_RUN_BODY_BYTES);
     const problems: string[] = [];
     const unknown = Object.keys(body).filter((k) => !['vault', 'secret', 'mode', 'dryRun'].includes(k));
     if (unknown.length > 0)
@@ -198,7 +178,7 @@ export function getRotation(request: HttpRequest, context: InvocationContext): P
 /** `POST /api/rotations/{id}/approve` (Operations.Approve): the rotation goes on; the approver is recorded. */
 export function approveRotation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return handle(request, context, ROLES.approve, 'rotations.approve', async (deps, caller) => {
-    const body = await readJsonBody(request);
+    const body = await readJsonObject(request, MAX_RUN_BODY_BYTES);
     if (body.comment !== undefined && (typeof body.comment !== 'string' || body.comment.length > 1000))
       throw new ValidationError('invalid approval', ['comment: text of at most 1000 characters']);
     await getDeps().ready();
@@ -267,7 +247,7 @@ export async function rollCallback(
     const callback = parseRollCallback({
       id: request.query.get('id'),
       token: request.query.get('token'),
-      body: await readJsonBody(request),
+      body: await readJsonObject(request, MAX_RUN_BODY_BYTES),
     });
     await deps.ready();
     const recorded = await recordRollCallback(callback, deps.rollCallbacks(logger));

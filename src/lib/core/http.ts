@@ -55,3 +55,35 @@ export function jsonResponse(status: number, body: unknown, correlationId: strin
     headers: { 'x-correlation-id': correlationId, 'content-type': 'application/json' },
   };
 }
+
+/** The part of an HTTP request `readJsonObject` reads (the Functions `HttpRequest` has it). */
+export interface JsonBodySource {
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+
+/**
+ * Reads a request body that must be a JSON object of at most `maxBytes` (an empty body is `{}`).
+ * A declared length over the bound is refused before the body is read. Throws a `ValidationError`
+ * (400) saying what is wrong.
+ */
+export async function readJsonObject(
+  request: JsonBodySource,
+  maxBytes: number,
+): Promise<Record<string, unknown>> {
+  const tooLarge = new ValidationError('The request body is too large', [
+    `(body): larger than ${maxBytes} bytes`,
+  ]);
+  if (Number(request.headers.get('content-length') ?? '0') > maxBytes) throw tooLarge;
+  const text = await request.text();
+  if (Buffer.byteLength(text) > maxBytes) throw tooLarge;
+  let value: unknown;
+  try {
+    value = text.trim() === '' ? {} : JSON.parse(text);
+  } catch {
+    throw new ValidationError('The request body is not valid JSON', ['(body): not valid JSON']);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ValidationError('The request body must be a JSON object', ['(body): expected an object']);
+  return value as Record<string, unknown>;
+}
