@@ -14,18 +14,7 @@ import type {
   QuotaScope,
 } from '../ports/inventory';
 import type { LogsQuery, LogsReader, MetricsQuery, MetricsReader } from '../ports/monitoring';
-
-/** An adapter built (and its SDK loaded) on first use; a failed build is tried again on the next call. */
-function lazy<T>(build: () => Promise<T>): () => Promise<T> {
-  let instance: Promise<T> | undefined;
-  return () => {
-    instance ??= build().catch((error: unknown) => {
-      instance = undefined;
-      throw error;
-    });
-    return instance;
-  };
-}
+import { lazy } from './lazy';
 
 export interface InspectionAdapters {
   cosmos: CosmosDbInventory;

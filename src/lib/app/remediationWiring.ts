@@ -18,18 +18,7 @@ import type {
   ServiceBusCapacityPort,
 } from '../ports/capacity';
 import type { MetricsQuery, MetricsReader, MetricsReadResult } from '../ports/monitoring';
-
-/** One instance, built on first use; a failed build is tried again next time. */
-function lazy<T>(build: () => Promise<T>): () => Promise<T> {
-  let instance: Promise<T> | undefined;
-  return () => {
-    instance ??= build().catch((error: unknown) => {
-      instance = undefined;
-      throw error;
-    });
-    return instance;
-  };
-}
+import { lazy } from './lazy';
 
 /** The capacity ports and the metrics reader over the platform's credential and transport. */
 export function remediationAdapters(
