@@ -433,6 +433,15 @@ export const REMEDIATION_ROLE_DEFINITIONS = {
     description: 'Read a Container App and change its max replicas (src/lib/azure/containerAppScale.ts)',
     actions: ['Microsoft.App/containerApps/read', 'Microsoft.App/containerApps/write'],
   },
+  containerAppOperationStatus: {
+    builtInRoleId: null,
+    description:
+      'Follow a Container App update (a long-running operation) whose status and result ARM keeps at the subscription (src/lib/azure/containerAppScale.ts)',
+    actions: [
+      'Microsoft.App/locations/containerappOperationResults/read',
+      'Microsoft.App/locations/containerappOperationStatuses/read',
+    ],
+  },
 } as const satisfies Record<string, { builtInRoleId: null; description: string; actions: readonly string[] }>;
 
 export type RemediationRoleName = keyof typeof REMEDIATION_ROLE_DEFINITIONS;
@@ -509,7 +518,13 @@ function playbookRoles(playbook: ScalingPlaybook): Array<{ role: RemediationRole
     case 'serviceBusNamespace':
       return [{ role: 'serviceBusMessagingUnits', resourceId: target.namespaceId }];
     case 'containerApp':
-      return [{ role: 'containerAppReplicas', resourceId: target.containerAppId }];
+      return [
+        { role: 'containerAppReplicas', resourceId: target.containerAppId },
+        {
+          role: 'containerAppOperationStatus',
+          resourceId: `/subscriptions/${armParts(target.containerAppId).subscriptionId}`,
+        },
+      ];
   }
 }
 

@@ -697,10 +697,15 @@ describe.skipIf(!inject('bicepAvailable'))(
             needed.push(
               `${t.namespaceId} Microsoft.ServiceBus/namespaces/read,Microsoft.ServiceBus/namespaces/write`,
             );
-          else
+          else {
             needed.push(
               `${t.containerAppId} Microsoft.App/containerApps/read,Microsoft.App/containerApps/write`,
             );
+            // Its update is a long-running operation Container Apps keeps at the subscription.
+            needed.push(
+              `${t.containerAppId.split('/resourceGroups/')[0]} Microsoft.App/locations/containerappOperationResults/read,Microsoft.App/locations/containerappOperationStatuses/read`,
+            );
+          }
         }
         const ids = new Set(remediationRoleIds(deployment()).values());
         const definitions = new Map(

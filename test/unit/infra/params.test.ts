@@ -339,6 +339,8 @@ describe('npm run infra:params: the playbooks (issue 10)', () => {
 
     // Assess
     expect(grants.map((g) => [g.role, g.resourceId, g.playbooks.join(' ')])).toEqual([
+      // A Container App's update is a long-running operation whose status ARM keeps at the subscription.
+      ['containerAppOperationStatus', `/subscriptions/${sub}`, 'payments-consumers'],
       ['containerAppReplicas', `${rg}/Microsoft.App/containerApps/ca-payments-worker`, 'payments-consumers'],
       // migrateToAutoscale: true adds the migration, on the same container only.
       [
@@ -359,13 +361,14 @@ describe('npm run infra:params: the playbooks (issue 10)', () => {
       ],
     ]);
     expect(grants.map((g) => g.resourceType)).toEqual([
+      'subscription',
       'Microsoft.App/containerApps',
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers',
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers',
       'subscription',
       'Microsoft.ServiceBus/namespaces',
     ]);
-    expect(grants[1]!.names).toEqual(['contoso-data', 'orders', 'orders']);
+    expect(grants[2]!.names).toEqual(['contoso-data', 'orders', 'orders']);
     // Only the roles used, each custom, with exactly its adapter's actions.
     expect(roles.map((r) => r.name)).toEqual(grants.map((g) => g.role));
     expect(roles.every((r) => r.builtInRoleId === null)).toBe(true);
