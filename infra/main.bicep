@@ -437,6 +437,70 @@ module rotationSubscriptionAccess 'modules/rotationSubscriptionAccess.bicep' = [
   }
 ]
 
+// --- Remediation (issue 10): the roles on the playbooks' targets and their alert rules ---------
+
+// Custom roles with exactly the actions the capacity adapters call, defined in this subscription;
+// each assigned on exactly the playbook's target, in that resource's resource group.
+var remediationRoleGuids = toObject(
+  policyTargets.remediation.roles,
+  r => r.name,
+  r => guid(subscription().id, environmentName, 'stampkeeper-remediation', r.name)
+)
+
+module remediationRoles 'modules/remediationRoles.bicep' = {
+  params: {
+    environmentName: environmentName
+    resourceToken: resourceToken
+    roles: policyTargets.remediation.roles
+    roleGuids: remediationRoleGuids
+    grants: policyTargets.remediation.grants
+  }
+}
+
+var remediationPurposes = toObject(policyTargets.remediation.roles, r => r.name, r => r.description)
+
+module remediationAccess 'modules/remediationAccess.bicep' = [
+  for grant in filter(policyTargets.remediation.grants, g => g.resourceType != 'subscription'): {
+    scope: resourceGroup(grant.subscriptionId, grant.resourceGroup)
+    params: {
+      resourceType: grant.resourceType
+      names: grant.names
+      roleGuid: remediationRoleGuids[grant.role]
+      appPrincipalId: identities.outputs.appPrincipalId
+      purpose: '${remediationPurposes[grant.role]} for playbook ${join(grant.playbooks, ', ')}'
+    }
+    // A custom role exists before it is assigned.
+    dependsOn: [remediationRoles]
+  }
+]
+
+// The subscription-scope grant (Cosmos DB's operation status) is assigned like rotation's.
+module remediationSubscriptionAccess 'modules/rotationSubscriptionAccess.bicep' = [
+  for grant in filter(policyTargets.remediation.grants, g => g.resourceType == 'subscription'): {
+    scope: subscription(grant.subscriptionId)
+    params: {
+      roleGuid: remediationRoleGuids[grant.role]
+      appPrincipalId: identities.outputs.appPrincipalId
+      purpose: '${remediationPurposes[grant.role]} for playbook ${join(grant.playbooks, ', ')}'
+    }
+    dependsOn: [remediationRoles]
+  }
+]
+
+// Each playbook's alert rule, in its signal resource's resource group, posting to the action group
+// of modules/alerts.bicep (so, like it, only once the functions are deployed).
+module playbookAlerts 'modules/playbookAlert.bicep' = [
+  for rule in policyTargets.remediation.alertRules: if (wireFunctions) {
+    name: 'playbook-alert-${uniqueString(rule.resourceId, rule.name)}'
+    scope: resourceGroup(rule.subscriptionId, rule.resourceGroup)
+    params: {
+      rule: rule
+      actionGroupId: alerts!.outputs.actionGroupId
+      tags: tags
+    }
+  }
+]
+
 // azd reads these into the environment (.azure/<env>/.env); the deploy workflow uses them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId

@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
+import { playbookAlertRule, type ScalingPlaybook } from '../src/lib/config/playbooks';
 import {
   type ConsumerPolicy,
   consumerName,
@@ -132,6 +133,8 @@ export interface PolicyTargets {
     subscriptionActions: string[];
   };
   rotation: RotationAccess;
+  /** What the alert playbooks need: roles on their targets, and their alert rules (issue 10). */
+  remediation: RemediationAccess;
 }
 
 // --- Rotation: the roles on the keys' resources and on the consumers (issue 8) ---------------
@@ -369,6 +372,273 @@ export function deriveRotationAccess(policy: Policy): RotationAccess {
   };
 }
 
+// --- Remediation: the roles on the playbooks' targets and their alert rules (issue 10) -------
+
+/**
+ * Every role a scaling playbook can need, with exactly the actions of the capacity adapter that
+ * uses it (`src/lib/azure/cosmosThroughput.ts`, `serviceBusCapacity.ts`, `containerAppScale.ts`
+ * name them; `remediationRbac.test.ts` derives them from the requests the adapters send to the
+ * sandbox and holds the two equal). No built-in role is this narrow (Cosmos DB Operator or
+ * Contributor roles would also delete, list keys, change the account).
+ */
+export const REMEDIATION_ROLE_DEFINITIONS = {
+  cosmosContainerThroughput: {
+    builtInRoleId: null,
+    description:
+      "Read and change a Cosmos DB container's throughput settings (src/lib/azure/cosmosThroughput.ts)",
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/throughputSettings/read',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/throughputSettings/write',
+    ],
+  },
+  cosmosDatabaseThroughput: {
+    builtInRoleId: null,
+    description:
+      "Read and change a Cosmos DB database's shared throughput settings (src/lib/azure/cosmosThroughput.ts)",
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/throughputSettings/read',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/throughputSettings/write',
+    ],
+  },
+  cosmosContainerAutoscaleMigration: {
+    builtInRoleId: null,
+    description:
+      "Move a Cosmos DB container's manual throughput to autoscale (src/lib/azure/cosmosThroughput.ts, migrateToAutoscale)",
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/throughputSettings/migrateToAutoscale/action',
+    ],
+  },
+  cosmosDatabaseAutoscaleMigration: {
+    builtInRoleId: null,
+    description:
+      "Move a Cosmos DB database's manual shared throughput to autoscale (src/lib/azure/cosmosThroughput.ts, migrateToAutoscale)",
+    actions: [
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/throughputSettings/migrateToAutoscale/action',
+    ],
+  },
+  cosmosThroughputOperationStatus: {
+    builtInRoleId: null,
+    description:
+      "Read the status of Cosmos DB's long-running operations (a throughput change), which ARM keeps at the subscription (src/lib/azure/cosmosThroughput.ts)",
+    actions: ['Microsoft.DocumentDB/locations/operationsStatus/read'],
+  },
+  serviceBusMessagingUnits: {
+    builtInRoleId: null,
+    description:
+      'Read a Service Bus namespace and change its premium messaging units (src/lib/azure/serviceBusCapacity.ts)',
+    actions: ['Microsoft.ServiceBus/namespaces/read', 'Microsoft.ServiceBus/namespaces/write'],
+  },
+  containerAppReplicas: {
+    builtInRoleId: null,
+    description: 'Read a Container App and change its max replicas (src/lib/azure/containerAppScale.ts)',
+    actions: ['Microsoft.App/containerApps/read', 'Microsoft.App/containerApps/write'],
+  },
+  containerAppOperationStatus: {
+    builtInRoleId: null,
+    description:
+      'Follow a Container App update (a long-running operation) whose status and result ARM keeps at the subscription (src/lib/azure/containerAppScale.ts)',
+    actions: [
+      'Microsoft.App/locations/containerappOperationResults/read',
+      'Microsoft.App/locations/containerappOperationStatuses/read',
+    ],
+  },
+} as const satisfies Record<string, { builtInRoleId: null; description: string; actions: readonly string[] }>;
+
+export type RemediationRoleName = keyof typeof REMEDIATION_ROLE_DEFINITIONS;
+
+/** A role the playbooks need (always custom: see REMEDIATION_ROLE_DEFINITIONS). */
+export interface RemediationRole {
+  name: RemediationRoleName;
+  builtInRoleId: null;
+  description: string;
+  actions: string[];
+}
+
+/** One role assignment: `role` for the app on exactly `resourceId` (a playbook's target, or a subscription). */
+export interface RemediationGrant extends Omit<RotationGrant, 'role' | 'secrets'> {
+  role: RemediationRoleName;
+  /** The playbooks this grant serves. */
+  playbooks: string[];
+}
+
+/**
+ * A playbook's metric alert rule (`Microsoft.Insights/metricAlerts`, in the signal resource's own
+ * resource group): the signal's metric above `threshold` over the window, sent to the app's action
+ * group with `customProperties` as the action's webhook properties (the common alert schema carries
+ * them as `data.customProperties`). Its name and properties satisfy the playbook's `match`.
+ */
+export interface PlaybookAlertRuleTarget {
+  playbook: string;
+  name: string;
+  resourceId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  /** The signal resource's type, in the id's casing: the rule's metric namespace. */
+  metricNamespace: string;
+  metric: string;
+  aggregation: ScalingPlaybook['signal']['aggregation'];
+  threshold: number;
+  windowMinutes: number;
+  frequencyMinutes: number;
+  severity: number;
+  dimensions: Array<{ name: string; values: string[] }>;
+  customProperties: Record<string, string>;
+}
+
+export interface RemediationAccess {
+  roles: RemediationRole[];
+  grants: RemediationGrant[];
+  alertRules: PlaybookAlertRuleTarget[];
+}
+
+/** The roles a scaling playbook needs, and on which resource (ARM id, Azure's shape). */
+function playbookRoles(playbook: ScalingPlaybook): Array<{ role: RemediationRoleName; resourceId: string }> {
+  const target = playbook.target;
+  switch (target.kind) {
+    case 'cosmosThroughput': {
+      // The throughput settings are a child of the container (or database): the narrowest scope
+      // an assignment can have that covers them.
+      const database = `${target.accountId}/sqlDatabases/${target.database}`;
+      const container = target.container ? `${database}/containers/${target.container}` : undefined;
+      const subscription = `/subscriptions/${armParts(target.accountId).subscriptionId}`;
+      return [
+        container
+          ? { role: 'cosmosContainerThroughput', resourceId: container }
+          : { role: 'cosmosDatabaseThroughput', resourceId: database },
+        ...(playbook.migrateToAutoscale
+          ? [
+              container
+                ? { role: 'cosmosContainerAutoscaleMigration' as const, resourceId: container }
+                : { role: 'cosmosDatabaseAutoscaleMigration' as const, resourceId: database },
+            ]
+          : []),
+        { role: 'cosmosThroughputOperationStatus', resourceId: subscription },
+      ];
+    }
+    case 'serviceBusNamespace':
+      return [{ role: 'serviceBusMessagingUnits', resourceId: target.namespaceId }];
+    case 'containerApp':
+      return [
+        { role: 'containerAppReplicas', resourceId: target.containerAppId },
+        {
+          role: 'containerAppOperationStatus',
+          resourceId: `/subscriptions/${armParts(target.containerAppId).subscriptionId}`,
+        },
+      ];
+  }
+}
+
+/**
+ * The alert rule of a scaling playbook. Its name is `match.alertRule` (else
+ * `stampkeeper-playbook-<name>`), its webhook properties hold `match.customProperty` (its value, or
+ * the playbook's name). A `match.resourceType` or `match.metric` the rule cannot send (another
+ * resource type or metric than the signal's) is refused: the intake would never match the alert.
+ */
+export function playbookAlertRuleOf(playbook: ScalingPlaybook): PlaybookAlertRuleTarget {
+  const { signal, match } = playbook;
+  const parts = armParts(signal.resourceId);
+  const where = `playbooks.${playbook.name}`;
+  const problems: string[] = [];
+  if (
+    match.resourceType !== undefined &&
+    match.resourceType.toLowerCase() !== parts.resourceType.toLowerCase()
+  )
+    problems.push(
+      `${where}.match.resourceType: ${match.resourceType} is not the type of the signal's resource (${parts.resourceType}), which the alert rule targets`,
+    );
+  if (match.metric !== undefined && match.metric.toLowerCase() !== signal.metric.toLowerCase())
+    problems.push(
+      `${where}.match.metric: ${match.metric} is not the signal's metric (${signal.metric}), which the alert rule watches`,
+    );
+  const rule = playbookAlertRule(signal);
+  // The template's parameter types are Bicep's, which has integers only.
+  if (!Number.isInteger(rule.threshold))
+    problems.push(
+      `${where}.signal.alert.threshold: ${rule.threshold} is not a whole number, which the deployment's alert rule needs (set signal.alert.threshold)`,
+    );
+  if (problems.length > 0)
+    throw new ConfigurationError(
+      `${where}: the deployment cannot make an alert rule the playbook matches`,
+      problems,
+    );
+  return {
+    playbook: playbook.name,
+    name: match.alertRule ?? `stampkeeper-playbook-${playbook.name}`,
+    resourceId: signal.resourceId,
+    subscriptionId: parts.subscriptionId,
+    resourceGroup: parts.resourceGroup,
+    metricNamespace: parts.resourceType,
+    metric: signal.metric,
+    aggregation: signal.aggregation,
+    threshold: rule.threshold,
+    windowMinutes: rule.windowMinutes,
+    frequencyMinutes: rule.frequencyMinutes,
+    severity: rule.severity,
+    dimensions: Object.entries(signal.dimensions)
+      .map(([name, value]) => ({ name, values: [value] }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    customProperties: match.customProperty
+      ? { [match.customProperty.name]: match.customProperty.value ?? playbook.name }
+      : {},
+  };
+}
+
+/**
+ * What the policy's playbooks need: per scaling playbook, the role of its adapter on exactly its
+ * target (Cosmos DB container or database, Service Bus namespace, Container App), Cosmos DB's
+ * operation status at the target's subscription, and one metric alert rule on its signal.
+ * `notify-only` playbooks change nothing and have no signal: they take alerts from rules people
+ * already have. Sorted, one grant per (role, resource).
+ */
+export function deriveRemediation(policy: Policy): RemediationAccess {
+  const grants = new Map<string, RemediationGrant>();
+  const alertRules: PlaybookAlertRuleTarget[] = [];
+  const scaling = policy.playbooks.filter((p): p is ScalingPlaybook => p.action !== 'notify-only');
+  for (const playbook of scaling) {
+    for (const { role, resourceId } of playbookRoles(playbook)) {
+      const key = `${role}|${resourceId.toLowerCase()}`;
+      const parts: Omit<RotationGrant, 'role' | 'secrets'> = resourceId.includes('/resourceGroups/')
+        ? armParts(resourceId)
+        : {
+            resourceId,
+            subscriptionId: resourceId.split('/')[2]!,
+            resourceGroup: '',
+            resourceType: 'subscription',
+            names: [],
+          };
+      const grant = grants.get(key) ?? { role, ...parts, playbooks: [] };
+      if (!grant.playbooks.includes(playbook.name)) grant.playbooks.push(playbook.name);
+      grants.set(key, grant);
+    }
+    alertRules.push(playbookAlertRuleOf(playbook));
+  }
+  const names = new Map<string, string>();
+  for (const rule of alertRules) {
+    // Alert rule names are unique per resource group.
+    const key = `${rule.subscriptionId}/${rule.resourceGroup}/${rule.name}`.toLowerCase();
+    const other = names.get(key);
+    if (other)
+      throw new ConfigurationError(`playbooks ${other} and ${rule.playbook}: one alert rule name`, [
+        `playbooks.${rule.playbook}: alert rule ${rule.name} in ${rule.resourceGroup} is also playbook ${other}'s`,
+      ]);
+    names.set(key, rule.playbook);
+  }
+  const sorted = [...grants.values()]
+    .map((g) => ({ ...g, playbooks: g.playbooks.sort() }))
+    .sort((a, b) => a.role.localeCompare(b.role) || a.resourceId.localeCompare(b.resourceId));
+  const used = [...new Set(sorted.map((g) => g.role))].sort();
+  return {
+    roles: used.map((name) => ({
+      name,
+      builtInRoleId: null,
+      description: REMEDIATION_ROLE_DEFINITIONS[name].description,
+      actions: [...REMEDIATION_ROLE_DEFINITIONS[name].actions],
+    })),
+    grants: sorted,
+    alertRules: alertRules.sort((a, b) => a.playbook.localeCompare(b.playbook)),
+  };
+}
+
 export const DEFAULT_POLICY = 'policy/stampkeeper.policy.yaml';
 export const DEFAULT_OUT = 'infra/policy.targets.json';
 
@@ -475,6 +745,11 @@ export function deriveInspection(policy: Policy): PolicyTargets['inspection'] {
       }
     }
   }
+  // A scaling playbook's verify and scale-back read its signal's metric (metrics:getBatch).
+  for (const playbook of policy.playbooks) {
+    if (playbook.action === 'notify-only') continue;
+    add(playbook.signal.resourceId, 'monitoringReader', `playbooks.${playbook.name}`);
+  }
   return {
     resources: [...resources.values()].sort(
       (a, b) => a.resourceId.localeCompare(b.resourceId) || a.role.localeCompare(b.role),
@@ -524,6 +799,7 @@ export function derivePolicyTargets(policy: Policy, policyPath: string): PolicyT
     notifications: { eventGridTopic, urlSettings: [...urlSettings].sort() },
     inspection,
     rotation: deriveRotationAccess(policy),
+    remediation: deriveRemediation(policy),
     serviceBus: deriveServiceBus(policy, inspection),
   };
 }
@@ -681,7 +957,7 @@ if (require.main === module) {
       if (current !== text) await writeFile(outPath, text);
       console.log(
         `${where}: ${targets.vaults.length} vault(s), event grid topic ${targets.notifications.eventGridTopic ? 'yes' : 'no'}, ` +
-          `${targets.notifications.urlSettings.length} URL setting(s), ${targets.serviceBus.namespaces.length} Service Bus namespace(s), ${targets.rotation.grants.length} rotation role assignment(s)${current === text ? ' (unchanged)' : ''}`,
+          `${targets.notifications.urlSettings.length} URL setting(s), ${targets.serviceBus.namespaces.length} Service Bus namespace(s), ${targets.rotation.grants.length} rotation role assignment(s), ${targets.remediation.alertRules.length} playbook alert rule(s)${current === text ? ' (unchanged)' : ''}`,
       );
     })
     .catch((error: unknown) => {

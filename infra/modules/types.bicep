@@ -107,6 +107,8 @@ type policyTargets = {
   }
   @description('Roles the rotations need on the keys\' resources and on the consumers.')
   rotation: rotationAccess
+  @description('Roles the alert playbooks need on their targets, and their metric alert rules.')
+  remediation: remediationAccess
 }
 
 @export()
@@ -177,4 +179,52 @@ type rotationGrant = {
 type rotationAccess = {
   roles: rotationRole[]
   grants: rotationGrant[]
+}
+
+@export()
+@description('One role assignment the policy\'s playbooks need: the role, on exactly that resource (or subscription).')
+type remediationGrant = {
+  @description('Role key (scripts/infra-params.ts REMEDIATION_ROLE_DEFINITIONS).')
+  role: string
+  resourceId: string
+  subscriptionId: string
+  @description('Empty for a subscription-scope grant.')
+  resourceGroup: string
+  @description('Resource type (Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers...), or subscription.')
+  resourceType: string
+  @description('The resource\'s names, outermost first (account, database, container).')
+  names: string[]
+  @description('The playbooks this grant serves.')
+  playbooks: string[]
+}
+
+@export()
+@description('A playbook\'s metric alert rule: the signal\'s metric above the threshold over the window, posted to the app\'s action group.')
+type playbookAlertRule = {
+  playbook: string
+  @description('The rule name (the playbook\'s match.alertRule, else stampkeeper-playbook-<name>).')
+  name: string
+  @description('The signal\'s resource: the rule\'s only scope.')
+  resourceId: string
+  subscriptionId: string
+  resourceGroup: string
+  metricNamespace: string
+  metric: string
+  aggregation: 'Average' | 'Maximum' | 'Minimum' | 'Total' | 'Count'
+  threshold: int
+  windowMinutes: int
+  frequencyMinutes: int
+  severity: int
+  dimensions: { name: string, values: string[] }[]
+  @description('Webhook properties of the rule\'s action: the common alert schema\'s data.customProperties (match.customProperty).')
+  customProperties: { *: string }
+}
+
+@export()
+@description('What the policy\'s playbooks need on Azure resources.')
+type remediationAccess = {
+  @description('Custom roles, each with exactly the actions of a capacity adapter.')
+  roles: rotationRole[]
+  grants: remediationGrant[]
+  alertRules: playbookAlertRule[]
 }

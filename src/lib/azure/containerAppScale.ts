@@ -17,8 +17,10 @@ const DEFAULT_MAX_REPLICAS = 10;
 /**
  * `ReplicaScalerPort` over `@azure/arm-appcontainers`: a Container App's replica range
  * (`template.scale`). Permissions: `Microsoft.App/containerApps/read` and
- * `Microsoft.App/containerApps/write` on the app (a custom role with exactly these: docs/deploy.md,
- * "An alert playbook").
+ * `Microsoft.App/containerApps/write` on the app, and `Microsoft.App/locations/containerappOperationStatuses/read`
+ * and `Microsoft.App/locations/containerappOperationResults/read` at the subscription to follow the
+ * update (Container Apps keeps its long-running operations there, outside the app); custom roles
+ * with exactly these: docs/deploy.md, "An alert playbook".
  *
  * A change is the app's PATCH (JSON merge patch) `{ location, properties: { template: { scale: {
  * maxReplicas } } } }`, a long-running operation followed to its end. The scale settings are

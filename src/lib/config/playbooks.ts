@@ -43,6 +43,20 @@ export interface PlaybookSignal {
   recoveredBelow: number;
   /** How long after the change the run waits for recovery before it says it did not. */
   verifyMinutes: number;
+  /**
+   * The metric alert rule the deployment creates on this signal (infra/modules/playbookAlert.bicep).
+   * `normalizePlaybook` always sets it; absent (a playbook built in code): `playbookAlertRule` gives the defaults.
+   */
+  alert?: PlaybookAlertRule;
+}
+
+/** A playbook's metric alert rule: fires when the signal is greater than `threshold` over the window. */
+export interface PlaybookAlertRule {
+  threshold: number;
+  windowMinutes: number;
+  frequencyMinutes: number;
+  /** 0 (critical) to 4. */
+  severity: number;
 }
 
 export interface PlaybookScaleBack {
@@ -174,6 +188,7 @@ export function normalizePlaybook(raw: Raw): Playbook {
       dimensions: { ...((s.dimensions as Record<string, string> | undefined) ?? {}) },
       recoveredBelow: s.recoveredBelow as number,
       verifyMinutes: (s.verifyMinutes as number | undefined) ?? DEFAULTS.verifyMinutes,
+      alert: normalizeAlert(asRecord(s.alert) ?? {}, s.recoveredBelow as number),
     },
     ...(asRecord(raw.scaleBack)
       ? {
@@ -183,6 +198,21 @@ export function normalizePlaybook(raw: Raw): Playbook {
           },
         }
       : {}),
+  };
+}
+
+/** The alert rule of a signal: its own, or the defaults. */
+export function playbookAlertRule(signal: PlaybookSignal): PlaybookAlertRule {
+  return signal.alert ?? normalizeAlert({}, signal.recoveredBelow);
+}
+
+/** The alert rule's defaults: above what counts as recovered, over 5 minutes, evaluated each minute, severity 2. */
+function normalizeAlert(raw: Raw, recoveredBelow: number): PlaybookAlertRule {
+  return {
+    threshold: (raw.threshold as number | undefined) ?? recoveredBelow,
+    windowMinutes: (raw.windowMinutes as number | undefined) ?? 5,
+    frequencyMinutes: (raw.frequencyMinutes as number | undefined) ?? 1,
+    severity: (raw.severity as number | undefined) ?? 2,
   };
 }
 
@@ -316,6 +346,24 @@ export function playbookProblems(
       out.push({
         path: at('scaleBack', 'below'),
         message: `must not be above signal.recoveredBelow (${signal.recoveredBelow}): a value counted as recovered would then scale back and raise again`,
+      });
+    const alert = asRecord(signal?.alert);
+    if (
+      typeof alert?.threshold === 'number' &&
+      typeof signal?.recoveredBelow === 'number' &&
+      alert.threshold < signal.recoveredBelow
+    )
+      out.push({
+        path: at('signal', 'alert', 'threshold'),
+        message: `must not be below signal.recoveredBelow (${signal.recoveredBelow}): the rule would fire on a value the verify counts as recovered`,
+      });
+    if (
+      typeof alert?.frequencyMinutes === 'number' &&
+      alert.frequencyMinutes > ((alert.windowMinutes as number | undefined) ?? 5)
+    )
+      out.push({
+        path: at('signal', 'alert', 'frequencyMinutes'),
+        message: `must not be above the window (${(alert.windowMinutes as number | undefined) ?? 5} minutes): Azure Monitor refuses such a rule`,
       });
     if (p.action === 'cosmos-raise-autoscale-max') {
       for (const [key, value] of [

@@ -60,6 +60,8 @@ describe('policy playbooks', () => {
           dimensions: {},
           recoveredBelow: 90,
           verifyMinutes: 30,
+          // The deployment's alert rule: above what counts as recovered, over 5 minutes, each minute.
+          alert: { threshold: 90, windowMinutes: 5, frequencyMinutes: 1, severity: 2 },
         },
       },
     ]);
@@ -109,13 +111,14 @@ describe('policy playbooks', () => {
     target: { namespaceId: ${NAMESPACE} }
     bounds: { floor: 1, ceiling: 4 }
     step: 2
-    signal: { region: westeurope, metric: ActiveMessages, recoveredBelow: 100 }
+    signal:
+      { region: westeurope, metric: ActiveMessages, recoveredBelow: 100, alert: { threshold: 50, frequencyMinutes: 15 } }
   - name: consumers
     action: scale-consumers
     match: { metric: ActiveMessages }
     target: { containerAppId: ${SUB}/Microsoft.App/containerApps/ca-worker }
     bounds: { floor: 1, ceiling: 10 }
-    signal: { region: westeurope, metric: ActiveMessages, recoveredBelow: 100 }
+    signal: { region: westeurope, metric: ActiveMessages, recoveredBelow: 100, alert: { windowMinutes: 10 } }
   - name: page
     action: notify-only
     match: { alertRule: x }
@@ -141,6 +144,14 @@ describe('policy playbooks', () => {
         expect.stringMatching(/^playbooks\[1\]\.scaleBack\.below: must not be above signal\.recoveredBelow/),
         expect.stringMatching(/^playbooks\[1\]\.target: changes the same resource as playbooks\[0\]/),
         expect.stringMatching(/^playbooks\[2\]\.step: does not apply: messaging units/),
+        // The deployment's alert rule: never firing on a recovered value; a frequency Azure accepts.
+        expect.stringMatching(
+          /^playbooks\[2\]\.signal\.alert\.threshold: must not be below signal\.recoveredBelow \(100\)/,
+        ),
+        expect.stringMatching(
+          /^playbooks\[2\]\.signal\.alert\.frequencyMinutes: must not be above the window \(5 minutes\)/,
+        ),
+        expect.stringMatching(/^playbooks\[3\]\.signal\.alert\.windowMinutes: must be one of: 1, 5, 15/),
         expect.stringMatching(/^playbooks\[3\]\.signal\.resourceId: is required for scale-consumers/),
         expect.stringMatching(/^playbooks\[4\]\.bounds: is not allowed here/),
       ]),

@@ -13,11 +13,14 @@ import { parse as parseYaml } from 'yaml';
 import {
   generatePolicyTargets,
   type PolicyTargets,
+  REMEDIATION_ROLE_DEFINITIONS,
+  type RemediationRoleName,
   ROTATION_ROLE_DEFINITIONS,
   type RotationRoleName,
   STORAGE_ACCOUNT_KEY_OPERATOR,
 } from '../../../scripts/infra-params';
 import { ROLES } from '../../../src/lib/app/auth';
+import { findPlaybook } from '../../../src/lib/config/playbooks';
 import { loadPolicy, type Policy } from '../../../src/lib/config/policy';
 import { checkPolicyAgainstSettings, validateSettings } from '../../../src/lib/config/settings';
 import { SECRET_EVENT_TYPES } from '../../../src/lib/rotation/keyVaultEvent';
@@ -261,6 +264,18 @@ describe.skipIf(!inject('bicepAvailable'))(
           ids.set(name, builtIn);
           continue;
         }
+        const defined = deployment
+          .of('Microsoft.Authorization/roleDefinitions')
+          .filter((d) => String(d.properties?.roleName).includes(` ${name} `));
+        if (defined.length === 1) ids.set(name, text(defined[0]!.name));
+      }
+      return ids;
+    }
+
+    /** The custom role the deployment defines for each playbook role (remediationRoles.bicep). */
+    function remediationRoleIds(deployment: Deployment): Map<RemediationRoleName, string> {
+      const ids = new Map<RemediationRoleName, string>();
+      for (const name of Object.keys(REMEDIATION_ROLE_DEFINITIONS) as RemediationRoleName[]) {
         const defined = deployment
           .of('Microsoft.Authorization/roleDefinitions')
           .filter((d) => String(d.properties?.roleName).includes(` ${name} `));
@@ -523,6 +538,10 @@ describe.skipIf(!inject('bicepAvailable'))(
           ...targets.rotation.grants.map(
             (g) => `app ${rotationRoleIds(deployment()).get(g.role)} ${g.resourceId}`,
           ),
+          // Remediation: each playbook's role on exactly its target (a later test checks which and why).
+          ...targets.remediation.grants.map(
+            (g) => `app ${remediationRoleIds(deployment()).get(g.role)} ${g.resourceId}`,
+          ),
           // Dead letters: exactly the entities the policy names (scripts/infra-params.ts says why each).
           ...targets.serviceBus.namespaces.flatMap((ns) => [
             ...ns.queueRoles.map((q) => `app ${ROLE[q.role]} ${ns.id}/queues/${q.queue}`),
@@ -615,10 +634,11 @@ describe.skipIf(!inject('bicepAvailable'))(
         // Act: every assignment of a rotation role, with the actions its role definition grants.
         // The rotation's custom roles (the checks' inspection role has its own test).
         const inspection = text(inspectionRoleOf(deployment()).name);
+        const playbookRoles = new Set(remediationRoleIds(deployment()).values());
         const definitions = new Map(
           deployment()
             .of('Microsoft.Authorization/roleDefinitions')
-            .filter((d) => text(d.name) !== inspection)
+            .filter((d) => text(d.name) !== inspection && !playbookRoles.has(text(d.name)))
             .map((d) => [
               text(d.name),
               d.properties as {
@@ -653,6 +673,148 @@ describe.skipIf(!inject('bicepAvailable'))(
           ),
         ).toBe(true);
         expect(expected.length).toBeGreaterThanOrEqual(6);
+      });
+
+      it('gives every playbook target its role on exactly that resource, with exactly the actions its adapter calls', () => {
+        // Prepare: what the playbooks change, read from the policy itself (the adapters' TSDoc names the actions).
+        const throughput = 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases';
+        const needed: string[] = [];
+        for (const p of policy.playbooks) {
+          if (p.action === 'notify-only') continue;
+          const t = p.target;
+          if (t.kind === 'cosmosThroughput') {
+            const db = `${t.accountId}/sqlDatabases/${t.database}`;
+            const scope = t.container ? `${db}/containers/${t.container}` : db;
+            const settings = t.container
+              ? `${throughput}/containers/throughputSettings`
+              : `${throughput}/throughputSettings`;
+            needed.push(`${scope} ${settings}/read,${settings}/write`);
+            if (p.migrateToAutoscale) needed.push(`${scope} ${settings}/migrateToAutoscale/action`);
+            needed.push(
+              `${t.accountId.split('/resourceGroups/')[0]} Microsoft.DocumentDB/locations/operationsStatus/read`,
+            );
+          } else if (t.kind === 'serviceBusNamespace')
+            needed.push(
+              `${t.namespaceId} Microsoft.ServiceBus/namespaces/read,Microsoft.ServiceBus/namespaces/write`,
+            );
+          else {
+            needed.push(
+              `${t.containerAppId} Microsoft.App/containerApps/read,Microsoft.App/containerApps/write`,
+            );
+            // Its update is a long-running operation Container Apps keeps at the subscription.
+            needed.push(
+              `${t.containerAppId.split('/resourceGroups/')[0]} Microsoft.App/locations/containerappOperationResults/read,Microsoft.App/locations/containerappOperationStatuses/read`,
+            );
+          }
+        }
+        const ids = new Set(remediationRoleIds(deployment()).values());
+        const definitions = new Map(
+          deployment()
+            .of('Microsoft.Authorization/roleDefinitions')
+            .filter((d) => ids.has(text(d.name)))
+            .map((d) => [
+              text(d.name),
+              d.properties as {
+                type: string;
+                permissions: Array<{ actions: string[]; dataActions: string[] }>;
+                assignableScopes: string[];
+              },
+            ]),
+        );
+
+        // Act: every assignment of a playbook role, with the actions its role definition grants.
+        const granted = assignments(deployment())
+          .map((a) => a.split(' '))
+          .filter(([, role]) => ids.has(role!))
+          .map(([who, role, scope]) => ({ who, scope: scope!, definition: definitions.get(role!)! }));
+
+        // Assess
+        expect(granted.map((g) => g.who).every((w) => w === 'app')).toBe(true);
+        expect(
+          granted
+            .map(
+              (g) =>
+                `${g.scope} ${g.definition.permissions
+                  .flatMap((p) => p.actions)
+                  .sort()
+                  .join(',')}`,
+            )
+            .sort(),
+        ).toEqual([...new Set(needed)].sort());
+        for (const g of granted) {
+          // Custom, no data actions, assignable only in the target's resource group (or its subscription).
+          expect(g.definition.type).toBe('CustomRole');
+          expect(g.definition.permissions.flatMap((p) => p.dataActions)).toEqual([]);
+          expect(g.definition.assignableScopes).toContain(
+            g.scope.includes('/resourceGroups/') ? g.scope.split('/providers/')[0] : g.scope,
+          );
+        }
+        // Every playbook role defined is assigned.
+        expect(new Set(granted.map((g) => g.definition))).toEqual(new Set(definitions.values()));
+        expect(needed.length).toBeGreaterThanOrEqual(3);
+      });
+
+      it("makes each scaling playbook a metric alert rule on its signal, which the intake's findPlaybook matches to it, posting to the action group", () => {
+        // Prepare
+        const scaling = policy.playbooks.filter((p) => p.action !== 'notify-only');
+        const alerts = deployment()
+          .of('Microsoft.Insights/metricAlerts')
+          .filter((a) => String(a.properties?.description).startsWith('stampkeeper playbook '));
+
+        // Act: what Azure Monitor would send for each rule (common alert schema: the rule's name, its
+        // scope, its condition's metric, its action's webhook properties as data.customProperties).
+        const matched = alerts.map((a) => {
+          const p = a.properties as {
+            scopes: string[];
+            criteria: { allOf: Array<Record<string, unknown>> };
+            actions: Array<{ actionGroupId: unknown; webHookProperties: Record<string, string> }>;
+          };
+          const playbook = findPlaybook(policy.playbooks, {
+            alertRule: a.name,
+            targetResourceIds: p.scopes,
+            conditions: p.criteria.allOf.map((c) => ({ metricName: String(c.metricName) })),
+            customProperties: p.actions[0]!.webHookProperties ?? {},
+          });
+          return { alert: a, p, playbook };
+        });
+
+        // Assess
+        expect(matched.map((m) => m.playbook?.name).sort()).toEqual(scaling.map((p) => p.name).sort());
+        for (const { alert, p, playbook } of matched) {
+          if (!playbook || playbook.action === 'notify-only')
+            throw new Error(`${alert.name}: no scaling playbook`);
+          const { signal } = playbook;
+          const rule = signal.alert!;
+          // In the signal resource's own resource group, on that resource only.
+          expect(text(alert.id).toLowerCase()).toBe(
+            `${signal.resourceId.split('/providers/')[0]}/providers/Microsoft.Insights/metricAlerts/${alert.name}`.toLowerCase(),
+          );
+          expect(p.scopes).toEqual([signal.resourceId]);
+          expect(p.criteria.allOf).toEqual([
+            {
+              criterionType: 'StaticThresholdCriterion',
+              name: 'signal',
+              metricNamespace: signal.resourceId.split('/providers/')[1]!.split('/').slice(0, 2).join('/'),
+              metricName: signal.metric,
+              dimensions: Object.entries(signal.dimensions)
+                .sort(([a], [b]) => a.localeCompare(b))
+                .map(([name, value]) => ({ name, operator: 'Include', values: [value] })),
+              timeAggregation: signal.aggregation,
+              operator: 'GreaterThan',
+              threshold: rule.threshold,
+            },
+          ]);
+          expect(alert.properties).toMatchObject({
+            severity: rule.severity,
+            enabled: true,
+            windowSize: `PT${rule.windowMinutes}M`,
+            evaluationFrequency: `PT${rule.frequencyMinutes}M`,
+          });
+          // The action group of modules/alerts.bicep: its id, through the module's output.
+          expect(p.actions).toHaveLength(1);
+          expect(text(p.actions[0]!.actionGroupId)).toMatch(/outputs\.actionGroupId\.value/);
+        }
+        expect(alerts.length).toBeGreaterThanOrEqual(2);
       });
 
       it("delivers each managed vault's secret events to keyVaultEvents, with retries and dead-lettering", () => {
@@ -832,7 +994,9 @@ describe.skipIf(!inject('bicepAvailable'))(
         const poison = only(logAlerts, 'poison queue alert');
         const query = (poison.properties!.criteria as { allOf: Array<{ query: string }> }).allOf[0]!.query;
         expect(query).toContain(`'${workQueue}-poison'`);
-        for (const alert of [...metricAlerts, ...logAlerts]) {
+        // The playbooks' rules post to the same group, through the alerts module's output (next test).
+        const playbookRules = new Set(targets.remediation.alertRules.map((r) => r.name));
+        for (const alert of [...metricAlerts, ...logAlerts].filter((a) => !playbookRules.has(a.name))) {
           const actions = JSON.stringify(alert.properties?.actions);
           expect(actions, alert.name).toContain(text(group.id));
         }

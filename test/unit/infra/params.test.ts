@@ -9,11 +9,13 @@ import {
   DEFAULT_OUT,
   deriveInspection,
   derivePolicyTargets,
+  deriveRemediation,
   deriveRotationAccess,
   generatePolicyTargets,
   ROTATION_ROLES,
   vaultNameOf,
 } from '../../../scripts/infra-params';
+import { findPlaybook, type ScalingPlaybook } from '../../../src/lib/config/playbooks';
 import { loadPolicy, validatePolicy } from '../../../src/lib/config/policy';
 import { ConfigurationError } from '../../../src/lib/core/errors';
 import { ROOT } from './bicep';
@@ -268,6 +270,19 @@ describe('npm run infra:params', () => {
         'reader',
         'checks.backupReadiness checks.credentialHygiene',
       ],
+      // A scaling playbook's verify and scale-back read its signal's metric.
+      [
+        'Microsoft.DocumentDB/databaseAccounts',
+        'contoso-data',
+        'monitoringReader',
+        'playbooks.orders-container-ru',
+      ],
+      [
+        'Microsoft.ServiceBus/namespaces',
+        'contoso-payments-sb',
+        'monitoringReader',
+        'playbooks.payments-consumers playbooks.payments-messaging-units',
+      ],
       ['Microsoft.OperationalInsights/workspaces', 'law-stamps', 'logAnalyticsReader', 'gates.stamp-health'],
       ['Microsoft.ServiceBus/namespaces', 'sb-stamp-weu-2', 'monitoringReader', 'gates.stamp-health'],
       ['Microsoft.ContainerService/managedClusters', 'aks-stamp1', 'reader', 'checks.platformVersions'],
@@ -307,5 +322,181 @@ describe('npm run infra:params', () => {
       ['kv-two', 'keyVaultReader', []],
     ]);
     expect(targets.inspection).toEqual({ resources: [], subscriptions: [], subscriptionActions: [] });
+  });
+});
+
+describe('npm run infra:params: the playbooks (issue 10)', () => {
+  const FULL = join(ROOT, 'policy/examples/full.policy.yaml');
+  const sub = '00000000-0000-0000-0000-000000000000';
+  const rg = `/subscriptions/${sub}/resourceGroups/rg-data/providers`;
+
+  it("gives each scaling playbook its adapter's role on exactly its target, and nothing to notify-only", async () => {
+    // Prepare
+    const policy = await loadPolicy(FULL);
+
+    // Act
+    const { roles, grants } = deriveRemediation(policy);
+
+    // Assess
+    expect(grants.map((g) => [g.role, g.resourceId, g.playbooks.join(' ')])).toEqual([
+      // A Container App's update is a long-running operation whose status ARM keeps at the subscription.
+      ['containerAppOperationStatus', `/subscriptions/${sub}`, 'payments-consumers'],
+      ['containerAppReplicas', `${rg}/Microsoft.App/containerApps/ca-payments-worker`, 'payments-consumers'],
+      // migrateToAutoscale: true adds the migration, on the same container only.
+      [
+        'cosmosContainerAutoscaleMigration',
+        `${rg}/Microsoft.DocumentDB/databaseAccounts/contoso-data/sqlDatabases/orders/containers/orders`,
+        'orders-container-ru',
+      ],
+      [
+        'cosmosContainerThroughput',
+        `${rg}/Microsoft.DocumentDB/databaseAccounts/contoso-data/sqlDatabases/orders/containers/orders`,
+        'orders-container-ru',
+      ],
+      ['cosmosThroughputOperationStatus', `/subscriptions/${sub}`, 'orders-container-ru'],
+      [
+        'serviceBusMessagingUnits',
+        `${rg}/Microsoft.ServiceBus/namespaces/contoso-payments-sb`,
+        'payments-messaging-units',
+      ],
+    ]);
+    expect(grants.map((g) => g.resourceType)).toEqual([
+      'subscription',
+      'Microsoft.App/containerApps',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers',
+      'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers',
+      'subscription',
+      'Microsoft.ServiceBus/namespaces',
+    ]);
+    expect(grants[2]!.names).toEqual(['contoso-data', 'orders', 'orders']);
+    // Only the roles used, each custom, with exactly its adapter's actions.
+    expect(roles.map((r) => r.name)).toEqual(grants.map((g) => g.role));
+    expect(roles.every((r) => r.builtInRoleId === null)).toBe(true);
+    expect(roles.find((r) => r.name === 'serviceBusMessagingUnits')!.actions).toEqual([
+      'Microsoft.ServiceBus/namespaces/read',
+      'Microsoft.ServiceBus/namespaces/write',
+    ]);
+  });
+
+  it('scopes a playbook on shared database throughput to the database, without migration when not asked', async () => {
+    // Prepare
+    const policy = await loadPolicy(FULL);
+    const shared = {
+      ...policy,
+      playbooks: policy.playbooks.map((p) =>
+        p.action === 'cosmos-raise-autoscale-max' && p.target.kind === 'cosmosThroughput'
+          ? { ...p, migrateToAutoscale: false, target: { ...p.target, container: undefined } }
+          : p,
+      ),
+    };
+
+    // Act
+    const { grants } = deriveRemediation(shared);
+
+    // Assess
+    expect(grants.filter((g) => g.role.startsWith('cosmos')).map((g) => [g.role, g.resourceType])).toEqual([
+      ['cosmosDatabaseThroughput', 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases'],
+      ['cosmosThroughputOperationStatus', 'subscription'],
+    ]);
+  });
+
+  it("makes each scaling playbook a metric alert rule that the intake's findPlaybook matches to it", async () => {
+    // Prepare
+    const policy = await loadPolicy(FULL);
+
+    // Act
+    const { alertRules } = deriveRemediation(policy);
+    // What Azure Monitor sends for each rule (common alert schema): its name, its scope, its
+    // condition's metric, its action's webhook properties.
+    const matched = alertRules.map(
+      (rule) =>
+        findPlaybook(policy.playbooks, {
+          alertRule: rule.name,
+          targetResourceIds: [rule.resourceId],
+          conditions: [{ metricName: rule.metric }],
+          customProperties: rule.customProperties,
+        })?.name,
+    );
+
+    // Assess
+    expect(alertRules.map((r) => r.playbook)).toEqual([
+      'orders-container-ru',
+      'payments-consumers',
+      'payments-messaging-units',
+    ]);
+    expect(matched).toEqual(alertRules.map((r) => r.playbook));
+    expect(alertRules[0]).toEqual({
+      playbook: 'orders-container-ru',
+      name: 'cosmos-ru-orders',
+      resourceId: `${rg}/Microsoft.DocumentDB/databaseAccounts/contoso-data`,
+      subscriptionId: sub,
+      resourceGroup: 'rg-data',
+      metricNamespace: 'Microsoft.DocumentDB/databaseAccounts',
+      metric: 'NormalizedRUConsumption',
+      aggregation: 'Maximum',
+      threshold: 95,
+      windowMinutes: 5,
+      frequencyMinutes: 1,
+      severity: 2,
+      dimensions: [
+        { name: 'CollectionName', values: ['orders'] },
+        { name: 'DatabaseName', values: ['orders'] },
+      ],
+      customProperties: { 'stampkeeper-playbook': 'orders-container-ru' },
+    });
+    // Defaults: above what counts as recovered, over 5 minutes, each minute.
+    expect(alertRules[2]).toMatchObject({
+      threshold: 1000,
+      windowMinutes: 5,
+      frequencyMinutes: 1,
+      severity: 2,
+    });
+  });
+
+  it('refuses a playbook whose match no rule on its signal can satisfy, or a threshold Bicep cannot carry', async () => {
+    // Prepare
+    const policy = await loadPolicy(FULL);
+    const withPlaybook = (change: (p: ScalingPlaybook) => ScalingPlaybook) => ({
+      ...policy,
+      playbooks: policy.playbooks.map((p) =>
+        p.name === 'orders-container-ru' ? change(p as ScalingPlaybook) : p,
+      ),
+    });
+
+    // Act
+    const problems = (change: (p: ScalingPlaybook) => ScalingPlaybook) => {
+      try {
+        deriveRemediation(withPlaybook(change));
+        return [];
+      } catch (error) {
+        return error instanceof ConfigurationError ? error.problems : [String(error)];
+      }
+    };
+
+    // Assess
+    expect(
+      problems((p) => ({ ...p, match: { ...p.match, resourceType: 'Microsoft.ServiceBus/namespaces' } })),
+    ).toEqual([
+      expect.stringMatching(
+        /^playbooks\.orders-container-ru\.match\.resourceType: .* is not the type of the signal's resource/,
+      ),
+    ]);
+    expect(problems((p) => ({ ...p, match: { ...p.match, metric: 'TotalRequests' } }))).toEqual([
+      expect.stringMatching(
+        /^playbooks\.orders-container-ru\.match\.metric: TotalRequests is not the signal's metric/,
+      ),
+    ]);
+    expect(
+      problems((p) => ({ ...p, signal: { ...p.signal, alert: { ...p.signal.alert!, threshold: 95.5 } } })),
+    ).toEqual([expect.stringMatching(/signal\.alert\.threshold: 95\.5 is not a whole number/)]);
+    // Two playbooks whose rules would share one name in one resource group.
+    expect(() =>
+      deriveRemediation({
+        ...policy,
+        playbooks: policy.playbooks.map((p) =>
+          p.name === 'payments-consumers' ? { ...p, match: { alertRule: 'sb-backlog-payments' } } : p,
+        ),
+      }),
+    ).toThrow(/one alert rule name/);
   });
 });
