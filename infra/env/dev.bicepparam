@@ -31,6 +31,9 @@ param vaultPlacements = {
 param channelSettingSources = {
   TEAMS_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-dev', secretName: 'teams-webhook-url', resourceGroup: 'rg-workload-dev' }
   LEGACY_STAMP_ROLL_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-dev', secretName: 'legacy-stamp-roll-webhook-url', resourceGroup: 'rg-workload-dev' }
+  ORDERS_WORKER_HEALTH_URL: { vaultName: 'kv-stampkeeper-cfg-dev', secretName: 'orders-worker-health-url', resourceGroup: 'rg-workload-dev' }
+  STAMPKEEPER_JOBS_HEALTH_URL: { vaultName: 'kv-stampkeeper-cfg-dev', secretName: 'stampkeeper-jobs-health-url', resourceGroup: 'rg-workload-dev' }
+  REPORTS_BATCH_HEALTH_URL: { vaultName: 'kv-stampkeeper-cfg-dev', secretName: 'reports-batch-health-url', resourceGroup: 'rg-workload-dev' }
 }
 
 // The workload's data and messaging resources to alert on (the policy does not name them yet).

@@ -31,6 +31,9 @@ param vaultPlacements = {
 param channelSettingSources = {
   TEAMS_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'teams-webhook-url', resourceGroup: 'rg-workload-prod' }
   LEGACY_STAMP_ROLL_WEBHOOK_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'legacy-stamp-roll-webhook-url', resourceGroup: 'rg-workload-prod' }
+  ORDERS_WORKER_HEALTH_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'orders-worker-health-url', resourceGroup: 'rg-workload-prod' }
+  STAMPKEEPER_JOBS_HEALTH_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'stampkeeper-jobs-health-url', resourceGroup: 'rg-workload-prod' }
+  REPORTS_BATCH_HEALTH_URL: { vaultName: 'kv-stampkeeper-cfg-prod', secretName: 'reports-batch-health-url', resourceGroup: 'rg-workload-prod' }
 }
 
 // The workload's data and messaging resources to alert on (the policy does not name them yet).

@@ -36,6 +36,10 @@ export const SANDBOX_SETTINGS: Record<string, string> = {
     'https://contoso.webhook.office.com/webhookb2/00000000-0000-0000-0000-000000000000@00000000-0000-0000-0000-000000000001/IncomingWebhook/0sandboxwebhookcredential0/00000000-0000-0000-0000-000000000002',
   // The pipeline the sandbox's legacy-stamp consumer rolls through (its webhook URL is a credential).
   LEGACY_STAMP_ROLL_WEBHOOK_URL: 'https://deploy.contoso.example/hooks/legacy-stamp',
+  // The health URLs the scenario's consumers serve: the proof a revoke waits for (docs/policy.md).
+  ORDERS_WORKER_HEALTH_URL: 'https://orders-worker.stamp-weu.contoso.example/healthz',
+  STAMPKEEPER_JOBS_HEALTH_URL: 'https://jobs.stamp-weu.contoso.example/healthz',
+  REPORTS_BATCH_HEALTH_URL: 'https://reports-batch.stamp-weu.contoso.example/healthz',
   // The dead-letter triggers' connection (policy deadLetters[].connection): the sandbox broker's
   // own connection string replaces this placeholder when the broker starts.
   STAMPKEEPER_SERVICEBUS:

@@ -629,6 +629,45 @@ export function findGate(policy: Policy, name: string): GatePolicy | undefined {
   return policy.gates.find((g) => g.name === name);
 }
 
+/**
+ * Why a consumer's roll would not prove that it moved to the new key, or undefined when it would.
+ * Revoke mode regenerates the old key once every roll reports done, so a "done" must mean the
+ * consumer now runs on the new version. A health URL (any type) is a proof: it answers 200 only
+ * once the consumer holds the new version. AKS is: the run command's `kubectl rollout status` waits
+ * for the new pods to be ready. A webhook is: its pipeline reports success (callback or polling)
+ * only after its own deployment. An App Service restart is not: the roller reports done once the
+ * restart call returns and a fixed settle time passed, whatever the site then serves (a restart can
+ * take minutes). A Container App is not: a revision's running state does not say its replicas
+ * loaded the new secret. A wait for reload is not: it only waits.
+ */
+export function unprovenRollReason(consumer: {
+  type?: unknown;
+  healthUrlSetting?: unknown;
+}): string | undefined {
+  if (typeof consumer.healthUrlSetting === 'string' && consumer.healthUrlSetting) return undefined;
+  switch (consumer.type) {
+    case 'appService':
+      return 'an App Service restart proves nothing once it returns: give it a healthUrlSetting';
+    case 'containerApp':
+      return "a Container App revision's state does not prove its replicas hold the new key: give it a healthUrlSetting";
+    case 'waitForReload':
+      return 'a wait for reload proves nothing: give it a healthUrlSetting';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The consumers of a rotation whose move to the new key nothing would prove (name: reason): revoke
+ * mode refuses them, since it would regenerate the key they may still use.
+ */
+export function revokeProblems(rotation: Pick<KeyRotationPolicy, 'consumers'>): string[] {
+  return rotation.consumers.flatMap((c) => {
+    const why = unprovenRollReason(c);
+    return why ? [`consumer ${consumerName(c)} (${c.type}): ${why}`] : [];
+  });
+}
+
 /** A consumer's label in plans, audit records and notifications. */
 export function consumerName(consumer: ConsumerPolicy): string {
   switch (consumer.type) {
@@ -831,6 +870,14 @@ function semanticProblems(data: Record<string, unknown>): Problem[] {
     consumers.forEach((c, j) => {
       const consumer = asRecord(c);
       if (!consumer) return;
+      // Revoke regenerates the old key once the rolls report done: each must prove the move.
+      const unproven = rotation.mode === 'revoke' ? unprovenRollReason(consumer) : undefined;
+      if (unproven) {
+        out.push({
+          path: ['secrets', i, 'rotation', 'consumers', j],
+          message: `mode revoke needs proof that this consumer moved to the new key: ${unproven}`,
+        });
+      }
       const name =
         consumer.type === 'aksDeployment'
           ? `${String(consumer.clusterId).toLowerCase()}/${String(consumer.namespace)}/${String(consumer.deployment)}`

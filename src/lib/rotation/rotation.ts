@@ -12,7 +12,7 @@
  */
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { type ConsumerPolicy, consumerName, type KeyRotationPolicy } from '../config/policy';
+import { type ConsumerPolicy, consumerName, type KeyRotationPolicy, revokeProblems } from '../config/policy';
 import { ConfigurationError, TransientError, ValidationError } from '../core/errors';
 import { redactText } from '../core/redact';
 import type { Consumer, ConsumerRoller, RollHandle } from '../ports/consumers';
@@ -269,6 +269,14 @@ export function consumerProblems(
   return problems;
 }
 
+/**
+ * Why a revoke of a secret is refused: the consumers whose roll would not prove they moved (the
+ * same words for `POST /api/rotations` and for the plan of a revoke started another way).
+ */
+export function revokeRefusal(secretName: string, unproven: string[]): string {
+  return `revoke regenerates the old key of ${secretName} only once every consumer proves it moved, and nothing would prove it for ${unproven.join('; ')}`;
+}
+
 /** Where a consumer's secret URL stood in a stored roll handle. */
 const URL_MARK = '{consumer-url}';
 /** A reference sealed with the consumer's webhook URL (a status URL with its own credential). */
@@ -437,6 +445,12 @@ export function rotationKind(deps: RotationDeps): RunKindDefinition {
     const misconfigured = consumerProblems(input.rotation, deps);
     if (misconfigured.length > 0) {
       return stop('ConsumerMisconfigured', `nothing changed: ${misconfigured.join('; ')}`);
+    }
+    // However the revoke was started (a resumption keeps the failed run's mode, a policy edited
+    // since): regenerating the old key needs every consumer's roll to prove the move.
+    const unproven = input.rotation.mode === 'revoke' ? revokeProblems(input.rotation) : [];
+    if (unproven.length > 0) {
+      return stop('RevokeUnproven', `nothing changed: ${revokeRefusal(input.secretName, unproven)}`);
     }
     const keys = await deps.keys(input.rotation).listKeys(input.rotation.resourceId, {
       abortSignal: ctx.abortSignal,

@@ -3,7 +3,13 @@
  * rotation per secret at a time; a secret whose last rotation failed is halted until a person
  * resumes it; the event and the sweep of one version map to one run.
  */
-import { channelsFor, findManagedSecret, type KeyRotationPolicy, type Policy } from '../config/policy';
+import {
+  channelsFor,
+  findManagedSecret,
+  type KeyRotationPolicy,
+  type Policy,
+  revokeProblems,
+} from '../config/policy';
 import {
   ConflictError,
   InProgressError,
@@ -21,7 +27,13 @@ import type { SecretVault } from '../ports/secrets';
 import type { AuditLog, IdempotencyStore } from '../ports/state';
 import type { RunEngine } from '../runs';
 import { isTerminal, type Run } from '../runs/types';
-import { checkRotatable, ROTATION_KIND, type RotationInput, type RotationSummary } from './rotation';
+import {
+  checkRotatable,
+  ROTATION_KIND,
+  type RotationInput,
+  type RotationSummary,
+  revokeRefusal,
+} from './rotation';
 
 export interface RotationStartDeps {
   engine: RunEngine;
@@ -105,6 +117,17 @@ export async function startRotation(
   const vaultName = new URL(managed.vaultUrl).hostname.split('.')[0]!;
   const target = rotationTarget(vaultName, managed.name);
   const dryRun = request.dryRun ?? false;
+  // A revoke asked for on demand is refused before anything is read or started when a consumer's
+  // roll would not prove its move; any other revoke (a resumption) is stopped by its plan step.
+  if (request.trigger === 'manual' && request.resumes === undefined && request.mode === 'revoke') {
+    const unproven = revokeProblems(rotation);
+    if (unproven.length > 0) {
+      throw new ValidationError(
+        `${revokeRefusal(managed.name, unproven)}: nothing started (rotate in alternate mode, or give them a healthUrlSetting)`,
+        unproven,
+      );
+    }
+  }
   // The halt is a real rotation's failure: a dry run that failed changed nothing and halts nothing.
   const history = await deps.engine.runsForTarget(ROTATION_KIND, target, { limit: HALT_LOOKBACK });
   const latest = history.find((r) => !r.dryRun);

@@ -33,6 +33,7 @@ import {
   driveRun,
   RG,
   rotationTags,
+  SITE_ID,
   STORAGE_ID,
   SUB,
   VAULT,
@@ -105,7 +106,12 @@ secrets:
   - vault: ${VAULT}
     name: storage-conn
     owner: team-platform
-    rotation: { provider: storageAccountKeys, resourceId: ${STORAGE_ID}, publish: connectionString }
+    rotation:
+      provider: storageAccountKeys
+      resourceId: ${STORAGE_ID}
+      publish: connectionString
+      consumers:
+        - { type: appService, resourceId: ${SITE_ID} }
   - vault: ${VAULT}
     name: bus-cert
     owner: team-messaging
@@ -274,6 +280,14 @@ describe('rotation endpoints (authorized; bad requests change nothing)', () => {
       400,
       'ValidationFailed',
       'TagsMissing: secret storage-conn in kv-rotation: version',
+    ],
+    [
+      'a revoke with an App Service consumer whose restart proves nothing (no health URL)',
+      { vault: VAULT, secret: 'storage-conn', mode: 'revoke' },
+      OPERATOR,
+      400,
+      'ValidationFailed',
+      'consumer app-rot (appService): an App Service restart proves nothing',
     ],
     [
       'a certificate-backed secret',

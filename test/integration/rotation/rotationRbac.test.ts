@@ -50,6 +50,8 @@ describe('rotation roles against the calls the adapters make (sandbox, real SDK 
     // method needing Azure access, in revoke mode; Cosmos DB's regeneration polled once.
     const rule = `${BUS_ID}/authorizationRules/RootManageSharedAccessKey`;
     const queueRule = `${BUS_ID}/queues/orders/authorizationRules/orders-send`;
+    const REPORTS_HEALTH = 'https://reports.rotation.example/healthz';
+    const JOBS_HEALTH = 'https://jobs.rotation.example/healthz';
     const consumer = (name: string, kind: string, extra: object, secret: string, resource: string) => ({
       name,
       kind,
@@ -99,9 +101,23 @@ describe('rotation roles against the calls the adapters make (sandbox, real SDK 
           'cosmos-rw',
           'cosmosDb/cosmos-rot',
         ),
-        consumer('reports', 'containerApp', { app: 'ca-rot' }, 'cosmos-ro', 'cosmosDb/cosmos-rot'),
-        consumer('jobs', 'webApp', { site: 'app-rot' }, 'storage', 'storage/strotation'),
+        // Revoke needs each move proven: health URLs for the Container App and the App Service.
+        consumer(
+          'reports',
+          'containerApp',
+          { app: 'ca-rot', healthUrl: REPORTS_HEALTH },
+          'cosmos-ro',
+          'cosmosDb/cosmos-rot',
+        ),
+        consumer(
+          'jobs',
+          'webApp',
+          { site: 'app-rot', healthUrl: JOBS_HEALTH },
+          'storage',
+          'storage/strotation',
+        ),
       ],
+      settings: { REPORTS_HEALTH_URL: REPORTS_HEALTH, JOBS_HEALTH_URL: JOBS_HEALTH },
       policy: `
   - vault: ${VAULT}
     name: cosmos-rw
@@ -121,7 +137,7 @@ describe('rotation roles against the calls the adapters make (sandbox, real SDK 
       resourceId: ${COSMOS_ID}
       mode: revoke
       consumers:
-        - { type: containerApp, resourceId: ${APP_ID} }
+        - { type: containerApp, resourceId: ${APP_ID}, healthUrlSetting: REPORTS_HEALTH_URL }
   - vault: ${VAULT}
     name: storage
     owner: team-platform
@@ -130,7 +146,7 @@ describe('rotation roles against the calls the adapters make (sandbox, real SDK 
       resourceId: ${STORAGE_ID}
       mode: revoke
       consumers:
-        - { type: appService, resourceId: ${SITE_ID} }
+        - { type: appService, resourceId: ${SITE_ID}, healthUrlSetting: JOBS_HEALTH_URL }
   - vault: ${VAULT}
     name: bus-root
     owner: team-messaging

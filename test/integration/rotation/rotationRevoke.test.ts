@@ -4,6 +4,9 @@
  * secret, and the old key is never revoked (the consumers that could not move keep working).
  */
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../src/lib/core/errors';
+import { ROTATION_KIND } from '../../../src/lib/rotation/rotation';
+import { rotationTarget } from '../../../src/lib/rotation/startRotation';
 import { CLUSTER_ID, COSMOS_ID, rotationTags, rotationWorld, SITE_ID, stepsOf, VAULT } from './support';
 
 const SECRET = {
@@ -153,5 +156,99 @@ describe('rotation in revoke mode', () => {
     expect(world.regenerations(COSMOS_ID)).toEqual(['secondaryMasterKey', 'primaryMasterKey']);
     expect(Date.parse(revokedAt)).toBeGreaterThanOrEqual(Date.parse(roll!.endsAt!));
     expect(world.sandbox.downtime().intervals).toBe(0);
+  });
+});
+
+describe('revoke needs proof that every consumer moved', () => {
+  // The policy rotates in alternate mode (which the loader accepts without proof): an App Service
+  // restart and a wait for reload prove nothing, so a revoke must never regenerate their old key.
+  const unprovenPolicy = `
+  - vault: ${VAULT}
+    name: cosmos-key
+    owner: team-data
+    rotation:
+      provider: cosmosDbKeys
+      resourceId: ${COSMOS_ID}
+      consumers:
+        - { type: aksDeployment, clusterId: ${CLUSTER_ID}, namespace: orders, deployment: fast, timeoutMinutes: 5 }
+        - { type: appService, resourceId: ${SITE_ID} }
+        - { type: waitForReload, name: csi, waitMinutes: 2 }`;
+  const unprovenWorld = () =>
+    rotationWorld({
+      secrets: [SECRET],
+      consumers: [deployment('fast', { seconds: 30 })],
+      policy: unprovenPolicy,
+    });
+
+  it('refuses an on-demand revoke naming each consumer without proof, and starts nothing', async () => {
+    // Prepare
+    const world = await unprovenWorld();
+
+    // Act
+    const refused = await world.start('cosmos-key', { mode: 'revoke' }).catch((e: unknown) => e);
+    const runs = await world.engine.runsForTarget(ROTATION_KIND, rotationTarget(VAULT, 'cosmos-key'), {
+      limit: 5,
+    });
+
+    // Assess
+    expect(refused).toBeInstanceOf(ValidationError);
+    const error = refused as ValidationError;
+    expect(error.message).toContain('nothing started');
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^consumer app-rot \(appService\): .*healthUrlSetting/),
+      expect.stringMatching(/^consumer csi \(waitForReload\): .*healthUrlSetting/),
+    ]);
+    expect(runs).toEqual([]);
+    expect(world.regenerations(COSMOS_ID)).toEqual([]);
+  });
+
+  it('fails at plan, before any key changes, a revoke started another way', async () => {
+    // Prepare: a revoke reaching the engine without the on-demand check (a trigger asking revoke)
+    const world = await unprovenWorld();
+    const before = await world.versions('cosmos-key');
+
+    // Act
+    const run = await world.drive(
+      await world.started('cosmos-key', { trigger: 'event', version: 'v1', mode: 'revoke' }),
+    );
+
+    // Assess
+    expect(run.state).toBe('failed');
+    expect(stepsOf(run)[0]).toEqual(['plan', 'failed']);
+    expect(run.error?.code).toBe('RevokeUnproven');
+    expect(run.error?.message).toContain('nothing changed');
+    expect(run.error?.message).toContain('consumer app-rot (appService)');
+    expect(run.error?.message).toContain('consumer csi (waitForReload)');
+    expect(run.error?.message).not.toContain('fast');
+    expect(world.regenerations(COSMOS_ID)).toEqual([]);
+    expect(await world.versions('cosmos-key')).toEqual(before);
+    expect(world.sandbox.consumers()[0]!.rolls).toEqual([]);
+  });
+
+  it('fails at plan the resumption of a revoke whose consumers the policy changed since to unproven ones', async () => {
+    // Prepare: an on-demand revoke fails on its AKS consumer (nothing revoked); then the policy
+    // gains an App Service consumer with no health URL (accepted: the policy says alternate)
+    const world = await rotationWorld({
+      secrets: [SECRET],
+      consumers: [deployment('broken', { seconds: 30, outcome: 'fail', failReason: 'ImagePullBackOff' })],
+      policy: policy(['broken']).replace('mode: revoke', 'mode: alternate'),
+    });
+    const failed = await world.drive(await world.started('cosmos-key', { mode: 'revoke' }));
+    const regeneratedBefore = world.regenerations(COSMOS_ID);
+    const rotation = world.policy.secrets[0]!.rotation;
+    if (rotation.provider === 'manual') throw new Error('expected a key rotation');
+    rotation.consumers.push({ type: 'appService', resourceId: SITE_ID, timeoutMinutes: 10 });
+
+    // Act
+    const resumed = await world.drive(await world.started('cosmos-key', { resumes: failed.id }));
+
+    // Assess
+    expect(failed.state).toBe('failed');
+    expect((resumed.input as { rotation: { mode: string } }).rotation.mode).toBe('revoke');
+    expect(resumed.state).toBe('failed');
+    expect(stepsOf(resumed)[0]).toEqual(['plan', 'failed']);
+    expect(resumed.error?.code).toBe('RevokeUnproven');
+    expect(resumed.error?.message).toContain('consumer app-rot (appService)');
+    expect(world.regenerations(COSMOS_ID)).toEqual(regeneratedBefore);
   });
 });

@@ -15,6 +15,9 @@ describe('loadConfiguration', () => {
       STAMPKEEPER_EVENTGRID_TOPIC_ENDPOINT: 'https://sandbox.westeurope-1.eventgrid.azure.net/api/events',
       TEAMS_WEBHOOK_URL: 'https://contoso.webhook.office.com/webhookb2/x',
       LEGACY_STAMP_ROLL_WEBHOOK_URL: 'https://deploy.contoso.example/hooks/legacy-stamp',
+      ORDERS_WORKER_HEALTH_URL: 'https://orders-worker.stamp-weu.contoso.example/healthz',
+      STAMPKEEPER_JOBS_HEALTH_URL: 'https://jobs.stamp-weu.contoso.example/healthz',
+      REPORTS_BATCH_HEALTH_URL: 'https://reports-batch.stamp-weu.contoso.example/healthz',
       STAMPKEEPER_SERVICEBUS__fullyQualifiedNamespace: 'stampkeeper-sandbox-sb.servicebus.windows.net',
     };
     // Act

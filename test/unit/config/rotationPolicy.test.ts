@@ -44,7 +44,7 @@ describe('rotation policy', () => {
       policy(`
       provider: serviceBusSasKeys
       resourceId: "${RULE}"
-      mode: revoke
+      mode: alternate
       consumers:
         - { type: aksDeployment, clusterId: "/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks-1", namespace: orders, deployment: orders-api }
         - { type: webhook, urlSetting: ROLL_HOOK }
@@ -167,5 +167,41 @@ describe('rotation policy', () => {
     ]);
     expect(JSON.stringify(plain)).not.toContain('s3cr3t-token');
     expect(good).toEqual([]);
+  });
+  it('refuses revoke mode with a consumer whose roll would not prove it moved, naming each path', () => {
+    // Prepare
+    const site = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Web/sites/app-orders`;
+    const app = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.App/containerApps/ca-orders`;
+    const cluster = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks-1`;
+    const consumers = (mode: string, health = '') => `
+      provider: cosmosDbKeys
+      resourceId: "${COSMOS}"
+      mode: ${mode}
+      consumers:
+        - { type: aksDeployment, clusterId: "${cluster}", namespace: orders, deployment: orders-api }
+        - { type: webhook, urlSetting: ROLL_HOOK, completion: callback }
+        - { type: appService, resourceId: "${site}"${health} }
+        - { type: containerApp, resourceId: "${app}"${health} }
+        - { type: waitForReload, name: csi, waitMinutes: 3${health} }`;
+
+    // Act
+    const refused = problemsOf(policy(consumers('revoke')));
+    const proven = problemsOf(policy(consumers('revoke', ', healthUrlSetting: HEALTH_URL')));
+    const alternate = problemsOf(policy(consumers('alternate')));
+
+    // Assess
+    expect(refused).toEqual([
+      expect.stringMatching(
+        /^secrets\[0\]\.rotation\.consumers\[2\]: mode revoke needs proof .*App Service restart.*healthUrlSetting/,
+      ),
+      expect.stringMatching(
+        /^secrets\[0\]\.rotation\.consumers\[3\]: mode revoke needs proof .*Container App.*healthUrlSetting/,
+      ),
+      expect.stringMatching(
+        /^secrets\[0\]\.rotation\.consumers\[4\]: mode revoke needs proof .*wait for reload.*healthUrlSetting/,
+      ),
+    ]);
+    expect(proven).toEqual([]);
+    expect(alternate).toEqual([]);
   });
 });

@@ -1152,7 +1152,7 @@ describe.skipIf(!inject('bicepAvailable'))(
       // Assess
       expect(unplaced).toMatch(/vaultPlacements has no entry for the policy vault\(s\) stampkeeper-sandbox/);
       expect(unsourced).toMatch(
-        /channelSettingSources has no entry for the policy setting\(s\) LEGACY_STAMP_ROLL_WEBHOOK_URL, TEAMS_WEBHOOK_URL/,
+        /channelSettingSources has no entry for the policy setting\(s\) LEGACY_STAMP_ROLL_WEBHOOK_URL, ORDERS_WORKER_HEALTH_URL, REPORTS_BATCH_HEALTH_URL, STAMPKEEPER_JOBS_HEALTH_URL, TEAMS_WEBHOOK_URL/,
       );
     }, 60_000);
   },
