@@ -5,7 +5,9 @@
  * `ServiceBusMessageBatch`es through `replayRecords` (each record's attempt recorded before the
  * send, so a crash resends the same message ids), records its progress (continuation, counts,
  * batch fill) and waits as the rate limit says before the next chunk; `report` announces the
- * outcome once. A chunk re-run after a crash skips what this run already sent.
+ * outcome once. A chunk re-run after a crash skips what this run already sent, counting it as
+ * replayed, and sees again the records this run moved out of a `state` filter (`replaying`,
+ * `replayed`), so a crash between the marks and the send loses none of them.
  */
 import { type DeadLetterEntity, deadLetterChannels, type Policy } from '../config/policy';
 import { TransientError, ValidationError } from '../core/errors';
@@ -79,11 +81,25 @@ export function filterOf(input: BulkReplayInput): DeadLetterFilter {
   };
 }
 
-/** Records a bulk replay leaves alone: discarded ones, and what this run sent already. */
-function alreadyDone(record: DeadLetterRecord, runId: string): string | undefined {
-  if (record.state === 'discarded') return 'discarded';
-  if (record.lastReplay?.runId === runId && record.lastReplay.status === 'sent') return 'sent by this run';
-  return undefined;
+/** What this run sent already: a chunk re-run after a crash counts it replayed, sends it no more. */
+function sentByRun(record: DeadLetterRecord, runId: string): boolean {
+  return record.lastReplay?.runId === runId && record.lastReplay.status === 'sent';
+}
+
+/**
+ * A chunk's records: the filter's, plus those this run itself moved out of the filter's `state`
+ * (marked `replaying` or `replayed` by an execution that died before recording its progress). The
+ * state is checked here rather than in the archive query so the keyset page re-read after a crash
+ * still holds them: filtered by the archive, a record marked `replaying` and not sent yet would
+ * never be sent, and one sent would never be counted.
+ */
+function chunkRecords(
+  records: DeadLetterRecord[],
+  state: string | undefined,
+  runId: string,
+): DeadLetterRecord[] {
+  if (state === undefined) return records;
+  return records.filter((r) => r.state === state || r.lastReplay?.runId === runId);
 }
 
 /** The bulk replay run kind (registered in `engine()` of the composition root). */
@@ -147,12 +163,16 @@ export function bulkReplayKind(deps: (logger: Logger) => BulkReplayDeps): RunKin
       skippedIds: [],
     };
     const chunk = Math.min(MAX_CHUNK, input.ratePerSecond);
+    const { state, ...unstated } = filterOf(input);
     const page = await d.archive.list(
-      filterOf(input),
+      unstated,
       { limit: chunk, ...(before.continuation ? { continuation: before.continuation } : {}) },
       { abortSignal: ctx.abortSignal },
     );
-    const todo = page.records.filter((r) => alreadyDone(r, run.id) === undefined);
+    const records = chunkRecords(page.records, state, run.id);
+    const resent = records.filter((r) => sentByRun(r, run.id)).length;
+    const discarded = records.filter((r) => r.state === 'discarded').length;
+    const todo = records.filter((r) => r.state !== 'discarded' && !sentByRun(r, run.id));
     const started = Date.now();
     const result =
       todo.length > 0
@@ -172,8 +192,9 @@ export function bulkReplayKind(deps: (logger: Logger) => BulkReplayDeps): RunKin
     const progress: Progress = {
       continuation: page.continuation ?? null,
       chunks: before.chunks + 1,
-      replayed: before.replayed + (result?.results.filter((r) => r.status === 'replayed').length ?? 0),
-      skipped: before.skipped + skipped.length + (page.records.length - todo.length),
+      replayed:
+        before.replayed + resent + (result?.results.filter((r) => r.status === 'replayed').length ?? 0),
+      skipped: before.skipped + skipped.length + discarded,
       batches: before.batches + (result?.report?.batches ?? 0),
       bytes: before.bytes + (result?.report?.bytes ?? 0),
       capacity: before.capacity + (result?.report?.capacity ?? 0),

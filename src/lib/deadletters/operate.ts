@@ -139,17 +139,44 @@ export function describeRecord(record: DeadLetterRecord): Record<string, unknown
   return rest;
 }
 
+/**
+ * Largest body the view returns: 1 MiB, the Premium tier's default message size. A larger one (up to
+ * the 100 MB Premium limit) is neither loaded from Blob storage nor decoded (its base64 in a JSON
+ * response, or a `JSON.parse` of it, would hold the event loop and the memory of every request):
+ * the view gives its size and hash; a replay sends it as it is.
+ */
+export const MAX_VIEW_BODY_BYTES = 1024 * 1024;
+
+/** A body the view leaves out, said so with what identifies it. */
+function omittedBody(size: number, sha256: string) {
+  return {
+    encoding: 'omitted' as const,
+    value: null,
+    size,
+    sha256,
+    note: `a body over ${MAX_VIEW_BODY_BYTES} bytes is not returned by the view; it is replayed as archived`,
+  };
+}
+
 /** `GET /api/deadletters/{id}`: the record, its current revision's body decoded, and its revisions. */
 export async function viewDeadLetter(id: string, deps: OperateDeps) {
   const record = await recordOf(deps, id);
   const revisions = await deps.archive.revisions(record);
-  const current = await deps.archive.revision(record, record.revisions);
+  const latest = revisions.find((r) => r.revision === record.revisions);
+  // The size is known from the record before the body is loaded: a large one is never read.
+  const current =
+    latest && latest.body.size > MAX_VIEW_BODY_BYTES
+      ? { message: latest.message, body: omittedBody(latest.body.size, latest.body.sha256) }
+      : await deps.archive.revision(record, record.revisions).then((loaded) => ({
+          message: loaded.revision.message,
+          body: decodeBody(loaded.body, loaded.revision.message.contentType),
+        }));
   return {
     ...describeRecord(record),
     current: {
       revision: record.revisions,
-      message: current.revision.message,
-      body: decodeBody(current.body, current.revision.message.contentType),
+      message: current.message,
+      body: current.body,
     },
     revisionHistory: revisions.map((r) => ({
       revision: r.revision,

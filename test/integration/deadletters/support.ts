@@ -41,9 +41,14 @@ export interface DeadLetterSetup {
 export async function setupDeadLetters(
   entities: BrokerEntityConfig[],
   deadLetters: string,
+  options: { tier?: 'standard' | 'premium' } = {},
 ): Promise<DeadLetterSetup> {
   const clock = createSandboxClock(T0);
-  const broker = await startServiceBusBroker({ entities, clock });
+  const broker = await startServiceBusBroker({
+    entities,
+    clock,
+    ...(options.tier ? { tier: options.tier } : {}),
+  });
   const client = new ServiceBusClient(broker.connectionString);
   const bus = new ServiceBusMessageBus({ connectionString: broker.connectionString });
   const stores = await freshStores(clock);
