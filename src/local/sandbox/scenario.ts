@@ -22,6 +22,7 @@ import {
   type ResolvedMonitorScenario,
   resolveMonitorScenario,
 } from './monitor/scenario';
+import { checkKeys, isObject, optNumber, optString, type Problems } from './scenarioFields';
 import { type ResolvedServiceBusScenario, resolveServiceBusSection } from './servicebus/scenario';
 
 export const EVENT_GRID_SCHEMAS = ['EventGridSchema', 'CloudEventSchemaV1_0'] as const;
@@ -172,35 +173,6 @@ const MAX_SEED_LENGTH = 200;
 /** The content types a certificate's secret can have (the certificate policy's `secret_props.contentType`). */
 export const CERTIFICATE_CONTENT_TYPES = ['application/x-pkcs12', 'application/x-pem-file'] as const;
 
-type Problems = string[];
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function checkKeys(obj: Record<string, unknown>, allowed: string[], path: string, problems: Problems): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) {
-      problems.push(`${path}${path ? '.' : ''}${key}: unknown key (expected one of ${allowed.join(', ')})`);
-    }
-  }
-}
-
-function optString(
-  obj: Record<string, unknown>,
-  key: string,
-  path: string,
-  problems: Problems,
-): string | undefined {
-  const value = obj[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') {
-    problems.push(`${path}.${key}: must be a non-empty string`);
-    return undefined;
-  }
-  return value;
-}
-
 function optIsoDate(
   obj: Record<string, unknown>,
   key: string,
@@ -212,23 +184,6 @@ function optIsoDate(
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || Number.isNaN(Date.parse(value)) || !/^\d{4}-\d{2}-\d{2}/.test(value)) {
     problems.push(`${path}.${key}: must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z`);
-    return undefined;
-  }
-  return value;
-}
-
-function optNumber(
-  obj: Record<string, unknown>,
-  key: string,
-  path: string,
-  problems: Problems,
-  check: (n: number) => boolean,
-  expected: string,
-): number | undefined {
-  const value = obj[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
-    problems.push(`${path}.${key}: must be ${expected}`);
     return undefined;
   }
   return value;

@@ -6,12 +6,11 @@
  * estate. See docs/sandbox.md, "Resource Manager" and "Consumers".
  */
 
+import { checkKeys, isObject, optNumber, optString, type Problems } from '../scenarioFields';
 import { type ReplicaScale, resolveScale } from './containerAppScale';
 import { type ResolvedCosmosDatabase, resolveCosmosDatabases } from './cosmosScenario';
 import { resourceIdOf } from './resourceId';
 import { resolveSku, type SkuSpec } from './serviceBusCapacity';
-
-type Problems = string[];
 
 export const CONSUMER_KINDS = ['aksDeployment', 'containerApp', 'webApp', 'webhook', 'reload'] as const;
 export type ConsumerKind = (typeof CONSUMER_KINDS)[number];
@@ -254,32 +253,6 @@ const NAME_RULES: Record<keyof typeof NAMES, string> = {
   location: 'a location name such as westeurope',
 };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function checkKeys(obj: Record<string, unknown>, allowed: string[], path: string, problems: Problems): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key))
-      problems.push(`${path}.${key}: unknown key (expected one of ${allowed.join(', ')})`);
-  }
-}
-
-function str(
-  obj: Record<string, unknown>,
-  key: string,
-  path: string,
-  problems: Problems,
-): string | undefined {
-  const value = obj[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') {
-    problems.push(`${path}.${key}: must be a non-empty string`);
-    return undefined;
-  }
-  return value;
-}
-
 function named(
   obj: Record<string, unknown>,
   key: string,
@@ -287,7 +260,7 @@ function named(
   path: string,
   problems: Problems,
 ): string | undefined {
-  const value = str(obj, key, path, problems);
+  const value = optString(obj, key, path, problems);
   if (value === undefined) {
     if (obj[key] === undefined) problems.push(`${path}.${key}: is required`);
     return undefined;
@@ -313,23 +286,6 @@ function list(value: unknown, path: string, problems: Problems): Record<string, 
   return out;
 }
 
-function num(
-  obj: Record<string, unknown>,
-  key: string,
-  path: string,
-  problems: Problems,
-  check: (n: number) => boolean,
-  expected: string,
-): number | undefined {
-  const value = obj[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
-    problems.push(`${path}.${key}: must be ${expected}`);
-    return undefined;
-  }
-  return value;
-}
-
 /** Hosts the sandbox must not take over for a consumer's webhook or health URL: Azure's own. */
 const AZURE_HOSTS =
   /(^|\.)(azure\.com|azure\.net|windows\.net|microsoftonline\.com|microsoft\.com|azure-api\.net|azurecr\.io)$/;
@@ -340,7 +296,7 @@ function url(
   path: string,
   problems: Problems,
 ): string | undefined {
-  const value = str(obj, key, path, problems);
+  const value = optString(obj, key, path, problems);
   if (value === undefined) return undefined;
   let parsed: URL;
   try {
@@ -396,7 +352,7 @@ export function resolveArmSection(
   );
   let location = 'westeurope';
   if (armObj.location !== undefined) {
-    const given = str(armObj, 'location', 'arm', problems);
+    const given = optString(armObj, 'location', 'arm', problems);
     if (given !== undefined && NAMES.location.test(given)) location = given;
     else if (given !== undefined) problems.push(`arm.location: '${given}' is not ${NAME_RULES.location}`);
   }
@@ -407,7 +363,7 @@ export function resolveArmSection(
     else {
       checkKeys(armObj.operations, ['pollsBeforeDone', 'keyPropagationSeconds'], 'arm.operations', problems);
       pollsBeforeDone =
-        num(
+        optNumber(
           armObj.operations,
           'pollsBeforeDone',
           'arm.operations',
@@ -416,7 +372,7 @@ export function resolveArmSection(
           'an integer from 0 to 100',
         ) ?? 0;
       keyPropagationSeconds =
-        num(
+        optNumber(
           armObj.operations,
           'keyPropagationSeconds',
           'arm.operations',
@@ -437,7 +393,7 @@ export function resolveArmSection(
     }
     let loc = location;
     if (raw.location !== undefined) {
-      const given = str(raw, 'location', path, problems);
+      const given = optString(raw, 'location', path, problems);
       if (given !== undefined && NAMES.location.test(given)) loc = given;
       else if (given !== undefined)
         problems.push(`${path}.location: '${given}' is not ${NAME_RULES.location}`);
@@ -468,7 +424,7 @@ export function resolveArmSection(
     const base = common(raw, path, 'cosmosDb', ['databases', 'backup', 'createdInDays', 'disableLocalAuth']);
     const backup = resolveBackup(raw.backup, `${path}.backup`, problems);
     const createdInDays =
-      num(
+      optNumber(
         raw,
         'createdInDays',
         path,
@@ -558,7 +514,7 @@ export function resolveArmSection(
     const path = `arm.aksClusters[${i}]`;
     const base = common(raw, path, 'aks', ['deployments', 'kubernetesVersion', 'nodeVersion']);
     const version = (key: string, fallback: string) => {
-      const value = str(raw, key, path, problems);
+      const value = optString(raw, key, path, problems);
       if (value !== undefined && !KUBERNETES_PATCH.test(value)) {
         problems.push(`${path}.${key}: '${value}' is not a Kubernetes patch version (1.33.2)`);
         return fallback;
@@ -640,7 +596,7 @@ function resolveBackup(raw: unknown, path: string, problems: Problems): Resolved
   checkKeys(raw, ['type', 'intervalMinutes', 'retentionHours', 'redundancy'], path, problems);
   // The ranges Azure accepts (Cosmos DB "periodic backup": interval 1 to 24 hours, retention 8 to 720 hours).
   const intervalMinutes =
-    num(
+    optNumber(
       raw,
       'intervalMinutes',
       path,
@@ -649,7 +605,7 @@ function resolveBackup(raw: unknown, path: string, problems: Problems): Resolved
       'an integer from 60 to 1440',
     ) ?? 240;
   const retentionHours =
-    num(
+    optNumber(
       raw,
       'retentionHours',
       path,
@@ -687,7 +643,7 @@ function resolveKubernetesVersions(
     list(versions, base, problems).forEach((rv, i) => {
       const path = `${base}[${i}]`;
       checkKeys(rv, ['version', 'patches', 'isPreview', 'isDefault', 'supportPlans'], path, problems);
-      const version = str(rv, 'version', path, problems);
+      const version = optString(rv, 'version', path, problems);
       if (version === undefined || !KUBERNETES_MINOR.test(version)) {
         problems.push(`${path}.version: a Kubernetes minor version such as 1.33`);
         return;
@@ -748,20 +704,20 @@ function resolveQuotas(raw: unknown, defaultLocation: string, problems: Problems
       path,
       problems,
     );
-    const provider = str(rq, 'provider', path, problems) ?? 'Microsoft.Compute';
+    const provider = optString(rq, 'provider', path, problems) ?? 'Microsoft.Compute';
     if (!QUOTA_PROVIDER.test(provider))
       problems.push(`${path}.provider: a resource provider such as Microsoft.Compute`);
-    const location = str(rq, 'location', path, problems) ?? defaultLocation;
+    const location = optString(rq, 'location', path, problems) ?? defaultLocation;
     if (!NAMES.location.test(location))
       problems.push(`${path}.location: '${location}' is not ${NAME_RULES.location}`);
-    const name = str(rq, 'name', path, problems);
+    const name = optString(rq, 'name', path, problems);
     if (name === undefined || !QUOTA_NAME.test(name)) {
       problems.push(`${path}.name: a quota resource name such as standardDSv3Family`);
       return;
     }
     const whole = (n: number) => Number.isInteger(n) && n >= 0 && n <= 1e12;
-    const usage = num(rq, 'usage', path, problems, whole, 'a whole number from 0');
-    const limit = num(rq, 'limit', path, problems, whole, 'a whole number from 0');
+    const usage = optNumber(rq, 'usage', path, problems, whole, 'a whole number from 0');
+    const limit = optNumber(rq, 'limit', path, problems, whole, 'a whole number from 0');
     if (usage === undefined || limit === undefined) {
       problems.push(`${path}: usage and limit are required`);
       return;
@@ -776,10 +732,10 @@ function resolveQuotas(raw: unknown, defaultLocation: string, problems: Problems
       provider,
       location,
       name,
-      displayName: str(rq, 'displayName', path, problems) ?? name,
+      displayName: optString(rq, 'displayName', path, problems) ?? name,
       usage,
       limit,
-      unit: str(rq, 'unit', path, problems) ?? 'Count',
+      unit: optString(rq, 'unit', path, problems) ?? 'Count',
       adjustable: rq.adjustable !== false,
     });
   });
@@ -835,7 +791,7 @@ function resolveValueFrom(
     return undefined;
   }
   checkKeys(raw, ['resource', 'key', 'format'], path, problems);
-  const resource = str(raw, 'resource', path, problems);
+  const resource = optString(raw, 'resource', path, problems);
   if (resource === undefined) {
     if (raw.resource === undefined) problems.push(`${path}.resource: is required`);
     return undefined;
@@ -847,7 +803,7 @@ function resolveValueFrom(
     );
     return undefined;
   }
-  const key = str(raw, 'key', path, problems);
+  const key = optString(raw, 'key', path, problems);
   const names: readonly string[] = KEY_NAMES[entry.kind];
   if (key === undefined || !names.includes(key)) {
     problems.push(`${path}.key: must be one of ${names.join(', ')}`);
@@ -914,7 +870,7 @@ function resolveConsumers(
       key: string,
       what: string,
     ) => {
-      const ref = str(rc, key, path, problems);
+      const ref = optString(rc, key, path, problems);
       if (ref === undefined) {
         if (rc[key] === undefined)
           problems.push(`${path}.${key}: is required for a ${String(kind)} consumer`);
@@ -990,7 +946,7 @@ function resolveConsumers(
         target = { kind: 'reload' };
         break;
     }
-    const reloadMinutes = num(
+    const reloadMinutes = optNumber(
       rc,
       'reloadMinutes',
       path,
@@ -1005,9 +961,9 @@ function resolveConsumers(
     else {
       const cp = `${path}.credential`;
       checkKeys(rc.credential, ['vault', 'secret', 'resource'], cp, problems);
-      const vault = str(rc.credential, 'vault', cp, problems);
-      const secret = str(rc.credential, 'secret', cp, problems);
-      const resource = str(rc.credential, 'resource', cp, problems);
+      const vault = optString(rc.credential, 'vault', cp, problems);
+      const secret = optString(rc.credential, 'secret', cp, problems);
+      const resource = optString(rc.credential, 'resource', cp, problems);
       const v =
         vault === undefined
           ? undefined
@@ -1033,7 +989,7 @@ function resolveConsumers(
         const rp = `${path}.roll`;
         checkKeys(rc.roll, ['seconds', 'outcome', 'failReason'], rp, problems);
         const seconds =
-          num(
+          optNumber(
             rc.roll,
             'seconds',
             rp,
@@ -1044,7 +1000,7 @@ function resolveConsumers(
         const outcome = rc.roll.outcome ?? 'succeed';
         if (!(ROLL_OUTCOMES as readonly unknown[]).includes(outcome))
           problems.push(`${rp}.outcome: must be one of ${ROLL_OUTCOMES.join(', ')}`);
-        const failReason = str(rc.roll, 'failReason', rp, problems) ?? '';
+        const failReason = optString(rc.roll, 'failReason', rp, problems) ?? '';
         roll = { seconds, outcome: outcome as RollOutcome, failReason };
       }
     }
