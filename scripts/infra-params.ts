@@ -442,6 +442,15 @@ export const REMEDIATION_ROLE_DEFINITIONS = {
       'Microsoft.App/locations/containerappOperationStatuses/read',
     ],
   },
+  aksConsumerScale: {
+    builtInRoleId: null,
+    description:
+      "Run kubectl in an AKS cluster (kubectl get, scale, patch of a ScaledObject) and read its result, to change a deployment's replicas or its KEDA max (src/lib/azure/aksScale.ts)",
+    actions: [
+      'Microsoft.ContainerService/managedClusters/commandResults/read',
+      'Microsoft.ContainerService/managedClusters/runCommand/action',
+    ],
+  },
 } as const satisfies Record<string, { builtInRoleId: null; description: string; actions: readonly string[] }>;
 
 export type RemediationRoleName = keyof typeof REMEDIATION_ROLE_DEFINITIONS;
@@ -525,6 +534,10 @@ function playbookRoles(playbook: ScalingPlaybook): Array<{ role: RemediationRole
           resourceId: `/subscriptions/${armParts(target.containerAppId).subscriptionId}`,
         },
       ];
+    case 'aksDeployment':
+      // The run command is an action on the cluster: no narrower ARM scope exists. Kubernetes RBAC
+      // narrows it further on an Entra-enabled cluster (docs/deploy.md).
+      return [{ role: 'aksConsumerScale', resourceId: target.clusterId }];
   }
 }
 

@@ -1,7 +1,8 @@
 // One role an alert playbook needs, assigned to the app on exactly its target, in the target's own
 // resource group (issue 10): the Cosmos DB container or database whose throughput settings it
 // changes (the settings are a child of it), the Service Bus namespace whose messaging units it
-// changes, the Container App whose max replicas it changes. docs/deploy.md says why each role is needed.
+// changes, the Container App whose max replicas it changes, the AKS cluster whose run command scales
+// a deployment (or its KEDA ScaledObject). docs/deploy.md says why each role is needed.
 
 @description('The resource type, as infra/policy.targets.json names it: one of those below.')
 param resourceType string
@@ -41,6 +42,10 @@ resource containerApp 'Microsoft.App/containerApps@2025-01-01' existing = if (re
   name: first
 }
 
+resource cluster 'Microsoft.ContainerService/managedClusters@2025-05-01' existing = if (resourceType == 'Microsoft.ContainerService/managedClusters') {
+  name: first
+}
+
 resource onDatabase 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isDatabase) {
   name: guid(account::sqlDatabase.id, appPrincipalId, roleGuid)
   scope: account::sqlDatabase
@@ -77,6 +82,17 @@ resource onNamespace 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
 resource onContainerApp 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (resourceType == 'Microsoft.App/containerApps') {
   name: guid(containerApp.id, appPrincipalId, roleGuid)
   scope: containerApp
+  properties: {
+    roleDefinitionId: roleDefinitionId
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    description: assignmentDescription
+  }
+}
+
+resource onCluster 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (resourceType == 'Microsoft.ContainerService/managedClusters') {
+  name: guid(cluster.id, appPrincipalId, roleGuid)
+  scope: cluster
   properties: {
     roleDefinitionId: roleDefinitionId
     principalId: appPrincipalId

@@ -12,6 +12,9 @@ import type {
   CosmosThroughput,
   CosmosThroughputPort,
   CosmosThroughputRef,
+  KubernetesScale,
+  KubernetesScaleRef,
+  KubernetesScalerPort,
   NamespaceCapacity,
   ReplicaRange,
   ReplicaScalerPort,
@@ -45,6 +48,9 @@ export function remediationAdapters(
     async () =>
       new (await import('../azure/containerAppScale.js')).ContainerAppScaleAdapter(platform.credential, arm),
   );
+  const kubernetes = lazy<KubernetesScalerPort>(
+    async () => new (await import('../azure/aksScale.js')).AksScaleAdapter(platform.credential, arm),
+  );
   const regions = [
     ...new Set(playbooks.flatMap((p) => (p.action === 'notify-only' ? [] : [p.signal.region]))),
   ].sort();
@@ -72,6 +78,11 @@ export function remediationAdapters(
         read: async (id: string, o?: CapacityCallOptions): Promise<ReplicaRange> =>
           (await replicas()).read(id, o),
         setMaxReplicas: async (id, max, o) => (await replicas()).setMaxReplicas(id, max, o),
+      },
+      kubernetes: {
+        read: async (ref: KubernetesScaleRef, o?: CapacityCallOptions): Promise<KubernetesScale> =>
+          (await kubernetes()).read(ref, o),
+        setScale: async (ref, value, o) => (await kubernetes()).setScale(ref, value, o),
       },
     },
     metrics: {

@@ -16,10 +16,10 @@ const NAMESPACE = 'Microsoft.ContainerService';
 const DEFAULT_TIMEOUT_SECONDS = 600;
 const MAX_TIMEOUT_SECONDS = 3600;
 /** Kubernetes names (DNS-1123): nothing a shell could read as anything but a word. */
-const K8S_NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
-const K8S_NAME = /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
+export const K8S_NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+export const K8S_NAME = /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** The AKS AAD server application: the audience of `clusterToken` for AAD-enabled clusters (`az aks command invoke`). */
-const AKS_AAD_SERVER_SCOPE = '6dae42f8-4368-4678-94ff-3960e28e3630/.default';
+export const AKS_AAD_SERVER_SCOPE = '6dae42f8-4368-4678-94ff-3960e28e3630/.default';
 
 /**
  * Rolls a Kubernetes deployment through the AKS run-command API (`@azure/arm-containerservice`):

@@ -76,7 +76,15 @@ export type PlaybookTarget =
       container?: string;
     }
   | { kind: 'serviceBusNamespace'; namespaceId: string }
-  | { kind: 'containerApp'; containerAppId: string };
+  | { kind: 'containerApp'; containerAppId: string }
+  | {
+      kind: 'aksDeployment';
+      clusterId: string;
+      namespace: string;
+      deployment: string;
+      /** The KEDA ScaledObject scaling the deployment: its `maxReplicaCount` is changed. Absent: the deployment's `replicas`. */
+      scaledObject?: string;
+    };
 
 interface PlaybookBase {
   name: string;
@@ -130,6 +138,8 @@ export const COSMOS_MAX_THROUGHPUT = 1_000_000;
 export const SERVICE_BUS_UNITS = [1, 2, 4, 8, 16] as const;
 /** Container Apps' ceiling on `maxReplicas`. */
 export const CONTAINER_APP_MAX_REPLICAS = 1000;
+/** The most replicas stampkeeper sets on an AKS deployment or a ScaledObject's max (as Container Apps'). */
+export const KUBERNETES_MAX_REPLICAS = 1000;
 
 const DEFAULTS = {
   cooldownMinutes: 30,
@@ -163,7 +173,7 @@ export function normalizePlaybook(raw: Raw): Playbook {
         }
       : action === 'servicebus-scale-messaging-units'
         ? { kind: 'serviceBusNamespace', namespaceId: t.namespaceId as string }
-        : { kind: 'containerApp', containerAppId: t.containerAppId as string };
+        : consumersTarget(t);
   const s = raw.signal as Raw;
   const bounds = raw.bounds as { floor: number; ceiling: number };
   return {
@@ -201,6 +211,18 @@ export function normalizePlaybook(raw: Raw): Playbook {
   };
 }
 
+/** A `scale-consumers` target: a Container App, or an AKS deployment (and its ScaledObject). */
+function consumersTarget(t: Raw): PlaybookTarget {
+  if (typeof t.containerAppId === 'string') return { kind: 'containerApp', containerAppId: t.containerAppId };
+  return {
+    kind: 'aksDeployment',
+    clusterId: t.clusterId as string,
+    namespace: t.namespace as string,
+    deployment: t.deployment as string,
+    ...(typeof t.scaledObject === 'string' ? { scaledObject: t.scaledObject } : {}),
+  };
+}
+
 /** The alert rule of a signal: its own, or the defaults. */
 export function playbookAlertRule(signal: PlaybookSignal): PlaybookAlertRule {
   return signal.alert ?? normalizeAlert({}, signal.recoveredBelow);
@@ -224,13 +246,14 @@ function defaultSignalResource(target: PlaybookTarget): string | undefined {
     case 'serviceBusNamespace':
       return target.namespaceId;
     case 'containerApp':
+    case 'aksDeployment':
       return undefined;
   }
 }
 
 /**
  * The run target of a scaling playbook: the ARM id of what it changes, lower-cased (ARM ids are
- * case-insensitive). Cosmos DB throughput is named by its container (`.../sqlDatabases/{db}/
+ * case-insensitive); an AKS deployment's is its cluster's id followed by `/namespaces/{ns}/deployments/{name}`. Cosmos DB throughput is named by its container (`.../sqlDatabases/{db}/
  * sqlContainers/{c}`, as the throughput settings' own id says) or database. One run per target at
  * a time; two playbooks may not share one.
  */
@@ -244,6 +267,10 @@ export function playbookTarget(target: PlaybookTarget): string {
       return target.namespaceId.toLowerCase();
     case 'containerApp':
       return target.containerAppId.toLowerCase();
+    case 'aksDeployment':
+      // Not an ARM id: the cluster's, then the deployment's path. Keyed by the deployment even when
+      // its ScaledObject is what changes: two playbooks scaling one deployment would fight.
+      return `${target.clusterId}/namespaces/${target.namespace}/deployments/${target.deployment}`.toLowerCase();
   }
 }
 
@@ -427,7 +454,10 @@ function targetKeyOf(action: string, t: Raw): string | undefined {
     }
     case 'scale-consumers': {
       const containerAppId = s(t.containerAppId);
-      return containerAppId ? playbookTarget({ kind: 'containerApp', containerAppId }) : undefined;
+      if (containerAppId) return playbookTarget({ kind: 'containerApp', containerAppId });
+      const [clusterId, namespace, deployment] = [s(t.clusterId), s(t.namespace), s(t.deployment)];
+      if (!clusterId || !namespace || !deployment) return undefined;
+      return playbookTarget({ kind: 'aksDeployment', clusterId, namespace, deployment });
     }
     default:
       return undefined;

@@ -1,6 +1,7 @@
 /**
  * Capacity of the resources remediation playbooks scale, as ports: Cosmos DB provisioned
- * throughput, Service Bus premium messaging units, Container Apps replicas. Each read says what the
+ * throughput, Service Bus premium messaging units, Container Apps replicas, AKS deployments' replicas
+ * (or their KEDA ScaledObject's max). Each read says what the
  * service allows now (its minimum, its instant limit, a change still being applied), so that a
  * decision never rests on a guess; each write returns what the service then reports.
  */
@@ -85,9 +86,36 @@ export interface ReplicaScalerPort {
   setMaxReplicas(appId: string, maxReplicas: number, options?: CapacityCallOptions): Promise<ReplicaRange>;
 }
 
+/** An AKS deployment's scale: its own replicas, or the KEDA ScaledObject that scales it. */
+export interface KubernetesScaleRef {
+  /** ARM id of the AKS cluster. */
+  clusterId: string;
+  namespace: string;
+  deployment: string;
+  /** The ScaledObject whose `maxReplicaCount` is read and set; absent: the deployment's `replicas`. */
+  scaledObject?: string;
+}
+
+export interface KubernetesScale {
+  /** `replicas`: the deployment's `spec.replicas`; `kedaMax`: the ScaledObject's `spec.maxReplicaCount`. */
+  mode: 'replicas' | 'kedaMax';
+  value: number;
+  /** The least value that makes sense: the ScaledObject's `minReplicaCount` (KEDA refuses a max below it), else 0. */
+  minimum: number;
+  /** Why a change now would race an earlier one (the deployment controller has not yet observed it). */
+  busy?: string;
+}
+
+export interface KubernetesScalerPort {
+  read(ref: KubernetesScaleRef, options?: CapacityCallOptions): Promise<KubernetesScale>;
+  /** Sets the replicas or the ScaledObject's max; returns the reading after the change. */
+  setScale(ref: KubernetesScaleRef, value: number, options?: CapacityCallOptions): Promise<KubernetesScale>;
+}
+
 /** Everything the playbooks scale. */
 export interface CapacityPorts {
   cosmos: CosmosThroughputPort;
   serviceBus: ServiceBusCapacityPort;
   replicas: ReplicaScalerPort;
+  kubernetes: KubernetesScalerPort;
 }

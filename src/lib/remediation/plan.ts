@@ -12,8 +12,13 @@
  * - nothing is changed while the service is still applying an earlier change;
  * - a scale-back lowers only a value stampkeeper set (one a person changed is theirs).
  */
-import { COSMOS_AUTOSCALE_INCREMENT, type ScalingPlaybook, SERVICE_BUS_UNITS } from '../config/playbooks';
-import type { CosmosThroughput, NamespaceCapacity, ReplicaRange } from '../ports/capacity';
+import {
+  COSMOS_AUTOSCALE_INCREMENT,
+  KUBERNETES_MAX_REPLICAS,
+  type ScalingPlaybook,
+  SERVICE_BUS_UNITS,
+} from '../config/playbooks';
+import type { CosmosThroughput, KubernetesScale, NamespaceCapacity, ReplicaRange } from '../ports/capacity';
 
 const MINUTE_MS = 60_000;
 export const DAY_MS = 24 * 60 * MINUTE_MS;
@@ -140,6 +145,21 @@ export function replicaReading(range: ReplicaRange): Reading {
   };
   if (range.provisioningState !== 'Succeeded')
     reading.busy = `the container app is ${range.provisioningState} (an earlier change is being applied)`;
+  return reading;
+}
+
+/**
+ * The reading of an AKS deployment's replicas, or of its KEDA ScaledObject's max. Never below one:
+ * scaling consumers to none is not a remediation (and KEDA refuses a max of 0 or below its min).
+ */
+export function kubernetesReading(scale: KubernetesScale): Reading {
+  const reading: Reading = {
+    value: scale.value,
+    unit: scale.mode === 'kedaMax' ? 'max replicas (KEDA)' : 'replicas',
+    minimum: Math.max(1, scale.minimum),
+    limit: KUBERNETES_MAX_REPLICAS,
+  };
+  if (scale.busy) reading.busy = scale.busy;
   return reading;
 }
 

@@ -4,8 +4,13 @@
  * holds a credential.
  */
 import type { ScalingPlaybook } from '../config/playbooks';
-import type { CapacityCallOptions, CapacityPorts, CosmosThroughputRef } from '../ports/capacity';
-import { cosmosReading, type Reading, replicaReading, serviceBusReading } from './plan';
+import type {
+  CapacityCallOptions,
+  CapacityPorts,
+  CosmosThroughputRef,
+  KubernetesScaleRef,
+} from '../ports/capacity';
+import { cosmosReading, kubernetesReading, type Reading, replicaReading, serviceBusReading } from './plan';
 
 export interface Scaler {
   /** What is being changed, for people: `container orders in database orders of Cosmos DB account acct`. */
@@ -55,5 +60,20 @@ export function scalerFor(playbook: ScalingPlaybook, ports: CapacityPorts): Scal
         apply: async (change, options) =>
           replicaReading(await ports.replicas.setMaxReplicas(target.containerAppId, change.to, options)),
       };
+    case 'aksDeployment': {
+      const ref: KubernetesScaleRef = {
+        clusterId: target.clusterId,
+        namespace: target.namespace,
+        deployment: target.deployment,
+        ...(target.scaledObject ? { scaledObject: target.scaledObject } : {}),
+      };
+      const where = `deployment ${target.namespace}/${target.deployment} on AKS cluster ${lastSegment(target.clusterId)}`;
+      return {
+        describe: target.scaledObject ? `KEDA ScaledObject ${target.scaledObject} of ${where}` : where,
+        read: async (options) => kubernetesReading(await ports.kubernetes.read(ref, options)),
+        apply: async (change, options) =>
+          kubernetesReading(await ports.kubernetes.setScale(ref, change.to, options)),
+      };
+    }
   }
 }

@@ -77,8 +77,20 @@ describe('policy playbooks', () => {
       ['orders-container-ru', 'cosmos-raise-autoscale-max'],
       ['payments-messaging-units', 'servicebus-scale-messaging-units'],
       ['payments-consumers', 'scale-consumers'],
+      ['shipments-consumers', 'scale-consumers'],
       ['payments-page', 'notify-only'],
     ]);
+    expect(policy.playbooks[3]).toMatchObject({
+      target: {
+        kind: 'aksDeployment',
+        clusterId: expect.stringMatching(/managedClusters\/aks-stamp-weu$/),
+        namespace: 'shipping',
+        deployment: 'shipments-worker',
+        scaledObject: 'shipments-worker',
+      },
+      bounds: { floor: 4, ceiling: 40 },
+      step: 4,
+    });
     expect(policy.playbooks[0]).toMatchObject({
       step: 2000,
       approvalAbove: 12000,
@@ -122,7 +134,25 @@ describe('policy playbooks', () => {
   - name: page
     action: notify-only
     match: { alertRule: x }
-    bounds: { floor: 1, ceiling: 2 }`);
+    bounds: { floor: 1, ceiling: 2 }
+  - name: aks-a
+    action: scale-consumers
+    match: { alertRule: a }
+    target: { clusterId: ${SUB}/Microsoft.ContainerService/managedClusters/aks-1, namespace: shipping, deployment: worker }
+    bounds: { floor: 1, ceiling: 10 }
+    signal: { resourceId: ${NAMESPACE}, region: westeurope, metric: ActiveMessages, recoveredBelow: 100 }
+  - name: aks-b
+    action: scale-consumers
+    match: { alertRule: b }
+    target: { clusterId: ${SUB}/Microsoft.ContainerService/managedClusters/AKS-1, namespace: shipping, deployment: worker, scaledObject: worker }
+    bounds: { floor: 1, ceiling: 10 }
+    signal: { resourceId: ${NAMESPACE}, region: westeurope, metric: ActiveMessages, recoveredBelow: 100 }
+  - name: aks-c
+    action: scale-consumers
+    match: { alertRule: c }
+    target: { clusterId: ${SUB}/Microsoft.ContainerService/managedClusters/aks-1, namespace: Shipping, deployment: "worker;rm", scaledObject: "$(x)" }
+    bounds: { floor: 1, ceiling: 10 }
+    signal: { resourceId: ${NAMESPACE}, region: westeurope, metric: ActiveMessages, recoveredBelow: 100 }`);
 
     // Act
     const problems = problemsOf(text);
@@ -154,8 +184,15 @@ describe('policy playbooks', () => {
         expect.stringMatching(/^playbooks\[3\]\.signal\.alert\.windowMinutes: must be one of: 1, 5, 15/),
         expect.stringMatching(/^playbooks\[3\]\.signal\.resourceId: is required for scale-consumers/),
         expect.stringMatching(/^playbooks\[4\]\.bounds: is not allowed here/),
+        // One deployment, scaled by its replicas in one playbook and its KEDA max in another: they would fight.
+        expect.stringMatching(/^playbooks\[6\]\.target: changes the same resource as playbooks\[5\]/),
       ]),
     );
+    // Kubernetes names are checked before any command is built from them.
+    const aksC = problems.filter((p) => p.startsWith('playbooks[7]'));
+    expect(aksC.join('\n')).toMatch(/namespace/);
+    expect(aksC.join('\n')).toMatch(/deployment/);
+    expect(aksC.join('\n')).toMatch(/scaledObject/);
   });
 
   it('names the run target by the throughput it changes, case-insensitively', () => {

@@ -284,6 +284,122 @@ describe.skipIf(!inject('bicepAvailable'))(
       return ids;
     }
 
+    /**
+     * Every scaling playbook of \`policy\` has its role on exactly its target, with exactly the
+     * actions its adapter calls (the adapters' TSDoc names them), and nothing more is granted.
+     */
+    function expectPlaybookGrants(policy: Policy, deployment: Deployment): void {
+      // Prepare: what the playbooks change, read from the policy itself (the adapters' TSDoc names the actions).
+      const throughput = 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases';
+      const needed: string[] = [];
+      for (const p of policy.playbooks) {
+        if (p.action === 'notify-only') continue;
+        const t = p.target;
+        if (t.kind === 'cosmosThroughput') {
+          const db = `${t.accountId}/sqlDatabases/${t.database}`;
+          const scope = t.container ? `${db}/containers/${t.container}` : db;
+          const settings = t.container
+            ? `${throughput}/containers/throughputSettings`
+            : `${throughput}/throughputSettings`;
+          needed.push(`${scope} ${settings}/read,${settings}/write`);
+          if (p.migrateToAutoscale) needed.push(`${scope} ${settings}/migrateToAutoscale/action`);
+          needed.push(
+            `${t.accountId.split('/resourceGroups/')[0]} Microsoft.DocumentDB/locations/operationsStatus/read`,
+          );
+        } else if (t.kind === 'serviceBusNamespace')
+          needed.push(
+            `${t.namespaceId} Microsoft.ServiceBus/namespaces/read,Microsoft.ServiceBus/namespaces/write`,
+          );
+        else if (t.kind === 'aksDeployment')
+          // kubectl runs inside the cluster through the run command; its result is read back.
+          needed.push(
+            `${t.clusterId} Microsoft.ContainerService/managedClusters/commandResults/read,Microsoft.ContainerService/managedClusters/runCommand/action`,
+          );
+        else {
+          needed.push(
+            `${t.containerAppId} Microsoft.App/containerApps/read,Microsoft.App/containerApps/write`,
+          );
+          // Its update is a long-running operation Container Apps keeps at the subscription.
+          needed.push(
+            `${t.containerAppId.split('/resourceGroups/')[0]} Microsoft.App/locations/containerappOperationResults/read,Microsoft.App/locations/containerappOperationStatuses/read`,
+          );
+        }
+      }
+      const ids = new Set(remediationRoleIds(deployment).values());
+      const definitions = new Map(
+        deployment
+          .of('Microsoft.Authorization/roleDefinitions')
+          .filter((d) => ids.has(text(d.name)))
+          .map((d) => [
+            text(d.name),
+            d.properties as {
+              type: string;
+              permissions: Array<{ actions: string[]; dataActions: string[] }>;
+              assignableScopes: string[];
+            },
+          ]),
+      );
+
+      // Act: every assignment of a playbook role, with the actions its role definition grants.
+      const granted = assignments(deployment)
+        .map((a) => a.split(' '))
+        .filter(([, role]) => ids.has(role!))
+        .map(([who, role, scope]) => ({ who, scope: scope!, definition: definitions.get(role!)! }));
+
+      // Assess
+      expect(granted.map((g) => g.who).every((w) => w === 'app')).toBe(true);
+      expect(
+        granted
+          .map(
+            (g) =>
+              `${g.scope} ${g.definition.permissions
+                .flatMap((p) => p.actions)
+                .sort()
+                .join(',')}`,
+          )
+          .sort(),
+      ).toEqual([...new Set(needed)].sort());
+      for (const g of granted) {
+        // Custom, no data actions, assignable only in the target's resource group (or its subscription).
+        expect(g.definition.type).toBe('CustomRole');
+        expect(g.definition.permissions.flatMap((p) => p.dataActions)).toEqual([]);
+        expect(g.definition.assignableScopes).toContain(
+          g.scope.includes('/resourceGroups/') ? g.scope.split('/providers/')[0] : g.scope,
+        );
+      }
+      // Every playbook role defined is assigned.
+      expect(new Set(granted.map((g) => g.definition))).toEqual(new Set(definitions.values()));
+      expect(needed.length).toBeGreaterThanOrEqual(3);
+    }
+
+    it('grants every action and target kind of the full example policy (AKS run command on the cluster)', async () => {
+      // Prepare: a copy of infra/ with the playbook targets the full example derives, in place of the bundled policy's.
+      const own = await copyInfra();
+      try {
+        // Only its playbooks' part: the rest (its vaults) would need parameters the environments lack.
+        const full = await generatePolicyTargets({
+          rootDir: ROOT,
+          policyPath: join(ROOT, 'policy/examples/full.policy.yaml'),
+        });
+        const path = join(own.dir, 'policy.targets.json');
+        const mixed = JSON.parse(await readFile(path, 'utf8'));
+        mixed.remediation = JSON.parse(full.text).remediation;
+        await writeFile(path, JSON.stringify(mixed));
+        const example = await loadPolicy(join(ROOT, 'policy/examples/full.policy.yaml'));
+
+        // Act
+        const deployment = await deploymentOf(own.dir, 'env/dev.bicepparam', AUTH_ENV);
+
+        // Assess
+        expect(
+          example.playbooks.some((p) => p.action !== 'notify-only' && p.target.kind === 'aksDeployment'),
+        ).toBe(true);
+        expectPlaybookGrants(example, deployment);
+      } finally {
+        await own.dispose();
+      }
+    }, 120_000);
+
     describe.each(ENVIRONMENTS)('%s', (env) => {
       const deployment = () => deployments.get(env)!;
 
@@ -676,82 +792,7 @@ describe.skipIf(!inject('bicepAvailable'))(
       });
 
       it('gives every playbook target its role on exactly that resource, with exactly the actions its adapter calls', () => {
-        // Prepare: what the playbooks change, read from the policy itself (the adapters' TSDoc names the actions).
-        const throughput = 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases';
-        const needed: string[] = [];
-        for (const p of policy.playbooks) {
-          if (p.action === 'notify-only') continue;
-          const t = p.target;
-          if (t.kind === 'cosmosThroughput') {
-            const db = `${t.accountId}/sqlDatabases/${t.database}`;
-            const scope = t.container ? `${db}/containers/${t.container}` : db;
-            const settings = t.container
-              ? `${throughput}/containers/throughputSettings`
-              : `${throughput}/throughputSettings`;
-            needed.push(`${scope} ${settings}/read,${settings}/write`);
-            if (p.migrateToAutoscale) needed.push(`${scope} ${settings}/migrateToAutoscale/action`);
-            needed.push(
-              `${t.accountId.split('/resourceGroups/')[0]} Microsoft.DocumentDB/locations/operationsStatus/read`,
-            );
-          } else if (t.kind === 'serviceBusNamespace')
-            needed.push(
-              `${t.namespaceId} Microsoft.ServiceBus/namespaces/read,Microsoft.ServiceBus/namespaces/write`,
-            );
-          else {
-            needed.push(
-              `${t.containerAppId} Microsoft.App/containerApps/read,Microsoft.App/containerApps/write`,
-            );
-            // Its update is a long-running operation Container Apps keeps at the subscription.
-            needed.push(
-              `${t.containerAppId.split('/resourceGroups/')[0]} Microsoft.App/locations/containerappOperationResults/read,Microsoft.App/locations/containerappOperationStatuses/read`,
-            );
-          }
-        }
-        const ids = new Set(remediationRoleIds(deployment()).values());
-        const definitions = new Map(
-          deployment()
-            .of('Microsoft.Authorization/roleDefinitions')
-            .filter((d) => ids.has(text(d.name)))
-            .map((d) => [
-              text(d.name),
-              d.properties as {
-                type: string;
-                permissions: Array<{ actions: string[]; dataActions: string[] }>;
-                assignableScopes: string[];
-              },
-            ]),
-        );
-
-        // Act: every assignment of a playbook role, with the actions its role definition grants.
-        const granted = assignments(deployment())
-          .map((a) => a.split(' '))
-          .filter(([, role]) => ids.has(role!))
-          .map(([who, role, scope]) => ({ who, scope: scope!, definition: definitions.get(role!)! }));
-
-        // Assess
-        expect(granted.map((g) => g.who).every((w) => w === 'app')).toBe(true);
-        expect(
-          granted
-            .map(
-              (g) =>
-                `${g.scope} ${g.definition.permissions
-                  .flatMap((p) => p.actions)
-                  .sort()
-                  .join(',')}`,
-            )
-            .sort(),
-        ).toEqual([...new Set(needed)].sort());
-        for (const g of granted) {
-          // Custom, no data actions, assignable only in the target's resource group (or its subscription).
-          expect(g.definition.type).toBe('CustomRole');
-          expect(g.definition.permissions.flatMap((p) => p.dataActions)).toEqual([]);
-          expect(g.definition.assignableScopes).toContain(
-            g.scope.includes('/resourceGroups/') ? g.scope.split('/providers/')[0] : g.scope,
-          );
-        }
-        // Every playbook role defined is assigned.
-        expect(new Set(granted.map((g) => g.definition))).toEqual(new Set(definitions.values()));
-        expect(needed.length).toBeGreaterThanOrEqual(3);
+        expectPlaybookGrants(policy, deployment());
       });
 
       it("makes each scaling playbook a metric alert rule on its signal, which the intake's findPlaybook matches to it, posting to the action group", () => {

@@ -281,7 +281,7 @@ describe('npm run infra:params', () => {
         'Microsoft.ServiceBus/namespaces',
         'contoso-payments-sb',
         'monitoringReader',
-        'playbooks.payments-consumers playbooks.payments-messaging-units',
+        'playbooks.payments-consumers playbooks.payments-messaging-units playbooks.shipments-consumers',
       ],
       ['Microsoft.OperationalInsights/workspaces', 'law-stamps', 'logAnalyticsReader', 'gates.stamp-health'],
       ['Microsoft.ServiceBus/namespaces', 'sb-stamp-weu-2', 'monitoringReader', 'gates.stamp-health'],
@@ -339,6 +339,12 @@ describe('npm run infra:params: the playbooks (issue 10)', () => {
 
     // Assess
     expect(grants.map((g) => [g.role, g.resourceId, g.playbooks.join(' ')])).toEqual([
+      // An AKS deployment (here its KEDA ScaledObject) is scaled by kubectl through the cluster's run command.
+      [
+        'aksConsumerScale',
+        '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-compute/providers/Microsoft.ContainerService/managedClusters/aks-stamp-weu',
+        'shipments-consumers',
+      ],
       // A Container App's update is a long-running operation whose status ARM keeps at the subscription.
       ['containerAppOperationStatus', `/subscriptions/${sub}`, 'payments-consumers'],
       ['containerAppReplicas', `${rg}/Microsoft.App/containerApps/ca-payments-worker`, 'payments-consumers'],
@@ -361,6 +367,7 @@ describe('npm run infra:params: the playbooks (issue 10)', () => {
       ],
     ]);
     expect(grants.map((g) => g.resourceType)).toEqual([
+      'Microsoft.ContainerService/managedClusters',
       'subscription',
       'Microsoft.App/containerApps',
       'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers',
@@ -368,7 +375,8 @@ describe('npm run infra:params: the playbooks (issue 10)', () => {
       'subscription',
       'Microsoft.ServiceBus/namespaces',
     ]);
-    expect(grants[2]!.names).toEqual(['contoso-data', 'orders', 'orders']);
+    expect(grants[0]!.names).toEqual(['aks-stamp-weu']);
+    expect(grants[3]!.names).toEqual(['contoso-data', 'orders', 'orders']);
     // Only the roles used, each custom, with exactly its adapter's actions.
     expect(roles.map((r) => r.name)).toEqual(grants.map((g) => g.role));
     expect(roles.every((r) => r.builtInRoleId === null)).toBe(true);
@@ -423,6 +431,7 @@ describe('npm run infra:params: the playbooks (issue 10)', () => {
       'orders-container-ru',
       'payments-consumers',
       'payments-messaging-units',
+      'shipments-consumers',
     ]);
     expect(matched).toEqual(alertRules.map((r) => r.playbook));
     expect(alertRules[0]).toEqual({
