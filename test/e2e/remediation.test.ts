@@ -6,98 +6,15 @@
  * namespace's messaging units through ARM, verify the metrics recover, and once the load is gone
  * and the metrics stayed low for the playbooks' window, the scale-back timer lowers both again.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalApp, startLocalApp } from '../../src/local/app';
-import type { HostLogger } from '../../src/local/host/types';
-import { appBundle } from '../support/bundle';
-import { storageConnectionString, uniquePrefix } from '../support/storage';
+import { describe, expect, it } from 'vitest';
+import { advance, json, localAppHooks } from './support/localApp';
+import { over, runsOf, until as untilMinutes } from './support/remediation';
 
 const START = '2026-01-01T00:00:00Z';
 
-const logs: string[] = [];
-const logger: HostLogger = {
-  info: (m) => logs.push(m),
-  warn: (m) => logs.push(m),
-  error: (m) => logs.push(m),
-};
-const consoleMethods = ['log', 'info', 'warn', 'error', 'debug'] as const;
-const originalConsole = consoleMethods.map((m) => [m, console[m]] as const);
-beforeAll(() => {
-  for (const m of consoleMethods) console[m] = (...args: unknown[]) => logs.push(args.map(String).join(' '));
-});
-afterAll(() => {
-  for (const [m, original] of originalConsole) console[m] = original as never;
-});
-
-let app: RunningLocalApp | undefined;
-afterEach(async () => {
-  await app?.stop();
-  app = undefined;
-  logs.length = 0;
-});
-
-async function start(): Promise<RunningLocalApp> {
-  const bundle = appBundle();
-  const prefix = uniquePrefix('x');
-  return startLocalApp({
-    appEntry: bundle.entry,
-    appRoot: bundle.root,
-    port: 0,
-    startTimers: false,
-    logger,
-    env: {
-      AzureWebJobsStorage: storageConnectionString(),
-      STAMPKEEPER_TABLE_PREFIX: prefix,
-      STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
-    },
-  });
-}
-
-async function json(
-  current: RunningLocalApp,
-  path: string,
-  init?: RequestInit,
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers are read freely in assertions
-): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${current.url}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
-
-const advance = (current: RunningLocalApp, by: Record<string, number | string>) =>
-  json(current, '/sandbox/clock/advance', { method: 'POST', body: JSON.stringify(by) });
-
-const over = (run: { state: string } | undefined) =>
-  run !== undefined && ['succeeded', 'failed', 'cancelled'].includes(run.state);
-
-/** The playbook's runs, newest first. */
-async function runsOf(current: RunningLocalApp, playbook: string) {
-  const answer = await json(current, `/api/remediations?playbook=${playbook}&limit=20`);
-  expect(answer.status).toBe(200);
-  return answer.body.runs as Array<{
-    id: string;
-    state: string;
-    steps: Array<{ name: string; output?: unknown }>;
-  }>;
-}
-
-/**
- * Moves the sandbox clock a minute at a time (letting the app's runs work in between) until
- * `done` holds, or gives up after `maxMinutes` of sandbox time.
- */
-async function until(current: RunningLocalApp, done: () => Promise<boolean>, maxMinutes: number) {
-  for (let minute = 0; minute <= maxMinutes; minute++) {
-    for (let i = 0; i < 4; i++) {
-      if (await done()) return;
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    await advance(current, { minutes: 1 });
-  }
-  const alerts = (await json(current, '/sandbox/alerts')).body;
-  throw new Error(
-    `the remediation did not get there in time: ${JSON.stringify(alerts)} ${logs.slice(-30).join('\n')}`,
-  );
-}
+const hooks = localAppHooks({ prefix: 'x' });
+const until = (done: () => Promise<boolean>, maxMinutes: number) =>
+  untilMinutes(hooks.current()!, hooks.logs, done, maxMinutes);
 
 function estate(body: {
   arm: {
@@ -114,13 +31,13 @@ function estate(body: {
 describe('guarded remediation on npm start (the bundle, the default scenario, the bundled policy)', () => {
   it('load -> alerts -> scale up -> recovery -> load drops -> scale back, for the container and the queue', async () => {
     // Prepare
-    app = await start();
+    const app = await hooks.start();
     const before = estate((await json(app, '/sandbox/estate')).body);
 
     // Act 1: the container throttles from +1h, the queue backs up from +1h30m.
     await advance(app, { minutes: 60 });
-    await until(app, async () => over((await runsOf(app!, 'orders-container-ru'))[0]), 60);
-    await until(app, async () => over((await runsOf(app!, 'orders-messaging-units'))[0]), 90);
+    await until(async () => over((await runsOf(app, 'orders-container-ru'))[0]), 60);
+    await until(async () => over((await runsOf(app, 'orders-messaging-units'))[0]), 90);
     const raised = estate((await json(app, '/sandbox/estate')).body);
     const raiseRuns = {
       ru: (await runsOf(app, 'orders-container-ru'))[0]!,
@@ -133,17 +50,13 @@ describe('guarded remediation on npm start (the bundle, the default scenario, th
       method: 'POST',
       body: '{}',
     });
-    await until(
-      app,
-      async () => {
-        const [ru, units] = [
-          await runsOf(app!, 'orders-container-ru'),
-          await runsOf(app!, 'orders-messaging-units'),
-        ];
-        return ru.length === 2 && units.length === 2 && over(ru[0]) && over(units[0]);
-      },
-      30,
-    );
+    await until(async () => {
+      const [ru, units] = [
+        await runsOf(app, 'orders-container-ru'),
+        await runsOf(app, 'orders-messaging-units'),
+      ];
+      return ru.length === 2 && units.length === 2 && over(ru[0]) && over(units[0]);
+    }, 30);
     const lowered = estate((await json(app, '/sandbox/estate')).body);
     const alerts = (await json(app, '/sandbox/alerts')).body;
     const audit = await json(app, `/api/audit?since=${START}&limit=1000`);
