@@ -554,7 +554,7 @@ export function createAlerting(input: {
     store.setSource(accountId, 'NormalizedRUConsumption', outputs.at(-1)!);
   }
   // What drains each queue now: read at every sample, so a change through ARM counts from the next minute.
-  const capacities: Array<() => number[]> = [];
+  const capacities: Array<(at: number) => number[][]> = [];
   for (const [namespaceId, loads] of queueLoads) {
     driven.add(`${namespaceId}|ActiveMessages`.toLowerCase());
     const drains = () => {
@@ -566,7 +566,10 @@ export function createAlerting(input: {
         drainPerMinute(load, units, load.consumers ? consumerReplicas(now, load.consumers) : undefined),
       );
     };
-    capacities.push(drains);
+    capacities.push((at) => {
+      const drained = drains();
+      return loads.map((load, k) => [valueAt(load.incomingPerMinute, at), drained[k]!]);
+    });
     outputs.push((at) => {
       const drained = drains();
       return loads.map((load, k) => {
@@ -585,10 +588,11 @@ export function createAlerting(input: {
     });
     store.setSource(namespaceId, 'ActiveMessages', outputs.at(-1)!);
   }
-  // What the metrics read and what drains the queues: a raise or a scale-back changes it, and wakes a
-  // quiet ticker even while the backlog is still the same.
+  // What the metrics read, and what arrives in and drains each queue: a load step, a raise or a
+  // scale-back changes it and wakes a quiet ticker while the backlog is still the same (an empty queue
+  // whose arrivals step up reads 0 at the step's minute, yet will grow).
   const signature = (at: number) =>
-    JSON.stringify([outputs.map((output) => output(new Date(at))), capacities.map((drains) => drains())]);
+    JSON.stringify([outputs.map((output) => output(new Date(at))), capacities.map((rates) => rates(at))]);
   const steps = spec.load
     .flatMap((load) => (load.kind === 'cosmos' ? load.ruPerSecond : load.incomingPerMinute))
     .map((p) => resolveInstant(p.at, clockStart))

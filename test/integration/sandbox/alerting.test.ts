@@ -231,6 +231,44 @@ describe('sandbox alerting: load, metric alert rules, action group', () => {
     expect(sandbox.alerts.rules()[0]!.lastEvaluatedAt).not.toBe(sandbox.clock.now().toISOString());
   });
 
+  it('notices arrivals stepping up on an empty queue while the clock is quiet, when a move ends at the step', async () => {
+    // Prepare: 500 a minute (drained), then 1500 from +1h against 1000 drained: the backlog grows from +1h.
+    const sandbox = createSandbox({
+      scenario: scenario({
+        load: [
+          {
+            queue: { namespace: 'sb-load', name: 'q1' },
+            incomingPerMinute: [
+              { at: '+0m', value: 500 },
+              { at: '+1h', value: 1500 },
+            ],
+            drainedPerMinutePerUnit: 1000,
+          },
+        ],
+        rules: [
+          {
+            name: 'backlog',
+            resourceId: NAMESPACE,
+            metric: 'ActiveMessages',
+            dimensions: { EntityName: 'q1' },
+            threshold: 2000,
+          },
+        ],
+      }),
+    });
+
+    // Act: one move that ends exactly at the step, then another.
+    await sandbox.advance({ hours: 1 });
+    await sandbox.advance({ minutes: 15 });
+
+    // Assess: +500 a minute from +1h; the first window averaging over 2000 is [+1h03, +1h08) (1500 ...
+    // 3500), read 3 minutes later.
+    expect(backlog(sandbox)).toBe(7500);
+    expect(sandbox.alerts.deliveries().map((d) => [d.monitorCondition, d.at])).toEqual([
+      ['Fired', '2026-05-01T01:11:00.000Z'],
+    ]);
+  });
+
   it('delivers some notifications twice, with the same alert id and condition', async () => {
     // Prepare
     const { bodies, target } = receiver();
