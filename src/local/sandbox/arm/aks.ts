@@ -11,9 +11,27 @@
  *   A command that ran and failed is `Succeeded` with a non-zero `exitCode` (the command ran);
  *   `Failed` with a `reason` is for a command AKS could not run (not emulated).
  *
- * The command is a shell line of `kubectl` invocations joined by `&&` / `;`; the sandbox emulates
- * against the scenario's deployments (a deployment is a consumer of kind aksDeployment, or one listed
- * under the cluster's `deployments`):
+ * The command is a shell line of `kubectl` invocations joined by `&&` / `;` (the logs: each one's
+ * output, joined by newlines); the sandbox emulates against the scenario's deployments (one listed
+ * under the cluster's `deployments`, with its replicas and KEDA ScaledObject, or a consumer of kind
+ * aksDeployment: one replica, no ScaledObject). The objects and what they print: `kubeObjects.ts`.
+ * - `kubectl get <deployment|scaledobject>/<name> -n <ns> -o json` (also `<type> <name>`, `deploy`,
+ *   `deployments`, `deployment.apps`, `so`, `scaledobjects`, `scaledobject.keda.sh`, `-ojson`,
+ *   `--output=json`): the object as kubectl prints it. Tables and other formats are not emulated
+ *   (exit 1); an unknown format is kubectl's `unable to match a printer` error;
+ * - `kubectl scale deployment/<name> -n <ns> --replicas=<N>` (or `--replicas N`): `deployment.apps/<name>
+ *   scaled`; a missing or negative count is kubectl's `The --replicas=COUNT flag is required, and COUNT
+ *   must be greater than or equal to 0`, a count that is not an integer pflag's `invalid argument`
+ *   (kubernetes/kubectl `pkg/cmd/scale`);
+ * - `kubectl patch scaledobject/<name> -n <ns> --type=merge -p '<json>'` (or `-p=`, `--patch`): sets
+ *   `spec.minReplicaCount` / `spec.maxReplicaCount` only (anything else: "not emulated", exit 1);
+ *   `scaledobject.keda.sh/<name> patched`, or `patched (no change)`. KEDA's webhook refuses bounds as
+ *   `Error from server (Forbidden): admission webhook "vscaledobject.kb.io" denied the request:
+ *   MinReplicaCount=<min> must be less than MaxReplicaCount=<max>`; without `--type` the API server
+ *   refuses a strategic merge patch of a custom resource (415 UnsupportedMediaType);
+ * - an unknown object: `Error from server (NotFound): deployments.apps "<name>" not found` /
+ *   `scaledobjects.keda.sh "<name>" not found`; a ScaledObject on a cluster without any (KEDA not
+ *   installed): `error: the server doesn't have a resource type "<type>"`;
  * - `kubectl rollout restart deployment/<name> -n <ns>`: starts a roll of the consumer, prints
  *   `deployment.apps/<name> restarted`; an unknown deployment prints `Error from server (NotFound):
  *   deployments.apps "<name>" not found` and exits 1;
