@@ -12,7 +12,7 @@
  * evaluations, an evaluation without data changes nothing); action groups wait 10 s and retry only
  * on 408 / 429 / 503 / 504 or no answer (docs/decisions/0003-alert-intake.md).
  */
-import type { ArmWorld } from './arm/world';
+import type { ArmEstate, ArmWorld } from './arm/world';
 import type { SandboxClock, WorldTicker } from './clock';
 import { seededUuid } from './ids';
 import { aggregate, emptyAccumulator, type MetricsStore } from './monitor/metrics';
@@ -59,9 +59,18 @@ export type ResolvedLoad =
       namespace: string;
       queue: string;
       incomingPerMinute: Point[];
-      drainedPerMinutePerUnit: number;
+      /** What one messaging unit drains a minute (a cap on the consumers when both are given). */
+      drainedPerMinutePerUnit: number | undefined;
+      /** What one replica of the consumers drains a minute. */
+      drainedPerMinutePerReplica: number | undefined;
+      consumers: QueueConsumers | undefined;
       backlog: number;
     };
+
+/** Who drains a queue: a Container App, or an AKS deployment (scaled by its KEDA ScaledObject, if any). */
+export type QueueConsumers =
+  | { kind: 'containerApp'; app: string }
+  | { kind: 'aks'; cluster: string; namespace: string; deployment: string };
 
 export interface ResolvedAlertRule {
   name: string;
@@ -179,24 +188,79 @@ function resolveLoad(raw: unknown, path: string, problems: string[]): ResolvedLo
     };
   }
   if (isObject(raw.queue)) {
-    unknownKeys(raw, ['queue', 'incomingPerMinute', 'drainedPerMinutePerUnit', 'backlog'], path, problems);
+    unknownKeys(
+      raw,
+      [
+        'queue',
+        'incomingPerMinute',
+        'drainedPerMinutePerUnit',
+        'drainedPerMinutePerReplica',
+        'consumers',
+        'backlog',
+      ],
+      path,
+      problems,
+    );
     unknownKeys(raw.queue, ['namespace', 'name'], `${path}.queue`, problems);
+    const consumers =
+      raw.consumers === undefined
+        ? undefined
+        : resolveConsumers(raw.consumers, `${path}.consumers`, problems);
+    const rate = (key: 'drainedPerMinutePerUnit' | 'drainedPerMinutePerReplica') =>
+      raw[key] === undefined ? undefined : int(raw[key], 1, 10_000_000, `${path}.${key}`, problems);
+    const perUnit = rate('drainedPerMinutePerUnit');
+    const perReplica = rate('drainedPerMinutePerReplica');
+    if (raw.consumers === undefined) {
+      // Without consumers, the messaging units drain the queue.
+      if (raw.drainedPerMinutePerUnit === undefined)
+        int(undefined, 1, 10_000_000, `${path}.drainedPerMinutePerUnit`, problems);
+      if (raw.drainedPerMinutePerReplica !== undefined)
+        problems.push(
+          `${path}.drainedPerMinutePerReplica: needs consumers (a containerApp or an aks deployment)`,
+        );
+    } else if (raw.drainedPerMinutePerUnit === undefined && raw.drainedPerMinutePerReplica === undefined)
+      problems.push(
+        `${path}: with consumers, give drainedPerMinutePerReplica, drainedPerMinutePerUnit or both`,
+      );
     return {
       kind: 'queue',
       namespace: name(raw.queue.namespace, `${path}.queue.namespace`, problems),
       queue: name(raw.queue.name, `${path}.queue.name`, problems),
       incomingPerMinute: points(raw.incomingPerMinute, `${path}.incomingPerMinute`, problems),
-      drainedPerMinutePerUnit: int(
-        raw.drainedPerMinutePerUnit,
-        1,
-        10_000_000,
-        `${path}.drainedPerMinutePerUnit`,
-        problems,
-      ),
+      drainedPerMinutePerUnit: perUnit,
+      drainedPerMinutePerReplica: perReplica,
+      consumers,
       backlog: raw.backlog === undefined ? 0 : int(raw.backlog, 0, 100_000_000, `${path}.backlog`, problems),
     };
   }
   problems.push(`${path}: needs cosmos { account, database, container } or queue { namespace, name }`);
+  return undefined;
+}
+
+/** `consumers: { containerApp: <name> }` or `consumers: { aks: { cluster, namespace, deployment } }`. */
+function resolveConsumers(raw: unknown, path: string, problems: string[]): QueueConsumers | undefined {
+  const expected = `${path}: a mapping with containerApp: <name> or aks: { cluster, namespace, deployment }`;
+  if (!isObject(raw)) {
+    problems.push(expected);
+    return undefined;
+  }
+  unknownKeys(raw, ['containerApp', 'aks'], path, problems);
+  if (raw.containerApp !== undefined && raw.aks !== undefined) {
+    problems.push(`${path}: either containerApp or aks, not both`);
+    return undefined;
+  }
+  if (raw.containerApp !== undefined)
+    return { kind: 'containerApp', app: name(raw.containerApp, `${path}.containerApp`, problems) };
+  if (isObject(raw.aks)) {
+    unknownKeys(raw.aks, ['cluster', 'namespace', 'deployment'], `${path}.aks`, problems);
+    return {
+      kind: 'aks',
+      cluster: name(raw.aks.cluster, `${path}.aks.cluster`, problems),
+      namespace: name(raw.aks.namespace, `${path}.aks.namespace`, problems),
+      deployment: name(raw.aks.deployment, `${path}.aks.deployment`, problems),
+    };
+  }
+  problems.push(expected);
   return undefined;
 }
 
@@ -378,6 +442,8 @@ interface RuleState {
 interface QueueState {
   t: number;
   backlog: number;
+  /** The drain per minute read at `t`: what drained the queue since (undefined: not read yet). */
+  drain: number | undefined;
 }
 
 /**
@@ -447,11 +513,19 @@ export function createAlerting(input: {
         throw new RangeError(
           `alerting.load[${i}].queue: no queue '${load.queue}' in arm.serviceBusNamespaces '${load.namespace}'`,
         );
+      if (load.consumers && consumerReplicas(estate, load.consumers) === undefined) {
+        const c = load.consumers;
+        throw new RangeError(
+          c.kind === 'containerApp'
+            ? `alerting.load[${i}].consumers.containerApp: no container app '${c.app}' in arm.containerApps`
+            : `alerting.load[${i}].consumers.aks: no deployment ${c.namespace}/${c.deployment} in arm.aksClusters '${c.cluster}'`,
+        );
+      }
       ensureMetric(store, SERVICE_BUS_NAMESPACE, 'ActiveMessages', ['EntityName'], 'Count', 'Average');
       store.addResource(ns.id, ns.location);
       queueLoads.set(ns.id, [
         ...(queueLoads.get(ns.id) ?? []),
-        { ...load, state: { t: clockStart, backlog: load.backlog } },
+        { ...load, state: { t: clockStart, backlog: load.backlog, drain: undefined } },
       ]);
     }
   }
@@ -479,27 +553,46 @@ export function createAlerting(input: {
     });
     store.setSource(accountId, 'NormalizedRUConsumption', outputs.at(-1)!);
   }
+  // What drains each queue now: read at every sample, so a change through ARM counts from the next minute.
+  const capacities: Array<(at: number) => number[][]> = [];
   for (const [namespaceId, loads] of queueLoads) {
     driven.add(`${namespaceId}|ActiveMessages`.toLowerCase());
-    outputs.push((at) => {
+    const drains = () => {
+      const now = arm.describe();
       const units =
-        arm.describe().serviceBusNamespaces.find((n) => n.id.toLowerCase() === namespaceId.toLowerCase())?.sku
+        now.serviceBusNamespaces.find((n) => n.id.toLowerCase() === namespaceId.toLowerCase())?.sku
           .capacity ?? 1;
-      return loads.map((load) => {
+      return loads.map((load) =>
+        drainPerMinute(load, units, load.consumers ? consumerReplicas(now, load.consumers) : undefined),
+      );
+    };
+    capacities.push((at) => {
+      const drained = drains();
+      return loads.map((load, k) => [valueAt(load.incomingPerMinute, at), drained[k]!]);
+    });
+    outputs.push((at) => {
+      const drained = drains();
+      return loads.map((load, k) => {
         const t = at.getTime();
         if (t > load.state.t) {
-          // Integrated since the last sample at the rates of then: the clock stops every minute.
+          // Integrated since the last sample at the rates of then (a change of the units or replicas
+          // since counts from now, not over the past): the clock stops at every minute and load step.
           const minutes = (t - load.state.t) / MINUTE_MS;
-          const rate = valueAt(load.incomingPerMinute, load.state.t) - load.drainedPerMinutePerUnit * units;
+          const rate = valueAt(load.incomingPerMinute, load.state.t) - (load.state.drain ?? drained[k]!);
           load.state.backlog = Math.max(0, Math.round(load.state.backlog + rate * minutes));
           load.state.t = t;
         }
+        load.state.drain = drained[k]!;
         return { dimensions: { EntityName: load.queue }, value: load.state.backlog };
       });
     });
     store.setSource(namespaceId, 'ActiveMessages', outputs.at(-1)!);
   }
-  const signature = (at: number) => JSON.stringify(outputs.map((output) => output(new Date(at))));
+  // What the metrics read, and what arrives in and drains each queue: a load step, a raise or a
+  // scale-back changes it and wakes a quiet ticker while the backlog is still the same (an empty queue
+  // whose arrivals step up reads 0 at the step's minute, yet will grow).
+  const signature = (at: number) =>
+    JSON.stringify([outputs.map((output) => output(new Date(at))), capacities.map((rates) => rates(at))]);
   const steps = spec.load
     .flatMap((load) => (load.kind === 'cosmos' ? load.ruPerSecond : load.incomingPerMinute))
     .map((p) => resolveInstant(p.at, clockStart))
@@ -681,6 +774,39 @@ export function createAlerting(input: {
       target = next;
     },
   };
+}
+
+/**
+ * The replicas draining a queue now: a Container App's `maxReplicas` (its queue scale rule has scaled
+ * it out to its max under a backlog); an AKS deployment's ScaledObject's `maxReplicaCount` (KEDA has
+ * scaled it out), or its `spec.replicas` without one. undefined: the estate has no such consumer.
+ */
+function consumerReplicas(estate: ArmEstate, consumers: QueueConsumers): number | undefined {
+  if (consumers.kind === 'containerApp')
+    return estate.containerApps.find((a) => a.name.toLowerCase() === consumers.app.toLowerCase())?.scale
+      .maxReplicas;
+  const deployment = estate.aksClusters
+    .find((c) => c.name.toLowerCase() === consumers.cluster.toLowerCase())
+    ?.deployments.find((d) => d.namespace === consumers.namespace && d.name === consumers.deployment);
+  if (!deployment) return undefined;
+  return deployment.scaledObject ? deployment.scaledObject.maxReplicaCount : deployment.replicas;
+}
+
+/**
+ * Messages drained a minute: the consumers' replicas × `drainedPerMinutePerReplica`, capped by the
+ * messaging units × `drainedPerMinutePerUnit` when that is given too (the namespace limits what its
+ * consumers can receive); the units alone without consumers.
+ */
+function drainPerMinute(
+  load: Extract<ResolvedLoad, { kind: 'queue' }>,
+  units: number,
+  replicas: number | undefined,
+): number {
+  const caps: number[] = [];
+  if (load.drainedPerMinutePerUnit !== undefined) caps.push(load.drainedPerMinutePerUnit * units);
+  if (load.drainedPerMinutePerReplica !== undefined && replicas !== undefined)
+    caps.push(load.drainedPerMinutePerReplica * Math.max(0, replicas));
+  return caps.length === 0 ? 0 : Math.min(...caps);
 }
 
 function ensureMetric(

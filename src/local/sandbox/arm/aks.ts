@@ -11,9 +11,27 @@
  *   A command that ran and failed is `Succeeded` with a non-zero `exitCode` (the command ran);
  *   `Failed` with a `reason` is for a command AKS could not run (not emulated).
  *
- * The command is a shell line of `kubectl` invocations joined by `&&` / `;`; the sandbox emulates
- * against the scenario's deployments (a deployment is a consumer of kind aksDeployment, or one listed
- * under the cluster's `deployments`):
+ * The command is a shell line of `kubectl` invocations joined by `&&` / `;` (the logs: each one's
+ * output, joined by newlines); the sandbox emulates against the scenario's deployments (one listed
+ * under the cluster's `deployments`, with its replicas and KEDA ScaledObject, or a consumer of kind
+ * aksDeployment: one replica, no ScaledObject). The objects and what they print: `kubeObjects.ts`.
+ * - `kubectl get <deployment|scaledobject>/<name> -n <ns> -o json` (also `<type> <name>`, `deploy`,
+ *   `deployments`, `deployment.apps`, `so`, `scaledobjects`, `scaledobject.keda.sh`, `-ojson`,
+ *   `--output=json`): the object as kubectl prints it. Tables and other formats are not emulated
+ *   (exit 1); an unknown format is kubectl's `unable to match a printer` error;
+ * - `kubectl scale deployment/<name> -n <ns> --replicas=<N>` (or `--replicas N`): `deployment.apps/<name>
+ *   scaled`; a missing or negative count is kubectl's `The --replicas=COUNT flag is required, and COUNT
+ *   must be greater than or equal to 0`, a count that is not an integer pflag's `invalid argument`
+ *   (kubernetes/kubectl `pkg/cmd/scale`);
+ * - `kubectl patch scaledobject/<name> -n <ns> --type=merge -p '<json>'` (or `-p=`, `--patch`): sets
+ *   `spec.minReplicaCount` / `spec.maxReplicaCount` only (anything else: "not emulated", exit 1);
+ *   `scaledobject.keda.sh/<name> patched`, or `patched (no change)`. KEDA's webhook refuses bounds as
+ *   `Error from server (Forbidden): admission webhook "vscaledobject.kb.io" denied the request:
+ *   MinReplicaCount=<min> must be less than MaxReplicaCount=<max>`; without `--type` the API server
+ *   refuses a strategic merge patch of a custom resource (415 UnsupportedMediaType);
+ * - an unknown object: `Error from server (NotFound): deployments.apps "<name>" not found` /
+ *   `scaledobjects.keda.sh "<name>" not found`; a ScaledObject on a cluster without any (KEDA not
+ *   installed): `error: the server doesn't have a resource type "<type>"`;
  * - `kubectl rollout restart deployment/<name> -n <ns>`: starts a roll of the consumer, prints
  *   `deployment.apps/<name> restarted`; an unknown deployment prints `Error from server (NotFound):
  *   deployments.apps "<name>" not found` and exits 1;
@@ -42,6 +60,17 @@ import { azureError, type SandboxReply } from '../http';
 import { seededUuid } from '../ids';
 import type { ConsumerWorld } from './consumers';
 import { type ArmProvider, type ArmProviderPathRequest, type ArmRequest, notEmulated } from './emulator';
+import {
+  deploymentObject,
+  type KubeDeployment,
+  type KubeScaledObject,
+  kedaBoundsProblem,
+  kubectlJson,
+  MAX_INT32,
+  type ResolvedScaledObject,
+  scaledObjectFromPatch,
+  scaledObjectObject,
+} from './kubeObjects';
 import { ARM_HOST } from './operations';
 import { normalizeLocation, resourceIdOf } from './resourceId';
 import { compareVersions, DEFAULT_KUBERNETES_VERSIONS, type ResolvedKubernetesVersion } from './scenario';
@@ -55,10 +84,61 @@ export interface AksCluster {
   resourceGroup: string;
   location: string;
   id: string;
-  /** `namespace/name` of every deployment the cluster runs. */
-  deployments: Set<string>;
+  /** Every deployment the cluster runs, by `namespace/name` (with its ScaledObject, if any). */
+  deployments: Map<string, KubeDeployment>;
+  /** The last `metadata.resourceVersion` handed out (one counter per cluster, as etcd's revision). */
+  resourceVersion: number;
   kubernetesVersion: string;
   nodeVersion: string;
+}
+
+/** Kubernetes' timestamps: RFC 3339 in seconds. */
+const kubeTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+const DEPLOYMENT_TYPES = ['deployment', 'deployments', 'deploy', 'deployment.apps', 'deployments.apps'];
+const SCALED_OBJECT_TYPES = [
+  'scaledobject',
+  'scaledobjects',
+  'so',
+  'scaledobject.keda.sh',
+  'scaledobjects.keda.sh',
+];
+/** The output formats kubectl knows (its error lists them); the sandbox prints `json` only. */
+const OUTPUT_FORMATS = [
+  'custom-columns',
+  'custom-columns-file',
+  'go-template',
+  'go-template-file',
+  'json',
+  'jsonpath',
+  'jsonpath-as-json',
+  'jsonpath-file',
+  'name',
+  'template',
+  'templatefile',
+  'wide',
+  'yaml',
+];
+
+/** kubectl's flags the sandbox reads, and which verbs take them (another is kubectl's unknown flag). */
+const FLAG_VERBS: Record<string, string[]> = {
+  namespace: ['rollout', 'get', 'scale', 'patch'],
+  timeout: ['rollout', 'scale'],
+  watch: ['rollout', 'get'],
+  output: ['get', 'scale', 'patch'],
+  replicas: ['scale'],
+  type: ['patch'],
+  patch: ['patch'],
+};
+
+interface KubectlFlags {
+  namespace: string;
+  timeoutMs: number | undefined;
+  watch: boolean;
+  output: string | undefined;
+  replicas: string | undefined;
+  type: string | undefined;
+  patch: string | undefined;
 }
 
 /** The minor version of a patch version (`1.33.2` -> `1.33`). */
@@ -170,20 +250,55 @@ export class AksClusters implements ArmProvider, WorldTicker {
     name: string;
     resourceGroup: string;
     location: string;
-    deployments: Array<{ namespace: string; name: string }>;
+    /** `replicas` defaults to 1, without a ScaledObject (a deployment known only as a consumer). */
+    deployments: Array<{
+      namespace: string;
+      name: string;
+      replicas?: number;
+      scaledObject?: ResolvedScaledObject | undefined;
+    }>;
     kubernetesVersion?: string;
     nodeVersion?: string;
   }): AksCluster {
     const kubernetesVersion = spec.kubernetesVersion ?? '1.33.3';
+    const createdAt = kubeTime(this.clock.now().getTime());
     const cluster: AksCluster = {
-      ...spec,
+      name: spec.name,
+      resourceGroup: spec.resourceGroup,
+      location: spec.location,
       kubernetesVersion,
       nodeVersion: spec.nodeVersion ?? kubernetesVersion,
       id: resourceIdOf(this.subscriptionId, spec.resourceGroup, AKS_NAMESPACE, [
         { type: 'managedClusters', name: spec.name },
       ]),
-      deployments: new Set(spec.deployments.map((d) => `${d.namespace}/${d.name}`)),
+      deployments: new Map(),
+      resourceVersion: 1000,
     };
+    for (const d of spec.deployments) {
+      const key = `${d.namespace}/${d.name}`;
+      if (cluster.deployments.has(key)) continue;
+      const uid = (kind: string) => seededUuid(this.seed, 'k8s', kind, spec.name.toLowerCase(), key);
+      cluster.deployments.set(key, {
+        namespace: d.namespace,
+        name: d.name,
+        replicas: d.replicas ?? 1,
+        uid: uid('deployment'),
+        generation: 1,
+        resourceVersion: ++cluster.resourceVersion,
+        revision: 1,
+        restartedAt: undefined,
+        createdAt,
+        scaledObject: d.scaledObject
+          ? {
+              ...d.scaledObject,
+              uid: uid('scaledobject'),
+              generation: 1,
+              resourceVersion: ++cluster.resourceVersion,
+              createdAt,
+            }
+          : undefined,
+      });
+    }
     this.clusters.set(spec.name.toLowerCase(), cluster);
     return cluster;
   }
@@ -461,18 +576,30 @@ export class AksClusters implements ArmProvider, WorldTicker {
   private execute(cluster: AksCluster, tokens: string[], nowMs: number): StepResult | Waiting {
     const [program, ...args] = tokens;
     if (program !== 'kubectl') return { exit: 127, log: `bash: ${program}: command not found` };
-    let namespace = 'default';
-    let timeoutMs: number | undefined;
-    let watch = true;
+    const flags: KubectlFlags = {
+      namespace: 'default',
+      timeoutMs: undefined,
+      watch: true,
+      output: undefined,
+      replicas: undefined,
+      type: undefined,
+      patch: undefined,
+    };
+    const seen: Array<[string, string]> = [];
     const positional: string[] = [];
     for (let i = 0; i < args.length; i++) {
       const arg = args[i]!;
-      const [flag, inline] = arg.includes('=')
-        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
-        : [arg, undefined];
+      // `-ojson`: a short flag with its value attached.
+      const [flag, inline] = /^-o[^=-]/.test(arg)
+        ? ['-o', arg.slice(2)]
+        : arg.startsWith('-') && arg.includes('=')
+          ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+          : [arg, undefined];
       const value = () => inline ?? args[++i] ?? '';
-      if (flag === '-n' || flag === '--namespace') namespace = value();
-      else if (flag === '--timeout') {
+      if (flag === '-n' || flag === '--namespace') {
+        flags.namespace = value();
+        seen.push(['namespace', flag]);
+      } else if (flag === '--timeout') {
         const text = value();
         const ms = parseDuration(text);
         if (ms === undefined)
@@ -480,18 +607,44 @@ export class AksClusters implements ArmProvider, WorldTicker {
             exit: 1,
             log: `error: invalid argument "${text}" for "--timeout" flag: time: invalid duration "${text}"`,
           };
-        timeoutMs = ms === 0 ? undefined : ms;
-      } else if (flag === '--watch' || flag === '-w') watch = (inline ?? 'true') !== 'false';
-      else if (flag.startsWith('-')) return { exit: 1, log: `error: unknown flag: ${flag}` };
+        flags.timeoutMs = ms === 0 ? undefined : ms;
+        seen.push(['timeout', flag]);
+      } else if (flag === '--watch' || flag === '-w') {
+        flags.watch = (inline ?? 'true') !== 'false';
+        seen.push(['watch', flag]);
+      } else if (flag === '-o' || flag === '--output') {
+        flags.output = value();
+        seen.push(['output', flag]);
+      } else if (flag === '--replicas') {
+        flags.replicas = value();
+        seen.push(['replicas', flag]);
+      } else if (flag === '--type') {
+        flags.type = value();
+        seen.push(['type', flag]);
+      } else if (flag === '-p' || flag === '--patch') {
+        flags.patch = value();
+        seen.push(['patch', flag]);
+      } else if (flag.startsWith('-')) return { exit: 1, log: `error: unknown flag: ${flag}` };
       else positional.push(arg);
     }
-    const [verb, sub, resource, maybeName] = positional;
-    if (verb !== 'rollout') {
+    const [verb, ...rest] = positional;
+    const verbs = ['rollout', 'get', 'scale', 'patch'];
+    if (verb === undefined || !verbs.includes(verb)) {
       return {
         exit: 1,
-        log: `sandbox: kubectl ${verb ?? ''} is not emulated (only kubectl rollout restart|status)`.trim(),
+        log: `sandbox: kubectl ${verb ?? ''} is not emulated (only kubectl rollout restart|status, get, scale and patch)`.replace(
+          'kubectl  is',
+          'kubectl is',
+        ),
       };
     }
+    for (const [key, flag] of seen)
+      if (!FLAG_VERBS[key]!.includes(verb)) return { exit: 1, log: `error: unknown flag: ${flag}` };
+    if (verb === 'get') return this.get(cluster, rest, flags);
+    if (verb === 'scale') return this.scale(cluster, rest, flags);
+    if (verb === 'patch') return this.patch(cluster, rest, flags);
+    const { namespace, timeoutMs, watch } = flags;
+    const [sub, resource, maybeName] = rest;
     if (sub !== 'restart' && sub !== 'status')
       return { exit: 1, log: `error: unknown command "${sub ?? ''}" for "kubectl rollout"` };
     const match = /^(deployment|deployments|deploy|deployment\.apps)(?:\/(.+))?$/.exec(resource ?? '');
@@ -508,10 +661,15 @@ export class AksClusters implements ArmProvider, WorldTicker {
         c.target.namespace === namespace &&
         c.target.deployment === name,
     );
-    if (consumers.length === 0 && !cluster.deployments.has(`${namespace}/${name}`)) {
+    const deployment = cluster.deployments.get(`${namespace}/${name}`);
+    if (!deployment) {
       return { exit: 1, log: `Error from server (NotFound): deployments.apps "${name}" not found` };
     }
     if (sub === 'restart') {
+      // kubectl annotates the pod template: a new spec, a new ReplicaSet revision.
+      deployment.restartedAt = kubeTime(nowMs);
+      deployment.revision += 1;
+      this.changed(cluster, deployment);
       for (const consumer of consumers) this.consumers().startRoll(consumer.name, 'aksRunCommand');
       return { exit: 0, log: `deployment.apps/${name} restarted` };
     }
@@ -535,6 +693,188 @@ export class AksClusters implements ArmProvider, WorldTicker {
       return { until: Number.isFinite(until) ? until : undefined, resume: (later) => status(later) };
     };
     return status(nowMs);
+  }
+
+  // --- kubectl get / scale / patch on deployments and ScaledObjects ---
+
+  /** A spec changed: a new generation (the controller observes it at once) and resource version. */
+  private changed(cluster: AksCluster, object: KubeDeployment | KubeScaledObject): void {
+    object.generation += 1;
+    object.resourceVersion = ++cluster.resourceVersion;
+  }
+
+  /**
+   * `<type>/<name>` or `<type> <name>`: which kind, the name, or the message to print. A ScaledObject
+   * on a cluster without any is kubectl's answer when KEDA is not installed (no such resource type).
+   */
+  private reference(
+    cluster: AksCluster,
+    verb: string,
+    args: string[],
+  ): { kind: 'deployment' | 'scaledobject'; name: string } | StepResult {
+    const [first, second, ...extra] = args;
+    if (first === undefined)
+      return { exit: 1, log: `sandbox: kubectl ${verb} without a resource is not emulated` };
+    const slash = first.indexOf('/');
+    const type = (slash >= 0 ? first.slice(0, slash) : first).toLowerCase();
+    const name = slash >= 0 ? first.slice(slash + 1) : second;
+    const more = slash >= 0 ? [second, ...extra].filter((x) => x !== undefined) : extra;
+    const kind = DEPLOYMENT_TYPES.includes(type)
+      ? 'deployment'
+      : SCALED_OBJECT_TYPES.includes(type)
+        ? 'scaledobject'
+        : undefined;
+    if (!kind)
+      return {
+        exit: 1,
+        log: `sandbox: kubectl ${verb} ${type} is not emulated (only deployments and scaledobjects)`,
+      };
+    if (kind === 'scaledobject' && ![...cluster.deployments.values()].some((d) => d.scaledObject))
+      return { exit: 1, log: `error: the server doesn't have a resource type "${type}"` };
+    if (!name)
+      return { exit: 1, log: `sandbox: kubectl ${verb} ${type} without a name (a list) is not emulated` };
+    if (more.length > 0)
+      return { exit: 1, log: `sandbox: kubectl ${verb} of several objects at once is not emulated` };
+    return { kind, name };
+  }
+
+  private deployment(cluster: AksCluster, namespace: string, name: string): KubeDeployment | StepResult {
+    return (
+      cluster.deployments.get(`${namespace}/${name}`) ?? {
+        exit: 1,
+        log: `Error from server (NotFound): deployments.apps "${name}" not found`,
+      }
+    );
+  }
+
+  private scaledObject(
+    cluster: AksCluster,
+    namespace: string,
+    name: string,
+  ): { deployment: KubeDeployment; so: KubeScaledObject } | StepResult {
+    for (const deployment of cluster.deployments.values())
+      if (deployment.namespace === namespace && deployment.scaledObject?.name === name)
+        return { deployment, so: deployment.scaledObject };
+    return { exit: 1, log: `Error from server (NotFound): scaledobjects.keda.sh "${name}" not found` };
+  }
+
+  private replicaSetHash(cluster: AksCluster, d: KubeDeployment): string {
+    // The pod-template-hash of the current ReplicaSet: 10 characters, new with each revision.
+    return seededUuid(
+      this.seed,
+      'k8s-replicaset',
+      cluster.name.toLowerCase(),
+      d.namespace,
+      d.name,
+      d.revision,
+    )
+      .replace(/-/g, '')
+      .slice(0, 10);
+  }
+
+  /** `kubectl get <type>/<name> -n <ns> -o json`. */
+  private get(cluster: AksCluster, args: string[], flags: KubectlFlags): StepResult {
+    const ref = this.reference(cluster, 'get', args);
+    if ('exit' in ref) return ref;
+    if (flags.output === undefined)
+      return { exit: 1, log: 'sandbox: kubectl get prints -o json only (tables are not emulated)' };
+    if (!OUTPUT_FORMATS.includes(flags.output.split('=')[0]!))
+      return {
+        exit: 1,
+        log: `error: unable to match a printer suitable for the output format "${flags.output}", allowed formats are: ${OUTPUT_FORMATS.join(',')}`,
+      };
+    if (flags.output !== 'json')
+      return { exit: 1, log: `sandbox: kubectl get -o ${flags.output} is not emulated (only -o json)` };
+    if (ref.kind === 'deployment') {
+      const d = this.deployment(cluster, flags.namespace, ref.name);
+      if ('exit' in d) return d;
+      return { exit: 0, log: kubectlJson(deploymentObject(d, this.replicaSetHash(cluster, d))) };
+    }
+    const found = this.scaledObject(cluster, flags.namespace, ref.name);
+    if ('exit' in found) return found;
+    return { exit: 0, log: kubectlJson(scaledObjectObject(found.deployment, found.so)) };
+  }
+
+  /** `kubectl scale deployment/<name> -n <ns> --replicas=<N>` (kubectl's flag checks, then the server's). */
+  private scale(cluster: AksCluster, args: string[], flags: KubectlFlags): StepResult {
+    const required =
+      'error: The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0';
+    if (flags.replicas !== undefined && !/^[+-]?\d+$/.test(flags.replicas))
+      return {
+        exit: 1,
+        log: `error: invalid argument "${flags.replicas}" for "--replicas" flag: strconv.ParseInt: parsing "${flags.replicas}": invalid syntax`,
+      };
+    const replicas = flags.replicas === undefined ? -1 : Number(flags.replicas);
+    if (replicas < 0) return { exit: 1, log: required };
+    if (flags.output !== undefined) return { exit: 1, log: 'sandbox: kubectl scale -o is not emulated' };
+    const ref = this.reference(cluster, 'scale', args);
+    if ('exit' in ref) return ref;
+    if (ref.kind !== 'deployment')
+      return { exit: 1, log: 'sandbox: kubectl scale is emulated for deployments only' };
+    if (replicas > MAX_INT32)
+      return { exit: 1, log: `sandbox: replicas above ${MAX_INT32} (int32) are not emulated` };
+    const d = this.deployment(cluster, flags.namespace, ref.name);
+    if ('exit' in d) return d;
+    if (d.replicas !== replicas) {
+      d.replicas = replicas;
+      this.changed(cluster, d);
+    }
+    return { exit: 0, log: `deployment.apps/${d.name} scaled` };
+  }
+
+  /**
+   * `kubectl patch scaledobject/<name> -n <ns> --type=merge -p '<json>'`: kubectl's checks of its
+   * flags and of the patch text, then the server's (the object, the CRD's schema, KEDA's webhook).
+   */
+  private patch(cluster: AksCluster, args: string[], flags: KubectlFlags): StepResult {
+    if (flags.patch === undefined || flags.patch === '')
+      return {
+        exit: 1,
+        log: 'error: must specify --patch or --patch-file containing the contents of the patch',
+      };
+    const type = flags.type ?? 'strategic';
+    if (!['json', 'merge', 'strategic'].includes(type))
+      return { exit: 1, log: `error: --type must be one of [json merge strategic], not "${type}"` };
+    if (flags.output !== undefined) return { exit: 1, log: 'sandbox: kubectl patch -o is not emulated' };
+    const ref = this.reference(cluster, 'patch', args);
+    if ('exit' in ref) return ref;
+    if (ref.kind !== 'scaledobject')
+      return { exit: 1, log: 'sandbox: kubectl patch is emulated for scaledobjects only' };
+    let body: unknown;
+    try {
+      body = JSON.parse(flags.patch);
+    } catch {
+      // kubectl reads YAML too; the sandbox reads JSON only.
+      return { exit: 1, log: `error: unable to parse "${flags.patch}": the sandbox reads JSON patches only` };
+    }
+    const found = this.scaledObject(cluster, flags.namespace, ref.name);
+    if ('exit' in found) return found;
+    if (type === 'strategic')
+      // Custom resources take no strategic merge patch: the API server answers 415.
+      return {
+        exit: 1,
+        log: 'Error from server (UnsupportedMediaType): the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+      };
+    if (type === 'json')
+      return { exit: 1, log: 'sandbox: kubectl patch --type=json is not emulated (use --type=merge)' };
+    const { so } = found;
+    const next = scaledObjectFromPatch(so, body);
+    if ('error' in next) return { exit: 1, log: next.error };
+    const denied = kedaBoundsProblem(next.bounds);
+    if (denied)
+      return {
+        exit: 1,
+        log: `Error from server (Forbidden): admission webhook "vscaledobject.kb.io" denied the request: ${denied}`,
+      };
+    if (
+      next.bounds.minReplicaCount === so.minReplicaCount &&
+      next.bounds.maxReplicaCount === so.maxReplicaCount
+    )
+      return { exit: 0, log: `scaledobject.keda.sh/${so.name} patched (no change)` };
+    so.minReplicaCount = next.bounds.minReplicaCount;
+    so.maxReplicaCount = next.bounds.maxReplicaCount;
+    this.changed(cluster, so);
+    return { exit: 0, log: `scaledobject.keda.sh/${so.name} patched` };
   }
 
   // --- the world: commands that wait on a roll resume when it ends or times out ---

@@ -9,6 +9,12 @@
 import { checkKeys, isObject, optNumber, optString, type Problems } from '../scenarioFields';
 import { type ReplicaScale, resolveScale } from './containerAppScale';
 import { type ResolvedCosmosDatabase, resolveCosmosDatabases } from './cosmosScenario';
+import {
+  K8S_NAME,
+  MAX_SCENARIO_REPLICAS,
+  type ResolvedKubeDeployment,
+  resolveScaledObject,
+} from './kubeObjects';
 import { resourceIdOf } from './resourceId';
 import { resolveSku, type SkuSpec } from './serviceBusCapacity';
 
@@ -112,7 +118,8 @@ export interface ResolvedArm {
     name: string;
     resourceGroup: string;
     location: string;
-    deployments: Array<{ namespace: string; name: string }>;
+    /** Deployments the cluster runs (`kubeObjects.ts`): replicas and the KEDA ScaledObject scaling them. */
+    deployments: ResolvedKubeDeployment[];
     /** The control plane's Kubernetes version (`1.33.2`). */
     kubernetesVersion: string;
     /** The node pool's version (default: the control plane's). */
@@ -228,7 +235,7 @@ const NAMES = {
   rule: /^[A-Za-z0-9._-]{1,256}$/,
   aks: /^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$/,
   k8sNamespace: /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/,
-  k8sName: /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/,
+  k8sName: K8S_NAME,
   containerApp: /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/,
   webApp: /^[a-zA-Z0-9][a-zA-Z0-9-]{0,58}[a-zA-Z0-9]$/,
   resourceGroup: /^[-\w._()]{0,89}[-\w_()]$/,
@@ -523,13 +530,37 @@ export function resolveArmSection(
     };
     const kubernetesVersion = version('kubernetesVersion', '1.33.3');
     const nodeVersion = version('nodeVersion', kubernetesVersion);
-    const deployments: Array<{ namespace: string; name: string }> = [];
+    const deployments: ResolvedKubeDeployment[] = [];
+    const seenDeployments = new Map<string, string>();
+    const seenScaledObjects = new Map<string, string>();
     list(raw.deployments, `${path}.deployments`, problems).forEach((rawDep, k) => {
       const p = `${path}.deployments[${k}]`;
-      checkKeys(rawDep, ['namespace', 'name'], p, problems);
+      checkKeys(rawDep, ['namespace', 'name', 'replicas', 'scaledObject'], p, problems);
       const namespace = named(rawDep, 'namespace', 'k8sNamespace', p, problems);
       const name = named(rawDep, 'name', 'k8sName', p, problems);
-      if (namespace !== undefined && name !== undefined) deployments.push({ namespace, name });
+      const replicas =
+        optNumber(
+          rawDep,
+          'replicas',
+          p,
+          problems,
+          (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SCENARIO_REPLICAS,
+          `an integer from 0 to ${MAX_SCENARIO_REPLICAS}`,
+        ) ?? 1;
+      const scaledObject = resolveScaledObject(rawDep.scaledObject, name, `${p}.scaledObject`, problems);
+      if (namespace === undefined || name === undefined) return;
+      const key = `${namespace}/${name}`;
+      const first = seenDeployments.get(key);
+      if (first) problems.push(`${p}: deployment ${key} is already listed at ${first}`);
+      else seenDeployments.set(key, p);
+      if (scaledObject) {
+        const soKey = `${namespace}/${scaledObject.name}`;
+        const firstSo = seenScaledObjects.get(soKey);
+        if (firstSo)
+          problems.push(`${p}.scaledObject.name: ScaledObject ${soKey} is already used at ${firstSo}`);
+        else seenScaledObjects.set(soKey, `${p}.scaledObject`);
+      }
+      deployments.push({ namespace, name, replicas, scaledObject });
     });
     if (base) arm.aksClusters.push({ ...base, deployments, kubernetesVersion, nodeVersion });
   });

@@ -11,7 +11,7 @@ import type { SandboxCredential } from '../credential';
 import type { KeyVaultStore } from '../keyvault/store';
 import type { ServiceEmulator } from '../router';
 import type { ResolvedScenario } from '../scenario';
-import { AksClusters } from './aks';
+import { AKS_NAMESPACE, AksClusters } from './aks';
 import { ConsumerEndpoints, type WebhookCallbackRecord } from './consumerEndpoints';
 import { type ConsumerView, ConsumerWorld, type DowntimeReport } from './consumers';
 import { ContainerApps } from './containerApps';
@@ -19,8 +19,10 @@ import { COSMOS_HOST_SUFFIX, CosmosDbAccounts, CosmosDbDataPlane } from './cosmo
 import { CosmosThroughputs, type ThroughputView } from './cosmosThroughput';
 import { ArmEmulator } from './emulator';
 import { type KeyRegeneration, KeyRings } from './keyRing';
+import { effectiveBounds } from './kubeObjects';
 import { ArmOperations } from './operations';
 import { QuotaProvider } from './quota';
+import { resourceIdOf } from './resourceId';
 import type { ResolvedValueFrom } from './scenario';
 import { SERVICE_BUS_HOST_SUFFIX, ServiceBusDataPlane, ServiceBusNamespaces } from './serviceBus';
 import { BLOB_HOST_SUFFIX, BlobDataPlane, StorageAccounts } from './storage';
@@ -82,7 +84,16 @@ export interface ArmEstate {
     id: string;
     name: string;
     location: string;
-    deployments: string[];
+    /**
+     * The scenario's deployments and those its consumers name: replicas and the KEDA ScaledObject's
+     * bounds (KEDA's defaults where its spec leaves them out), as they are now.
+     */
+    deployments: Array<{
+      namespace: string;
+      name: string;
+      replicas: number;
+      scaledObject: { name: string; minReplicaCount: number; maxReplicaCount: number } | null;
+    }>;
     kubernetesVersion: string;
     nodeVersion: string;
   }>;
@@ -173,7 +184,18 @@ export function createArmWorld(input: {
   for (const ns of arm.serviceBusNamespaces) serviceBus.add(ns);
   emulator.register(serviceBus);
   const aks = new AksClusters(subscriptionId, clock, scenario.seed, consumerWorld, arm.kubernetesVersions);
-  for (const cluster of arm.aksClusters) aks.add(cluster);
+  for (const cluster of arm.aksClusters) {
+    const clusterId = resourceIdOf(subscriptionId, cluster.resourceGroup, AKS_NAMESPACE, [
+      { type: 'managedClusters', name: cluster.name },
+    ]);
+    // A deployment known only as a rotation consumer runs one replica, without a ScaledObject.
+    const consumed = scenario.consumers.flatMap((c) =>
+      c.target.kind === 'aksDeployment' && c.target.clusterId === clusterId
+        ? [{ namespace: c.target.namespace, name: c.target.deployment }]
+        : [],
+    );
+    aks.add({ ...cluster, deployments: [...cluster.deployments, ...consumed] });
+  }
   emulator.register(aks);
   const containerApps = new ContainerApps(
     subscriptionId,
@@ -281,16 +303,20 @@ export function createArmWorld(input: {
         location: c.location,
         kubernetesVersion: c.kubernetesVersion,
         nodeVersion: c.nodeVersion,
-        deployments: [
-          ...new Set([
-            ...c.deployments,
-            ...scenario.consumers.flatMap((x) =>
-              x.target.kind === 'aksDeployment' && x.target.clusterId === c.id
-                ? [`${x.target.namespace}/${x.target.deployment}`]
-                : [],
-            ),
-          ]),
-        ].sort(),
+        deployments: [...c.deployments.values()]
+          .map((d) => ({
+            namespace: d.namespace,
+            name: d.name,
+            replicas: d.replicas,
+            scaledObject: d.scaledObject
+              ? {
+                  name: d.scaledObject.name,
+                  minReplicaCount: effectiveBounds(d.scaledObject).min,
+                  maxReplicaCount: effectiveBounds(d.scaledObject).max,
+                }
+              : null,
+          }))
+          .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1)),
       })),
       containerApps: containerApps.all().map((a) => ({
         id: a.id,
