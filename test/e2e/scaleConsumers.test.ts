@@ -58,7 +58,14 @@ describe('scale-consumers on the local host (the bundle, the example scenario an
       invoices: (await runsOf(app, 'invoices-consumers'))[0]!,
       shipments: (await runsOf(app, 'shipments-consumers'))[0]!,
     };
-    const headsUp = await runsOf(app, 'shipments-heads-up');
+    // The notify-only playbook's run (one per alert): the id its Fired delivery was answered with.
+    const early = (
+      (await json(app, '/sandbox/alerts')).body.deliveries as Array<{
+        rule: string;
+        answer?: { runId?: string; playbook?: string };
+      }>
+    ).find((d) => d.rule === 'shipments-backlog-early' && d.answer?.runId);
+    const headsUp = await json(app, `/api/runs/${early?.answer?.runId}`);
 
     // Act 2: the arrivals drop at +2h; the backlogs stay empty for the playbooks' hour; the timer ticks.
     await advance(app, { to: '2026-01-01T02:30:00Z' });
@@ -103,7 +110,9 @@ describe('scale-consumers on the local host (the bundle, the example scenario an
       answer?: { status: string; runId?: string };
     }>;
     for (const rule of ['invoices-backlog', 'shipments-backlog', 'shipments-backlog-early']) {
-      const fired = deliveries.filter((d) => d.rule === rule && d.monitorCondition === 'Fired' && !d.duplicate);
+      const fired = deliveries.filter(
+        (d) => d.rule === rule && d.monitorCondition === 'Fired' && !d.duplicate,
+      );
       expect(fired).toHaveLength(1);
       expect(fired[0]).toMatchObject({ status: 202, answer: { status: 'accepted' } });
       expect(deliveries.some((d) => d.rule === rule && d.monitorCondition === 'Resolved')).toBe(true);
@@ -115,8 +124,9 @@ describe('scale-consumers on the local host (the bundle, the example scenario an
     expect(alerts.rules.map((r: { state: string }) => r.state)).toEqual(['ok', 'ok', 'ok']);
 
     // The notify-only playbook routed its alert once and changed nothing.
-    expect(headsUp).toHaveLength(1);
-    expect(headsUp[0]!.state).toBe('succeeded');
+    expect(early?.answer?.playbook).toBe('shipments-heads-up');
+    expect(headsUp.status).toBe(200);
+    expect(headsUp.body).toMatchObject({ state: 'succeeded' });
 
     // Audited with before and after, once per change, on the resources changed.
     const changes = (
@@ -128,7 +138,9 @@ describe('scale-consumers on the local host (the bundle, the example scenario an
         after?: { value?: number };
       }>
     )
-      .filter((r) => ['remediation.raise', 'remediation.lower'].includes(r.action) && r.outcome === 'succeeded')
+      .filter(
+        (r) => ['remediation.raise', 'remediation.lower'].includes(r.action) && r.outcome === 'succeeded',
+      )
       .map((r) => [r.action, r.target.split('/').slice(-1)[0], r.before?.value, r.after?.value])
       .sort((a, b) => String(a).localeCompare(String(b)));
     expect(changes).toEqual([

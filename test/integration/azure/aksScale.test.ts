@@ -44,7 +44,10 @@ function estate() {
       },
     },
   });
-  return { sandbox, aks: new AksScaleAdapter(sandbox.credential, { httpClient: sandbox.httpClient, pollIntervalMs: 0 }) };
+  return {
+    sandbox,
+    aks: new AksScaleAdapter(sandbox.credential, { httpClient: sandbox.httpClient, pollIntervalMs: 0 }),
+  };
 }
 
 /** The ARM requests since `from`: method and path below the cluster (command ids as {id}). */
@@ -52,7 +55,10 @@ const calls = (sandbox: Sandbox, from = 0) =>
   sandbox
     .requests()
     .slice(from)
-    .map((r) => `${r.method} ${r.path.replace(/^.*\/managedClusters\/aks-1/i, '').replace(/[0-9a-f]{32}/, '{id}')}`);
+    .map(
+      (r) =>
+        `${r.method} ${r.path.replace(/^.*\/managedClusters\/aks-1/i, '').replace(/[0-9a-f]{32}/, '{id}')}`,
+    );
 
 const deployment = (sandbox: Sandbox, name: string) =>
   sandbox
@@ -105,9 +111,7 @@ describe('AKS deployment replicas and KEDA max through the run command', () => {
     const { sandbox, aks } = estate();
 
     // Act
-    const wrongTarget = await aks
-      .read({ ...KEDA, scaledObject: 'other-worker' })
-      .catch((e: unknown) => e);
+    const wrongTarget = await aks.read({ ...KEDA, scaledObject: 'other-worker' }).catch((e: unknown) => e);
     const missing = await aks.read({ ...PLAIN, deployment: 'nobody' }).catch((e: unknown) => e);
     const belowMin = await aks
       .setScale({ ...KEDA, deployment: 'other-worker', scaledObject: 'other-worker' }, 2)
@@ -115,14 +119,18 @@ describe('AKS deployment replicas and KEDA max through the run command', () => {
 
     // Assess
     expect(wrongTarget).toBeInstanceOf(ConfigurationError);
-    expect((wrongTarget as Error).message).toMatch(/scales Deployment other-worker, not deployment shipments-worker/);
+    expect((wrongTarget as Error).message).toMatch(
+      /scales Deployment other-worker, not deployment shipments-worker/,
+    );
     expect(missing).toBeInstanceOf(DependencyError);
     expect((missing as DependencyError).retryable).toBe(false);
     expect((missing as Error).message).toMatch(/kubectl exited 1: Error from server \(NotFound\)/);
     // KEDA's admission webhook refuses a max below the min: nothing changed.
     expect(belowMin).toBeInstanceOf(DependencyError);
     expect((belowMin as DependencyError).retryable).toBe(false);
-    expect((belowMin as Error).message).toMatch(/admission webhook "vscaledobject\.kb\.io" denied the request/);
+    expect((belowMin as Error).message).toMatch(
+      /admission webhook "vscaledobject\.kb\.io" denied the request/,
+    );
     expect(deployment(sandbox, 'other-worker').scaledObject?.maxReplicaCount).toBe(5);
     expect(deployment(sandbox, 'labels-worker').replicas).toBe(3);
   });

@@ -77,7 +77,11 @@ describe('the scale-consumers example scenario', () => {
       },
     ]);
     expect(arm.serviceBusNamespaces[0]!.queues).toEqual(['invoices', 'shipments']);
-    expect(sandbox.alerts.rules().map((r) => r.name)).toEqual(['invoices-backlog', 'shipments-backlog']);
+    expect(sandbox.alerts.rules().map((r) => r.name)).toEqual([
+      'invoices-backlog',
+      'shipments-backlog',
+      'shipments-backlog-early',
+    ]);
   });
 
   it('fires both rules from +1h, and drains and resolves them once the consumers are raised to 4 replicas', async () => {
@@ -102,7 +106,11 @@ describe('the scale-consumers example scenario', () => {
 
     // Assess
     expect(quietBefore).toEqual({ invoices: 0, shipments: 0 });
-    expect(fired).toEqual({ 'invoices-backlog': 'fired', 'shipments-backlog': 'fired' });
+    expect(fired).toEqual({
+      'invoices-backlog': 'fired',
+      'shipments-backlog': 'fired',
+      'shipments-backlog-early': 'fired',
+    });
     // 15 minutes at 1500 - 2 x 400 = +700 a minute.
     expect(atRaise).toEqual({ invoices: 10_500, shipments: 10_500 });
     expect(patched.exitCode).toBe(0);
@@ -111,12 +119,16 @@ describe('the scale-consumers example scenario', () => {
     expect(raisedAt155).toEqual({ invoices: 6_500, shipments: 6_500 });
     expect(leftAt155).toEqual({ invoices: 38_500, shipments: 38_500 });
     expect(backlogs(raised)).toEqual({ invoices: 0, shipments: 0 });
-    expect(states(raised)).toEqual({ 'invoices-backlog': 'ok', 'shipments-backlog': 'ok' });
+    expect(states(raised)).toEqual({
+      'invoices-backlog': 'ok',
+      'shipments-backlog': 'ok',
+      'shipments-backlog-early': 'ok',
+    });
     const resolved = raised.alerts
       .deliveries()
       .filter((d) => d.monitorCondition === 'Resolved' && !d.duplicate)
       .map((d) => d.rule)
       .sort();
-    expect(resolved).toEqual(['invoices-backlog', 'shipments-backlog']);
+    expect(resolved).toEqual(['invoices-backlog', 'shipments-backlog', 'shipments-backlog-early']);
   });
 });
