@@ -3,7 +3,7 @@
  * infra/policy.targets.json `remediation` → infra/modules/remediation*.bicep) hold exactly the
  * actions the capacity adapters call. The actions are read from what the adapters send: every
  * Resource Manager request of every adapter method (read, raise, migration to autoscale, messaging
- * units, max replicas) on the sandbox through the real SDK clients, turned into its RBAC action the
+ * units, max replicas, AKS deployment replicas and KEDA max through the run command) on the sandbox through the real SDK clients, turned into its RBAC action the
  * way Resource Manager authorizes it (`{namespace}/{types}/read` for a GET, `/write` for a PUT or
  * PATCH, `{namespace}/{types}/{verb}/action` for a POST to an action), with the resource it
  * targets. Every request must fall under a grant with that action, and every action of a role must
@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { deriveRemediation } from '../../../scripts/infra-params';
+import { AksScaleAdapter } from '../../../src/lib/azure/aksScale';
 import { ContainerAppScaleAdapter } from '../../../src/lib/azure/containerAppScale';
 import { CosmosThroughputAdapter } from '../../../src/lib/azure/cosmosThroughput';
 import { ServiceBusCapacityAdapter } from '../../../src/lib/azure/serviceBusCapacity';
@@ -22,6 +23,7 @@ const providers = `/subscriptions/${SUB}/resourceGroups/rg-stampkeeper-sandbox/p
 const ACCOUNT = `${providers}/Microsoft.DocumentDB/databaseAccounts/cosmos-remediation`;
 const NAMESPACE = `${providers}/Microsoft.ServiceBus/namespaces/sb-remediation`;
 const APP = `${providers}/Microsoft.App/containerApps/ca-remediation`;
+const CLUSTER = `${providers}/Microsoft.ContainerService/managedClusters/aks-remediation`;
 
 /**
  * The RBAC action and the resource of a Resource Manager request (method, path without query), as
@@ -78,6 +80,19 @@ describe('playbook roles against the calls the capacity adapters make (sandbox, 
           ],
           serviceBusNamespaces: [{ name: 'sb-remediation', sku: { tier: 'Premium', capacity: 1 } }],
           containerApps: [{ name: 'ca-remediation', scale: { minReplicas: 1, maxReplicas: 2 } }],
+          aksClusters: [
+            {
+              name: 'aks-remediation',
+              deployments: [
+                { namespace: 'work', name: 'plain-worker', replicas: 2 },
+                {
+                  namespace: 'work',
+                  name: 'keda-worker',
+                  scaledObject: { name: 'keda-worker', maxReplicaCount: 2 },
+                },
+              ],
+            },
+          ],
         },
       },
     });
@@ -85,12 +100,20 @@ describe('playbook roles against the calls the capacity adapters make (sandbox, 
     const cosmos = new CosmosThroughputAdapter(sandbox.credential, options);
     const serviceBus = new ServiceBusCapacityAdapter(sandbox.credential, options);
     const apps = new ContainerAppScaleAdapter(sandbox.credential, options);
+    const aks = new AksScaleAdapter(sandbox.credential, options);
+    const plain = { clusterId: CLUSTER, namespace: 'work', deployment: 'plain-worker' };
+    const keda = {
+      clusterId: CLUSTER,
+      namespace: 'work',
+      deployment: 'keda-worker',
+      scaledObject: 'keda-worker',
+    };
     const policy = parsePolicy(`version: 1
 notifications:
   defaults: [ops]
   channels:
     - { name: ops, type: eventGrid }
-playbooks:${playbook('orders-ru', 'cosmos-raise-autoscale-max', `{ accountId: ${ACCOUNT}, database: orders, container: orders }`, '\n    migrateToAutoscale: true')}${playbook('shared-ru', 'cosmos-raise-autoscale-max', `{ accountId: ${ACCOUNT}, database: shared }`, '\n    migrateToAutoscale: true')}${playbook('units', 'servicebus-scale-messaging-units', `{ namespaceId: ${NAMESPACE} }`)}${playbook('consumers', 'scale-consumers', `{ containerAppId: ${APP} }`)}
+playbooks:${playbook('orders-ru', 'cosmos-raise-autoscale-max', `{ accountId: ${ACCOUNT}, database: orders, container: orders }`, '\n    migrateToAutoscale: true')}${playbook('shared-ru', 'cosmos-raise-autoscale-max', `{ accountId: ${ACCOUNT}, database: shared }`, '\n    migrateToAutoscale: true')}${playbook('units', 'servicebus-scale-messaging-units', `{ namespaceId: ${NAMESPACE} }`)}${playbook('consumers', 'scale-consumers', `{ containerAppId: ${APP} }`)}${playbook('aks-plain', 'scale-consumers', `{ clusterId: ${CLUSTER}, namespace: work, deployment: plain-worker }`)}${playbook('aks-keda', 'scale-consumers', `{ clusterId: ${CLUSTER}, namespace: work, deployment: keda-worker, scaledObject: keda-worker }`)}
 `);
     const access = deriveRemediation(policy);
 
@@ -107,6 +130,10 @@ playbooks:${playbook('orders-ru', 'cosmos-raise-autoscale-max', `{ accountId: ${
     await serviceBus.setCapacity(NAMESPACE, 2);
     await apps.read(APP);
     await apps.setMaxReplicas(APP, 4);
+    for (const ref of [plain, keda]) {
+      await aks.read(ref);
+      await aks.setScale(ref, 4);
+    }
     const calls = sandbox
       .requests()
       .filter((r) => r.service === 'arm')
@@ -142,6 +169,7 @@ playbooks:${playbook('orders-ru', 'cosmos-raise-autoscale-max', `{ accountId: ${
         'serviceBusMessagingUnits',
         'containerAppReplicas',
         'containerAppOperationStatus',
+        'aksConsumerScale',
       ]),
     );
     expect(calls.length).toBeGreaterThan(10);
