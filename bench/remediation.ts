@@ -8,6 +8,9 @@
  *    playbook acts on, however many alerts and redeliveries name it.
  * 2. Resource Manager calls per remediation (the raise runs of the storm), by kind, next to the
  *    minimum the APIs allow (read the offer, write it: 2; docs/bench.md).
+ * 3. The same for one raise of each other scaling playbook, one at a time: Service Bus messaging
+ *    units, a Container App's max replicas, an AKS deployment's replicas and a KEDA ScaledObject's
+ *    max (kubectl through the run command), each next to the least a check-then-act needs.
  *
  * The app runs from the sources on the real local host, its state on an in-memory Azurite, its SDK
  * clients on the sandbox. Figures only, never assertions.
@@ -31,6 +34,43 @@ const TARGETS = 10;
 const ALERTS_PER_TARGET = 5;
 const OTHER_ALERTS = 150;
 const POSTS = 500;
+const NAMESPACE = 'sb-bench';
+const NAMESPACE_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ServiceBus/namespaces/${NAMESPACE}`;
+const CLUSTER_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerService/managedClusters/aks-bench`;
+/**
+ * One playbook of every other scaling kind, and the least Resource Manager calls a check-then-act
+ * raise of it needs (read, then change, then know the change is done).
+ */
+const OTHER_KINDS = [
+  {
+    playbook: 'units',
+    action: 'servicebus-scale-messaging-units',
+    target: `{ namespaceId: ${NAMESPACE_ID} }`,
+    minimum: 2,
+    why: 'GET the namespace, PATCH its capacity',
+  },
+  {
+    playbook: 'container-app',
+    action: 'scale-consumers',
+    target: `{ containerAppId: /subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.App/containerApps/ca-bench }`,
+    minimum: 3,
+    why: 'GET the app, PATCH its scale, one poll of the long-running operation',
+  },
+  {
+    playbook: 'aks-replicas',
+    action: 'scale-consumers',
+    target: `{ clusterId: ${CLUSTER_ID}, namespace: work, deployment: plain-worker }`,
+    minimum: 4,
+    why: 'a kubectl get and a kubectl scale, each a run command POST and its result GET',
+  },
+  {
+    playbook: 'aks-keda-max',
+    action: 'scale-consumers',
+    target: `{ clusterId: ${CLUSTER_ID}, namespace: work, deployment: keda-worker, scaledObject: keda-worker }`,
+    minimum: 4,
+    why: 'a kubectl get and a kubectl patch, each a run command POST and its result GET',
+  },
+] as const;
 
 function scenario(): Scenario {
   const containers = Array.from({ length: TARGETS }, (_, i) => ({
@@ -41,14 +81,41 @@ function scenario(): Scenario {
   return {
     clock: { start: '2026-06-01T00:00:00Z' },
     azure: { subscriptionId: SUB, resourceGroup: RG },
-    arm: { cosmosDbAccounts: [{ name: ACCOUNT, databases: [{ name: 'db', containers }] }] },
+    arm: {
+      cosmosDbAccounts: [{ name: ACCOUNT, databases: [{ name: 'db', containers }] }],
+      serviceBusNamespaces: [
+        { name: NAMESPACE, sku: { tier: 'Premium', capacity: 1 }, queues: [{ name: 'work' }] },
+      ],
+      containerApps: [{ name: 'ca-bench', scale: { minReplicas: 1, maxReplicas: 2 } }],
+      aksClusters: [
+        {
+          name: 'aks-bench',
+          deployments: [
+            { namespace: 'work', name: 'plain-worker', replicas: 2 },
+            {
+              namespace: 'work',
+              name: 'keda-worker',
+              scaledObject: { name: 'keda-worker', minReplicaCount: 1, maxReplicaCount: 2 },
+            },
+          ],
+        },
+      ],
+    },
     monitor: { metrics: { ingestionDelayMinutes: 0 } },
-    // Every container throttled (1400 RU/s asked of 1000): each raise is warranted.
+    // Every container throttled (1400 RU/s asked of 1000): each raise is warranted. The queue the
+    // other playbooks watch is empty, so their runs verify at once.
     alerting: {
-      load: containers.map((c) => ({
-        cosmos: { account: ACCOUNT, database: 'db', container: c.name },
-        ruPerSecond: [{ at: '+0m', value: 1400 }],
-      })),
+      load: [
+        ...containers.map((c) => ({
+          cosmos: { account: ACCOUNT, database: 'db', container: c.name },
+          ruPerSecond: [{ at: '+0m', value: 1400 }],
+        })),
+        {
+          queue: { namespace: NAMESPACE, name: 'work' },
+          incomingPerMinute: [{ at: '+0m', value: 0 }],
+          drainedPerMinutePerUnit: 1000,
+        },
+      ],
     },
   } as Scenario;
 }
@@ -71,10 +138,30 @@ function policy(): string {
       verifyMinutes: 30
 `,
   ).join('');
-  return `version: 1\nplaybooks:\n${playbooks}notifications:\n  defaults: []\n  channels: []\n`;
+  const others = OTHER_KINDS.map(
+    (k) => `  - name: ${k.playbook}
+    action: ${k.action}
+    match: { alertRule: ${k.playbook} }
+    target: ${k.target}
+    bounds: { floor: 1, ceiling: 8 }${k.action === 'scale-consumers' ? '\n    step: 2' : ''}
+    signal:
+      resourceId: ${NAMESPACE_ID}
+      region: westeurope
+      metric: ActiveMessages
+      dimensions: { EntityName: work }
+      recoveredBelow: 100
+      verifyMinutes: 30
+`,
+  ).join('');
+  return `version: 1\nplaybooks:\n${playbooks}${others}notifications:\n  defaults: []\n  channels: []\n`;
 }
 
-function alert(rule: string, id: string, target: string): string {
+function alert(
+  rule: string,
+  id: string,
+  target: string,
+  metric = { name: 'NormalizedRUConsumption', namespace: 'Microsoft.DocumentDB/databaseAccounts' },
+): string {
   return JSON.stringify({
     schemaId: 'azureMonitorCommonAlertSchema',
     data: {
@@ -100,8 +187,8 @@ function alert(rule: string, id: string, target: string): string {
           windowSize: 'PT5M',
           allOf: [
             {
-              metricName: 'NormalizedRUConsumption',
-              metricNamespace: 'Microsoft.DocumentDB/databaseAccounts',
+              metricName: metric.name,
+              metricNamespace: metric.namespace,
               operator: 'GreaterThan',
               threshold: '90',
               timeAggregation: 'Maximum',
@@ -122,7 +209,7 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 
-async function storm(app: RunningLocalApp): Promise<void> {
+async function storm(app: RunningLocalApp): Promise<string> {
   const sandbox = app.sandbox!;
   const minted = await fetch(`${app.url}/admin/token`, {
     method: 'POST',
@@ -155,7 +242,7 @@ async function storm(app: RunningLocalApp): Promise<void> {
     single.push(performance.now() - t0);
   }
   single.sort((a, b) => a - b);
-  const armBefore = sandbox.requests().filter((r) => r.host === 'management.azure.com').length;
+  const armBefore = sandbox.requests().length;
 
   const started = performance.now();
   const answers = await Promise.all(
@@ -233,6 +320,51 @@ async function storm(app: RunningLocalApp): Promise<void> {
       .map(([k, n]) => `${k} x${n}`)
       .join(', ')}`,
   );
+  return token;
+}
+
+/** One raise of each other scaling kind, one at a time, with the Resource Manager calls its run made. */
+async function otherKinds(app: RunningLocalApp, token: string): Promise<void> {
+  const sandbox = app.sandbox!;
+  print('3. Resource Manager calls per remediation, other playbooks (one raise each, one at a time)');
+  for (const [i, kind] of OTHER_KINDS.entries()) {
+    const before = sandbox.requests().length;
+    const response = await fetch(`${app.url}/api/alerts`, {
+      method: 'POST',
+      body: alert(kind.playbook, `00000000-0000-4000-b000-${String(i).padStart(12, '0')}`, NAMESPACE_ID, {
+        name: 'ActiveMessages',
+        namespace: 'Microsoft.ServiceBus/namespaces',
+      }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    });
+    const { runId } = (await response.json()) as { runId?: string };
+    // Raised once the run waits in its verify step (on the sandbox clock, which stands still here)
+    // or is over; its calls are the slice since the alert.
+    const deadline = Date.now() + 30_000;
+    let state = 'unknown';
+    while (Date.now() < deadline) {
+      const run = await fetch(`${app.url}/api/runs/${runId}`);
+      state = ((await run.json()) as { state?: string }).state ?? 'unknown';
+      if (['waiting', 'succeeded', 'failed', 'cancelled'].includes(state)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const calls = sandbox
+      .requests()
+      .slice(before)
+      .filter((r) => r.host === 'management.azure.com');
+    print(
+      `   ${kind.playbook} (${kind.action}): ${calls.length} calls, run ${state === 'waiting' ? 'raised, verifying' : state} (least a check-then-act needs: ${kind.minimum}, ${kind.why}); ${calls
+        .map(
+          (r) =>
+            `${r.method} ${r.path
+              .split('/')
+              .slice(-2)
+              .join('/')
+              .replace(/[0-9a-f-]{32,36}/i, '{id}')}`,
+        )
+        .join(', ')}`,
+    );
+  }
 }
 
 export async function main(): Promise<void> {
@@ -260,7 +392,8 @@ export async function main(): Promise<void> {
       },
       sandbox: { scenario: scenario() },
     });
-    await storm(app);
+    const token = await storm(app);
+    await otherKinds(app, token);
   } finally {
     console.log = consoleLog;
     Object.assign(console, restore);
