@@ -3,6 +3,7 @@ import type { ScalingPlaybook } from '../../../src/lib/config/playbooks';
 import {
   cosmosReading,
   EMPTY_LEDGER,
+  kubernetesReading,
   planLower,
   planRaise,
   replicaReading,
@@ -152,19 +153,20 @@ describe('planRaise', () => {
   });
 });
 
-describe('planLower', () => {
-  const changed = (to: number) => ({
-    changes: [
-      {
-        at: new Date(NOW.getTime() - 3 * 60 * MINUTE).toISOString(),
-        direction: 'raise' as const,
-        from: 1,
-        to,
-        runId: 'r',
-      },
-    ],
-  });
+/** A ledger whose last change (three hours ago) was stampkeeper raising the value to `to`. */
+const changed = (to: number) => ({
+  changes: [
+    {
+      at: new Date(NOW.getTime() - 3 * 60 * MINUTE).toISOString(),
+      direction: 'raise' as const,
+      from: 1,
+      to,
+      runId: 'r',
+    },
+  ],
+});
 
+describe('planLower', () => {
   it('lowers one step, never below the floor nor the minimum the service reports', () => {
     // Act / Assess
     const p = playbook({ bounds: { floor: 1000, ceiling: 20000 } });
@@ -252,6 +254,65 @@ describe('planLower', () => {
     expect(planLower({ reading, playbook: p, ledger: changed(6), now: NOW, because: 'low' })).toMatchObject({
       to: 4,
     });
+  });
+});
+
+describe('AKS consumers (kubernetesReading)', () => {
+  const aks = (o: Partial<ScalingPlaybook> = {}) =>
+    playbook({
+      action: 'scale-consumers',
+      target: {
+        kind: 'aksDeployment',
+        clusterId: 'cluster',
+        namespace: 'work',
+        deployment: 'worker',
+        scaledObject: 'worker',
+      },
+      bounds: { floor: 1, ceiling: 2000 },
+      step: 600,
+      ...o,
+    });
+
+  it('raises a KEDA max by the step, never past 1000 replicas nor while the controller lags', () => {
+    // Act / Assess
+    expect(raise(kubernetesReading({ mode: 'kedaMax', value: 300, minimum: 1 }), aks())).toMatchObject({
+      act: true,
+      from: 300,
+      to: 900,
+      unit: 'max replicas (KEDA)',
+    });
+    expect(raise(kubernetesReading({ mode: 'kedaMax', value: 900, minimum: 1 }), aks())).toMatchObject({
+      act: true,
+      to: 1000,
+    });
+    expect(raise(kubernetesReading({ mode: 'kedaMax', value: 1000, minimum: 1 }), aks())).toMatchObject({
+      act: false,
+      code: 'atCeiling',
+    });
+    expect(
+      raise(
+        kubernetesReading({ mode: 'replicas', value: 3, minimum: 0, busy: 'generation 4 not observed' }),
+        aks(),
+      ),
+    ).toMatchObject({ act: false, code: 'busy' });
+  });
+
+  it("lowers never below the ScaledObject's min, nor to no consumers at all", () => {
+    // Act / Assess
+    const lower = (reading: ReturnType<typeof kubernetesReading>, p: ScalingPlaybook) =>
+      planLower({ reading, playbook: p, ledger: changed(reading.value), now: NOW, because: 'low' });
+    expect(
+      lower(kubernetesReading({ mode: 'kedaMax', value: 10, minimum: 4 }), aks({ step: 8 })),
+    ).toMatchObject({
+      act: true,
+      to: 4,
+    });
+    expect(
+      lower(
+        kubernetesReading({ mode: 'replicas', value: 3, minimum: 0 }),
+        aks({ step: 8, bounds: { floor: 0, ceiling: 10 } }),
+      ),
+    ).toMatchObject({ act: true, to: 1 });
   });
 });
 
