@@ -632,10 +632,7 @@ export class AksClusters implements ArmProvider, WorldTicker {
     if (verb === undefined || !verbs.includes(verb)) {
       return {
         exit: 1,
-        log: `sandbox: kubectl ${verb ?? ''} is not emulated (only kubectl rollout restart|status, get, scale and patch)`.replace(
-          'kubectl  is',
-          'kubectl is',
-        ),
+        log: `sandbox: ${['kubectl', verb].filter(Boolean).join(' ')} is not emulated (only kubectl rollout restart|status, get, scale and patch)`,
       };
     }
     for (const [key, flag] of seen)
