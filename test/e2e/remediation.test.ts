@@ -8,7 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { advance, json, localAppHooks } from './support/localApp';
-import { over, runsOf, until as untilMinutes } from './support/remediation';
+import {
+  changesOf,
+  expectEpisodes,
+  over,
+  runsOf,
+  scaleBackNow,
+  until as untilMinutes,
+} from './support/remediation';
 
 const START = '2026-01-01T00:00:00Z';
 
@@ -46,17 +53,7 @@ describe('guarded remediation on npm start (the bundle, the default scenario, th
 
     // Act 2: the load drops (+2h, +3h); the metrics stay low for the playbooks' hour; the timer ticks.
     await advance(app, { to: '2026-01-01T04:20:00Z' });
-    const tick = await fetch(`${app.url}/admin/functions/remediationScaleBack`, {
-      method: 'POST',
-      body: '{}',
-    });
-    await until(async () => {
-      const [ru, units] = [
-        await runsOf(app, 'orders-container-ru'),
-        await runsOf(app, 'orders-messaging-units'),
-      ];
-      return ru.length === 2 && units.length === 2 && over(ru[0]) && over(units[0]);
-    }, 30);
+    const tick = await scaleBackNow(app, hooks.logs, ['orders-container-ru', 'orders-messaging-units']);
     const lowered = estate((await json(app, '/sandbox/estate')).body);
     const alerts = (await json(app, '/sandbox/alerts')).body;
     const audit = await json(app, `/api/audit?since=${START}&limit=1000`);
@@ -69,52 +66,23 @@ describe('guarded remediation on npm start (the bundle, the default scenario, th
     expect(raiseRuns.ru.steps.find((s) => s.name === 'verify')?.output).toMatchObject({ recovered: true });
     expect(raiseRuns.units.state).toBe('succeeded');
     expect(raiseRuns.units.steps.find((s) => s.name === 'verify')?.output).toMatchObject({ recovered: true });
-    expect(tick.status).toBe(202);
+    expect(tick).toBe(202);
     expect(lowered).toEqual({ ru: 1000, units: 1 });
 
     // The action group's deliveries: one Fired per rule, each answered 202 with its run; a redelivery
     // answered 200 duplicate; the episodes resolved once the raise took effect.
-    const deliveries = alerts.deliveries as Array<{
-      rule: string;
-      monitorCondition: string;
-      duplicate: boolean;
-      status: number;
-      answer?: { status: string; runId?: string };
-    }>;
-    for (const rule of ['cosmos-ru-orders', 'sb-backlog-orders']) {
-      const fired = deliveries.filter(
-        (d) => d.rule === rule && d.monitorCondition === 'Fired' && !d.duplicate,
-      );
-      expect(fired).toHaveLength(1);
-      expect(fired[0]).toMatchObject({ status: 202, answer: { status: 'accepted' } });
-      expect(deliveries.some((d) => d.rule === rule && d.monitorCondition === 'Resolved')).toBe(true);
-    }
+    const deliveries = expectEpisodes(alerts, ['cosmos-ru-orders', 'sb-backlog-orders']);
     expect(
       deliveries.find((d) => d.rule === 'cosmos-ru-orders' && d.monitorCondition === 'Fired')?.answer?.runId,
     ).toBe(raiseRuns.ru.id);
-    for (const again of deliveries.filter((d) => d.duplicate)) expect(again).toMatchObject({ status: 200 });
-    expect(alerts.rules.map((r: { state: string }) => r.state)).toEqual(['ok', 'ok']);
 
     // Audited with before and after, once per change (duplicates acted on nothing more).
-    const changes = (
-      audit.body.records as Array<{
-        action: string;
-        outcome: string;
-        target: string;
-        before?: { value?: number };
-        after?: { value?: number };
-      }>
-    )
-      .filter(
-        (r) => ['remediation.raise', 'remediation.lower'].includes(r.action) && r.outcome === 'succeeded',
-      )
-      .map((r) => [r.action, r.before?.value, r.after?.value])
-      .sort((a, b) => String(a).localeCompare(String(b)));
+    const changes = changesOf(audit.body.records);
     expect(changes).toEqual([
-      ['remediation.lower', 2, 1],
-      ['remediation.lower', 2000, 1000],
-      ['remediation.raise', 1, 2],
-      ['remediation.raise', 1000, 2000],
+      ['remediation.lower', 'orders', 2000, 1000],
+      ['remediation.lower', 'stampkeeper-sandbox-sb', 2, 1],
+      ['remediation.raise', 'orders', 1000, 2000],
+      ['remediation.raise', 'stampkeeper-sandbox-sb', 1, 2],
     ]);
     // The channels heard what was done and on what.
     const titles = JSON.stringify(notifications);

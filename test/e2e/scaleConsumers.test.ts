@@ -12,7 +12,14 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { advance, json, localAppHooks } from './support/localApp';
-import { over, runsOf, until as untilMinutes } from './support/remediation';
+import {
+  changesOf,
+  expectEpisodes,
+  over,
+  runsOf,
+  scaleBackNow,
+  until as untilMinutes,
+} from './support/remediation';
 
 const ROOT = resolve(__dirname, '..', '..');
 const START = '2026-01-01T00:00:00Z';
@@ -69,17 +76,7 @@ describe('scale-consumers on the local host (the bundle, the example scenario an
 
     // Act 2: the arrivals drop at +2h; the backlogs stay empty for the playbooks' hour; the timer ticks.
     await advance(app, { to: '2026-01-01T02:30:00Z' });
-    const tick = await fetch(`${app.url}/admin/functions/remediationScaleBack`, {
-      method: 'POST',
-      body: '{}',
-    });
-    await until(async () => {
-      const [invoices, shipments] = [
-        await runsOf(app, 'invoices-consumers'),
-        await runsOf(app, 'shipments-consumers'),
-      ];
-      return invoices.length === 2 && shipments.length === 2 && over(invoices[0]) && over(shipments[0]);
-    }, 30);
+    const tick = await scaleBackNow(app, hooks.logs, ['invoices-consumers', 'shipments-consumers']);
     const lowered = estate((await json(app, '/sandbox/estate')).body);
     const lowerRuns = {
       invoices: (await runsOf(app, 'invoices-consumers'))[0]!,
@@ -96,32 +93,20 @@ describe('scale-consumers on the local host (the bundle, the example scenario an
       expect(run.state).toBe('succeeded');
       expect(run.steps.find((s) => s.name === 'verify')?.output).toMatchObject({ recovered: true });
     }
-    expect(tick.status).toBe(202);
+    expect(tick).toBe(202);
     expect(lowered).toEqual({ invoices: 2, shipments: 2 });
     for (const run of Object.values(lowerRuns)) expect(run.state).toBe('succeeded');
 
     // The action group's deliveries: one Fired per rule answered 202 with its run, redeliveries 200,
     // every episode resolved once the consumers caught up.
-    const deliveries = alerts.deliveries as Array<{
-      rule: string;
-      monitorCondition: string;
-      duplicate: boolean;
-      status: number;
-      answer?: { status: string; runId?: string };
-    }>;
-    for (const rule of ['invoices-backlog', 'shipments-backlog', 'shipments-backlog-early']) {
-      const fired = deliveries.filter(
-        (d) => d.rule === rule && d.monitorCondition === 'Fired' && !d.duplicate,
-      );
-      expect(fired).toHaveLength(1);
-      expect(fired[0]).toMatchObject({ status: 202, answer: { status: 'accepted' } });
-      expect(deliveries.some((d) => d.rule === rule && d.monitorCondition === 'Resolved')).toBe(true);
-    }
+    const deliveries = expectEpisodes(alerts, [
+      'invoices-backlog',
+      'shipments-backlog',
+      'shipments-backlog-early',
+    ]);
     expect(
       deliveries.find((d) => d.rule === 'shipments-backlog' && d.monitorCondition === 'Fired')?.answer?.runId,
     ).toBe(raiseRuns.shipments.id);
-    for (const again of deliveries.filter((d) => d.duplicate)) expect(again).toMatchObject({ status: 200 });
-    expect(alerts.rules.map((r: { state: string }) => r.state)).toEqual(['ok', 'ok', 'ok']);
 
     // The notify-only playbook routed its alert once and changed nothing.
     expect(early?.answer?.playbook).toBe('shipments-heads-up');
@@ -129,20 +114,7 @@ describe('scale-consumers on the local host (the bundle, the example scenario an
     expect(headsUp.body).toMatchObject({ state: 'succeeded' });
 
     // Audited with before and after, once per change, on the resources changed.
-    const changes = (
-      audit.body.records as Array<{
-        action: string;
-        outcome: string;
-        target: string;
-        before?: { value?: number };
-        after?: { value?: number };
-      }>
-    )
-      .filter(
-        (r) => ['remediation.raise', 'remediation.lower'].includes(r.action) && r.outcome === 'succeeded',
-      )
-      .map((r) => [r.action, r.target.split('/').slice(-1)[0], r.before?.value, r.after?.value])
-      .sort((a, b) => String(a).localeCompare(String(b)));
+    const changes = changesOf(audit.body.records);
     expect(changes).toEqual([
       ['remediation.lower', 'ca-invoices-worker', 6, 2],
       ['remediation.lower', 'shipments-worker', 6, 2],
