@@ -3,6 +3,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DependencyError, ValidationError } from '../core/errors';
 import { type Clock, systemClock } from '../ports/clock';
 import type { Consumer, ConsumerRoller, RollContext, RollHandle, RollStatus } from '../ports/consumers';
+import { ClusterTokens, K8S_NAME, K8S_NAMESPACE, lastKubectlLine } from './aksRunCommand';
 import {
   type ArmAdapterOptions,
   armClientOptions,
@@ -15,12 +16,6 @@ import { checkHandle, HealthProbe, handleOf, targetOf, verified } from './consum
 const NAMESPACE = 'Microsoft.ContainerService';
 const DEFAULT_TIMEOUT_SECONDS = 600;
 const MAX_TIMEOUT_SECONDS = 3600;
-/** Kubernetes names (DNS-1123): nothing a shell could read as anything but a word. */
-export const K8S_NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
-export const K8S_NAME = /^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
-/** The AKS AAD server application: the audience of `clusterToken` for AAD-enabled clusters (`az aks command invoke`). */
-export const AKS_AAD_SERVER_SCOPE = '6dae42f8-4368-4678-94ff-3960e28e3630/.default';
-
 /**
  * Rolls a Kubernetes deployment through the AKS run-command API (`@azure/arm-containerservice`):
  * `kubectl rollout restart deployment/<name> -n <ns> && kubectl rollout status deployment/<name>
@@ -33,9 +28,10 @@ export class AksDeploymentRoller implements ConsumerRoller {
   private readonly clients: ClientsBySubscription<ContainerServiceClient>;
   private readonly clock: Clock;
   private readonly health: HealthProbe;
+  private readonly tokens: ClusterTokens;
 
   constructor(
-    private readonly credential: TokenCredential,
+    credential: TokenCredential,
     private readonly options: ArmAdapterOptions & {
       /** The platform's clock (handles are dated with it). */
       clock?: Clock;
@@ -54,6 +50,7 @@ export class AksDeploymentRoller implements ConsumerRoller {
     );
     this.clock = options.clock ?? systemClock;
     this.health = new HealthProbe(options.healthClient);
+    this.tokens = new ClusterTokens(credential, options.aadClusterToken === true);
   }
 
   private target(consumer: Consumer) {
@@ -88,23 +85,20 @@ export class AksDeploymentRoller implements ConsumerRoller {
       `kubectl rollout status deployment/${t.deployment} -n ${t.namespace} --timeout=${t.timeout}s`;
     let poller: ReturnType<ContainerServiceClient['managedClusters']['runCommand']>;
     try {
-      let clusterToken = '';
-      if (this.options.aadClusterToken) {
-        const token = await this.credential.getToken(AKS_AAD_SERVER_SCOPE, {
-          abortSignal: context.abortSignal,
-        });
-        clusterToken = token?.token ?? '';
-      }
-      poller = this.clients.get(t.id.subscriptionId).managedClusters.runCommand(
-        t.id.resourceGroup,
-        t.cluster,
-        { command, context: '', clusterToken },
-        {
-          abortSignal: context.abortSignal,
-          updateIntervalInMs: this.options.pollIntervalMs ?? 2000,
-        },
-      );
-      await poller.submitted();
+      // Wrapped: the poller is thenable, and an async function would wait for the command to end.
+      ({ poller } = await this.tokens.send(t.clusterId, context.abortSignal, async (clusterToken) => {
+        const submitted = this.clients.get(t.id.subscriptionId).managedClusters.runCommand(
+          t.id.resourceGroup,
+          t.cluster,
+          { command, context: '', clusterToken },
+          {
+            abortSignal: context.abortSignal,
+            updateIntervalInMs: this.options.pollIntervalMs ?? 2000,
+          },
+        );
+        await submitted.submitted();
+        return { poller: submitted };
+      }));
     } catch (error) {
       throw armError(
         error,
@@ -162,12 +156,7 @@ export class AksDeploymentRoller implements ConsumerRoller {
       };
     if (state !== 'succeeded')
       return { state: 'running', detail: `command ${result.provisioningState ?? 'pending'}` };
-    const lastLine =
-      (result.logs ?? '')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== '')
-        .at(-1) ?? '';
+    const lastLine = lastKubectlLine(result.logs ?? '');
     if (result.exitCode !== 0)
       return { state: 'failed', reason: `kubectl exited ${result.exitCode}: ${lastLine}` };
     return verified(this.health, consumer, context, lastLine || 'rolled out');

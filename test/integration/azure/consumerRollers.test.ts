@@ -19,7 +19,7 @@ const ACCOUNT_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microso
 const CLUSTER_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerService/managedClusters/aks-rollers`;
 const credential = { vault: VAULT, secret: 'cosmos-key', resource: 'cosmosDb/cosmos-rolled' };
 
-function estate(): Sandbox {
+function estate(o: { aad?: boolean } = {}): Sandbox {
   return createSandbox({
     scenario: {
       seed: 'rollers',
@@ -39,7 +39,7 @@ function estate(): Sandbox {
       },
       arm: {
         cosmosDbAccounts: [{ name: 'cosmos-rolled' }],
-        aksClusters: [{ name: 'aks-rollers' }],
+        aksClusters: [{ name: 'aks-rollers', aad: o.aad === true }],
         containerApps: [{ name: 'ca-rolled' }],
         webApps: [{ name: 'app-rolled' }],
       },
@@ -286,6 +286,28 @@ describe('AksDeploymentRoller over the real @azure/arm-containerservice client o
     // Assess
     expect(handle.ref.commandId).toMatch(/^[0-9a-f]{32}$/);
     expect(box.credential.issued).toBe(issued + 2);
+  });
+
+  it('sends the cluster token to an Entra-enabled cluster once it refuses a command without one, and from then on', async () => {
+    // Prepare: AKS answers 400 MissingAADClusterToken to a command without a token.
+    const box = estate({ aad: true });
+    const roller = new AksDeploymentRoller(box.credential, options(box));
+    const posts = () =>
+      box
+        .requests()
+        .filter((r) => r.method === 'POST' && /\/runCommand$/i.test(r.path))
+        .map((r) => r.status);
+
+    // Act
+    const first = await roller.start(consumers.api!);
+    const afterFirst = posts();
+    const second = await roller.start(consumers.api!);
+
+    // Assess
+    expect(first.ref.commandId).toMatch(/^[0-9a-f]{32}$/);
+    expect(second.ref.commandId).toMatch(/^[0-9a-f]{32}$/);
+    expect(afterFirst).toEqual([400, 202]);
+    expect(posts()).toEqual([400, 202, 202]);
   });
 
   it('refuses names that are not Kubernetes names before any call (no shell injection into the run command)', async () => {

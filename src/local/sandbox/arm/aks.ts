@@ -19,6 +19,8 @@
  *   `deployments`, `deployment.apps`, `so`, `scaledobjects`, `scaledobject.keda.sh`, `-ojson`,
  *   `--output=json`): the object as kubectl prints it. Tables and other formats are not emulated
  *   (exit 1); an unknown format is kubectl's `unable to match a printer` error;
+ * - `kubectl get hpa -n <ns> -o json`: the namespace's HorizontalPodAutoscalers as a `List`: KEDA's
+ *   `keda-hpa-<ScaledObject>` for each ScaledObject (the sandbox's clusters have no other HPA);
  * - `kubectl scale deployment/<name> -n <ns> --replicas=<N>` (or `--replicas N`): `deployment.apps/<name>
  *   scaled`; a missing or negative count is kubectl's `The --replicas=COUNT flag is required, and COUNT
  *   must be greater than or equal to 0`, a count that is not an integer pflag's `invalid argument`
@@ -65,7 +67,9 @@ import {
   type KubeDeployment,
   type KubeScaledObject,
   kedaBoundsProblem,
+  kedaHpaObject,
   kubectlJson,
+  kubectlList,
   MAX_INT32,
   type ResolvedScaledObject,
   scaledObjectFromPatch,
@@ -90,11 +94,19 @@ export interface AksCluster {
   resourceVersion: number;
   kubernetesVersion: string;
   nodeVersion: string;
+  /** Entra ID integration: run commands need a `clusterToken`. */
+  aad: boolean;
 }
 
 /** Kubernetes' timestamps: RFC 3339 in seconds. */
 const kubeTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+const HPA_TYPES = [
+  'hpa',
+  'horizontalpodautoscaler',
+  'horizontalpodautoscalers',
+  'horizontalpodautoscalers.autoscaling',
+];
 const DEPLOYMENT_TYPES = ['deployment', 'deployments', 'deploy', 'deployment.apps', 'deployments.apps'];
 const SCALED_OBJECT_TYPES = [
   'scaledobject',
@@ -259,6 +271,7 @@ export class AksClusters implements ArmProvider, WorldTicker {
     }>;
     kubernetesVersion?: string;
     nodeVersion?: string;
+    aad?: boolean;
   }): AksCluster {
     const kubernetesVersion = spec.kubernetesVersion ?? '1.33.3';
     const createdAt = kubeTime(this.clock.now().getTime());
@@ -273,6 +286,7 @@ export class AksClusters implements ArmProvider, WorldTicker {
       ]),
       deployments: new Map(),
       resourceVersion: 1000,
+      aad: spec.aad === true,
     };
     for (const d of spec.deployments) {
       const key = `${d.namespace}/${d.name}`;
@@ -330,6 +344,7 @@ export class AksClusters implements ArmProvider, WorldTicker {
             currentKubernetesVersion: cluster.kubernetesVersion,
             fqdn: `${cluster.name}-dns.hcp.${cluster.location}.azmk8s.io`,
             enableRBAC: true,
+            ...(cluster.aad ? { aadProfile: { managed: true, enableAzureRBAC: true } } : {}),
             agentPoolProfiles: [
               {
                 name: 'nodepool1',
@@ -476,6 +491,14 @@ export class AksClusters implements ArmProvider, WorldTicker {
         "The value of parameter 'requestPayload.command' is invalid: a command is required.",
       );
     }
+    // AKS's answer when an Entra-enabled cluster gets no token (azure-rest-api-specs issue 22480, verbatim).
+    const token = (req.body as { clusterToken?: unknown } | undefined)?.clusterToken;
+    if (cluster.aad && (typeof token !== 'string' || token === ''))
+      return azureError(
+        400,
+        'MissingAADClusterToken',
+        'This cluster have Azure Active Directory enabled, .clusterToken is required.',
+      );
     if (command.length > MAX_COMMAND_LENGTH) {
       return azureError(
         400,
@@ -527,6 +550,7 @@ export class AksClusters implements ArmProvider, WorldTicker {
       body: {
         id: run.id,
         properties: {
+          // As the live service writes it (docs/sandbox.md, "Fidelity"); the adapters read it case-insensitively.
           provisioningState: 'Succeeded',
           exitCode: run.lastExit,
           startedAt: new Date(run.startedMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -769,8 +793,18 @@ export class AksClusters implements ArmProvider, WorldTicker {
       .slice(0, 10);
   }
 
-  /** `kubectl get <type>/<name> -n <ns> -o json`. */
+  /** `kubectl get <type>/<name> -n <ns> -o json`, or `kubectl get hpa -n <ns> -o json` (a list). */
   private get(cluster: AksCluster, args: string[], flags: KubectlFlags): StepResult {
+    if (HPA_TYPES.includes((args[0] ?? '').toLowerCase()) && args.length === 1) {
+      if (flags.output !== 'json')
+        return { exit: 1, log: 'sandbox: kubectl get hpa prints -o json only (tables are not emulated)' };
+      // KEDA's HPAs (one per ScaledObject) are the only ones the sandbox's clusters have.
+      const items = [...cluster.deployments.values()]
+        .filter((d) => d.namespace === flags.namespace && d.scaledObject)
+        .sort((a, b) => a.scaledObject!.name.localeCompare(b.scaledObject!.name))
+        .map((d) => kedaHpaObject(d, d.scaledObject!));
+      return { exit: 0, log: kubectlJson(kubectlList(items)) };
+    }
     const ref = this.reference(cluster, 'get', args);
     if ('exit' in ref) return ref;
     if (flags.output === undefined)

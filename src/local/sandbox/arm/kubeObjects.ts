@@ -323,3 +323,38 @@ export function scaledObjectFromPatch(
   }
   return { bounds: next };
 }
+
+/**
+ * The HorizontalPodAutoscaler KEDA makes for a ScaledObject (`keda-hpa-<name>`, `autoscaling/v2`):
+ * it owns the deployment's replicas, between the ScaledObject's bounds.
+ */
+export function kedaHpaObject(d: KubeDeployment, so: KubeScaledObject): Record<string, unknown> {
+  const { min, max } = effectiveBounds(so);
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: {
+      creationTimestamp: so.createdAt,
+      labels: {
+        'app.kubernetes.io/managed-by': 'keda-operator',
+        'app.kubernetes.io/name': `keda-hpa-${so.name}`,
+        'scaledobject.keda.sh/name': so.name,
+      },
+      name: `keda-hpa-${so.name}`,
+      namespace: d.namespace,
+      ownerReferences: [{ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', name: so.name, uid: so.uid }],
+    },
+    spec: {
+      maxReplicas: max,
+      // The HPA's floor is at least 1: KEDA scales to zero itself.
+      minReplicas: Math.max(1, min),
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: d.name },
+    },
+    status: { currentReplicas: d.replicas, desiredReplicas: d.replicas },
+  };
+}
+
+/** A list as `kubectl get <type> -o json` prints it. */
+export function kubectlList(items: unknown[]): Record<string, unknown> {
+  return { apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } };
+}

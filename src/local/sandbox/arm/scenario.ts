@@ -124,6 +124,11 @@ export interface ResolvedArm {
     kubernetesVersion: string;
     /** The node pool's version (default: the control plane's). */
     nodeVersion: string;
+    /**
+     * Entra ID (AAD) integration (`aadProfile.managed`): a run command without a `clusterToken` is
+     * refused (400 `MissingAADClusterToken`), as AKS does. Default false (local accounts).
+     */
+    aad: boolean;
   }>;
   containerApps: Array<{ name: string; resourceGroup: string; location: string; scale?: ReplicaScale }>;
   webApps: Array<{ name: string; resourceGroup: string; location: string; kind: 'app' | 'functionapp' }>;
@@ -519,7 +524,8 @@ export function resolveArmSection(
   });
   list(armObj.aksClusters, 'arm.aksClusters', problems).forEach((raw, i) => {
     const path = `arm.aksClusters[${i}]`;
-    const base = common(raw, path, 'aks', ['deployments', 'kubernetesVersion', 'nodeVersion']);
+    const base = common(raw, path, 'aks', ['deployments', 'kubernetesVersion', 'nodeVersion', 'aad']);
+    if (raw.aad !== undefined && typeof raw.aad !== 'boolean') problems.push(`${path}.aad: true or false`);
     const version = (key: string, fallback: string) => {
       const value = optString(raw, key, path, problems);
       if (value !== undefined && !KUBERNETES_PATCH.test(value)) {
@@ -562,7 +568,8 @@ export function resolveArmSection(
       }
       deployments.push({ namespace, name, replicas, scaledObject });
     });
-    if (base) arm.aksClusters.push({ ...base, deployments, kubernetesVersion, nodeVersion });
+    if (base)
+      arm.aksClusters.push({ ...base, deployments, kubernetesVersion, nodeVersion, aad: raw.aad === true });
   });
   list(armObj.containerApps, 'arm.containerApps', problems).forEach((raw, i) => {
     const base = common(raw, `arm.containerApps[${i}]`, 'containerApp', ['scale']);
