@@ -6,10 +6,9 @@
  * the replayed copy. And every endpoint answers bad input with a 4xx and changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalApp, startLocalApp } from '../../src/local/app';
+import type { RunningLocalApp } from '../../src/local/app';
 import type { HostLogger } from '../../src/local/host/types';
-import { appBundle } from '../support/bundle';
-import { storageConnectionString, uniquePrefix } from '../support/storage';
+import { startBundledApp } from './support/localApp';
 
 const logs: string[] = [];
 const logger: HostLogger = {
@@ -23,20 +22,7 @@ const originalConsole = consoleMethods.map((m) => [m, console[m]] as const);
 let app: RunningLocalApp;
 beforeAll(async () => {
   for (const m of consoleMethods) console[m] = (...args: unknown[]) => logs.push(args.map(String).join(' '));
-  const bundle = appBundle();
-  const prefix = uniquePrefix('dl');
-  app = await startLocalApp({
-    appEntry: bundle.entry,
-    appRoot: bundle.root,
-    port: 0,
-    startTimers: false,
-    logger,
-    env: {
-      AzureWebJobsStorage: storageConnectionString(),
-      STAMPKEEPER_TABLE_PREFIX: prefix,
-      STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
-    },
-  });
+  app = await startBundledApp({ prefix: 'dl', logger });
 }, 120_000);
 afterAll(async () => {
   await app?.stop();

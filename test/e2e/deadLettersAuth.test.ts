@@ -5,10 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES } from '../../src/lib/app/auth';
-import { type RunningLocalApp, startLocalApp } from '../../src/local/app';
+import type { RunningLocalApp } from '../../src/local/app';
 import type { HostLogger } from '../../src/local/host/types';
-import { appBundle } from '../support/bundle';
-import { storageConnectionString, uniquePrefix } from '../support/storage';
+import { startBundledApp } from './support/localApp';
 
 const logs: string[] = [];
 const logger: HostLogger = {
@@ -20,21 +19,7 @@ const CALLER_APP = '5c0ffee0-0000-4000-8000-000000000002';
 
 let app: RunningLocalApp;
 beforeAll(async () => {
-  const bundle = appBundle();
-  const prefix = uniquePrefix('dla');
-  app = await startLocalApp({
-    appEntry: bundle.entry,
-    appRoot: bundle.root,
-    port: 0,
-    startTimers: false,
-    logger,
-    env: {
-      AzureWebJobsStorage: storageConnectionString(),
-      STAMPKEEPER_TABLE_PREFIX: prefix,
-      STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
-    },
-    auth: { defaultCaller: false },
-  });
+  app = await startBundledApp({ prefix: 'dla', logger, auth: { defaultCaller: false } });
 }, 120_000);
 afterAll(async () => {
   await app?.stop();

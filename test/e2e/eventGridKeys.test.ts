@@ -6,10 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalApp, startLocalApp } from '../../src/local/app';
+import type { RunningLocalApp } from '../../src/local/app';
 import type { HostLogger } from '../../src/local/host/types';
-import { appBundle } from '../support/bundle';
-import { storageConnectionString, uniquePrefix } from '../support/storage';
+import { startBundledApp } from './support/localApp';
 
 const COSMOS = 'cosmos-primary-key';
 const COSMOS_TARGET = `vaults/stampkeeper-sandbox/secrets/${COSMOS}`;
@@ -40,21 +39,10 @@ afterEach(async () => {
 const newKey = (label: string) => `${label}-${randomBytes(16).toString('hex')}`;
 
 async function startWithKeys(keys: Record<string, string>): Promise<RunningLocalApp> {
-  const bundle = appBundle();
-  const prefix = uniquePrefix('k');
-  return startLocalApp({
-    appEntry: bundle.entry,
-    appRoot: bundle.root,
-    port: 0,
-    startTimers: false,
+  return startBundledApp({
+    prefix: 'k',
     logger,
-    env: {
-      AzureWebJobsStorage: storageConnectionString(),
-      STAMPKEEPER_TABLE_PREFIX: prefix,
-      STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
-      STAMPKEEPER_LOCAL_REQUIRE_KEYS: 'true',
-      ...keys,
-    },
+    env: { STAMPKEEPER_LOCAL_REQUIRE_KEYS: 'true', ...keys },
     // No deliberate duplicates: one delivery per event.
     sandbox: { random: () => 0.99 },
   });

@@ -6,11 +6,10 @@
  */
 import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalApp, SANDBOX_SETTINGS, startLocalApp } from '../../src/local/app';
+import { type RunningLocalApp, SANDBOX_SETTINGS } from '../../src/local/app';
 import type { HostLogger } from '../../src/local/host/types';
-import { appBundle } from '../support/bundle';
 import { fixture, secretEvent, toCloudEventSchema } from '../support/events';
-import { storageConnectionString, uniquePrefix } from '../support/storage';
+import { startBundledApp } from './support/localApp';
 
 const VAULT = 'stampkeeper-sandbox';
 const COSMOS_TARGET = `vaults/${VAULT}/secrets/cosmos-primary-key`;
@@ -74,19 +73,9 @@ describe('secret near expiry on the sandbox, end to end', () => {
   beforeAll(async () => {
     for (const m of consoleMethods)
       console[m] = (...args: unknown[]) => logs.push(args.map(String).join(' '));
-    const prefix = uniquePrefix('e');
-    const bundle = appBundle();
-    app = await startLocalApp({
-      appEntry: bundle.entry,
-      appRoot: bundle.root,
-      port: 0,
-      startTimers: false,
+    app = await startBundledApp({
+      prefix: 'e',
       logger,
-      env: {
-        AzureWebJobsStorage: storageConnectionString(),
-        STAMPKEEPER_TABLE_PREFIX: prefix,
-        STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
-      },
       // Every event is delivered twice (the at-least-once delivery the app must absorb).
       sandbox: { random: () => 0 },
     });

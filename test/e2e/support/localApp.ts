@@ -53,25 +53,45 @@ export function localAppHooks(options: {
     current: () => app,
     async start(extra = {}) {
       if (app) throw new Error('one app per test');
-      const bundle = appBundle();
-      const prefix = uniquePrefix(options.prefix);
-      app = await startLocalApp({
-        appEntry: bundle.entry,
-        appRoot: bundle.root,
-        port: 0,
-        startTimers: false,
+      app = await startBundledApp({
+        prefix: options.prefix,
         logger,
-        env: {
-          AzureWebJobsStorage: storageConnectionString(),
-          STAMPKEEPER_TABLE_PREFIX: prefix,
-          STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
-          ...extra,
-        },
+        env: extra,
         ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
       });
       return app;
     },
   };
+}
+
+/**
+ * The bundle on the local host, on the sandbox unless told otherwise, with its own tables and work
+ * queue (`prefix` and a unique suffix), timers off, and `env` added to its settings.
+ */
+export function startBundledApp(options: {
+  prefix: string;
+  logger: HostLogger;
+  env?: Record<string, string>;
+  sandbox?: LocalAppOptions['sandbox'];
+  auth?: LocalAppOptions['auth'];
+}): Promise<RunningLocalApp> {
+  const bundle = appBundle();
+  const prefix = uniquePrefix(options.prefix);
+  return startLocalApp({
+    appEntry: bundle.entry,
+    appRoot: bundle.root,
+    port: 0,
+    startTimers: false,
+    logger: options.logger,
+    env: {
+      AzureWebJobsStorage: storageConnectionString(),
+      STAMPKEEPER_TABLE_PREFIX: prefix,
+      STAMPKEEPER_WORK_QUEUE: `${prefix}-work`,
+      ...options.env,
+    },
+    ...(options.sandbox !== undefined ? { sandbox: options.sandbox } : {}),
+    ...(options.auth !== undefined ? { auth: options.auth } : {}),
+  });
 }
 
 /** A JSON request to the app or the sandbox (same origin). */
