@@ -253,9 +253,10 @@ function defaultSignalResource(target: PlaybookTarget): string | undefined {
 
 /**
  * The run target of a scaling playbook: the ARM id of what it changes, lower-cased (ARM ids are
- * case-insensitive); an AKS deployment's is its cluster's id followed by `/namespaces/{ns}/deployments/{name}`. Cosmos DB throughput is named by its container (`.../sqlDatabases/{db}/
- * sqlContainers/{c}`, as the throughput settings' own id says) or database. One run per target at
- * a time; two playbooks may not share one.
+ * case-insensitive). Cosmos DB throughput is named by its container (`.../sqlDatabases/{db}/
+ * sqlContainers/{c}`, as the throughput settings' own id says) or database; an AKS deployment by its
+ * cluster's id followed by `/namespaces/{ns}/deployments/{name}`. One run per target at a time; two
+ * playbooks may not share one.
  */
 export function playbookTarget(target: PlaybookTarget): string {
   switch (target.kind) {
