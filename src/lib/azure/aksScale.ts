@@ -86,8 +86,9 @@ export class AksScaleAdapter implements KubernetesScalerPort {
       });
     const id = parseArmId(ref.clusterId, NAMESPACE, [['managedclusters']]);
     const object = ref.scaledObject
-      ? `scaledobject/${ref.scaledObject}`
-      : (`deployment/${ref.deployment}` as string);
+      ? // Fully qualified: another API group's short name `scaledobject` cannot be meant.
+        `scaledobjects.keda.sh/${ref.scaledObject}`
+      : `deployments.apps/${ref.deployment}`;
     return {
       id,
       cluster: id.names[0]!,
