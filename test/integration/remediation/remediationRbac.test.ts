@@ -17,6 +17,7 @@ import { CosmosThroughputAdapter } from '../../../src/lib/azure/cosmosThroughput
 import { ServiceBusCapacityAdapter } from '../../../src/lib/azure/serviceBusCapacity';
 import { parsePolicy } from '../../../src/lib/config/policy';
 import { createSandbox } from '../../../src/local/sandbox';
+import { actionOf, grantGaps } from '../../support/armRbac';
 
 const SUB = '00000000-0000-0000-0000-000000000000';
 const providers = `/subscriptions/${SUB}/resourceGroups/rg-stampkeeper-sandbox/providers`;
@@ -24,33 +25,6 @@ const ACCOUNT = `${providers}/Microsoft.DocumentDB/databaseAccounts/cosmos-remed
 const NAMESPACE = `${providers}/Microsoft.ServiceBus/namespaces/sb-remediation`;
 const APP = `${providers}/Microsoft.App/containerApps/ca-remediation`;
 const CLUSTER = `${providers}/Microsoft.ContainerService/managedClusters/aks-remediation`;
-
-/**
- * The RBAC action and the resource of a Resource Manager request (method, path without query), as
- * test/integration/rotation/rotationRbac.test.ts reads them, with PATCH (a namespace's or an app's
- * update) authorized as a write like PUT.
- */
-function actionOf(method: string, path: string): { action: string; resource: string } {
-  const m = /^(\/subscriptions\/[^/]+(?:\/resourceGroups\/[^/]+)?)\/providers\/([^/]+)\/(.+)$/i.exec(path);
-  if (!m) throw new Error(`not a provider request: ${method} ${path}`);
-  const segments = m[3]!.split('/');
-  const types = segments.filter((_, i) => i % 2 === 0);
-  const names = segments.filter((_, i) => i % 2 === 1);
-  const verb = segments.length % 2 === 1 ? types.pop()! : undefined;
-  // The resource is the typed path up to the last name; a subscription-level provider path (an
-  // operation's status) is authorized at the subscription.
-  const resource = /\/resourceGroups\//i.test(m[1]!)
-    ? `${m[1]}/providers/${m[2]}/${types.map((t, i) => `${t}/${names[i]}`).join('/')}`
-    : m[1]!;
-  const base = `${m[2]}/${types.join('/')}`;
-  const action =
-    method === 'GET'
-      ? `${base}${verb ? `/${verb}` : ''}/read`
-      : verb
-        ? `${base}/${verb}/action`
-        : `${base}/write`;
-  return { action: action.toLowerCase(), resource: resource.toLowerCase() };
-}
 
 const playbook = (name: string, action: string, target: string, extra = '') => `
   - name: ${name}
@@ -140,26 +114,12 @@ playbooks:${playbook('orders-ru', 'cosmos-raise-autoscale-max', `{ accountId: ${
       .map((r) => actionOf(r.method, r.path));
 
     // Assess
-    const grants = access.grants.map((g) => ({
-      scope: g.resourceId.toLowerCase(),
-      role: g.role,
-      actions: access.roles.find((r) => r.name === g.role)!.actions.map((a) => a.toLowerCase()),
-    }));
-    // Every call is granted on the resource it targets (an assignment covers its child resources:
-    // a container's throughput settings).
-    const under = (scope: string, resource: string) => resource === scope || resource.startsWith(`${scope}/`);
-    const ungranted = calls.filter(
-      (c) => !grants.some((g) => under(g.scope, c.resource) && g.actions.includes(c.action)),
-    );
-    expect(ungranted).toEqual([]);
-    // Every action of every grant is called on its resource: no role holds more than its adapter uses.
-    const unused = grants.flatMap((g) =>
-      g.actions
-        .filter((a) => !calls.some((c) => under(g.scope, c.resource) && c.action === a))
-        .map((a) => `${g.role} ${a} on ${g.scope}`),
-    );
-    expect(unused).toEqual([]);
-    expect(new Set(grants.map((g) => g.role))).toEqual(
+    // Every call is granted on the resource it targets, and every action of every grant is called on
+    // its resource: no role holds more than its adapter uses.
+    const gaps = grantGaps(calls, access);
+    expect(gaps.ungranted).toEqual([]);
+    expect(gaps.unused).toEqual([]);
+    expect(gaps.roles).toEqual(
       new Set([
         'cosmosContainerThroughput',
         'cosmosDatabaseThroughput',

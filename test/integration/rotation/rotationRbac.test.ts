@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { deriveRotationAccess } from '../../../scripts/infra-params';
+import { actionOf, grantGaps } from '../../support/armRbac';
 import {
   APP_ID,
   BUS_ID,
@@ -20,29 +21,6 @@ import {
   STORAGE_ID,
   VAULT,
 } from './support';
-
-/** The RBAC action and the resource of a Resource Manager request (method, path without query). */
-function actionOf(method: string, path: string): { action: string; resource: string } {
-  const m = /^(\/subscriptions\/[^/]+(?:\/resourceGroups\/[^/]+)?)\/providers\/([^/]+)\/(.+)$/i.exec(path);
-  if (!m) throw new Error(`not a provider request: ${method} ${path}`);
-  const segments = m[3]!.split('/');
-  const types = segments.filter((_, i) => i % 2 === 0);
-  const names = segments.filter((_, i) => i % 2 === 1);
-  const verb = segments.length % 2 === 1 ? types.pop()! : undefined;
-  // The resource is the typed path up to the last name; a subscription-level provider path (an
-  // operation's status) is authorized at the subscription.
-  const resource = /\/resourceGroups\//i.test(m[1]!)
-    ? `${m[1]}/providers/${m[2]}/${types.map((t, i) => `${t}/${names[i]}`).join('/')}`
-    : m[1]!;
-  const base = `${m[2]}/${types.join('/')}`;
-  const action =
-    method === 'GET'
-      ? `${base}${verb ? `/${verb}` : ''}/read`
-      : verb
-        ? `${base}/${verb}/action`
-        : `${base}/write`;
-  return { action: action.toLowerCase(), resource: resource.toLowerCase() };
-}
 
 describe('rotation roles against the calls the adapters make (sandbox, real SDK clients, real engine)', () => {
   it('grants every Resource Manager call of every provider and roll method, and nothing they do not call', async () => {
@@ -180,26 +158,12 @@ describe('rotation roles against the calls the adapters make (sandbox, real SDK 
     expect(runs.map((r) => [r.state, r.steps.find((s) => s.name === 'revoke')?.status])).toEqual(
       runs.map(() => ['succeeded', 'done']),
     );
-    const grants = access.grants.map((g) => ({
-      scope: g.resourceId.toLowerCase(),
-      role: g.role,
-      actions: access.roles.find((r) => r.name === g.role)!.actions.map((a) => a.toLowerCase()),
-    }));
-    // Every call is granted on the resource it targets (an assignment covers its child resources:
-    // a cluster's command results, an app's revisions).
-    const under = (scope: string, resource: string) => resource === scope || resource.startsWith(`${scope}/`);
-    const ungranted = calls.filter(
-      (c) => !grants.some((g) => under(g.scope, c.resource) && g.actions.includes(c.action)),
-    );
-    expect(ungranted).toEqual([]);
-    // Every action of every grant is called on its resource: no role holds more than its adapter uses.
-    const unused = grants.flatMap((g) =>
-      g.actions
-        .filter((a) => !calls.some((c) => under(g.scope, c.resource) && c.action === a))
-        .map((a) => `${g.role} ${a} on ${g.scope}`),
-    );
-    expect(unused).toEqual([]);
-    expect(new Set(grants.map((g) => g.role))).toEqual(
+    // Every call is granted on the resource it targets, and every action of every grant is called on
+    // its resource: no role holds more than its adapter uses.
+    const gaps = grantGaps(calls, access);
+    expect(gaps.ungranted).toEqual([]);
+    expect(gaps.unused).toEqual([]);
+    expect(gaps.roles).toEqual(
       new Set([
         'cosmosDbKeys',
         'cosmosDbReadOnlyKeys',
